@@ -1,0 +1,11 @@
+//! `ChainEvent`: the one record type that flows through journals, and its parts.
+
+mod chain_event;
+mod content;
+mod event_type;
+mod status;
+
+pub use chain_event::{Causality, ChainEvent, FlowContext, ProcessingInfo};
+pub use content::{ControlEvent, DeliveryReceipt, EventContent, LifecycleEvent};
+pub use event_type::EventType;
+pub use status::{ErrorKind, ProcessingStatus};

@@ -1,0 +1,324 @@
+//! Identifiers: every id prints with a kind prefix (`evt_…`, `stage_…`) and parses back.
+//!
+//! Ids are UUIDs underneath. Event ids are UUID v7 so they sort by creation time; the other
+//! kinds use v7 too, which keeps run directories and logs in chronological order.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use uuid::Uuid;
+
+use crate::error::IdParseError;
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// The prefix this id prints with, including the underscore.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A fresh, time-ordered (UUID v7) id.
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+
+            /// Wraps an existing UUID, e.g. one read back from a journal.
+            pub const fn from_uuid(uuid: Uuid) -> Self {
+                Self(uuid)
+            }
+
+            /// The UUID underneath.
+            pub const fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(Self::PREFIX)?;
+                fmt::Display::fmt(&self.0.simple(), f)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(self, f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdParseError;
+
+            fn from_str(input: &str) -> Result<Self, Self::Err> {
+                parse_prefixed(input, Self::PREFIX, $kind).map(Self)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// Identifies one event. Time-ordered, so ids minted later sort later.
+    EventId,
+    "evt_",
+    "event id"
+);
+uuid_id!(
+    /// Identifies one stage of a flow.
+    StageId,
+    "stage_",
+    "stage id"
+);
+uuid_id!(
+    /// Identifies a flow definition.
+    FlowId,
+    "flow_",
+    "flow id"
+);
+uuid_id!(
+    /// Identifies one run of a flow; a run directory is named after it.
+    RunId,
+    "run_",
+    "run id"
+);
+
+/// Follows a record from its source to every sink it reaches.
+///
+/// It is the id of the source event the record descends from, so a correlation id always leads
+/// back to a concrete record in a source journal.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CorrelationId(EventId);
+
+impl CorrelationId {
+    /// The correlation id of records descending from `origin`.
+    pub const fn from_origin(origin: EventId) -> Self {
+        Self(origin)
+    }
+
+    /// The source event this correlation id leads back to.
+    pub const fn origin(&self) -> EventId {
+        self.0
+    }
+}
+
+impl fmt::Display for CorrelationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for CorrelationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CorrelationId({})", self.0)
+    }
+}
+
+impl FromStr for CorrelationId {
+    type Err = IdParseError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        input.parse().map(Self)
+    }
+}
+
+/// A runtime component that writes records but is not a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum SystemComponent {
+    /// The pipeline supervisor.
+    Pipeline,
+    /// The metrics aggregator.
+    MetricsAggregator,
+    /// The replay driver that re-emits archived source records.
+    Replay,
+}
+
+impl SystemComponent {
+    /// Every component, in declaration order.
+    pub const ALL: [SystemComponent; 3] = [Self::Pipeline, Self::MetricsAggregator, Self::Replay];
+
+    /// The stable name used in the textual form (`system_pipeline`).
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pipeline => "pipeline",
+            Self::MetricsAggregator => "metrics_aggregator",
+            Self::Replay => "replay",
+        }
+    }
+}
+
+/// Who wrote an event: a stage, a system component, or nobody yet.
+///
+/// Events built by user code are [`WriterId::Unassigned`] until the runtime stamps them with the
+/// writing stage as it appends them to a journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum WriterId {
+    /// Not yet written by any component.
+    #[default]
+    Unassigned,
+    /// A stage of the flow.
+    Stage(StageId),
+    /// A runtime component.
+    System(SystemComponent),
+}
+
+const SYSTEM_PREFIX: &str = "system_";
+const UNASSIGNED: &str = "unassigned";
+
+impl fmt::Display for WriterId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unassigned => f.write_str(UNASSIGNED),
+            Self::Stage(stage_id) => fmt::Display::fmt(stage_id, f),
+            Self::System(component) => write!(f, "{SYSTEM_PREFIX}{}", component.as_str()),
+        }
+    }
+}
+
+impl FromStr for WriterId {
+    type Err = IdParseError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        if input == UNASSIGNED {
+            return Ok(Self::Unassigned);
+        }
+        if input.starts_with(StageId::PREFIX) {
+            return input.parse().map(Self::Stage);
+        }
+        if let Some(name) = input.strip_prefix(SYSTEM_PREFIX) {
+            return SystemComponent::ALL
+                .into_iter()
+                .find(|component| component.as_str() == name)
+                .map(Self::System)
+                .ok_or_else(|| IdParseError::new("writer id", input, "unknown system component"));
+        }
+        Err(IdParseError::new(
+            "writer id",
+            input,
+            "expected `stage_<uuid>`, `system_<component>` or `unassigned`",
+        ))
+    }
+}
+
+impl Serialize for WriterId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for WriterId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+fn parse_prefixed(input: &str, prefix: &str, kind: &'static str) -> Result<Uuid, IdParseError> {
+    let Some(body) = input.strip_prefix(prefix) else {
+        return Err(IdParseError::new(
+            kind,
+            input,
+            format!("expected the prefix `{prefix}`"),
+        ));
+    };
+    Uuid::try_parse(body)
+        .map_err(|error| IdParseError::new(kind, input, format!("not a UUID ({error})")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_print_with_prefix_and_parse_back() {
+        let event_id = EventId::new();
+        let text = event_id.to_string();
+        assert!(text.starts_with("evt_"), "{text}");
+        assert_eq!(text.parse::<EventId>().unwrap(), event_id);
+
+        let stage_id = StageId::new();
+        assert_eq!(stage_id.to_string().parse::<StageId>().unwrap(), stage_id);
+        let run_id = RunId::new();
+        assert_eq!(run_id.to_string().parse::<RunId>().unwrap(), run_id);
+        let flow_id = FlowId::new();
+        assert_eq!(flow_id.to_string().parse::<FlowId>().unwrap(), flow_id);
+    }
+
+    #[test]
+    fn event_ids_are_time_ordered() {
+        let first = EventId::new();
+        let second = EventId::new();
+        assert!(first < second);
+    }
+
+    #[test]
+    fn wrong_prefix_is_a_typed_error_naming_the_kind() {
+        let stage_text = StageId::new().to_string();
+        let error = stage_text.parse::<EventId>().unwrap_err();
+        assert_eq!(error.kind, "event id");
+        assert!(
+            error.to_string().contains("expected the prefix `evt_`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn bad_uuid_is_a_typed_error() {
+        let error = "evt_not-a-uuid".parse::<EventId>().unwrap_err();
+        assert!(error
+            .to_string()
+            .starts_with("invalid event id `evt_not-a-uuid`: not a UUID"));
+    }
+
+    #[test]
+    fn writer_ids_round_trip() {
+        let writers = [
+            WriterId::Unassigned,
+            WriterId::Stage(StageId::new()),
+            WriterId::System(SystemComponent::Pipeline),
+            WriterId::System(SystemComponent::MetricsAggregator),
+            WriterId::System(SystemComponent::Replay),
+        ];
+        for writer in writers {
+            assert_eq!(writer.to_string().parse::<WriterId>().unwrap(), writer);
+        }
+        assert_eq!(
+            WriterId::System(SystemComponent::Pipeline).to_string(),
+            "system_pipeline"
+        );
+        let error = "system_kettle".parse::<WriterId>().unwrap_err();
+        assert!(error.to_string().contains("unknown system component"));
+    }
+
+    #[test]
+    fn ids_serialize_as_prefixed_strings() {
+        let event_id = EventId::new();
+        let json = serde_json::to_string(&event_id).unwrap();
+        assert_eq!(json, format!("\"{event_id}\""));
+        assert_eq!(serde_json::from_str::<EventId>(&json).unwrap(), event_id);
+        assert!(serde_json::from_str::<EventId>("\"stage_x\"").is_err());
+    }
+}

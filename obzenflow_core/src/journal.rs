@@ -1,0 +1,256 @@
+//! The journal ports: an append-only log of [`ChainEvent`]s with many independent readers.
+//!
+//! Every stage appends what it emits to its own journal, and each downstream stage reads that
+//! journal with its own cursor. The traits here say what any journal must do; the runtime
+//! provides in-memory and on-disk implementations with identical semantics.
+//!
+//! Sequences are 0-based positions: the first record of a journal is at sequence 0, and
+//! [`Journal::committed`] is both the number of committed records and the sequence the next
+//! append will get.
+
+use std::fmt;
+use std::num::NonZeroU64;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::ChainEvent;
+use crate::id::WriterId;
+
+/// A half-open range of sequences `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SeqRange {
+    /// The first sequence in the range.
+    pub start: u64,
+    /// One past the last sequence in the range.
+    pub end: u64,
+}
+
+impl SeqRange {
+    /// How many sequences the range holds.
+    pub const fn len(&self) -> u64 {
+        self.end - self.start
+    }
+
+    /// Whether the range is empty.
+    pub const fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+}
+
+/// Which of its owner's journals this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lane {
+    /// What the owner emits: data records, control markers, lifecycle facts.
+    Data,
+    /// Records that failed processing at the owner.
+    Error,
+    /// Facts written by a system component (pipeline, metrics aggregator).
+    System,
+}
+
+impl Lane {
+    /// The stable lowercase name (`data`, `error`, `system`).
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Data => "data",
+            Self::Error => "error",
+            Self::System => "system",
+        }
+    }
+}
+
+impl fmt::Display for Lane {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Names one journal: its owner, the owner's human name, and the lane.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct JournalId {
+    /// The component that appends to this journal.
+    pub owner: WriterId,
+    /// The owner's name, e.g. the stage name `parse_orders`.
+    pub name: Arc<str>,
+    /// Which of the owner's journals.
+    pub lane: Lane,
+}
+
+impl JournalId {
+    /// A journal id.
+    pub fn new(owner: WriterId, name: impl Into<Arc<str>>, lane: Lane) -> Self {
+        Self {
+            owner,
+            name: name.into(),
+            lane,
+        }
+    }
+}
+
+impl fmt::Display for JournalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.name, self.lane)
+    }
+}
+
+/// An append-only log of events.
+///
+/// Appends make records visible to readers atomically per batch and wake readers that are
+/// waiting (write, then notify; nobody polls on a timer).
+#[async_trait::async_trait]
+pub trait Journal: Send + Sync {
+    /// Which journal this is.
+    fn id(&self) -> &JournalId;
+
+    /// Appends a batch and returns the sequences it was given.
+    ///
+    /// Waits while a reader opened with a backpressure window would fall more than its window
+    /// behind. Returns once the batch is committed (visible to readers); whether it is also
+    /// durable depends on the journal's sync policy. Large batches may be committed in several
+    /// steps so no window is exceeded.
+    ///
+    /// Cancel safety: not cancel safe. Cancelling while waiting for readers may leave a prefix
+    /// of the batch committed.
+    async fn append(&self, events: Vec<ChainEvent>) -> Result<SeqRange, JournalError>;
+
+    /// The number of committed records; also the sequence the next record will get.
+    fn committed(&self) -> u64;
+
+    /// The number of records known to be on stable storage (equal to `committed` for a journal
+    /// with no storage to sync).
+    fn durable(&self) -> u64;
+
+    /// Opens a reader positioned at sequence `from`.
+    ///
+    /// With a `window`, the writer never runs more than `window` records ahead of this reader.
+    /// Dropping the reader releases the writer.
+    fn reader(
+        &self,
+        from: u64,
+        window: Option<NonZeroU64>,
+    ) -> Result<Box<dyn JournalReader>, JournalError>;
+
+    /// Makes everything appended durable and refuses further appends.
+    ///
+    /// Readers may still read what was committed; waiting readers are woken.
+    async fn close(&self) -> Result<(), JournalError>;
+}
+
+/// One reader's cursor over a journal.
+#[async_trait::async_trait]
+pub trait JournalReader: Send + Sync {
+    /// The journal being read.
+    fn journal_id(&self) -> &JournalId;
+
+    /// The sequence of the next record this reader will return.
+    fn position(&self) -> u64;
+
+    /// Moves up to `max` committed records into `out` and advances the cursor past them;
+    /// returns how many. Never waits: zero means nothing is committed beyond the cursor.
+    fn read(&mut self, max: usize, out: &mut Vec<Arc<ChainEvent>>) -> Result<usize, JournalError>;
+
+    /// Waits until a record is committed beyond the cursor.
+    ///
+    /// Returns [`JournalError::Closed`] if the journal was closed and everything in it has been
+    /// read.
+    ///
+    /// Cancel safety: cancel safe; nothing is consumed until [`JournalReader::read`].
+    async fn wait(&self) -> Result<(), JournalError>;
+}
+
+/// What went wrong in a journal.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JournalError {
+    /// An I/O operation on a journal file failed.
+    #[error("journal {journal}: cannot {operation} {}: {source}", path.display())]
+    Io {
+        /// The journal.
+        journal: JournalId,
+        /// What was being done, e.g. `append to`.
+        operation: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A record in the middle of a segment is corrupt: not a torn tail that can be cut.
+    #[error("corrupt record in {} at byte offset {offset}: {kind}", segment.display())]
+    Corrupt {
+        /// The segment file.
+        segment: PathBuf,
+        /// The byte offset of the bad frame.
+        offset: u64,
+        /// What is wrong with it.
+        kind: CorruptionKind,
+    },
+    /// An event could not be encoded for storage.
+    #[error("journal {journal}: cannot encode event {event_id}: {source}")]
+    Encode {
+        /// The journal.
+        journal: JournalId,
+        /// The event.
+        event_id: crate::id::EventId,
+        /// What serde said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The journal was closed.
+    #[error("journal {journal} is closed")]
+    Closed {
+        /// The journal.
+        journal: JournalId,
+    },
+    /// A read asked for records that are not there.
+    #[error("journal {journal}: sequence {requested} is out of range (committed {committed})")]
+    OutOfRange {
+        /// The journal.
+        journal: JournalId,
+        /// The sequence asked for.
+        requested: u64,
+        /// How many records are committed.
+        committed: u64,
+    },
+}
+
+/// How a stored record is damaged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CorruptionKind {
+    /// The checksum of the frame does not match its body.
+    #[error("checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
+    ChecksumMismatch {
+        /// The checksum in the frame header.
+        stored: u32,
+        /// The checksum of the body as read.
+        computed: u32,
+    },
+    /// The frame's length field is impossible.
+    #[error("frame length {length} is out of range")]
+    LengthOutOfRange {
+        /// The stored length.
+        length: u64,
+    },
+    /// The body's format version is unknown to this build.
+    #[error("unknown record format version {version}")]
+    UnknownVersion {
+        /// The stored version byte.
+        version: u8,
+    },
+    /// The body passed its checksum but does not decode.
+    #[error("undecodable body: {reason}")]
+    Undecodable {
+        /// What the decoder said.
+        reason: String,
+    },
+    /// The frame ends past the end of the file.
+    #[error("frame truncated: {missing} bytes missing")]
+    Truncated {
+        /// How many bytes are missing.
+        missing: u64,
+    },
+}

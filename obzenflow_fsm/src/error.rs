@@ -1,0 +1,122 @@
+//! Errors of the state machine boundary: [`FsmError`] for the engine, [`ActionError`] for actions.
+
+/// The one place a boxed error is allowed: what user action code may hand back.
+///
+/// It is wrapped at once into an [`ActionError`], so no other API carries a bare box.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The error an [`FsmAction`](crate::FsmAction) returns when its effect fails.
+///
+/// It displays the inner error's message and exposes the inner error as its
+/// [`source`](std::error::Error::source), so a caller can downcast to the original type.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}")]
+pub struct ActionError {
+    source: BoxError,
+}
+
+impl ActionError {
+    /// Wraps any error (or anything convertible into a [`BoxError`], such as a `String`).
+    pub fn new(error: impl Into<BoxError>) -> Self {
+        Self {
+            source: error.into(),
+        }
+    }
+
+    /// Builds an error from a plain message, for failures that have no underlying error value.
+    pub fn msg(message: impl Into<String>) -> Self {
+        Self::new(message.into())
+    }
+
+    /// Borrows the wrapped error, for example to downcast it.
+    pub fn inner(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.source
+    }
+
+    /// Returns the wrapped error.
+    pub fn into_inner(self) -> BoxError {
+        self.source
+    }
+}
+
+impl From<BoxError> for ActionError {
+    fn from(error: BoxError) -> Self {
+        Self::new(error)
+    }
+}
+
+/// Errors reported by the state machine engine and its drivers.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FsmError {
+    /// The transition function returned [`Transition::Unhandled`](crate::Transition::Unhandled)
+    /// for this pair; the machine's state did not change.
+    #[error("unhandled event `{event}` in state `{state}`")]
+    Unhandled {
+        /// Variant name of the state the machine was in.
+        state: &'static str,
+        /// Variant name of the event that was not handled.
+        event: &'static str,
+    },
+
+    /// An action failed while a driver executed it. The machine never builds this variant itself
+    /// (it executes nothing); drivers use it so action failures share one typed error.
+    #[error("action `{action}` failed")]
+    Action {
+        /// The [`FsmAction::name`](crate::FsmAction::name) of the action that failed.
+        action: &'static str,
+        /// Why it failed.
+        #[source]
+        source: ActionError,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("disk full")]
+    struct DiskFull;
+
+    #[test]
+    fn action_error_displays_message_and_chains_to_inner_error() {
+        let error = ActionError::new(DiskFull);
+        assert_eq!(error.to_string(), "disk full");
+        let source = error.source().expect("the inner error is the source");
+        assert!(source.downcast_ref::<DiskFull>().is_some());
+        assert!(error.inner().downcast_ref::<DiskFull>().is_some());
+    }
+
+    #[test]
+    fn action_error_from_message() {
+        let error = ActionError::msg("socket closed");
+        assert_eq!(error.to_string(), "socket closed");
+        assert_eq!(error.into_inner().to_string(), "socket closed");
+    }
+
+    #[test]
+    fn fsm_action_error_keeps_the_chain() {
+        let error = FsmError::Action {
+            action: "Flush",
+            source: ActionError::new(DiskFull),
+        };
+        assert_eq!(error.to_string(), "action `Flush` failed");
+        let source = error.source().expect("action error is the source");
+        assert_eq!(source.to_string(), "disk full");
+        assert!(source.source().is_some_and(|inner| inner.is::<DiskFull>()));
+    }
+
+    #[test]
+    fn unhandled_names_state_and_event() {
+        let error = FsmError::Unhandled {
+            state: "Closed",
+            event: "Close",
+        };
+        assert_eq!(
+            error.to_string(),
+            "unhandled event `Close` in state `Closed`"
+        );
+    }
+}

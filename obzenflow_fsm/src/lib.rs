@@ -1,0 +1,1 @@
+//! obzenflow_fsm.

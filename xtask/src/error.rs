@@ -1,0 +1,140 @@
+//! The one error type of `cargo xtask`: every way a subcommand or a CI step can fail.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+/// Why a subcommand or a CI step failed.
+#[derive(Debug)]
+pub(crate) enum XtaskError {
+    /// The subcommand is not known.
+    UnknownSubcommand {
+        /// What the user typed.
+        subcommand: String,
+    },
+    /// The subcommand got arguments it does not take.
+    UnexpectedArguments {
+        /// The subcommand.
+        subcommand: String,
+        /// The extra arguments.
+        arguments: Vec<String>,
+    },
+    /// The subcommand is reserved but has not been written yet.
+    NotBuiltYet {
+        /// The reserved subcommand.
+        subcommand: &'static str,
+    },
+    /// A command could not be started.
+    Spawn {
+        /// The command line, for the reader.
+        command: String,
+        /// Why it could not be started.
+        source: io::Error,
+    },
+    /// A command ran and exited unsuccessfully.
+    CommandFailed {
+        /// The command line, for the reader.
+        command: String,
+        /// How it exited.
+        status: ExitStatus,
+    },
+    /// A file or directory of the tree could not be read.
+    Io {
+        /// The path that could not be read.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// `cargo metadata` or `cargo build` printed JSON that does not parse.
+    Json {
+        /// Which command printed it.
+        command: String,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+    /// `cargo metadata` printed JSON without a field xtask needs.
+    MetadataShape {
+        /// The missing or mistyped field.
+        field: &'static str,
+    },
+    /// A check found violations; they have been printed already.
+    Violations {
+        /// The check (`layering`, `tidy`).
+        check: &'static str,
+        /// How many were printed.
+        count: usize,
+    },
+    /// An example exited unsuccessfully in its smoke run.
+    ExampleFailed {
+        /// The example's name.
+        example: String,
+        /// How it exited.
+        status: ExitStatus,
+        /// The last lines it wrote to stderr.
+        stderr_tail: String,
+    },
+    /// An example did not finish its smoke run in time and was killed.
+    ExampleTimedOut {
+        /// The example's name.
+        example: String,
+        /// The deadline it missed.
+        timeout: Duration,
+        /// The last lines it wrote to stderr.
+        stderr_tail: String,
+    },
+    /// `cargo build` produced no executable for an example `cargo metadata` lists.
+    ExampleNotBuilt {
+        /// The example's name.
+        example: String,
+    },
+}
+
+impl fmt::Display for XtaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownSubcommand { subcommand } => {
+                write!(f, "unknown subcommand `{subcommand}` (try `cargo xtask help`)")
+            }
+            Self::UnexpectedArguments { subcommand, arguments } => write!(
+                f,
+                "`cargo xtask {subcommand}` takes no arguments, got `{}`",
+                arguments.join(" ")
+            ),
+            Self::NotBuiltYet { subcommand } => {
+                write!(f, "`cargo xtask {subcommand}` is not built yet")
+            }
+            Self::Spawn { command, .. } => write!(f, "could not start `{command}`"),
+            Self::CommandFailed { command, status } => write!(f, "`{command}` failed: {status}"),
+            Self::Io { path, .. } => write!(f, "could not read {}", path.display()),
+            Self::Json { command, .. } => write!(f, "`{command}` printed JSON that does not parse"),
+            Self::MetadataShape { field } => {
+                write!(f, "`cargo metadata` output has no usable `{field}`")
+            }
+            Self::Violations { check, count } => write!(f, "{check}: {count} violation(s)"),
+            Self::ExampleFailed { example, status, stderr_tail } => write!(
+                f,
+                "example `{example}` failed: {status}\n--- stderr tail ---\n{stderr_tail}"
+            ),
+            Self::ExampleTimedOut { example, timeout, stderr_tail } => write!(
+                f,
+                "example `{example}` did not finish within {}s and was killed\n--- stderr tail ---\n{stderr_tail}",
+                timeout.as_secs()
+            ),
+            Self::ExampleNotBuilt { example } => {
+                write!(f, "`cargo build` produced no executable for example `{example}`")
+            }
+        }
+    }
+}
+
+impl std::error::Error for XtaskError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Spawn { source, .. } | Self::Io { source, .. } => Some(source),
+            Self::Json { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
