@@ -72,8 +72,8 @@ pub(crate) enum XtaskError {
         example: String,
         /// How it exited.
         status: ExitStatus,
-        /// The last lines it wrote to stderr.
-        stderr_tail: String,
+        /// The last lines it wrote to stdout and stderr.
+        output_tail: String,
     },
     /// An example did not finish its smoke run in time and was killed.
     ExampleTimedOut {
@@ -81,8 +81,8 @@ pub(crate) enum XtaskError {
         example: String,
         /// The deadline it missed.
         timeout: Duration,
-        /// The last lines it wrote to stderr.
-        stderr_tail: String,
+        /// The last lines it wrote to stdout and stderr.
+        output_tail: String,
     },
     /// `cargo build` produced no executable for an example `cargo metadata` lists.
     ExampleNotBuilt {
@@ -95,9 +95,15 @@ impl fmt::Display for XtaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::UnknownSubcommand { subcommand } => {
-                write!(f, "unknown subcommand `{subcommand}` (try `cargo xtask help`)")
+                write!(
+                    f,
+                    "unknown subcommand `{subcommand}` (try `cargo xtask help`)"
+                )
             }
-            Self::UnexpectedArguments { subcommand, arguments } => write!(
+            Self::UnexpectedArguments {
+                subcommand,
+                arguments,
+            } => write!(
                 f,
                 "`cargo xtask {subcommand}` takes no arguments, got `{}`",
                 arguments.join(" ")
@@ -113,17 +119,27 @@ impl fmt::Display for XtaskError {
                 write!(f, "`cargo metadata` output has no usable `{field}`")
             }
             Self::Violations { check, count } => write!(f, "{check}: {count} violation(s)"),
-            Self::ExampleFailed { example, status, stderr_tail } => write!(
+            Self::ExampleFailed {
+                example,
+                status,
+                output_tail,
+            } => {
+                write!(f, "example `{example}` failed: {status}\n{output_tail}")
+            }
+            Self::ExampleTimedOut {
+                example,
+                timeout,
+                output_tail,
+            } => write!(
                 f,
-                "example `{example}` failed: {status}\n--- stderr tail ---\n{stderr_tail}"
-            ),
-            Self::ExampleTimedOut { example, timeout, stderr_tail } => write!(
-                f,
-                "example `{example}` did not finish within {}s and was killed\n--- stderr tail ---\n{stderr_tail}",
-                timeout.as_secs()
+                "example `{example}` did not finish within {:.1}s and was killed\n{output_tail}",
+                timeout.as_secs_f64()
             ),
             Self::ExampleNotBuilt { example } => {
-                write!(f, "`cargo build` produced no executable for example `{example}`")
+                write!(
+                    f,
+                    "`cargo build` produced no executable for example `{example}`"
+                )
             }
         }
     }

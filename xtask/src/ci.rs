@@ -1,0 +1,136 @@
+//! `cargo xtask ci`: the whole CI contract as an ordered list of steps, run fail-fast.
+//!
+//! Every step announces itself with a `==> ` header and reports its elapsed time. No step sets
+//! `RUSTFLAGS`, so all cargo steps share one build cache; warnings are denied by clippy and, for
+//! docs, by `RUSTDOCFLAGS`.
+
+use std::time::{Duration, Instant};
+
+use crate::error::XtaskError;
+use crate::{cmd, layering, smoke, tidy};
+
+/// One CI step.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Step {
+    /// The header, printed as `==> {name}`; for command steps, the command line.
+    pub(crate) name: &'static str,
+    /// What the step does.
+    pub(crate) run: fn() -> Result<(), XtaskError>,
+}
+
+/// The layering step, also run alone by `cargo xtask layering`.
+pub(crate) const LAYERING: Step = Step {
+    name: "layering (cargo metadata)",
+    run: layering::run,
+};
+
+/// The tidy step, also run alone by `cargo xtask tidy`.
+pub(crate) const TIDY: Step = Step {
+    name: "tidy",
+    run: tidy::run,
+};
+
+/// The CI contract, in order.
+pub(crate) const STEPS: &[Step] = &[
+    Step {
+        name: "cargo fmt --all -- --check",
+        run: fmt,
+    },
+    Step {
+        name: "cargo clippy --workspace --all-targets --locked -- -D warnings",
+        run: clippy,
+    },
+    Step {
+        name: "cargo test --workspace --locked",
+        run: test,
+    },
+    Step {
+        name: "cargo doc --workspace --no-deps --locked (RUSTDOCFLAGS=-D warnings)",
+        run: doc,
+    },
+    LAYERING,
+    TIDY,
+    Step {
+        name: "example smoke runs (OBZENFLOW_SMOKE=1)",
+        run: smoke::run,
+    },
+];
+
+/// Checks formatting.
+fn fmt() -> Result<(), XtaskError> {
+    cmd::run(&mut cmd::cargo(["fmt", "--all", "--", "--check"]))
+}
+
+/// Lints every target, denying warnings.
+fn clippy() -> Result<(), XtaskError> {
+    let args = [
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ];
+    cmd::run(&mut cmd::cargo(args))
+}
+
+/// Runs unit, integration and doc tests.
+fn test() -> Result<(), XtaskError> {
+    cmd::run(&mut cmd::cargo(["test", "--workspace", "--locked"]))
+}
+
+/// Builds the workspace docs, denying rustdoc warnings such as broken intra-doc links.
+fn doc() -> Result<(), XtaskError> {
+    let mut command = cmd::cargo(["doc", "--workspace", "--no-deps", "--locked"]);
+    command.env("RUSTDOCFLAGS", "-D warnings");
+    cmd::run(&mut command)
+}
+
+/// Seconds with one decimal, as printed in step reports.
+fn seconds(duration: Duration) -> String {
+    format!("{:.1}s", duration.as_secs_f64())
+}
+
+/// Runs one step under its header and prints how long it took.
+pub(crate) fn run_step(step: &Step) -> Result<Duration, XtaskError> {
+    println!("==> {}", step.name);
+    let started = Instant::now();
+    let result = (step.run)();
+    let elapsed = started.elapsed();
+    match &result {
+        Ok(()) => println!("    ok: {} ({})", step.name, seconds(elapsed)),
+        Err(_) => eprintln!("    FAILED: {} ({})", step.name, seconds(elapsed)),
+    }
+    result.map(|()| elapsed)
+}
+
+/// `cargo xtask ci`: runs every step in order, stopping at the first failure.
+pub(crate) fn run() -> Result<(), XtaskError> {
+    let started = Instant::now();
+    let mut timings = Vec::with_capacity(STEPS.len());
+    for (index, step) in STEPS.iter().enumerate() {
+        match run_step(step) {
+            Ok(elapsed) => timings.push((step.name, elapsed)),
+            Err(error) => {
+                eprintln!(
+                    "ci: step {}/{} `{}` failed",
+                    index + 1,
+                    STEPS.len(),
+                    step.name
+                );
+                return Err(error);
+            }
+        }
+    }
+    println!("ci: step times");
+    for (name, elapsed) in &timings {
+        println!("    {:>8}  {name}", seconds(*elapsed));
+    }
+    println!(
+        "ci: all {} steps passed in {}",
+        STEPS.len(),
+        seconds(started.elapsed())
+    );
+    Ok(())
+}

@@ -1,0 +1,372 @@
+//! The tidy check: source rules that neither rustc nor clippy enforce, such as module docs on
+//! every file, no `yield_now` waiting in library code and no ignored or should-panic tests.
+//!
+//! Scanning is a pure function of a file's workspace-relative path and contents; only `run`
+//! touches the file system.
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::cmd;
+use crate::error::XtaskError;
+
+// The attribute patterns are assembled with `concat!` so that this file never contains them
+// literally and does not trip its own check.
+/// The start of an ignore attribute on a test.
+const IGNORE_ATTRIBUTE: &str = concat!("#[", "ignore");
+/// The start of a should-panic attribute on a test.
+const SHOULD_PANIC_ATTRIBUTE: &str = concat!("#[", "should_panic");
+/// The line after which the rest of a file is test code.
+const CFG_TEST: &str = "#[cfg(test)]";
+
+/// Which files a pattern applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    /// Every `.rs` file in the repository.
+    Everywhere,
+    /// Files under `obzenflow_*/src`.
+    Library,
+    /// Files under `obzenflow_*/src`, outside `tests` modules and `#[cfg(test)]` sections.
+    LibraryOutsideTests,
+}
+
+/// A forbidden piece of code.
+#[derive(Clone, Copy, Debug)]
+struct Pattern {
+    /// The text that must not appear on a code line.
+    needle: &'static str,
+    /// What is printed for a match.
+    reason: &'static str,
+    /// Where the pattern is forbidden.
+    scope: Scope,
+}
+
+/// Every forbidden pattern. Comment lines are never matched against these.
+const PATTERNS: &[Pattern] = &[
+    Pattern {
+        needle: IGNORE_ATTRIBUTE,
+        reason:
+            "test marked ignore: a test that cannot fail is a defect; make it pass or delete it",
+        scope: Scope::Everywhere,
+    },
+    Pattern {
+        needle: SHOULD_PANIC_ATTRIBUTE,
+        reason: "test marked should_panic: assert on the Err instead",
+        scope: Scope::Everywhere,
+    },
+    Pattern {
+        needle: "yield_now",
+        reason: "yield_now in library code: await a channel, a watch or a deadline instead",
+        scope: Scope::LibraryOutsideTests,
+    },
+    Pattern {
+        needle: "todo!(",
+        reason: "todo!( in library code: finish it or return an error",
+        scope: Scope::Library,
+    },
+    Pattern {
+        needle: "unimplemented!(",
+        reason: "unimplemented!( in library code: finish it or return an error",
+        scope: Scope::Library,
+    },
+];
+
+/// Reported for a file whose first non-empty line is not a module doc.
+const MISSING_MODULE_DOC: &str = "missing //! module doc on line 1";
+/// Reported for a doc example fenced as ignored.
+const IGNORED_DOC_EXAMPLE: &str = "doc example marked ignore: use no_run so it still compiles";
+
+/// One tidy violation, printed as `path:line: reason` (or `path: reason` for whole-file ones).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Violation {
+    /// Workspace-relative path with `/` separators.
+    path: String,
+    /// One-based line number, if the violation is on a line.
+    line: Option<usize>,
+    /// Why it is a violation.
+    reason: &'static str,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.path, self.reason),
+            None => write!(f, "{}: {}", self.path, self.reason),
+        }
+    }
+}
+
+/// What a file is, judged from its workspace-relative path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileClass {
+    /// Must start with a module doc.
+    needs_module_doc: bool,
+    /// Lives under `obzenflow_*/src`.
+    library: bool,
+    /// Lives in a `tests` directory or is a `tests.rs` module.
+    test_module: bool,
+}
+
+/// Classifies a workspace-relative path with `/` separators.
+fn classify(path: &str) -> FileClass {
+    let components: Vec<&str> = path.split('/').collect();
+    let first = components[0];
+    let second = components.get(1).copied();
+    let library = first.starts_with("obzenflow_") && second == Some("src");
+    let needs_module_doc =
+        library || first == "examples" || (first == "xtask" && second == Some("src"));
+    let (file_name, directories) = components.split_last().unwrap_or((&"", &[]));
+    let test_module = *file_name == "tests.rs" || directories.contains(&"tests");
+    FileClass {
+        needs_module_doc,
+        library,
+        test_module,
+    }
+}
+
+/// Whether the first non-empty line is a module doc (`//!`, or `#![doc` for an included README).
+fn has_module_doc(contents: &str) -> bool {
+    contents
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .is_some_and(|line| line.starts_with("//!") || line.starts_with("#![doc"))
+}
+
+/// Whether a comment line opens a doc example fenced as `ignore`.
+fn opens_ignored_doc_example(comment: &str) -> bool {
+    let text = comment
+        .trim_start_matches('/')
+        .trim_start_matches('!')
+        .trim_start();
+    text.strip_prefix("```")
+        .is_some_and(|info| info.split(',').any(|word| word.trim() == "ignore"))
+}
+
+/// Whether `pattern` is forbidden on a code line of a file of class `class`.
+fn applies(pattern: &Pattern, class: FileClass, in_test_section: bool) -> bool {
+    match pattern.scope {
+        Scope::Everywhere => true,
+        Scope::Library => class.library,
+        Scope::LibraryOutsideTests => class.library && !class.test_module && !in_test_section,
+    }
+}
+
+/// Scans one file. `path` is workspace-relative with `/` separators.
+pub(crate) fn scan(path: &str, contents: &str) -> Vec<Violation> {
+    let class = classify(path);
+    let violation = |line, reason| Violation {
+        path: path.to_owned(),
+        line,
+        reason,
+    };
+    let mut violations = Vec::new();
+    if class.needs_module_doc && !has_module_doc(contents) {
+        violations.push(violation(None, MISSING_MODULE_DOC));
+    }
+    let mut in_test_section = false;
+    for (index, line) in contents.lines().enumerate() {
+        let trimmed = line.trim_start();
+        in_test_section |= trimmed.starts_with(CFG_TEST);
+        if trimmed.starts_with("//") {
+            if opens_ignored_doc_example(trimmed) {
+                violations.push(violation(Some(index + 1), IGNORED_DOC_EXAMPLE));
+            }
+            continue;
+        }
+        for pattern in PATTERNS {
+            if applies(pattern, class, in_test_section) && line.contains(pattern.needle) {
+                violations.push(violation(Some(index + 1), pattern.reason));
+            }
+        }
+    }
+    violations
+}
+
+/// Collects every `.rs` file under `directory`, skipping hidden directories and `root/target`.
+fn collect_rust_files(
+    root: &Path,
+    directory: &Path,
+    files: &mut Vec<PathBuf>,
+) -> Result<(), XtaskError> {
+    let io_error = |source| XtaskError::Io {
+        path: directory.to_owned(),
+        source,
+    };
+    for entry in fs::read_dir(directory).map_err(io_error)? {
+        let path = entry.map_err(io_error)?.path();
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if path.is_dir() {
+            if !name.starts_with('.') && path != root.join("target") {
+                collect_rust_files(root, &path, files)?;
+            }
+        } else if name.ends_with(".rs") {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// `path` relative to `root`, with `/` separators on every platform.
+fn relative_path(root: &Path, path: &Path) -> String {
+    let relative = path.strip_prefix(root).unwrap_or(path);
+    let components: Vec<_> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect();
+    components.join("/")
+}
+
+/// `cargo xtask tidy`: scans every `.rs` file of the repository and prints each violation.
+pub(crate) fn run() -> Result<(), XtaskError> {
+    let root = cmd::workspace_root();
+    let mut files = Vec::new();
+    collect_rust_files(root, root, &mut files)?;
+    files.sort();
+    let mut count = 0;
+    for file in &files {
+        let contents = fs::read_to_string(file).map_err(|source| XtaskError::Io {
+            path: file.clone(),
+            source,
+        })?;
+        for violation in scan(&relative_path(root, file), &contents) {
+            eprintln!("{violation}");
+            count += 1;
+        }
+    }
+    if count == 0 {
+        println!("tidy: {} files checked, no violations", files.len());
+        Ok(())
+    } else {
+        Err(XtaskError::Violations {
+            check: "tidy",
+            count,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The printed form of every violation in one file.
+    fn messages(path: &str, contents: &str) -> Vec<String> {
+        scan(path, contents)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn missing_module_doc_is_reported_where_docs_are_required() {
+        let contents = "\n\nuse std::fmt;\n";
+        let expected = ["obzenflow_core/src/id.rs: missing //! module doc on line 1"];
+        assert_eq!(messages("obzenflow_core/src/id.rs", contents), expected);
+        assert_eq!(messages("examples/examples/csv.rs", contents).len(), 1);
+        assert_eq!(messages("xtask/src/main.rs", contents).len(), 1);
+        assert_eq!(
+            messages("obzenflow_core/tests/journal.rs", contents),
+            Vec::<String>::new()
+        );
+        assert_eq!(messages("obzenflow_core/src/empty.rs", "").len(), 1);
+    }
+
+    #[test]
+    fn module_doc_after_blank_lines_or_included_readme_is_accepted() {
+        assert_eq!(
+            messages("obzenflow_fsm/src/lib.rs", "\n//! The fsm.\n"),
+            Vec::<String>::new()
+        );
+        let readme = "#![doc = include_str!(\"../README.md\")]\n";
+        assert_eq!(
+            messages("obzenflow_fsm/src/lib.rs", readme),
+            Vec::<String>::new()
+        );
+        let plain_comment = "// Not a doc.\n//! Too late.\n";
+        assert_eq!(messages("obzenflow_fsm/src/lib.rs", plain_comment).len(), 1);
+    }
+
+    #[test]
+    fn yield_now_is_reported_in_library_code_only() {
+        let contents = "//! Loop.\nasync fn spin() {\n    tokio::task::yield_now().await;\n}\n";
+        assert_eq!(
+            messages("obzenflow_runtime/src/run_loop.rs", contents),
+            ["obzenflow_runtime/src/run_loop.rs:3: yield_now in library code: await a channel, a watch or a deadline instead"]
+        );
+        assert_eq!(
+            messages("obzenflow_runtime/tests/loop.rs", contents),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            messages("obzenflow_runtime/src/tests/loop.rs", contents),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            messages("obzenflow_runtime/src/tests.rs", contents),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            messages("examples/src/lib.rs", contents),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn yield_now_after_cfg_test_or_in_comments_is_allowed() {
+        let contents = "//! Loop.\n/// Never calls yield_now.\nfn run() {}\n\n#[cfg(test)]\nmod tests {\n    async fn t() { tokio::task::yield_now().await }\n}\n";
+        assert_eq!(
+            messages("obzenflow_runtime/src/run_loop.rs", contents),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn ignored_and_should_panic_tests_are_reported_everywhere() {
+        let contents = format!(
+            "//! Tests.\n#[test]\n{IGNORE_ATTRIBUTE} = \"slow\"]\nfn slow() {{}}\n#[test]\n{SHOULD_PANIC_ATTRIBUTE}]\nfn boom() {{}}\n"
+        );
+        assert_eq!(
+            messages("obzenflow_stages/tests/map.rs", &contents),
+            [
+                "obzenflow_stages/tests/map.rs:3: test marked ignore: a test that cannot fail is a defect; make it pass or delete it",
+                "obzenflow_stages/tests/map.rs:6: test marked should_panic: assert on the Err instead",
+            ]
+        );
+        let commented = format!("//! Tests.\n// Never write {IGNORE_ATTRIBUTE}].\n");
+        assert_eq!(
+            messages("obzenflow_stages/tests/map.rs", &commented),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn ignored_doc_examples_are_reported() {
+        let fence = concat!("``", "`");
+        let contents = format!("//! Docs.\n/// {fence}rust,ignore\n/// {fence}\n/// {fence}no_run\n/// {fence}\nfn f() {{}}\n");
+        assert_eq!(
+            messages("obzenflow_runtime/src/handle.rs", &contents),
+            ["obzenflow_runtime/src/handle.rs:2: doc example marked ignore: use no_run so it still compiles"]
+        );
+    }
+
+    #[test]
+    fn todo_and_unimplemented_are_reported_in_library_code() {
+        let contents = "//! Stub.\nfn a() { todo!() }\nfn b() { unimplemented!(\"later\") }\n";
+        assert_eq!(messages("obzenflow_fsm/src/machine.rs", contents).len(), 2);
+        assert_eq!(
+            messages("examples/examples/demo.rs", contents),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn relative_paths_use_forward_slashes() {
+        let root = Path::new("/ws");
+        let file = root.join("obzenflow_core").join("src").join("lib.rs");
+        assert_eq!(relative_path(root, &file), "obzenflow_core/src/lib.rs");
+    }
+}
