@@ -205,6 +205,14 @@ pub enum JournalError {
         /// The journal.
         journal: JournalId,
     },
+    /// An earlier write or sync failed, so the journal no longer knows what is on disk and
+    /// refuses further appends. The original failure was returned by the append (or logged by
+    /// the background syncer) that hit it.
+    #[error("journal {journal} refuses appends after an earlier I/O failure")]
+    Failed {
+        /// The journal.
+        journal: JournalId,
+    },
     /// A read asked for records that are not there.
     #[error("journal {journal}: sequence {requested} is out of range (committed {committed})")]
     OutOfRange {
@@ -246,6 +254,15 @@ pub enum CorruptionKind {
     Undecodable {
         /// What the decoder said.
         reason: String,
+    },
+    /// A segment's name says it starts at a sequence that does not follow the records before
+    /// it: a segment is missing or was renamed.
+    #[error("segment starts at sequence {found}, but the segments before it end at {expected}")]
+    SequenceGap {
+        /// The sequence the segment should start at.
+        expected: u64,
+        /// The sequence its name says it starts at.
+        found: u64,
     },
     /// The frame ends past the end of the file.
     #[error("frame truncated: {missing} bytes missing")]

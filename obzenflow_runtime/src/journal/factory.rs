@@ -1,0 +1,155 @@
+//! [`JournalFactory`]: makes the journals of a run's stages, in memory or in a run directory.
+
+use std::fmt;
+use std::sync::Arc;
+
+use obzenflow_core::{Journal, JournalId, Lane, StageId, SystemComponent, WriterId};
+
+use super::disk::{DiskJournal, DiskJournalConfig, RecoveryReport};
+use super::memory::MemoryJournal;
+use super::run_dir::{RunDirError, RunDirectory};
+use super::sync::SyncScheduler;
+
+/// Where a run's journals live.
+#[derive(Debug, Clone)]
+pub enum JournalStorage {
+    /// In memory only: fast, gone when the run ends.
+    Memory,
+    /// In segment files under a run directory.
+    Disk {
+        /// The run's directory.
+        run_dir: RunDirectory,
+        /// How each journal stores and syncs.
+        config: DiskJournalConfig,
+    },
+}
+
+impl fmt::Display for JournalStorage {
+    /// How durable the journals are, for a run summary.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Memory => f.write_str("in-memory journals (not persisted)"),
+            Self::Disk { config, .. } => write!(f, "disk journals, {}", config.sync),
+        }
+    }
+}
+
+/// The two journals of a stage.
+#[derive(Clone)]
+pub struct StageJournals {
+    /// What the stage emits.
+    pub data: Arc<dyn Journal>,
+    /// Records that failed at the stage.
+    pub error: Arc<dyn Journal>,
+    /// Torn tails cut while opening existing journals.
+    pub recovered: Vec<RecoveryReport>,
+}
+
+impl fmt::Debug for StageJournals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StageJournals")
+            .field("data", self.data.id())
+            .field("error", self.error.id())
+            .field("recovered", &self.recovered)
+            .finish()
+    }
+}
+
+/// Makes the journals of a run, all of one storage kind.
+///
+/// For disk storage it owns the run's [`SyncScheduler`], shared by every journal it makes.
+///
+/// ```no_run
+/// use obzenflow_core::{RunId, StageId};
+/// use obzenflow_runtime::journal::{
+///     DiskJournalConfig, JournalFactory, JournalStorage, RunDirectory,
+/// };
+///
+/// let run_dir = RunDirectory::create("runs", RunId::new())?;
+/// let storage = JournalStorage::Disk { run_dir, config: DiskJournalConfig::default() };
+/// let factory = JournalFactory::new(storage)?;
+/// let parse = factory.stage_journals("parse", StageId::new())?;
+/// println!("{} -> {}", parse.data.id(), factory.storage());
+/// # Ok::<(), obzenflow_runtime::journal::RunDirError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct JournalFactory {
+    storage: JournalStorage,
+    scheduler: Option<SyncScheduler>,
+}
+
+impl JournalFactory {
+    /// A factory for `storage`; starts the sync thread for disk storage.
+    pub fn new(storage: JournalStorage) -> Result<Self, RunDirError> {
+        let scheduler = match &storage {
+            JournalStorage::Memory => None,
+            JournalStorage::Disk { run_dir, .. } => {
+                Some(SyncScheduler::start().map_err(|source| RunDirError::Io {
+                    operation: "start the journal sync thread for",
+                    path: run_dir.path().to_path_buf(),
+                    source,
+                })?)
+            }
+        };
+        Ok(Self { storage, scheduler })
+    }
+
+    /// A factory of in-memory journals.
+    pub fn memory() -> Self {
+        Self {
+            storage: JournalStorage::Memory,
+            scheduler: None,
+        }
+    }
+
+    /// Where the journals live.
+    pub fn storage(&self) -> &JournalStorage {
+        &self.storage
+    }
+
+    /// The run directory, for disk storage.
+    pub fn run_dir(&self) -> Option<&RunDirectory> {
+        match &self.storage {
+            JournalStorage::Memory => None,
+            JournalStorage::Disk { run_dir, .. } => Some(run_dir),
+        }
+    }
+
+    /// Opens (or creates) the data and error journals of the stage `name`.
+    pub fn stage_journals(&self, name: &str, stage_id: StageId) -> Result<StageJournals, RunDirError> {
+        let owner = WriterId::Stage(stage_id);
+        let (data, data_recovery) = self.journal(JournalId::new(owner, name, Lane::Data))?;
+        let (error, error_recovery) = self.journal(JournalId::new(owner, name, Lane::Error))?;
+        Ok(StageJournals {
+            data,
+            error,
+            recovered: data_recovery.into_iter().chain(error_recovery).collect(),
+        })
+    }
+
+    /// Opens (or creates) the journal of a system component.
+    pub fn system_journal(
+        &self,
+        component: SystemComponent,
+    ) -> Result<(Arc<dyn Journal>, Option<RecoveryReport>), RunDirError> {
+        let owner = WriterId::System(component);
+        self.journal(JournalId::new(owner, component.as_str(), Lane::System))
+    }
+
+    fn journal(
+        &self,
+        id: JournalId,
+    ) -> Result<(Arc<dyn Journal>, Option<RecoveryReport>), RunDirError> {
+        // `new` starts a scheduler for every disk storage, so disk storage always has one.
+        let (JournalStorage::Disk { run_dir, config }, Some(scheduler)) =
+            (&self.storage, &self.scheduler)
+        else {
+            return Ok((Arc::new(MemoryJournal::new(id)), None));
+        };
+        let dir = run_dir.journal_dir(&id.name, id.lane)?;
+        let journal = DiskJournal::open(&dir, id, config, scheduler)
+            .map_err(|source| RunDirError::Journal { path: dir, source })?;
+        let recovery = journal.recovery().cloned();
+        Ok((Arc::new(journal), recovery))
+    }
+}

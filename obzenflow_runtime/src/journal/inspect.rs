@@ -1,0 +1,415 @@
+//! Read-only inspection of a run directory: list its journals, read one journal's records, and
+//! validate every journal with the checks `DiskJournal::open` makes, without cutting anything.
+//!
+//! ```no_run
+//! use obzenflow_core::Lane;
+//! use obzenflow_runtime::journal::inspect;
+//!
+//! let run = "runs/run_0190f1c2a3b47c8d9e0f112233445566";
+//! for journal in inspect::list_journals(run)? {
+//!     println!("{}.{}: {} records, {} bytes", journal.name, journal.lane, journal.records, journal.bytes);
+//! }
+//! for record in inspect::read_journal(run, "parse", Lane::Data)?.json() {
+//!     println!("{}", record?);
+//! }
+//! let report = inspect::validate_run(run)?;
+//! println!("{report}");
+//! # Ok::<(), obzenflow_runtime::journal::RunDirError>(())
+//! ```
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use obzenflow_core::{ChainEvent, CorruptionKind, JournalError, JournalId, Lane, WriterId};
+
+use super::run_dir::{relative_journal_dir, RunDirError, RunDirectory, RunManifest};
+use super::segment::{
+    list_segments, rest_is_zero, scan_journal, FrameError, ScanDepth, SegmentFile, SegmentReader,
+};
+
+/// One journal of a run, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalSummary {
+    /// The stage or system component that owns it.
+    pub name: String,
+    /// Which of its journals.
+    pub lane: Lane,
+    /// Its directory.
+    pub path: PathBuf,
+    /// How many complete frames its segments hold (frame headers are walked, bodies are not
+    /// checked: see [`validate_run`]).
+    pub records: u64,
+    /// The total size of its segment files.
+    pub bytes: u64,
+    /// How many segment files it has.
+    pub segments: usize,
+}
+
+/// Lists the journals of the run in `run_dir`, ordered by owner name, stages before system
+/// components, data before error.
+pub fn list_journals(run_dir: impl AsRef<Path>) -> Result<Vec<JournalSummary>, RunDirError> {
+    let run_dir = run_dir.as_ref();
+    journal_dirs(run_dir)?
+        .into_iter()
+        .map(|(name, lane)| summarize(run_dir, name, lane))
+        .collect()
+}
+
+/// The `(owner, lane)` of every journal directory in the run, from the directory layout.
+fn journal_dirs(run_dir: &Path) -> Result<Vec<(String, Lane)>, RunDirError> {
+    let mut journals = Vec::new();
+    for name in subdirectories(&run_dir.join("stages"))? {
+        for lane in [Lane::Data, Lane::Error] {
+            if run_dir.join(relative_journal_dir(&name, lane)).is_dir() {
+                journals.push((name.clone(), lane));
+            }
+        }
+    }
+    for name in subdirectories(&run_dir.join("system"))? {
+        journals.push((name, Lane::System));
+    }
+    Ok(journals)
+}
+
+/// The names of the directories in `dir`, sorted; none if `dir` does not exist.
+fn subdirectories(dir: &Path) -> Result<Vec<String>, RunDirError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(source) if source.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(io_error("list", dir, source)),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| io_error("list", dir, source))?;
+        let is_dir = entry
+            .file_type()
+            .map_err(|source| io_error("inspect", &entry.path(), source))?
+            .is_dir();
+        if let (true, Some(name)) = (is_dir, entry.file_name().to_str()) {
+            names.push(name.to_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn summarize(run_dir: &Path, name: String, lane: Lane) -> Result<JournalSummary, RunDirError> {
+    let path = run_dir.join(relative_journal_dir(&name, lane));
+    let files = list_segments(&path).map_err(|source| io_error("list segments in", &path, source))?;
+    let mut summary = JournalSummary {
+        name,
+        lane,
+        path,
+        records: 0,
+        bytes: 0,
+        segments: files.len(),
+    };
+    for file in files {
+        let mut reader =
+            SegmentReader::open(&file.path).map_err(|source| io_error("open", &file.path, source))?;
+        summary.bytes += reader.file_len();
+        // Count up to the first damaged frame; `validate_run` says what is wrong with it.
+        while let Ok(true) = reader.skip_frame() {
+            summary.records += 1;
+        }
+    }
+    Ok(summary)
+}
+
+/// Reads the records of the `lane` journal of `name` (a stage, or a system component for
+/// [`Lane::System`]) in the run in `run_dir`.
+pub fn read_journal(
+    run_dir: impl AsRef<Path>,
+    name: &str,
+    lane: Lane,
+) -> Result<JournalRecords, RunDirError> {
+    let run = RunDirectory::open(run_dir.as_ref())?;
+    let path = run.journal_dir(name, lane)?;
+    if !path.is_dir() {
+        return Err(RunDirError::UnknownJournal {
+            name: name.to_owned(),
+            lane,
+            path,
+        });
+    }
+    let segments = list_segments(&path).map_err(|source| io_error("list segments in", &path, source))?;
+    Ok(JournalRecords {
+        journal: JournalId::new(WriterId::Unassigned, name, lane),
+        path,
+        segments: segments.into(),
+        current: None,
+        done: false,
+        torn_tail: None,
+    })
+}
+
+/// The records of one journal, in order, decoded from its segment files.
+///
+/// Iteration stops at a torn tail of the last segment (see [`JournalRecords::torn_tail`]);
+/// damage anywhere else yields one error and ends the iteration.
+pub struct JournalRecords {
+    journal: JournalId,
+    path: PathBuf,
+    segments: VecDeque<SegmentFile>,
+    current: Option<SegmentReader>,
+    done: bool,
+    torn_tail: Option<TornTail>,
+}
+
+impl fmt::Debug for JournalRecords {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JournalRecords")
+            .field("journal", &self.journal)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JournalRecords {
+    /// The torn tail the iteration stopped at, once it has.
+    pub fn torn_tail(&self) -> Option<&TornTail> {
+        self.torn_tail.as_ref()
+    }
+
+    /// The records as JSON values (the serde form of [`ChainEvent`]).
+    pub fn json(self) -> impl Iterator<Item = Result<serde_json::Value, RunDirError>> {
+        let path = self.path.clone();
+        let journal = self.journal.clone();
+        self.map(move |record| {
+            let event = record?;
+            serde_json::to_value(&event).map_err(|source| RunDirError::Journal {
+                path: path.clone(),
+                source: JournalError::Encode {
+                    journal: journal.clone(),
+                    event_id: event.id,
+                    source,
+                },
+            })
+        })
+    }
+
+    fn fail(&mut self, error: FrameError) -> Option<Result<ChainEvent, RunDirError>> {
+        self.done = true;
+        let is_last = self.segments.is_empty();
+        if let FrameError::Damaged {
+            path,
+            offset,
+            kind,
+            at_tail,
+        } = &error
+        {
+            if is_last && (*at_tail || rest_is_zero(path, *offset).unwrap_or(false)) {
+                self.torn_tail = Some(TornTail {
+                    segment: path.clone(),
+                    offset: *offset,
+                    bytes: file_len(path).saturating_sub(*offset),
+                    reason: kind.clone(),
+                });
+                return None;
+            }
+        }
+        Some(Err(RunDirError::Journal {
+            path: self.path.clone(),
+            source: error.into_journal_error(&self.journal),
+        }))
+    }
+}
+
+impl Iterator for JournalRecords {
+    type Item = Result<ChainEvent, RunDirError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            let Some(reader) = self.current.as_mut() else {
+                let segment = self.segments.pop_front()?;
+                match SegmentReader::open(&segment.path) {
+                    Ok(reader) => self.current = Some(reader),
+                    Err(source) => {
+                        self.done = true;
+                        return Some(Err(io_error("open", &segment.path, source)));
+                    }
+                }
+                continue;
+            };
+            match reader.next_event() {
+                Ok(Some(event)) => return Some(Ok(event)),
+                Ok(None) => self.current = None,
+                Err(error) => return self.fail(error),
+            }
+        }
+        None
+    }
+}
+
+/// A damaged end of a journal's last segment: `DiskJournal::open` would cut it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    /// The segment.
+    pub segment: PathBuf,
+    /// Where the damaged frame starts.
+    pub offset: u64,
+    /// How many bytes would be cut.
+    pub bytes: u64,
+    /// What is wrong with the first damaged frame.
+    pub reason: CorruptionKind,
+}
+
+/// What validation found in one journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalHealth {
+    /// Every frame checks out.
+    Clean,
+    /// The last segment ends in a torn tail, which opening the journal will cut.
+    TornTail(TornTail),
+    /// A record is damaged where cutting it would lose later records (or a segment is
+    /// missing); opening the journal fails.
+    Corrupt {
+        /// The segment.
+        segment: PathBuf,
+        /// The offset of the damaged frame.
+        offset: u64,
+        /// What is wrong.
+        kind: CorruptionKind,
+    },
+}
+
+/// One journal's validation result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalValidation {
+    /// The owner's name.
+    pub name: String,
+    /// The lane.
+    pub lane: Lane,
+    /// The journal's directory.
+    pub path: PathBuf,
+    /// How many records decode cleanly: all of them for a clean journal, those before the tail
+    /// for a torn one, and 0 for a corrupt one (its scan stops at the damage).
+    pub records: u64,
+    /// What was found.
+    pub health: JournalHealth,
+}
+
+/// What [`validate_run`] found.
+#[derive(Debug)]
+pub struct ValidationReport {
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// The manifest, if it could be read.
+    pub manifest: Option<RunManifest>,
+    /// Why the manifest could not be read.
+    pub manifest_error: Option<RunDirError>,
+    /// Every journal, in [`list_journals`] order.
+    pub journals: Vec<JournalValidation>,
+}
+
+impl ValidationReport {
+    /// Whether the manifest reads and every journal is clean.
+    pub fn is_clean(&self) -> bool {
+        self.manifest_error.is_none()
+            && self
+                .journals
+                .iter()
+                .all(|journal| journal.health == JournalHealth::Clean)
+    }
+}
+
+impl fmt::Display for ValidationReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "run {}", self.run_dir.display())?;
+        if let Some(error) = &self.manifest_error {
+            writeln!(f, "  manifest: {error}")?;
+        }
+        for journal in &self.journals {
+            let (name, lane, records) = (&journal.name, journal.lane, journal.records);
+            match &journal.health {
+                JournalHealth::Clean => writeln!(f, "  {name}.{lane}: {records} records, ok")?,
+                JournalHealth::TornTail(tail) => writeln!(
+                    f,
+                    "  {name}.{lane}: {records} records, torn tail of {} bytes at offset {} of {} ({})",
+                    tail.bytes,
+                    tail.offset,
+                    tail.segment.display(),
+                    tail.reason
+                )?,
+                JournalHealth::Corrupt {
+                    segment,
+                    offset,
+                    kind,
+                } => writeln!(
+                    f,
+                    "  {name}.{lane}: corrupt record in {} at byte offset {offset}: {kind}",
+                    segment.display()
+                )?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Validates the run in `run_dir`: reads the manifest, then checks every frame of every journal
+/// (checksum and full decode) the way opening would, without changing any file.
+///
+/// Damage is reported in the [`ValidationReport`]; an error means the run could not be read at
+/// all (I/O failure, not a run directory).
+pub fn validate_run(run_dir: impl AsRef<Path>) -> Result<ValidationReport, RunDirError> {
+    let run = RunDirectory::open(run_dir.as_ref())?;
+    let (manifest, manifest_error) = match run.read_manifest() {
+        Ok(manifest) => (Some(manifest), None),
+        Err(error) => (None, Some(error)),
+    };
+    let mut journals = Vec::new();
+    for (name, lane) in journal_dirs(run.path())? {
+        journals.push(validate_journal(run.path(), name, lane)?);
+    }
+    Ok(ValidationReport {
+        run_dir: run.path().to_path_buf(),
+        manifest,
+        manifest_error,
+        journals,
+    })
+}
+
+fn validate_journal(run_dir: &Path, name: String, lane: Lane) -> Result<JournalValidation, RunDirError> {
+    let path = run_dir.join(relative_journal_dir(&name, lane));
+    let journal = JournalId::new(WriterId::Unassigned, name.as_str(), lane);
+    let (records, health) = match scan_journal(&path, &journal, ScanDepth::Decode) {
+        Ok(scan) => {
+            let health = match scan.torn_tail {
+                None => JournalHealth::Clean,
+                Some(tail) => JournalHealth::TornTail(TornTail {
+                    bytes: tail.file_len.saturating_sub(tail.offset),
+                    segment: tail.segment,
+                    offset: tail.offset,
+                    reason: tail.kind,
+                }),
+            };
+            (scan.records, health)
+        }
+        Err(JournalError::Corrupt {
+            segment,
+            offset,
+            kind,
+        }) => (0, JournalHealth::Corrupt { segment, offset, kind }),
+        Err(source) => return Err(RunDirError::Journal { path, source }),
+    };
+    Ok(JournalValidation {
+        name,
+        lane,
+        path,
+        records,
+        health,
+    })
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |metadata| metadata.len())
+}
+
+fn io_error(operation: &'static str, path: &Path, source: std::io::Error) -> RunDirError {
+    RunDirError::Io {
+        operation,
+        path: path.to_path_buf(),
+        source,
+    }
+}

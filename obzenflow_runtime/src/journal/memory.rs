@@ -1,0 +1,95 @@
+//! [`MemoryJournal`]: a journal kept entirely in memory, with the disk journal's semantics.
+
+use std::fmt;
+use std::num::NonZeroU64;
+
+use obzenflow_core::{ChainEvent, Journal, JournalError, JournalId, JournalReader, SeqRange};
+
+use super::core::JournalCore;
+use super::storage::Storage;
+
+/// A journal whose only storage is its record cache: every record stays in memory until the
+/// journal is dropped. Appends, readers, backpressure windows and close behave exactly as for
+/// a [`DiskJournal`](super::DiskJournal), which runs the same core.
+///
+/// ```
+/// use obzenflow_core::{ChainEvent, Journal, JournalId, Lane, StageId, WriterId};
+/// use obzenflow_runtime::journal::MemoryJournal;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let id = JournalId::new(WriterId::Stage(StageId::new()), "orders", Lane::Data);
+/// let journal = MemoryJournal::new(id);
+/// let mut reader = journal.reader(0, None)?;
+/// let range = journal
+///     .append(vec![ChainEvent::data("order", serde_json::json!({"id": 1}))])
+///     .await?;
+/// assert_eq!((range.start, range.end), (0, 1));
+/// reader.wait().await?;
+/// let mut records = Vec::new();
+/// assert_eq!(reader.read(16, &mut records)?, 1);
+/// journal.close().await?;
+/// assert!(reader.wait().await.is_err());
+/// # Ok::<(), obzenflow_core::JournalError>(())
+/// # }).unwrap();
+/// ```
+pub struct MemoryJournal {
+    core: JournalCore,
+}
+
+impl MemoryJournal {
+    /// An empty journal.
+    pub fn new(id: JournalId) -> Self {
+        Self {
+            core: JournalCore::new(id, Storage::Memory, 0, None, None),
+        }
+    }
+
+    /// Whether the journal was closed.
+    pub fn is_closed(&self) -> bool {
+        self.core.is_closed()
+    }
+}
+
+impl fmt::Debug for MemoryJournal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryJournal")
+            .field("id", self.core.id())
+            .field("committed", &self.core.committed())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl Journal for MemoryJournal {
+    fn id(&self) -> &JournalId {
+        self.core.id()
+    }
+
+    /// Cancel safety: not cancel safe; see [`Journal::append`].
+    async fn append(&self, events: Vec<ChainEvent>) -> Result<SeqRange, JournalError> {
+        self.core.append(events).await
+    }
+
+    fn committed(&self) -> u64 {
+        self.core.committed()
+    }
+
+    /// Equal to [`Journal::committed`]: there is no storage to sync.
+    fn durable(&self) -> u64 {
+        self.core.committed()
+    }
+
+    fn reader(
+        &self,
+        from: u64,
+        window: Option<NonZeroU64>,
+    ) -> Result<Box<dyn JournalReader>, JournalError> {
+        self.core.reader(from, window)
+    }
+
+    /// Cancel safety: cancel safe once it has started waiting for an append in flight; the
+    /// journal refuses appends from the first poll on.
+    async fn close(&self) -> Result<(), JournalError> {
+        self.core.close().await
+    }
+}

@@ -1,0 +1,40 @@
+//! Journals: the durable, append-only transport between stages.
+//!
+//! Every stage appends what it emits to its own data journal (and bad records to its error
+//! journal); each downstream stage reads that journal with its own cursor. This module holds
+//! the implementations of the [`obzenflow_core::Journal`] port:
+//!
+//! - [`MemoryJournal`] and [`DiskJournal`] share one in-process core: a cache of
+//!   `Arc<ChainEvent>` records, the committed count, the registry of readers with
+//!   backpressure windows, and write-then-notify wake-ups (no reader or writer ever polls).
+//!   Storage is a strategy: nothing for memory journals, segment files for disk journals.
+//! - On disk a journal is a directory of segment files ([`segment_file_name`]) holding frames
+//!   ([`frame`]) of records in a compact binary encoding ([`codec`]). Opening validates every
+//!   segment and cuts a torn tail ([`RecoveryReport`]); [`SegmentReader`] reads frames back.
+//! - [`SyncPolicy`] says when appended records reach stable storage; [`SyncScheduler`] is the
+//!   one group-commit thread a run shares between its journals.
+//! - [`RunDirectory`] lays out a run on disk with its [`RunManifest`]; [`inspect`] lists,
+//!   reads and validates a run's journals without changing them.
+//! - [`JournalFactory`] makes the data and error journals of each stage of a run, in memory
+//!   or on disk ([`JournalStorage`]).
+
+pub mod codec;
+mod core;
+mod disk;
+mod disk_read;
+mod factory;
+pub mod frame;
+pub mod inspect;
+mod memory;
+mod reader;
+mod run_dir;
+mod segment;
+mod storage;
+mod sync;
+
+pub use disk::{DiskJournal, DiskJournalConfig, RecoveryReport};
+pub use factory::{JournalFactory, JournalStorage, StageJournals};
+pub use memory::MemoryJournal;
+pub use run_dir::{ManifestJournal, ManifestStage, RunDirError, RunDirectory, RunManifest, RunStatus};
+pub use segment::{parse_segment_file_name, segment_file_name, FrameError, SegmentReader};
+pub use sync::{SyncPolicy, SyncScheduler};

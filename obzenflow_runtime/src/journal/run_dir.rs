@@ -1,0 +1,404 @@
+//! [`RunDirectory`]: one directory per run, holding its [`RunManifest`] and every journal.
+//!
+//! ```text
+//! <base>/<run_id>/
+//!     manifest.json
+//!     stages/<stage_name>/data/00000000000000000000.seg …
+//!     stages/<stage_name>/error/…
+//!     system/<component>/…
+//! ```
+//!
+//! The manifest makes a run directory self-describing: which flow ran, which stages it had and
+//! where their journals are, how it ended, and how durable its journals were.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use obzenflow_core::{FlowId, JournalError, Lane, RunId, StageId, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use super::sync::sync_directory;
+
+const MANIFEST_FILE: &str = "manifest.json";
+const MANIFEST_TMP_FILE: &str = "manifest.json.tmp";
+
+/// Something went wrong with a run directory or its manifest.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunDirError {
+    /// A file system operation failed.
+    #[error("cannot {operation} {}: {source}", path.display())]
+    Io {
+        /// What was being done, e.g. `create`.
+        operation: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The run directory has no manifest.
+    #[error("no run manifest at {}", path.display())]
+    ManifestMissing {
+        /// Where the manifest should be.
+        path: PathBuf,
+    },
+    /// The manifest is not valid JSON of the expected shape.
+    #[error("run manifest {} is invalid: {source}", path.display())]
+    ManifestInvalid {
+        /// The manifest.
+        path: PathBuf,
+        /// What the parser said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The manifest was written by a build with another format version.
+    #[error(
+        "run manifest {} has format version {found}; this build reads version {supported}",
+        path.display()
+    )]
+    UnsupportedVersion {
+        /// The manifest.
+        path: PathBuf,
+        /// The version it declares.
+        found: u32,
+        /// The version this build reads.
+        supported: u32,
+    },
+    /// A stage or component name cannot be used as a directory name.
+    #[error("invalid journal owner name `{name}`: {reason}")]
+    InvalidName {
+        /// The name.
+        name: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// The run has no such journal.
+    #[error("no {lane} journal for `{name}` at {}", path.display())]
+    UnknownJournal {
+        /// The stage or component name.
+        name: String,
+        /// The lane asked for.
+        lane: Lane,
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// A journal of the run could not be opened or read.
+    #[error("journal at {}: {source}", path.display())]
+    Journal {
+        /// The journal's directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: JournalError,
+    },
+}
+
+/// How a run ended, or that it has not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Still running, or the process died before recording an end.
+    Running,
+    /// Every stage drained and completed.
+    Completed,
+    /// A stage or the pipeline failed.
+    Failed,
+    /// The run was cancelled.
+    Cancelled,
+}
+
+/// One stage as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestStage {
+    /// The stage's name, also its directory name.
+    pub name: String,
+    /// The stage's id.
+    pub stage_id: StageId,
+    /// The stage kind, e.g. `source` or `transform`.
+    pub kind: String,
+    /// The data journal's directory, relative to the run directory.
+    pub data_journal: PathBuf,
+    /// The error journal's directory, relative to the run directory.
+    pub error_journal: PathBuf,
+}
+
+/// A system component's journal as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestJournal {
+    /// The component's name.
+    pub name: String,
+    /// The journal's directory, relative to the run directory.
+    pub path: PathBuf,
+}
+
+/// The self-description of a run, stored as `manifest.json` in its directory.
+///
+/// ```
+/// use obzenflow_core::{FlowId, RunId, StageId};
+/// use obzenflow_runtime::journal::{RunManifest, RunStatus, SyncPolicy};
+///
+/// let mut manifest = RunManifest::new("orders", FlowId::new(), RunId::new(), SyncPolicy::default());
+/// manifest.add_stage("parse", StageId::new(), "transform");
+/// assert_eq!(manifest.stages[0].data_journal.to_str(), Some("stages/parse/data"));
+/// manifest.finish(RunStatus::Completed);
+/// assert!(manifest.ended_at.is_some());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunManifest {
+    /// The manifest format; [`RunManifest::FORMAT_VERSION`] when written by this build.
+    pub format_version: u32,
+    /// The flow's name.
+    pub flow_name: String,
+    /// The flow's id.
+    pub flow_id: FlowId,
+    /// The run's id; the run directory is named after it.
+    pub run_id: RunId,
+    /// The stages, in the order they were declared.
+    pub stages: Vec<ManifestStage>,
+    /// Journals of system components (pipeline, metrics).
+    #[serde(default)]
+    pub system_journals: Vec<ManifestJournal>,
+    /// When the run started.
+    pub started_at: Timestamp,
+    /// When the run ended, once it has.
+    pub ended_at: Option<Timestamp>,
+    /// How the run ended, or `running`.
+    pub status: RunStatus,
+    /// The journals' sync policy, as the run summary states it.
+    pub sync_policy: String,
+    /// The run directory this run replayed, if it is a replay.
+    pub replayed_from: Option<PathBuf>,
+}
+
+impl RunManifest {
+    /// The manifest format version this build writes and reads.
+    pub const FORMAT_VERSION: u32 = 1;
+
+    /// The manifest of a run starting now, with no stages yet.
+    pub fn new(
+        flow_name: impl Into<String>,
+        flow_id: FlowId,
+        run_id: RunId,
+        sync_policy: impl std::fmt::Display,
+    ) -> Self {
+        Self {
+            format_version: Self::FORMAT_VERSION,
+            flow_name: flow_name.into(),
+            flow_id,
+            run_id,
+            stages: Vec::new(),
+            system_journals: Vec::new(),
+            started_at: Timestamp::now(),
+            ended_at: None,
+            status: RunStatus::Running,
+            sync_policy: sync_policy.to_string(),
+            replayed_from: None,
+        }
+    }
+
+    /// Records a stage and the paths of its journals.
+    pub fn add_stage(&mut self, name: impl Into<String>, stage_id: StageId, kind: impl Into<String>) {
+        let name = name.into();
+        self.stages.push(ManifestStage {
+            data_journal: relative_journal_dir(&name, Lane::Data),
+            error_journal: relative_journal_dir(&name, Lane::Error),
+            name,
+            stage_id,
+            kind: kind.into(),
+        });
+    }
+
+    /// Records a system component's journal.
+    pub fn add_system_journal(&mut self, name: impl Into<String>) {
+        let name = name.into();
+        self.system_journals.push(ManifestJournal {
+            path: relative_journal_dir(&name, Lane::System),
+            name,
+        });
+    }
+
+    /// Records the end of the run, now.
+    pub fn finish(&mut self, status: RunStatus) {
+        self.status = status;
+        self.ended_at = Some(Timestamp::now());
+    }
+}
+
+/// The directory of a journal relative to its run directory: `stages/<name>/data`,
+/// `stages/<name>/error`, or `system/<name>` for [`Lane::System`].
+pub(crate) fn relative_journal_dir(name: &str, lane: Lane) -> PathBuf {
+    match lane {
+        Lane::Data | Lane::Error => Path::new("stages").join(name).join(lane.as_str()),
+        Lane::System => Path::new("system").join(name),
+    }
+}
+
+/// Checks that `name` can be used as one directory name.
+fn check_name(name: &str) -> Result<(), RunDirError> {
+    let reason = if name.is_empty() {
+        Some("it is empty")
+    } else if name == "." || name == ".." {
+        Some("it is a relative directory reference")
+    } else if name.len() > 200 {
+        Some("it is longer than 200 bytes")
+    } else if name.chars().any(|c| c == '/' || c == '\\' || c == ':' || c.is_control()) {
+        Some("it contains a path separator, a colon or a control character")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(RunDirError::InvalidName {
+            name: name.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// One run's directory: `<base>/<run_id>/`.
+///
+/// ```no_run
+/// use obzenflow_core::{FlowId, Lane, RunId, StageId};
+/// use obzenflow_runtime::journal::{RunDirectory, RunManifest, RunStatus, SyncPolicy};
+///
+/// let run_id = RunId::new();
+/// let run_dir = RunDirectory::create("runs", run_id)?;
+/// let mut manifest = RunManifest::new("orders", FlowId::new(), run_id, SyncPolicy::default());
+/// manifest.add_stage("parse", StageId::new(), "transform");
+/// run_dir.write_manifest(&manifest)?;
+/// let data_dir = run_dir.journal_dir("parse", Lane::Data)?;
+/// manifest.finish(RunStatus::Completed);
+/// run_dir.write_manifest(&manifest)?;
+/// assert_eq!(RunDirectory::open(run_dir.path())?.read_manifest()?, manifest);
+/// # let _ = data_dir;
+/// # Ok::<(), obzenflow_runtime::journal::RunDirError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDirectory {
+    root: PathBuf,
+}
+
+impl RunDirectory {
+    /// Creates `<base>/<run_id>/` (and `base` if needed). Fails if the run directory exists.
+    pub fn create(base: impl AsRef<Path>, run_id: RunId) -> Result<Self, RunDirError> {
+        let base = base.as_ref();
+        std::fs::create_dir_all(base).map_err(|source| io_error("create", base, source))?;
+        let root = base.join(run_id.to_string());
+        std::fs::create_dir(&root).map_err(|source| io_error("create", &root, source))?;
+        sync_directory(base).map_err(|source| io_error("sync", base, source))?;
+        tracing::debug!(run_dir = %root.display(), "run directory created");
+        Ok(Self { root })
+    }
+
+    /// Opens an existing run directory.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, RunDirError> {
+        let root = root.into();
+        let metadata = std::fs::metadata(&root).map_err(|source| io_error("open", &root, source))?;
+        if !metadata.is_dir() {
+            let source = io::Error::new(io::ErrorKind::NotADirectory, "not a directory");
+            return Err(io_error("open", &root, source));
+        }
+        Ok(Self { root })
+    }
+
+    /// The run directory.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the manifest is.
+    pub fn manifest_path(&self) -> PathBuf {
+        self.root.join(MANIFEST_FILE)
+    }
+
+    /// The directory of the `lane` journal of the stage (or, for [`Lane::System`], the system
+    /// component) `name`.
+    pub fn journal_dir(&self, name: &str, lane: Lane) -> Result<PathBuf, RunDirError> {
+        check_name(name)?;
+        Ok(self.root.join(relative_journal_dir(name, lane)))
+    }
+
+    /// Writes the manifest atomically: to a temporary file that is fsynced and then renamed
+    /// over `manifest.json`, after which the directory is fsynced. A reader sees the old or the
+    /// new manifest, never a mix, even across a machine crash.
+    pub fn write_manifest(&self, manifest: &RunManifest) -> Result<(), RunDirError> {
+        let path = self.manifest_path();
+        let tmp = self.root.join(MANIFEST_TMP_FILE);
+        let json = serde_json::to_vec_pretty(manifest).map_err(|source| {
+            RunDirError::ManifestInvalid {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        let write = || -> io::Result<()> {
+            let mut file = File::create(&tmp)?;
+            file.write_all(&json)?;
+            file.write_all(b"\n")?;
+            file.sync_all()
+        };
+        write().map_err(|source| io_error("write", &tmp, source))?;
+        std::fs::rename(&tmp, &path).map_err(|source| io_error("rename into place", &path, source))?;
+        sync_directory(&self.root).map_err(|source| io_error("sync", &self.root, source))
+    }
+
+    /// Reads the manifest.
+    ///
+    /// A missing manifest is [`RunDirError::ManifestMissing`]; one written with another format
+    /// version is [`RunDirError::UnsupportedVersion`].
+    pub fn read_manifest(&self) -> Result<RunManifest, RunDirError> {
+        let path = self.manifest_path();
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(source) if source.kind() == io::ErrorKind::NotFound => {
+                return Err(RunDirError::ManifestMissing { path });
+            }
+            Err(source) => return Err(io_error("read", &path, source)),
+        };
+        #[derive(Deserialize)]
+        struct VersionProbe {
+            format_version: u32,
+        }
+        let invalid = |source| RunDirError::ManifestInvalid {
+            path: path.clone(),
+            source,
+        };
+        let probe: VersionProbe = serde_json::from_slice(&bytes).map_err(invalid)?;
+        if probe.format_version != RunManifest::FORMAT_VERSION {
+            return Err(RunDirError::UnsupportedVersion {
+                path,
+                found: probe.format_version,
+                supported: RunManifest::FORMAT_VERSION,
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(invalid)
+    }
+}
+
+fn io_error(operation: &'static str, path: &Path, source: io::Error) -> RunDirError {
+    RunDirError::Io {
+        operation,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_escape_the_directory_are_refused() {
+        for name in ["", ".", "..", "a/b", "a\\b", "nul\0"] {
+            assert!(check_name(name).is_err(), "{name:?}");
+        }
+        assert!(check_name("parse_orders-2").is_ok());
+    }
+
+    #[test]
+    fn journal_dirs_follow_the_layout() {
+        assert_eq!(relative_journal_dir("parse", Lane::Error), Path::new("stages/parse/error"));
+        assert_eq!(relative_journal_dir("pipeline", Lane::System), Path::new("system/pipeline"));
+    }
+}

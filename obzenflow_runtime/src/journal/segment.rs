@@ -1,0 +1,499 @@
+//! Segment files: their names, a sequential frame reader, and the validating scan that open,
+//! disk reads and inspection share.
+//!
+//! A journal directory holds segment files named by the sequence of their first record, padded
+//! to 20 digits (`00000000000000000000.seg`), each a run of frames (see [`super::frame`]).
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use obzenflow_core::{ChainEvent, CorruptionKind, JournalError, JournalId};
+
+use super::codec;
+use super::frame::{FrameHeader, FRAME_HEADER_LEN};
+
+/// The extension of segment files.
+pub(crate) const SEGMENT_EXTENSION: &str = "seg";
+
+/// Sequences that are multiples of this get an entry in a journal's in-memory offset index, so
+/// a reader can start anywhere after skipping at most this many frame headers.
+pub(crate) const INDEX_STRIDE: u64 = 1024;
+
+/// Whether the record of sequence `seq` gets an index mark.
+pub(crate) fn is_marked(seq: u64) -> bool {
+    seq % INDEX_STRIDE == 0
+}
+
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// The file name of the segment whose first record has sequence `first_seq`.
+///
+/// ```
+/// use obzenflow_runtime::journal::segment_file_name;
+///
+/// assert_eq!(segment_file_name(42), "00000000000000000042.seg");
+/// ```
+pub fn segment_file_name(first_seq: u64) -> String {
+    format!("{first_seq:020}.{SEGMENT_EXTENSION}")
+}
+
+/// The first sequence of a segment named `name`, or `None` if `name` is not a segment name.
+pub fn parse_segment_file_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".seg")?;
+    if digits.len() != 20 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// A segment file found in a journal directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SegmentFile {
+    pub(crate) first_seq: u64,
+    pub(crate) path: PathBuf,
+}
+
+/// The segment files in `dir`, ordered by first sequence. Other files are ignored.
+pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<SegmentFile>> {
+    let mut segments = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(first_seq) = name.to_str().and_then(parse_segment_file_name) else {
+            continue;
+        };
+        segments.push(SegmentFile {
+            first_seq,
+            path: entry.path(),
+        });
+    }
+    segments.sort_by_key(|segment| segment.first_seq);
+    Ok(segments)
+}
+
+/// A frame could not be read from a segment.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// Reading the file failed.
+    #[error("cannot read {} at byte offset {offset}: {source}", path.display())]
+    Io {
+        /// The segment file.
+        path: PathBuf,
+        /// Where the frame being read starts.
+        offset: u64,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The frame is damaged.
+    #[error("damaged frame in {} at byte offset {offset}: {kind}", path.display())]
+    Damaged {
+        /// The segment file.
+        path: PathBuf,
+        /// Where the damaged frame starts.
+        offset: u64,
+        /// What is wrong with it.
+        kind: CorruptionKind,
+        /// Whether the frame reaches (or claims to reach past) the end of the file, so that no
+        /// frame follows it: in the last segment of a journal such a frame is a torn tail.
+        at_tail: bool,
+    },
+}
+
+impl FrameError {
+    /// Converts into the journal error a reader of `journal` reports.
+    pub fn into_journal_error(self, journal: &JournalId) -> JournalError {
+        match self {
+            Self::Io { path, source, .. } => JournalError::Io {
+                journal: journal.clone(),
+                operation: "read",
+                path,
+                source,
+            },
+            Self::Damaged {
+                path, offset, kind, ..
+            } => JournalError::Corrupt {
+                segment: path,
+                offset,
+                kind,
+            },
+        }
+    }
+}
+
+/// Reads the frames of one segment file in order.
+///
+/// Bodies are checked against their CRC32 before they are returned. The reader never panics
+/// on damaged input: damage is a [`FrameError::Damaged`] naming the frame's offset.
+///
+/// ```no_run
+/// use obzenflow_runtime::journal::SegmentReader;
+///
+/// let mut reader = SegmentReader::open("run/stages/orders/data/00000000000000000000.seg")?;
+/// while let Some(event) = reader.next_event()? {
+///     println!("{} {}", event.id, event.content_kind());
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SegmentReader {
+    path: PathBuf,
+    reader: BufReader<File>,
+    offset: u64,
+    file_len: u64,
+    body: Vec<u8>,
+}
+
+impl std::fmt::Debug for SegmentReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentReader")
+            .field("path", &self.path)
+            .field("offset", &self.offset)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SegmentReader {
+    /// Opens a segment file for reading from its first frame.
+    pub fn open(path: impl Into<PathBuf>) -> io::Result<Self> {
+        let path = path.into();
+        let file = File::open(&path)?;
+        let file_len = file.metadata()?.len();
+        Ok(Self {
+            path,
+            reader: BufReader::with_capacity(READ_BUFFER_BYTES, file),
+            offset: 0,
+            file_len,
+            body: Vec::new(),
+        })
+    }
+
+    /// The segment file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The byte offset of the next frame.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The file's length as last observed.
+    pub fn file_len(&self) -> u64 {
+        self.file_len
+    }
+
+    /// Moves to the frame starting at byte `offset`.
+    pub fn seek(&mut self, offset: u64) -> io::Result<()> {
+        self.reader.seek(SeekFrom::Start(offset))?;
+        self.offset = offset;
+        Ok(())
+    }
+
+    /// Reads the next frame and returns its checksum-verified body, or `None` at a clean end of
+    /// the file.
+    pub fn next_body(&mut self) -> Result<Option<&[u8]>, FrameError> {
+        let start = self.offset;
+        let Some(header) = self.read_header()? else {
+            return Ok(None);
+        };
+        let body_len = header.body_len as usize;
+        self.body.resize(body_len, 0);
+        let read = read_full(&mut self.reader, &mut self.body).map_err(|source| self.io(source))?;
+        if read < body_len {
+            return Err(self.damaged(
+                start,
+                CorruptionKind::Truncated {
+                    missing: (body_len - read) as u64,
+                },
+                true,
+            ));
+        }
+        let frame_end = start + header.frame_len();
+        if let Err(kind) = header.check_body(&self.body) {
+            return Err(self.damaged(start, kind, frame_end >= self.file_len));
+        }
+        self.offset = frame_end;
+        Ok(Some(&self.body))
+    }
+
+    /// Reads and decodes the next record, or returns `None` at a clean end of the file.
+    pub fn next_event(&mut self) -> Result<Option<ChainEvent>, FrameError> {
+        let start = self.offset;
+        let decoded = match self.next_body()? {
+            None => return Ok(None),
+            Some(body) => codec::decode(body),
+        };
+        decoded
+            .map(Some)
+            .map_err(|kind| self.damaged(start, kind, self.offset >= self.file_len))
+    }
+
+    /// Skips the next frame without reading its body (its checksum is not verified); returns
+    /// `false` at a clean end of the file.
+    pub fn skip_frame(&mut self) -> Result<bool, FrameError> {
+        let start = self.offset;
+        let Some(header) = self.read_header()? else {
+            return Ok(false);
+        };
+        let body_len = i64::from(header.body_len);
+        self.reader
+            .seek_relative(body_len)
+            .map_err(|source| self.io(source))?;
+        self.offset = start + header.frame_len();
+        Ok(true)
+    }
+
+    /// Reads and checks a frame header; `None` at a clean end of the file.
+    fn read_header(&mut self) -> Result<Option<FrameHeader>, FrameError> {
+        let start = self.offset;
+        let mut bytes = [0; FRAME_HEADER_LEN];
+        let read = read_full(&mut self.reader, &mut bytes).map_err(|source| self.io(source))?;
+        if read == 0 {
+            return Ok(None);
+        }
+        if read < FRAME_HEADER_LEN {
+            let missing = (FRAME_HEADER_LEN - read) as u64;
+            return Err(self.damaged(start, CorruptionKind::Truncated { missing }, true));
+        }
+        let header = FrameHeader::parse(bytes);
+        let frame_end = start + header.frame_len();
+        if let Err(kind) = header.check_length() {
+            return Err(self.damaged(start, kind, frame_end >= self.file_len));
+        }
+        if frame_end > self.file_len {
+            // A live segment grows while it is read: look again before calling it torn.
+            self.file_len = self
+                .reader
+                .get_ref()
+                .metadata()
+                .map_err(|source| self.io(source))?
+                .len();
+            if frame_end > self.file_len {
+                let missing = frame_end - self.file_len;
+                return Err(self.damaged(start, CorruptionKind::Truncated { missing }, true));
+            }
+        }
+        Ok(Some(header))
+    }
+
+    fn io(&self, source: io::Error) -> FrameError {
+        FrameError::Io {
+            path: self.path.clone(),
+            offset: self.offset,
+            source,
+        }
+    }
+
+    fn damaged(&self, offset: u64, kind: CorruptionKind, at_tail: bool) -> FrameError {
+        FrameError::Damaged {
+            path: self.path.clone(),
+            offset,
+            kind,
+            at_tail,
+        }
+    }
+}
+
+/// Reads until `buffer` is full or the file ends; returns how many bytes were read.
+fn read_full(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(filled)
+}
+
+/// Whether every byte of `path` from `offset` on is zero: the shape of a tail that a file
+/// system extended without writing it (a crash between growing a file and filling it).
+pub(crate) fn rest_is_zero(path: &Path, offset: u64) -> io::Result<bool> {
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut chunk = vec![0; READ_BUFFER_BYTES];
+    loop {
+        let read = read_full(&mut file, &mut chunk)?;
+        if chunk[..read].iter().any(|byte| *byte != 0) {
+            return Ok(false);
+        }
+        if read < chunk.len() {
+            return Ok(true);
+        }
+    }
+}
+
+/// How thoroughly a scan checks each frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ScanDepth {
+    /// Verify every checksum and format version; fully decode only the final frame of each
+    /// segment. What open does: a checksummed body only fails to decode after an encoder bug.
+    Checksums,
+    /// Verify every checksum and decode every body. What validation does.
+    Decode,
+}
+
+/// One segment as a scan found it.
+#[derive(Debug, Clone)]
+pub(crate) struct ScannedSegment {
+    pub(crate) first_seq: u64,
+    pub(crate) path: PathBuf,
+    pub(crate) records: u64,
+    /// Where the last good frame ends.
+    pub(crate) valid_len: u64,
+    pub(crate) file_len: u64,
+    /// `(sequence, byte offset)` of every record whose sequence is a multiple of
+    /// [`INDEX_STRIDE`].
+    pub(crate) marks: Vec<(u64, u64)>,
+}
+
+/// A damaged end of the last segment, which can be cut without losing an earlier record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TornTail {
+    pub(crate) segment: PathBuf,
+    pub(crate) offset: u64,
+    pub(crate) file_len: u64,
+    pub(crate) kind: CorruptionKind,
+}
+
+/// What a scan of a journal directory found.
+#[derive(Debug, Clone)]
+pub(crate) struct JournalScan {
+    pub(crate) segments: Vec<ScannedSegment>,
+    pub(crate) records: u64,
+    pub(crate) torn_tail: Option<TornTail>,
+}
+
+/// Scans every segment in `dir`, read-only.
+///
+/// Damage in the last segment that nothing valid follows is reported as a [`TornTail`]; any
+/// other damage, and segments whose names break the sequence, are [`JournalError::Corrupt`].
+pub(crate) fn scan_journal(
+    dir: &Path,
+    journal: &JournalId,
+    depth: ScanDepth,
+) -> Result<JournalScan, JournalError> {
+    let files = list_segments(dir).map_err(|source| JournalError::Io {
+        journal: journal.clone(),
+        operation: "list segments in",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut scan = JournalScan {
+        segments: Vec::with_capacity(files.len()),
+        records: 0,
+        torn_tail: None,
+    };
+    let last = files.len().saturating_sub(1);
+    for (index, file) in files.into_iter().enumerate() {
+        if file.first_seq != scan.records {
+            return Err(JournalError::Corrupt {
+                segment: file.path,
+                offset: 0,
+                kind: CorruptionKind::SequenceGap {
+                    expected: scan.records,
+                    found: file.first_seq,
+                },
+            });
+        }
+        let (segment, torn_tail) = scan_segment(file, index == last, depth)
+            .map_err(|error| error.into_journal_error(journal))?;
+        scan.records += segment.records;
+        scan.segments.push(segment);
+        scan.torn_tail = torn_tail;
+    }
+    Ok(scan)
+}
+
+fn scan_segment(
+    file: SegmentFile,
+    is_last: bool,
+    depth: ScanDepth,
+) -> Result<(ScannedSegment, Option<TornTail>), FrameError> {
+    let mut reader = SegmentReader::open(&file.path).map_err(|source| FrameError::Io {
+        path: file.path.clone(),
+        offset: 0,
+        source,
+    })?;
+    let mut segment = ScannedSegment {
+        first_seq: file.first_seq,
+        path: file.path,
+        records: 0,
+        valid_len: 0,
+        file_len: reader.file_len(),
+        marks: Vec::new(),
+    };
+    loop {
+        let offset = reader.offset();
+        match next_checked_frame(&mut reader, depth) {
+            Ok(false) => return Ok((segment, None)),
+            Ok(true) => {
+                let seq = segment.first_seq + segment.records;
+                if is_marked(seq) {
+                    segment.marks.push((seq, offset));
+                }
+                segment.records += 1;
+                segment.valid_len = reader.offset();
+            }
+            Err(FrameError::Damaged {
+                path,
+                offset,
+                kind,
+                at_tail,
+            }) if is_last && (at_tail || rest_is_zero(&path, offset).unwrap_or(false)) => {
+                let tail = TornTail {
+                    segment: path,
+                    offset,
+                    file_len: segment.file_len,
+                    kind,
+                };
+                return Ok((segment, Some(tail)));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Reads the next frame and checks it to `depth`; `false` at a clean end of the file.
+fn next_checked_frame(reader: &mut SegmentReader, depth: ScanDepth) -> Result<bool, FrameError> {
+    let start = reader.offset();
+    let file_len = reader.file_len();
+    let checked = match reader.next_body()? {
+        None => return Ok(false),
+        Some(body) => {
+            let is_final = start + (FRAME_HEADER_LEN + body.len()) as u64 >= file_len;
+            match (depth, body.first()) {
+                (ScanDepth::Checksums, Some(&codec::FORMAT_VERSION)) if !is_final => Ok(()),
+                (ScanDepth::Checksums, Some(&version)) if !is_final => {
+                    Err(CorruptionKind::UnknownVersion { version })
+                }
+                _ => codec::decode(body).map(drop),
+            }
+        }
+    };
+    checked.map(|()| true).map_err(|kind| FrameError::Damaged {
+        path: reader.path().to_path_buf(),
+        offset: start,
+        at_tail: reader.offset() >= file_len,
+        kind,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_names_round_trip() {
+        assert_eq!(segment_file_name(0), "00000000000000000000.seg");
+        assert_eq!(parse_segment_file_name(&segment_file_name(123_456)), Some(123_456));
+        assert_eq!(parse_segment_file_name("0001.seg"), None);
+        assert_eq!(parse_segment_file_name("0000000000000000000x.seg"), None);
+        assert_eq!(parse_segment_file_name("00000000000000000000.tmp"), None);
+        assert_eq!(parse_segment_file_name("99999999999999999999.seg"), None);
+    }
+}

@@ -1,0 +1,265 @@
+//! The storage strategy behind the shared journal core: nothing (memory) or segment files.
+//!
+//! The disk writer encodes a chunk into one reusable buffer and hands it to the segment file
+//! with one `write_all` (two around a segment roll), so a committed batch is in the page cache
+//! and survives a crash of the process. The write is a plain blocking call on the appending
+//! task: copying a batch into the page cache takes microseconds, far less than handing the
+//! buffer to another thread would. Fsyncs, which can take milliseconds, never run on the
+//! executor: they go to `spawn_blocking` or to the shared [`SyncScheduler`].
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+use std::time::Instant;
+
+use obzenflow_core::{ChainEvent, JournalError, JournalId};
+
+use super::disk_read::DiskRecords;
+use super::frame;
+use super::segment::{is_marked, segment_file_name};
+use super::sync::{SyncPolicy, SyncScheduler, SyncTarget};
+
+/// Where a journal's records go besides its cache.
+pub(crate) enum Storage {
+    /// Nowhere: the cache keeps every record.
+    Memory,
+    /// Segment files.
+    Disk(Box<DiskWriter>),
+}
+
+impl Storage {
+    pub(crate) fn check_usable(&self) -> Result<(), JournalError> {
+        match self {
+            Self::Memory => Ok(()),
+            Self::Disk(writer) => writer.check_usable(),
+        }
+    }
+
+    /// Stores `records`, the first of which gets sequence `first_seq`.
+    pub(crate) fn write(
+        &mut self,
+        first_seq: u64,
+        records: &[Arc<ChainEvent>],
+    ) -> Result<(), JournalError> {
+        match self {
+            Self::Memory => Ok(()),
+            Self::Disk(writer) => writer.write(first_seq, records),
+        }
+    }
+
+    /// Applies the sync policy after records up to `committed` became visible.
+    pub(crate) async fn after_commit(&mut self, committed: u64) -> Result<(), JournalError> {
+        match self {
+            Self::Memory => Ok(()),
+            Self::Disk(writer) => writer.after_commit(committed).await,
+        }
+    }
+
+    pub(crate) async fn close(&mut self) -> Result<(), JournalError> {
+        match self {
+            Self::Memory => Ok(()),
+            Self::Disk(writer) => writer.close().await,
+        }
+    }
+}
+
+/// The append side of a disk journal.
+pub(crate) struct DiskWriter {
+    journal: JournalId,
+    dir: PathBuf,
+    segment_bytes: u64,
+    policy: SyncPolicy,
+    scheduler: SyncScheduler,
+    file: Arc<File>,
+    segment_path: PathBuf,
+    /// Bytes in the current segment.
+    segment_len: u64,
+    /// Index of the current segment among the journal's segments.
+    segment_index: usize,
+    buffer: Vec<u8>,
+    frame_ends: Vec<usize>,
+    marks: Vec<(usize, u64, u64)>,
+    records: Arc<DiskRecords>,
+    sync: Arc<SyncTarget>,
+    /// Set after a write failed: what is on disk is no longer known.
+    failed: bool,
+}
+
+/// Where a disk writer starts.
+pub(crate) struct DiskWriterParts {
+    pub(crate) journal: JournalId,
+    pub(crate) dir: PathBuf,
+    pub(crate) segment_bytes: u64,
+    pub(crate) policy: SyncPolicy,
+    pub(crate) scheduler: SyncScheduler,
+    pub(crate) file: Arc<File>,
+    pub(crate) segment_path: PathBuf,
+    pub(crate) segment_len: u64,
+    pub(crate) segment_index: usize,
+    pub(crate) records: Arc<DiskRecords>,
+    pub(crate) sync: Arc<SyncTarget>,
+}
+
+impl DiskWriter {
+    pub(crate) fn new(parts: DiskWriterParts) -> Self {
+        Self {
+            journal: parts.journal,
+            dir: parts.dir,
+            segment_bytes: parts.segment_bytes,
+            policy: parts.policy,
+            scheduler: parts.scheduler,
+            file: parts.file,
+            segment_path: parts.segment_path,
+            segment_len: parts.segment_len,
+            segment_index: parts.segment_index,
+            buffer: Vec::new(),
+            frame_ends: Vec::new(),
+            marks: Vec::new(),
+            records: parts.records,
+            sync: parts.sync,
+            failed: false,
+        }
+    }
+
+    fn check_usable(&self) -> Result<(), JournalError> {
+        if self.failed {
+            return Err(JournalError::Failed {
+                journal: self.journal.clone(),
+            });
+        }
+        self.sync.check_failure()
+    }
+
+    fn write(&mut self, first_seq: u64, records: &[Arc<ChainEvent>]) -> Result<(), JournalError> {
+        // Encode everything first: an event that cannot be encoded then fails the append
+        // before any byte of it reaches the file.
+        self.buffer.clear();
+        self.frame_ends.clear();
+        for event in records {
+            frame::encode_frame(event, &mut self.buffer).map_err(|source| {
+                JournalError::Encode {
+                    journal: self.journal.clone(),
+                    event_id: event.id,
+                    source,
+                }
+            })?;
+            self.frame_ends.push(self.buffer.len());
+        }
+        self.marks.clear();
+        let mut flushed = 0;
+        for index in 0..self.frame_ends.len() {
+            let seq = first_seq + index as u64;
+            let frame_start = index.checked_sub(1).map_or(0, |prev| self.frame_ends[prev]);
+            let frame_end = self.frame_ends[index];
+            let before = self.segment_len + (frame_start - flushed) as u64;
+            if before > 0 && before + (frame_end - frame_start) as u64 > self.segment_bytes {
+                self.write_out(flushed, frame_start)?;
+                flushed = frame_start;
+                self.roll(seq)?;
+            }
+            if is_marked(seq) {
+                let offset = self.segment_len + (frame_start - flushed) as u64;
+                self.marks.push((self.segment_index, seq, offset));
+            }
+        }
+        self.write_out(flushed, self.buffer.len())?;
+        self.records.add_marks(&self.marks);
+        Ok(())
+    }
+
+    /// Writes `buffer[from..to]` to the current segment.
+    fn write_out(&mut self, from: usize, to: usize) -> Result<(), JournalError> {
+        if from == to {
+            return Ok(());
+        }
+        if let Err(source) = (&*self.file).write_all(&self.buffer[from..to]) {
+            // Best effort: leave no torn frame behind for the next open to cut.
+            let _ = self.file.set_len(self.segment_len);
+            return Err(self.fail("append to", self.segment_path.clone(), source));
+        }
+        self.segment_len += (to - from) as u64;
+        Ok(())
+    }
+
+    /// Starts a new segment whose first record gets sequence `first_seq`.
+    fn roll(&mut self, first_seq: u64) -> Result<(), JournalError> {
+        let path = self.dir.join(segment_file_name(first_seq));
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(|source| self.fail("create", path.clone(), source))?;
+        let file = Arc::new(file);
+        {
+            let mut files = self
+                .sync
+                .files
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let old_path = std::mem::replace(&mut files.current_path, path.clone());
+            let old_file = std::mem::replace(&mut files.current, Arc::clone(&file));
+            if self.policy != SyncPolicy::Never {
+                files.rolled.push((old_path, old_file));
+                files.directory_dirty = true;
+            }
+        }
+        tracing::debug!(journal = %self.journal, first_seq, "journal segment rolled");
+        self.records.add_segment(first_seq, path.clone());
+        self.file = file;
+        self.segment_path = path;
+        self.segment_len = 0;
+        self.segment_index += 1;
+        Ok(())
+    }
+
+    async fn after_commit(&mut self, committed: u64) -> Result<(), JournalError> {
+        // Counted only once committed, so `durable` never runs ahead of `committed`.
+        self.sync.written.store(committed, Ordering::Release);
+        match self.policy {
+            SyncPolicy::EveryBatch => self.sync_blocking().await,
+            SyncPolicy::Interval(interval) => {
+                if !self.sync.queued.swap(true, Ordering::AcqRel) {
+                    let deadline = Instant::now() + interval;
+                    self.scheduler.schedule(Arc::clone(&self.sync), deadline);
+                }
+                Ok(())
+            }
+            SyncPolicy::Never => Ok(()),
+        }
+    }
+
+    async fn close(&mut self) -> Result<(), JournalError> {
+        self.check_usable()?;
+        match self.policy {
+            SyncPolicy::Never => Ok(()),
+            _ => self.sync_blocking().await,
+        }
+    }
+
+    /// Fsyncs on the blocking pool so the executor thread keeps running other tasks.
+    async fn sync_blocking(&self) -> Result<(), JournalError> {
+        let sync = Arc::clone(&self.sync);
+        match tokio::task::spawn_blocking(move || sync.sync_now()).await {
+            Ok(result) => result,
+            Err(join_error) => Err(JournalError::Io {
+                journal: self.journal.clone(),
+                operation: "sync",
+                path: self.segment_path.clone(),
+                source: std::io::Error::other(join_error),
+            }),
+        }
+    }
+
+    fn fail(&mut self, operation: &'static str, path: PathBuf, source: std::io::Error) -> JournalError {
+        self.failed = true;
+        tracing::error!(journal = %self.journal, error = %source, "journal write failed");
+        JournalError::Io {
+            journal: self.journal.clone(),
+            operation,
+            path,
+            source,
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! `FlowBuilder`: name stages, wire edges, validate, then start.
+
+use std::collections::HashMap;
+use std::num::NonZeroU64;
+use std::sync::Arc;
+
+use super::config::Journals;
+use super::error::FlowError;
+use super::graph::{Graph, GraphError};
+use super::handle::FlowHandle;
+use super::report::FlowReport;
+use crate::stages::{
+    spawn_stage, AsyncSinkHandler, AsyncSourceHandler, AsyncTransformHandler, EdgeConfig,
+    SinkHandler, SourceHandler, SpawnedStage, StageConfig, StageKind, StageWiring,
+    TransformHandler,
+};
+use crate::stages::{
+    AsyncTransform, SinkLogic, SourceLogic, SyncSink, SyncSource, SyncTransform, TransformLogic,
+};
+
+/// Builds the stage supervisor of one stage once its journals exist.
+pub(crate) type StageFactory = Box<dyn FnOnce(StageWiring) -> SpawnedStage + Send>;
+
+/// One declared stage.
+pub(crate) struct StageSpec {
+    pub(crate) name: String,
+    pub(crate) kind: StageKind,
+    pub(crate) config: StageConfig,
+    pub(crate) factory: StageFactory,
+}
+
+/// One declared edge.
+#[derive(Debug, Clone)]
+pub(crate) struct EdgeSpec {
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) window: u64,
+}
+
+/// Declares a flow: its stages, the edges between them, and where journals live.
+///
+/// ```no_run
+/// use obzenflow_core::ChainEvent;
+/// use obzenflow_runtime::pipeline::{FlowBuilder, Journals};
+/// use obzenflow_runtime::stages::{HandlerFailure, RecordError, SinkHandler, SourceHandler, SourcePoll, TransformHandler};
+///
+/// struct Numbers(u64);
+/// impl SourceHandler for Numbers {
+///     fn next_batch(&mut self, _max: usize) -> Result<SourcePoll, HandlerFailure> {
+///         if self.0 == 0 { return Ok(SourcePoll::Done); }
+///         self.0 -= 1;
+///         Ok(SourcePoll::Records(vec![ChainEvent::data("n", serde_json::json!(self.0))]))
+///     }
+/// }
+/// struct Double;
+/// impl TransformHandler for Double {
+///     fn process(&mut self, event: &ChainEvent) -> Result<Vec<ChainEvent>, RecordError> {
+///         let n = event.payload().and_then(|p| p.as_u64()).ok_or("not a number")?;
+///         Ok(vec![ChainEvent::data("n", serde_json::json!(n * 2))])
+///     }
+/// }
+/// struct Print;
+/// impl SinkHandler for Print {
+///     fn consume(&mut self, event: &ChainEvent) -> Result<(), RecordError> {
+///         println!("{:?}", event.payload());
+///         Ok(())
+///     }
+/// }
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let report = FlowBuilder::new("doubler")
+///     .source("numbers", Numbers(10))
+///     .transform("double", Double)
+///     .sink("print", Print)
+///     .chain(["numbers", "double", "print"])
+///     .journals(Journals::memory())
+///     .build()?
+///     .run()
+///     .await?;
+/// assert_eq!(report.stage("print").unwrap().records_in, 10);
+/// # Ok(())
+/// # }
+/// ```
+pub struct FlowBuilder {
+    name: String,
+    stages: Vec<StageSpec>,
+    edges: Vec<EdgeSpec>,
+    configs: Vec<(String, StageConfig)>,
+    journals: Journals,
+}
+
+impl FlowBuilder {
+    /// A flow named `name` with no stages, journaling to disk under the default base directory.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            stages: Vec::new(),
+            edges: Vec::new(),
+            configs: Vec::new(),
+            journals: Journals::default(),
+        }
+    }
+
+    fn stage(mut self, name: impl Into<String>, kind: StageKind, factory: StageFactory) -> Self {
+        self.stages.push(StageSpec {
+            name: name.into(),
+            kind,
+            config: StageConfig::default(),
+            factory,
+        });
+        self
+    }
+
+    /// Adds a source whose calls return at once.
+    pub fn source(self, name: impl Into<String>, handler: impl SourceHandler) -> Self {
+        self.async_source(name, SyncSource(handler))
+    }
+
+    /// Adds a source that awaits its records.
+    pub fn async_source(self, name: impl Into<String>, handler: impl AsyncSourceHandler) -> Self {
+        let factory: StageFactory = Box::new(move |wiring: StageWiring| {
+            let logic =
+                SourceLogic::new(wiring.info.name.clone(), handler, wiring.config.batch_limit);
+            spawn_stage(logic, wiring)
+        });
+        self.stage(name, StageKind::Source, factory)
+    }
+
+    /// Adds a transform.
+    pub fn transform(self, name: impl Into<String>, handler: impl TransformHandler) -> Self {
+        self.reader(name, StageKind::Transform, SyncTransform(handler))
+    }
+
+    /// Adds a transform that processes batches and may await.
+    pub fn async_transform(
+        self,
+        name: impl Into<String>,
+        handler: impl AsyncTransformHandler,
+    ) -> Self {
+        self.reader(name, StageKind::Transform, AsyncTransform(handler))
+    }
+
+    /// Adds a stateful stage: a transform that folds records and emits from `drain` when its
+    /// input ends (and whenever `process` chooses to).
+    pub fn stateful(self, name: impl Into<String>, handler: impl TransformHandler) -> Self {
+        self.reader(name, StageKind::Stateful, SyncTransform(handler))
+    }
+
+    fn reader(
+        self,
+        name: impl Into<String>,
+        kind: StageKind,
+        processor: impl crate::stages::TimedProcessor,
+    ) -> Self {
+        let factory: StageFactory = Box::new(move |mut wiring: StageWiring| {
+            let inputs = wiring.take_inputs();
+            let logic = TransformLogic::new(wiring.info.name.clone(), processor, inputs);
+            spawn_stage(logic, wiring)
+        });
+        self.stage(name, kind, factory)
+    }
+
+    /// Adds a sink.
+    pub fn sink(self, name: impl Into<String>, handler: impl SinkHandler) -> Self {
+        self.async_sink(name, SyncSink(handler))
+    }
+
+    /// Adds a sink that delivers batches and may await.
+    pub fn async_sink(self, name: impl Into<String>, handler: impl AsyncSinkHandler) -> Self {
+        let factory: StageFactory = Box::new(move |mut wiring: StageWiring| {
+            let inputs = wiring.take_inputs();
+            let logic = SinkLogic::new(wiring.info.name.clone(), handler, inputs);
+            spawn_stage(logic, wiring)
+        });
+        self.stage(name, StageKind::Sink, factory)
+    }
+
+    /// Connects `from` to `to` with the default backpressure window.
+    pub fn edge(self, from: impl Into<String>, to: impl Into<String>) -> Self {
+        self.edge_with_window(from, to, EdgeConfig::DEFAULT_WINDOW.get())
+    }
+
+    /// Connects `from` to `to`; `from` never runs more than `window` records ahead of `to`.
+    pub fn edge_with_window(
+        mut self,
+        from: impl Into<String>,
+        to: impl Into<String>,
+        window: u64,
+    ) -> Self {
+        self.edges.push(EdgeSpec {
+            from: from.into(),
+            to: to.into(),
+            window,
+        });
+        self
+    }
+
+    /// Connects the named stages one after the other.
+    pub fn chain<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let names: Vec<String> = names.into_iter().map(Into::into).collect();
+        for pair in names.windows(2) {
+            self = self.edge(pair[0].clone(), pair[1].clone());
+        }
+        self
+    }
+
+    /// Sets the configuration of the stage named `name`.
+    pub fn configure(mut self, name: impl Into<String>, config: StageConfig) -> Self {
+        self.configs.push((name.into(), config));
+        self
+    }
+
+    /// Chooses where journals live (disk by default).
+    pub fn journals(mut self, journals: Journals) -> Self {
+        self.journals = journals;
+        self
+    }
+
+    /// Validates the graph and returns a flow ready to start.
+    pub fn build(mut self) -> Result<Flow, FlowError> {
+        let shape: Vec<(String, StageKind)> = self
+            .stages
+            .iter()
+            .map(|stage| (stage.name.clone(), stage.kind))
+            .collect();
+        let named_edges: Vec<(String, String)> = self
+            .edges
+            .iter()
+            .map(|edge| (edge.from.clone(), edge.to.clone()))
+            .collect();
+        let graph = Graph::validate(&self.name, shape, &named_edges)?;
+        let mut windows = Vec::with_capacity(self.edges.len());
+        for edge in &self.edges {
+            let window = NonZeroU64::new(edge.window).ok_or_else(|| GraphError::ZeroWindow {
+                from: edge.from.clone(),
+                to: edge.to.clone(),
+            })?;
+            windows.push(window);
+        }
+        self.apply_configs()?;
+        Ok(Flow {
+            name: Arc::from(self.name),
+            stages: self.stages,
+            graph,
+            windows,
+            journals: self.journals,
+        })
+    }
+
+    fn apply_configs(&mut self) -> Result<(), FlowError> {
+        let index: HashMap<String, usize> = self
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(position, stage)| (stage.name.clone(), position))
+            .collect();
+        for (name, config) in self.configs.drain(..) {
+            let position = *index
+                .get(&name)
+                .ok_or(FlowError::UnknownStageConfig { name: name.clone() })?;
+            if config.batch_limit == 0 {
+                return Err(FlowError::InvalidConfig {
+                    stage: name,
+                    reason: "batch_limit must be at least 1".to_owned(),
+                });
+            }
+            self.stages[position].config = config;
+        }
+        Ok(())
+    }
+}
+
+/// A validated flow, ready to start.
+pub struct Flow {
+    pub(crate) name: Arc<str>,
+    pub(crate) stages: Vec<StageSpec>,
+    pub(crate) graph: Graph,
+    /// Backpressure window of each edge, indexed like `graph.edges`.
+    pub(crate) windows: Vec<NonZeroU64>,
+    pub(crate) journals: Journals,
+}
+
+impl Flow {
+    /// The flow's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Starts the flow and returns its handle. Must be called within a tokio runtime.
+    pub fn start(self) -> Result<FlowHandle, FlowError> {
+        FlowHandle::start(self)
+    }
+
+    /// Starts the flow and waits for it to finish.
+    ///
+    /// Cancel safety: dropping this future leaves the flow running to completion in the
+    /// background.
+    pub async fn run(self) -> Result<FlowReport, FlowError> {
+        self.start()?.wait().await
+    }
+}

@@ -1,0 +1,60 @@
+//! Where a flow's journals live.
+
+use std::path::PathBuf;
+
+use crate::journal::{DiskJournalConfig, SyncPolicy};
+
+/// Where a flow keeps its journals.
+#[derive(Debug, Clone)]
+pub enum Journals {
+    /// In memory: fast, gone when the process ends.
+    Memory,
+    /// On disk, one run directory per run under `base_dir`.
+    Disk {
+        /// The directory run directories are created in.
+        base_dir: PathBuf,
+        /// Segment size, cache size and fsync policy.
+        config: DiskJournalConfig,
+    },
+}
+
+impl Journals {
+    /// The default base directory of run directories, relative to the working directory.
+    pub const DEFAULT_BASE_DIR: &'static str = "target/obzenflow/runs";
+
+    /// In-memory journals.
+    pub fn memory() -> Self {
+        Self::Memory
+    }
+
+    /// Disk journals under `base_dir`, with the default configuration (group commit).
+    pub fn disk(base_dir: impl Into<PathBuf>) -> Self {
+        Self::Disk {
+            base_dir: base_dir.into(),
+            config: DiskJournalConfig::default(),
+        }
+    }
+
+    /// The same storage with `sync` as the fsync policy (ignored for memory journals).
+    pub fn with_sync_policy(mut self, sync: SyncPolicy) -> Self {
+        if let Self::Disk { config, .. } = &mut self {
+            config.sync = sync;
+        }
+        self
+    }
+
+    /// The same storage with `config` for every disk journal (ignored for memory journals).
+    pub fn with_disk_config(mut self, disk_config: DiskJournalConfig) -> Self {
+        if let Self::Disk { config, .. } = &mut self {
+            *config = disk_config;
+        }
+        self
+    }
+}
+
+impl Default for Journals {
+    /// Disk journals under [`Journals::DEFAULT_BASE_DIR`] with group commit.
+    fn default() -> Self {
+        Self::disk(Self::DEFAULT_BASE_DIR)
+    }
+}

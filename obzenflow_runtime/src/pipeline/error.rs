@@ -1,0 +1,41 @@
+//! `FlowError`: why a flow could not be built, started or waited for.
+
+use super::graph::GraphError;
+
+/// A flow could not be built, started, or followed to its end.
+///
+/// A flow that runs and fails is not an error here: it ends with a [`FlowReport`]
+/// (super::FlowReport) whose state says why.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlowError {
+    /// The graph is invalid.
+    #[error("invalid flow graph: {0}")]
+    Graph(#[from] GraphError),
+    /// `configure` named a stage that does not exist.
+    #[error("configuration given for unknown stage `{name}`")]
+    UnknownStageConfig {
+        /// The name given.
+        name: String,
+    },
+    /// A stage configuration is invalid.
+    #[error("stage `{stage}`: invalid configuration: {reason}")]
+    InvalidConfig {
+        /// The stage.
+        stage: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The run directory could not be created or written.
+    #[error("cannot prepare the run directory: {0}")]
+    RunDir(#[from] crate::journal::RunDirError),
+    /// A journal could not be created.
+    #[error("cannot create journal: {0}")]
+    Journal(#[from] obzenflow_core::JournalError),
+    /// The pipeline supervisor ended abnormally.
+    #[error("pipeline supervisor failed: {0}")]
+    Supervision(#[from] crate::supervised_base::SupervisionError),
+    /// The pipeline supervisor task panicked or was aborted.
+    #[error("pipeline supervisor task ended abnormally: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}

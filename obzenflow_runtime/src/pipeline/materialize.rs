@@ -1,0 +1,151 @@
+//! Materialization: turn a validated [`Flow`] into journals, readers and running supervisors.
+//!
+//! Everything that can fail for reasons of the environment (creating the run directory,
+//! opening journals) happens here, before any stage runs, so `Flow::start` returns those
+//! failures as typed errors and a flow never half-starts.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use obzenflow_core::{FlowId, JournalReader, RunId, StageId, SystemComponent};
+
+use super::builder::Flow;
+use super::config::Journals;
+use super::context::{PipelineContext, StageControl};
+use super::error::FlowError;
+use super::fsm::FlowState;
+use super::handle::FlowCommand;
+use super::shared::{RunShared, StageObserver};
+use super::supervisor::PipelineSupervisor;
+use crate::journal::{JournalFactory, JournalStorage, RunDirectory, RunManifest, StageJournals};
+use crate::stages::{Inputs, StageCounters, StageInfo, StageWiring};
+use crate::supervised_base::{spawn_supervised, SupervisorConfig, SupervisorHandle};
+
+/// The handle of a flow's pipeline supervisor.
+pub(crate) type PipelineHandle = SupervisorHandle<FlowCommand, FlowState>;
+
+/// Creates the run's journals, spawns every stage and the pipeline supervisor.
+pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>), FlowError> {
+    let flow_id = FlowId::new();
+    let run_id = RunId::new();
+    let factory = journal_factory(&flow.journals, run_id)?;
+    let stage_ids: Vec<StageId> = flow.stages.iter().map(|_| StageId::new()).collect();
+    let journals = flow
+        .stages
+        .iter()
+        .zip(&stage_ids)
+        .map(|(stage, stage_id)| factory.stage_journals(&stage.name, *stage_id))
+        .collect::<Result<Vec<StageJournals>, _>>()?;
+    let (system_journal, _) = factory.system_journal(SystemComponent::Pipeline)?;
+    let manifest = write_initial_manifest(&flow, &factory, flow_id, run_id, &stage_ids)?;
+    let mut inputs = open_inputs(&flow, &journals)?;
+
+    let started = Instant::now();
+    let mut observers = Vec::with_capacity(flow.stages.len());
+    let mut controls = Vec::with_capacity(flow.stages.len());
+    for (index, spec) in flow.stages.into_iter().enumerate() {
+        let info = Arc::new(StageInfo {
+            name: Arc::from(spec.name.as_str()),
+            stage_id: stage_ids[index],
+            kind: spec.kind,
+            flow_name: flow.name.clone(),
+            flow_id,
+            run_id,
+        });
+        let counters = Arc::new(StageCounters::default());
+        let readers = std::mem::take(&mut inputs[index]);
+        let wiring = StageWiring {
+            info: info.clone(),
+            config: spec.config,
+            inputs: (!spec.kind.is_source()).then(|| Inputs::new(info.name.clone(), readers)),
+            data: journals[index].data.clone(),
+            error: journals[index].error.clone(),
+            counters: counters.clone(),
+        };
+        let handle = (spec.factory)(wiring);
+        observers.push(StageObserver {
+            name: info.name.clone(),
+            kind: spec.kind,
+            counters,
+            state: handle.state(),
+            error_journal: journals[index].error.clone(),
+        });
+        controls.push(StageControl {
+            kind: spec.kind,
+            handle,
+        });
+    }
+
+    let shared = Arc::new(RunShared {
+        flow_name: flow.name.clone(),
+        flow_id,
+        run_id,
+        started,
+        run_dir: factory.run_dir().map(|run_dir| run_dir.path().to_path_buf()),
+        durability: factory.storage().to_string(),
+        stages: observers,
+    });
+    let supervisor = PipelineSupervisor {
+        shared: shared.clone(),
+        stage_states: shared.stages.iter().map(|stage| stage.state.clone()).collect(),
+        system_journal,
+        factory,
+        manifest: Mutex::new(manifest),
+        outcome: Mutex::new(None),
+    };
+    let handle = spawn_supervised(
+        supervisor,
+        FlowState::Created,
+        PipelineContext::new(controls),
+        SupervisorConfig::default(),
+    );
+    Ok((handle, shared))
+}
+
+fn journal_factory(journals: &Journals, run_id: RunId) -> Result<JournalFactory, FlowError> {
+    match journals {
+        Journals::Memory => Ok(JournalFactory::memory()),
+        Journals::Disk { base_dir, config } => {
+            let run_dir = RunDirectory::create(base_dir, run_id)?;
+            Ok(JournalFactory::new(JournalStorage::Disk {
+                run_dir,
+                config: config.clone(),
+            })?)
+        }
+    }
+}
+
+fn write_initial_manifest(
+    flow: &Flow,
+    factory: &JournalFactory,
+    flow_id: FlowId,
+    run_id: RunId,
+    stage_ids: &[StageId],
+) -> Result<Option<RunManifest>, FlowError> {
+    let (Some(run_dir), JournalStorage::Disk { config, .. }) = (factory.run_dir(), factory.storage())
+    else {
+        return Ok(None);
+    };
+    let mut manifest = RunManifest::new(flow.name.as_ref(), flow_id, run_id, config.sync);
+    for (stage, stage_id) in flow.stages.iter().zip(stage_ids) {
+        manifest.add_stage(&stage.name, *stage_id, stage.kind.as_str());
+    }
+    manifest.add_system_journal(SystemComponent::Pipeline.as_str());
+    run_dir.write_manifest(&manifest)?;
+    Ok(Some(manifest))
+}
+
+/// Opens one reader per edge, positioned at the start, with the edge's backpressure window;
+/// returns them grouped by the reading stage.
+fn open_inputs(
+    flow: &Flow,
+    journals: &[StageJournals],
+) -> Result<Vec<Vec<Box<dyn JournalReader>>>, FlowError> {
+    let mut inputs: Vec<Vec<Box<dyn JournalReader>>> =
+        (0..flow.stages.len()).map(|_| Vec::new()).collect();
+    for (edge, (from, to)) in flow.graph.edges.iter().enumerate() {
+        let reader = journals[*from].data.reader(0, Some(flow.windows[edge]))?;
+        inputs[*to].push(reader);
+    }
+    Ok(inputs)
+}

@@ -1,0 +1,24 @@
+//! The pipeline: declare a flow with [`FlowBuilder`], validate it, run it under the pipeline
+//! supervisor and get a [`FlowReport`].
+
+mod builder;
+mod config;
+mod context;
+mod error;
+mod fsm;
+mod graph;
+mod handle;
+mod materialize;
+mod report;
+mod shared;
+mod supervisor;
+
+pub use builder::{Flow, FlowBuilder};
+pub use config::Journals;
+pub use context::PipelineContext;
+pub use error::FlowError;
+pub use fsm::{FlowAction, FlowEvent, FlowState, PipelineMachine};
+pub use graph::GraphError;
+pub use handle::{FlowCommand, FlowHandle};
+pub use report::{FlowReport, StageReport};
+pub use shared::StageProgress;

@@ -1,0 +1,274 @@
+//! The pipeline supervisor: a `SelfSupervised` machine that starts the stages, learns their
+//! outcomes from their handles, and ends the flow drained, failed or cancelled.
+
+use std::sync::{Arc, Mutex};
+
+use obzenflow_core::{
+    ChainEvent, EventContent, FlowContext, Journal, LifecycleEvent, StageId, SystemComponent,
+    WriterId,
+};
+use obzenflow_fsm::{BoxError, Machine, StateVariant};
+use tokio::sync::watch;
+
+use super::context::PipelineContext;
+use super::fsm::{FlowAction, FlowEvent, FlowState, PipelineMachine};
+use super::handle::FlowCommand;
+use super::shared::RunShared;
+use crate::journal::{JournalFactory, RunManifest, RunStatus};
+use crate::stages::StageState;
+use crate::supervised_base::{CommandPolicy, EventLoopDirective, SelfSupervised, Supervisor};
+use crate::wait_any::{wait_any, BoxFuture};
+
+/// Supervises a whole flow.
+pub(crate) struct PipelineSupervisor {
+    pub(crate) shared: Arc<RunShared>,
+    pub(crate) stage_states: Vec<watch::Receiver<StageState>>,
+    /// The pipeline's own journal, where its one terminal lifecycle fact goes.
+    pub(crate) system_journal: Arc<dyn Journal>,
+    /// Kept alive for the run: it owns the journals' shared sync thread.
+    pub(crate) factory: JournalFactory,
+    pub(crate) manifest: Mutex<Option<RunManifest>>,
+    pub(crate) outcome: Mutex<Option<FlowState>>,
+}
+
+impl PipelineSupervisor {
+    /// Waits until every non-source stage is running (or finished), then starts the sources.
+    async fn start_stages(
+        &mut self,
+        context: &PipelineContext,
+    ) -> Result<EventLoopDirective<FlowEvent>, BoxError> {
+        for (index, state) in self.stage_states.iter_mut().enumerate() {
+            if self.shared.stages[index].kind.is_source() {
+                continue;
+            }
+            // An error means the stage task is gone; its last state says why below.
+            let _ = state
+                .wait_for(|state| matches!(state, StageState::Running) || state.is_terminal())
+                .await;
+        }
+        if let Some(reason) = self.first_failure() {
+            return Ok(EventLoopDirective::Transition(FlowEvent::StageFailed { reason }));
+        }
+        context.start_sources();
+        tracing::info!(flow = %self.shared.flow_name, run_id = %self.shared.run_id, "flow started");
+        Ok(EventLoopDirective::Transition(FlowEvent::Started))
+    }
+
+    /// The first stage that failed or was cancelled on its own, as a reason.
+    fn first_failure(&self) -> Option<String> {
+        self.stage_states
+            .iter()
+            .zip(&self.shared.stages)
+            .find_map(|(state, stage)| match &*state.borrow() {
+                StageState::Failed { reason } => {
+                    Some(format!("stage `{}` failed: {reason}", stage.name))
+                }
+                StageState::Cancelled { reason } => {
+                    Some(format!("stage `{}` was cancelled: {reason}", stage.name))
+                }
+                _ => None,
+            })
+    }
+
+    fn all_stages_done(&self) -> bool {
+        self.stage_states
+            .iter()
+            .all(|state| state.borrow().is_terminal())
+    }
+
+    fn watch_running(&self) -> EventLoopDirective<FlowEvent> {
+        if let Some(reason) = self.first_failure() {
+            return EventLoopDirective::Transition(FlowEvent::StageFailed { reason });
+        }
+        self.watch_teardown()
+    }
+
+    fn watch_teardown(&self) -> EventLoopDirective<FlowEvent> {
+        if self.all_stages_done() {
+            EventLoopDirective::Transition(FlowEvent::AllStagesDone)
+        } else {
+            EventLoopDirective::Continue
+        }
+    }
+
+    /// Joins every stage task (so their terminal records are written), then terminates.
+    async fn terminate(
+        &self,
+        state: &FlowState,
+        context: &mut PipelineContext,
+    ) -> EventLoopDirective<FlowEvent> {
+        context.join_stages().await;
+        if let Ok(mut slot) = self.outcome.lock() {
+            *slot = Some(state.clone());
+        }
+        EventLoopDirective::Terminate
+    }
+
+    /// The pipeline's terminal lifecycle fact for `outcome`.
+    fn lifecycle(&self, outcome: &FlowState) -> LifecycleEvent {
+        match outcome {
+            FlowState::Failed { reason } => LifecycleEvent::Failed {
+                reason: reason.clone(),
+            },
+            FlowState::Cancelled { reason } => LifecycleEvent::Cancelled {
+                reason: reason.clone(),
+            },
+            _ => {
+                let totals = self.shared.stages.iter().fold((0, 0, 0), |totals, stage| {
+                    let counts = stage.counters.snapshot();
+                    let source_in = if stage.kind.is_source() { counts.records_in } else { 0 };
+                    let sink_out = if stage.kind == crate::stages::StageKind::Sink {
+                        counts.records_out
+                    } else {
+                        0
+                    };
+                    (totals.0 + source_in, totals.1 + sink_out, totals.2 + counts.records_errored)
+                });
+                LifecycleEvent::Completed {
+                    records_in: totals.0,
+                    records_out: totals.1,
+                    records_errored: totals.2,
+                }
+            }
+        }
+    }
+
+    /// Records the outcome in the manifest, for disk journals.
+    fn finish_manifest(&self, outcome: &FlowState) -> Result<(), BoxError> {
+        let Some(run_dir) = self.factory.run_dir() else {
+            return Ok(());
+        };
+        let Some(mut manifest) = self.manifest.lock().ok().and_then(|mut slot| slot.take()) else {
+            return Ok(());
+        };
+        manifest.finish(match outcome {
+            FlowState::Failed { .. } => RunStatus::Failed,
+            FlowState::Cancelled { .. } => RunStatus::Cancelled,
+            _ => RunStatus::Completed,
+        });
+        run_dir.write_manifest(&manifest)?;
+        Ok(())
+    }
+}
+
+impl Supervisor for PipelineSupervisor {
+    type State = FlowState;
+    type Event = FlowEvent;
+    type Context = PipelineContext;
+    type Action = FlowAction;
+    type Machine = PipelineMachine;
+    type Command = FlowCommand;
+
+    fn build_state_machine(&self, initial_state: FlowState) -> Machine<PipelineMachine> {
+        Machine::new(initial_state)
+    }
+
+    fn name(&self) -> &str {
+        &self.shared.flow_name
+    }
+
+    fn command_policy(&self, state: &FlowState) -> CommandPolicy {
+        match state {
+            FlowState::Running
+            | FlowState::Draining
+            | FlowState::Failing { .. }
+            | FlowState::Cancelling { .. } => CommandPolicy::Select,
+            FlowState::Created
+            | FlowState::Drained
+            | FlowState::Failed { .. }
+            | FlowState::Cancelled { .. } => CommandPolicy::Ignore,
+        }
+    }
+
+    fn event_for_command(&self, command: FlowCommand) -> FlowEvent {
+        match command {
+            FlowCommand::Stop { deadline } => FlowEvent::StopRequested { deadline },
+            FlowCommand::Cancel { reason } => FlowEvent::CancelRequested { reason },
+        }
+    }
+
+    fn event_for_control_closed(&self) -> Option<FlowEvent> {
+        Some(FlowEvent::ControlClosed)
+    }
+}
+
+#[async_trait::async_trait]
+impl SelfSupervised for PipelineSupervisor {
+    async fn dispatch_state(
+        &mut self,
+        state: &FlowState,
+        context: &mut PipelineContext,
+    ) -> Result<EventLoopDirective<FlowEvent>, BoxError> {
+        match state {
+            FlowState::Created => self.start_stages(context).await,
+            FlowState::Running | FlowState::Draining => Ok(self.watch_running()),
+            FlowState::Failing { .. } | FlowState::Cancelling { .. } => Ok(self.watch_teardown()),
+            FlowState::Drained | FlowState::Failed { .. } | FlowState::Cancelled { .. } => {
+                Ok(self.terminate(state, context).await)
+            }
+        }
+    }
+
+    /// Waits until some stage that has not finished changes state.
+    async fn wait_for_input(
+        &mut self,
+        _state: &FlowState,
+        _context: &mut PipelineContext,
+    ) -> Result<(), BoxError> {
+        let waits: Vec<BoxFuture<'_, ()>> = self
+            .stage_states
+            .iter_mut()
+            .filter(|state| !state.borrow().is_terminal())
+            .map(|state| -> BoxFuture<'_, ()> {
+                Box::pin(async move {
+                    // A closed channel means the stage task ended; its final state is visible.
+                    let _ = state.changed().await;
+                })
+            })
+            .collect();
+        if !waits.is_empty() {
+            wait_any(waits).await;
+        }
+        Ok(())
+    }
+
+    fn writer_id(&self) -> WriterId {
+        WriterId::System(SystemComponent::Pipeline)
+    }
+
+    /// Seals the run: appends the pipeline's terminal fact and records the outcome in the
+    /// manifest.
+    async fn write_completion_event(&self) -> Result<(), BoxError> {
+        let outcome = self
+            .outcome
+            .lock()
+            .ok()
+            .and_then(|slot| slot.clone())
+            .unwrap_or(FlowState::Cancelled {
+                reason: "terminated without an outcome".to_owned(),
+            });
+        tracing::info!(
+            flow = %self.shared.flow_name,
+            run_id = %self.shared.run_id,
+            outcome = outcome.variant_name(),
+            "flow finished"
+        );
+        let mut fact = ChainEvent::new(EventContent::Lifecycle(self.lifecycle(&outcome)));
+        fact.writer_id = WriterId::System(SystemComponent::Pipeline);
+        fact.flow_context = FlowContext {
+            flow_id: self.shared.flow_id,
+            run_id: self.shared.run_id,
+            stage_id: StageId::from_uuid(uuid::Uuid::nil()),
+        };
+        let appended = self.system_journal.append(vec![fact]).await;
+        let closed = self.system_journal.close().await;
+        let manifest = self.finish_manifest(&outcome);
+        appended?;
+        closed?;
+        manifest
+    }
+
+    fn event_for_action_error(&self, message: String) -> FlowEvent {
+        FlowEvent::Failure { reason: message }
+    }
+}

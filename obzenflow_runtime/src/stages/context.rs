@@ -1,0 +1,76 @@
+//! What a stage knows about itself, and the mutable context its lifecycle actions receive.
+
+use std::fmt;
+use std::sync::Arc;
+
+use obzenflow_core::{FlowId, RunId, StageId, WriterId};
+
+use super::outputs::Outputs;
+
+/// The kind of a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StageKind {
+    /// Produces records from outside the flow.
+    Source,
+    /// Turns each record into zero or more records.
+    Transform,
+    /// Folds records into state and emits results.
+    Stateful,
+    /// Delivers records out of the flow.
+    Sink,
+}
+
+impl StageKind {
+    /// The stable lowercase name (`source`, `transform`, `stateful`, `sink`).
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Source => "source",
+            Self::Transform => "transform",
+            Self::Stateful => "stateful",
+            Self::Sink => "sink",
+        }
+    }
+
+    /// Whether this kind produces records rather than reading them.
+    pub const fn is_source(&self) -> bool {
+        matches!(self, Self::Source)
+    }
+}
+
+impl fmt::Display for StageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The identity of one stage within one run.
+#[derive(Debug, Clone)]
+pub struct StageInfo {
+    /// The stage's name, unique within the flow.
+    pub name: Arc<str>,
+    /// The stage's id.
+    pub stage_id: StageId,
+    /// The stage's kind.
+    pub kind: StageKind,
+    /// The flow's name.
+    pub flow_name: Arc<str>,
+    /// The flow's id.
+    pub flow_id: FlowId,
+    /// The run's id.
+    pub run_id: RunId,
+}
+
+impl StageInfo {
+    /// The writer id the stage stamps on what it appends.
+    pub fn writer_id(&self) -> WriterId {
+        WriterId::Stage(self.stage_id)
+    }
+}
+
+/// The mutable context of a stage's lifecycle machine.
+#[derive(Debug)]
+pub struct StageContext {
+    /// Who the stage is.
+    pub info: Arc<StageInfo>,
+    pub(crate) outputs: Outputs,
+}

@@ -1,0 +1,155 @@
+//! A stage's inputs: one cursor per upstream journal, end-of-stream tracking and the edge
+//! contract.
+//!
+//! The edge contract: when an upstream's end-of-stream marker says it wrote `n` data records,
+//! this stage must have read exactly `n` data records from that upstream. A mismatch means a
+//! record was lost or duplicated on the edge, and fails the stage naming the edge.
+
+use std::sync::Arc;
+
+use obzenflow_core::{ChainEvent, EventContent, JournalError, JournalReader};
+
+use super::error::StageError;
+use crate::wait_any::{wait_any, BoxFuture};
+
+/// One upstream journal as seen by this stage.
+struct Upstream {
+    reader: Box<dyn JournalReader>,
+    data_records_read: u64,
+    ended: bool,
+}
+
+/// The set of upstream cursors of a reading stage.
+pub(crate) struct Inputs {
+    stage: Arc<str>,
+    upstreams: Vec<Upstream>,
+    scratch: Vec<Arc<ChainEvent>>,
+    next_upstream: usize,
+}
+
+impl Inputs {
+    pub(crate) fn new(stage: Arc<str>, readers: Vec<Box<dyn JournalReader>>) -> Self {
+        let upstreams = readers
+            .into_iter()
+            .map(|reader| Upstream {
+                reader,
+                data_records_read: 0,
+                ended: false,
+            })
+            .collect();
+        Self {
+            stage,
+            upstreams,
+            scratch: Vec::new(),
+            next_upstream: 0,
+        }
+    }
+
+    /// Whether every upstream has ended.
+    pub(crate) fn exhausted(&self) -> bool {
+        self.upstreams.iter().all(|upstream| upstream.ended)
+    }
+
+    /// Waits until some upstream that has not ended has a record to read.
+    ///
+    /// Cancel safety: cancel safe; nothing is consumed.
+    pub(crate) async fn wait(&self) -> Result<(), StageError> {
+        let mut waits: Vec<BoxFuture<'_, Result<(), JournalError>>> = self
+            .upstreams
+            .iter()
+            .filter(|upstream| !upstream.ended)
+            .map(|upstream| upstream.reader.wait())
+            .collect();
+        let result = match waits.pop() {
+            None => Ok(()),
+            Some(only) if waits.is_empty() => only.await,
+            Some(last) => {
+                waits.push(last);
+                wait_any(waits).await.1
+            }
+        };
+        result.map_err(|error| self.upstream_error(error))
+    }
+
+    /// Reads up to `max` data records across the upstreams into `out`, handling end-of-stream
+    /// markers and the edge contract on the way. Control and lifecycle records are consumed and
+    /// not returned.
+    pub(crate) fn read_batch(
+        &mut self,
+        max: usize,
+        out: &mut Vec<Arc<ChainEvent>>,
+    ) -> Result<usize, StageError> {
+        let count = self.upstreams.len();
+        let mut read = 0;
+        for step in 0..count {
+            if read >= max {
+                break;
+            }
+            // Start from a different upstream each time so no edge can starve another.
+            let index = (self.next_upstream + step) % count;
+            read += self.read_upstream(index, max - read, out)?;
+        }
+        self.next_upstream = (self.next_upstream + 1) % count.max(1);
+        Ok(read)
+    }
+
+    fn read_upstream(
+        &mut self,
+        index: usize,
+        max: usize,
+        out: &mut Vec<Arc<ChainEvent>>,
+    ) -> Result<usize, StageError> {
+        let upstream = &mut self.upstreams[index];
+        if upstream.ended {
+            return Ok(0);
+        }
+        self.scratch.clear();
+        upstream
+            .reader
+            .read(max, &mut self.scratch)
+            .map_err(|source| StageError::Journal {
+                stage: self.stage.to_string(),
+                source,
+            })?;
+        let mut data = 0;
+        for event in self.scratch.drain(..) {
+            if upstream.ended {
+                continue;
+            }
+            match &event.content {
+                EventContent::Data { .. } => {
+                    upstream.data_records_read += 1;
+                    data += 1;
+                    out.push(event);
+                }
+                _ => {
+                    if let Some(expected) = event.end_of_stream_count() {
+                        upstream.ended = true;
+                        if expected != upstream.data_records_read {
+                            return Err(StageError::EdgeContract {
+                                stage: self.stage.to_string(),
+                                upstream: upstream.reader.journal_id().clone(),
+                                expected,
+                                actual: upstream.data_records_read,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(data)
+    }
+
+    fn upstream_error(&self, error: JournalError) -> StageError {
+        match error {
+            JournalError::Closed { journal } => StageError::UpstreamClosed {
+                stage: self.stage.to_string(),
+                upstream: journal,
+            },
+            source => StageError::Journal {
+                stage: self.stage.to_string(),
+                source,
+            },
+        }
+    }
+}

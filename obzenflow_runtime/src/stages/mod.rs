@@ -1,0 +1,37 @@
+//! Stage supervisors: sources, transforms, stateful stages and sinks, each a supervised
+//! lifecycle machine that reads its upstream journals and appends to its own.
+//!
+//! Every kind shares one lifecycle ([`StageMachine`]) and one supervisor; what differs is the
+//! kind's strategy for `Running` and `Draining` (source, transform, sink). User code plugs in
+//! through the handler traits: [`SourceHandler`], [`TransformHandler`], [`SinkHandler`] and
+//! their async forms.
+
+mod config;
+mod context;
+mod counters;
+mod error;
+mod handle;
+mod inputs;
+mod lifecycle;
+mod logic;
+mod outputs;
+mod sink;
+mod source;
+mod supervisor;
+mod transform;
+
+pub use config::{EdgeConfig, ErrorBudget, StageConfig};
+pub use context::{StageContext, StageInfo, StageKind};
+pub use counters::{CounterSnapshot, StageCounters};
+pub use error::{HandlerFailure, RecordError, StageError};
+pub use handle::{StageCommand, StageHandle};
+pub use lifecycle::{StageAction, StageEvent, StageMachine, StageState};
+pub use sink::{AsyncSinkHandler, SinkHandler};
+pub use source::{AsyncSourceHandler, SourceHandler, SourcePoll};
+pub use transform::{AsyncTransformHandler, RecordResult, TransformHandler};
+
+pub(crate) use inputs::Inputs;
+pub(crate) use sink::{SinkLogic, SyncSink};
+pub(crate) use source::{SourceLogic, SyncSource};
+pub(crate) use supervisor::{spawn_stage, SpawnedStage, StageWiring};
+pub(crate) use transform::{AsyncTransform, SyncTransform, TimedProcessor, TransformLogic};

@@ -1,0 +1,205 @@
+//! A stage's outputs: stamping, routing to the data or error lane, batched appends.
+//!
+//! Everything a stage emits goes through here, so the bookkeeping fields of every event (id,
+//! writer, lineage, flow context) are stamped in one place and the counts that end-of-stream
+//! markers and reports rely on cannot drift from what was actually appended.
+
+use std::fmt;
+use std::sync::Arc;
+
+use obzenflow_core::{
+    ChainEvent, EventContent, EventId, FlowContext, Journal, JournalError, LifecycleEvent,
+    ProcessingStatus,
+};
+
+use super::context::StageInfo;
+use super::counters::{BatchCounts, StageCounters};
+use super::error::{RecordError, StageError};
+
+/// The journals a stage appends to, with the batch being assembled.
+pub(crate) struct Outputs {
+    info: Arc<StageInfo>,
+    flow_context: FlowContext,
+    data: Arc<dyn Journal>,
+    error: Arc<dyn Journal>,
+    data_batch: Vec<ChainEvent>,
+    error_batch: Vec<ChainEvent>,
+    batch: BatchCounts,
+    data_records_written: u64,
+    counters: Arc<StageCounters>,
+}
+
+impl fmt::Debug for Outputs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outputs")
+            .field("data", self.data.id())
+            .field("error", self.error.id())
+            .field("data_records_written", &self.data_records_written)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Outputs {
+    pub(crate) fn new(
+        info: Arc<StageInfo>,
+        data: Arc<dyn Journal>,
+        error: Arc<dyn Journal>,
+        counters: Arc<StageCounters>,
+    ) -> Self {
+        let flow_context = FlowContext {
+            flow_id: info.flow_id,
+            run_id: info.run_id,
+            stage_id: info.stage_id,
+        };
+        Self {
+            info,
+            flow_context,
+            data,
+            error,
+            data_batch: Vec::new(),
+            error_batch: Vec::new(),
+            batch: BatchCounts::default(),
+            data_records_written: 0,
+            counters,
+        }
+    }
+
+    /// Counts one input record (read from upstream, or produced by a source handler).
+    pub(crate) fn count_input(&mut self) {
+        self.batch.records_in += 1;
+    }
+
+    /// Counts one record a sink delivered out of the flow.
+    pub(crate) fn count_delivered(&mut self) {
+        self.batch.records_delivered += 1;
+    }
+
+    /// Queues a non-data event (a delivery receipt) for the data journal.
+    pub(crate) fn emit_receipt(&mut self, receipt: obzenflow_core::DeliveryReceipt) {
+        let mut event = ChainEvent::new(EventContent::Delivery(receipt));
+        self.stamp(&mut event, None);
+        self.data_batch.push(event);
+    }
+
+    /// Counts one input record that produced no output.
+    pub(crate) fn count_filtered(&mut self) {
+        self.batch.records_filtered += 1;
+    }
+
+    /// Stamps a handler's output and queues it: error-status records go to the error lane,
+    /// everything else to the data lane.
+    pub(crate) fn emit(&mut self, mut event: ChainEvent, parent: Option<&ChainEvent>, elapsed_ns: u64) {
+        self.stamp(&mut event, parent);
+        event.processing_info.processing_time_ns = elapsed_ns;
+        if event.is_error() {
+            if let ProcessingStatus::Error { stage_id, .. } = &mut event.processing_info.status {
+                stage_id.get_or_insert(self.info.stage_id);
+            }
+            self.push_error(event);
+        } else {
+            self.push_data(event);
+        }
+    }
+
+    /// Forwards a record that arrived in error status, untouched but for its bookkeeping.
+    pub(crate) fn pass_through(&mut self, input: &ChainEvent) {
+        let mut event = input.clone();
+        self.stamp(&mut event, Some(input));
+        self.push_data(event);
+    }
+
+    /// Puts `input` on the error lane, marked with `error`.
+    pub(crate) fn reject(&mut self, input: &ChainEvent, error: RecordError, elapsed_ns: u64) {
+        let mut event = input.clone();
+        self.stamp(&mut event, Some(input));
+        event.processing_info.processing_time_ns = elapsed_ns;
+        event.processing_info.status =
+            ProcessingStatus::error(error.kind, error.message, Some(self.info.stage_id));
+        self.push_error(event);
+    }
+
+    /// Puts `event` on the error lane as it is; for records that end their journey here.
+    pub(crate) fn park_error(&mut self, input: &ChainEvent) {
+        let mut event = input.clone();
+        self.stamp(&mut event, Some(input));
+        self.push_error(event);
+    }
+
+    fn push_data(&mut self, event: ChainEvent) {
+        if event.is_data() {
+            self.batch.records_out += 1;
+        }
+        self.data_batch.push(event);
+    }
+
+    fn push_error(&mut self, event: ChainEvent) {
+        self.batch.records_errored += 1;
+        self.error_batch.push(event);
+    }
+
+    fn stamp(&self, event: &mut ChainEvent, parent: Option<&ChainEvent>) {
+        event.id = EventId::new();
+        event.writer_id = self.info.writer_id();
+        event.flow_context = self.flow_context;
+        event.causality = match parent {
+            Some(parent) => parent.child_causality(),
+            None => obzenflow_core::Causality {
+                parent_id: None,
+                correlation_id: Some(obzenflow_core::CorrelationId::from_origin(event.id)),
+            },
+        };
+    }
+
+    /// Appends the queued batch (data first, then errors) and publishes its counts.
+    pub(crate) async fn flush(&mut self) -> Result<(), StageError> {
+        if !self.data_batch.is_empty() {
+            let batch = std::mem::take(&mut self.data_batch);
+            self.data.append(batch).await.map_err(|source| self.journal_error(source))?;
+        }
+        if !self.error_batch.is_empty() {
+            let batch = std::mem::take(&mut self.error_batch);
+            self.error.append(batch).await.map_err(|source| self.journal_error(source))?;
+        }
+        self.data_records_written += self.batch.records_out;
+        self.counters.add(std::mem::take(&mut self.batch));
+        Ok(())
+    }
+
+    /// Flushes, then appends the end-of-stream marker with the data record count.
+    pub(crate) async fn end_of_stream(&mut self) -> Result<(), StageError> {
+        self.flush().await?;
+        let mut marker = ChainEvent::end_of_stream(self.data_records_written);
+        self.stamp(&mut marker, None);
+        self.data.append(vec![marker]).await.map_err(|source| self.journal_error(source))?;
+        Ok(())
+    }
+
+    /// Appends a lifecycle fact to the data journal.
+    pub(crate) async fn announce_started(&self) -> Result<(), JournalError> {
+        self.append_lifecycle(LifecycleEvent::Started).await
+    }
+
+    async fn append_lifecycle(&self, lifecycle: LifecycleEvent) -> Result<(), JournalError> {
+        append_lifecycle(&self.info, self.flow_context, self.data.as_ref(), lifecycle).await
+    }
+
+    fn journal_error(&self, source: JournalError) -> StageError {
+        StageError::Journal {
+            stage: self.info.name.to_string(),
+            source,
+        }
+    }
+}
+
+/// Appends a lifecycle fact written by the stage described by `info`.
+pub(crate) async fn append_lifecycle(
+    info: &StageInfo,
+    flow_context: FlowContext,
+    journal: &dyn Journal,
+    lifecycle: LifecycleEvent,
+) -> Result<(), JournalError> {
+    let mut event = ChainEvent::new(EventContent::Lifecycle(lifecycle));
+    event.writer_id = info.writer_id();
+    event.flow_context = flow_context;
+    journal.append(vec![event]).await.map(|_| ())
+}

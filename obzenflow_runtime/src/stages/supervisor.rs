@@ -1,0 +1,290 @@
+//! The stage supervisor: one `HandlerSupervised` implementation for every stage kind.
+//!
+//! The kind's work is a [`StageLogic`] strategy; this file maps lifecycle states to that work
+//! and writes the one terminal lifecycle record when the loop terminates.
+
+use std::sync::{Arc, Mutex};
+
+use obzenflow_core::{
+    FlowContext, Journal, LifecycleEvent, StageId, Timestamp, WriterId,
+};
+use obzenflow_fsm::{BoxError, Machine};
+
+use super::config::StageConfig;
+use super::context::{StageContext, StageInfo};
+use super::counters::StageCounters;
+use super::error::StageError;
+use super::handle::{StageCommand, StageHandle};
+use super::inputs::Inputs;
+use super::lifecycle::{StageEvent, StageMachine, StageState};
+use super::logic::{Progress, StageLogic};
+use super::outputs::{append_lifecycle, Outputs};
+use crate::supervised_base::{
+    spawn_supervised, CommandPolicy, EventLoopDirective, HandlerSupervised, Supervisor,
+    SupervisorConfig,
+};
+
+/// Everything a stage needs, assembled by the pipeline before the stage is spawned.
+pub(crate) struct StageWiring {
+    pub(crate) info: Arc<StageInfo>,
+    pub(crate) config: StageConfig,
+    pub(crate) inputs: Option<Inputs>,
+    pub(crate) data: Arc<dyn Journal>,
+    pub(crate) error: Arc<dyn Journal>,
+    pub(crate) counters: Arc<StageCounters>,
+}
+
+impl StageWiring {
+    /// Takes the stage's inputs; a reading stage always has them.
+    pub(crate) fn take_inputs(&mut self) -> Inputs {
+        self.inputs
+            .take()
+            .unwrap_or_else(|| Inputs::new(self.info.name.clone(), Vec::new()))
+    }
+}
+
+/// A spawned stage: its control handle.
+pub(crate) type SpawnedStage = StageHandle;
+
+/// Spawns the supervisor of a stage whose work is `logic`.
+pub(crate) fn spawn_stage<L: StageLogic>(logic: L, wiring: StageWiring) -> SpawnedStage {
+    let StageWiring {
+        info,
+        config,
+        inputs: _,
+        data,
+        error,
+        counters,
+    } = wiring;
+    let outputs = Outputs::new(info.clone(), data.clone(), error.clone(), counters.clone());
+    let context = StageContext {
+        info: info.clone(),
+        outputs,
+    };
+    let supervisor_config = SupervisorConfig {
+        command_capacity: config.control_capacity,
+        ..SupervisorConfig::default()
+    };
+    let supervisor = StageSupervisor {
+        info,
+        logic: Mutex::new(logic),
+        config,
+        data,
+        error,
+        counters,
+        outcome: Mutex::new(None),
+    };
+    spawn_supervised(supervisor, StageState::Created, context, supervisor_config)
+}
+
+/// Supervises one stage through its lifecycle.
+pub(crate) struct StageSupervisor<L> {
+    info: Arc<StageInfo>,
+    // The seed contract's `&self` async methods need the supervisor to be `Sync`, but handlers
+    // need not be. The logic is only ever reached through `&mut self` and `Mutex::get_mut`,
+    // so the mutex is never locked.
+    logic: Mutex<L>,
+    config: StageConfig,
+    data: Arc<dyn Journal>,
+    error: Arc<dyn Journal>,
+    counters: Arc<StageCounters>,
+    outcome: Mutex<Option<LifecycleEvent>>,
+}
+
+impl<L: StageLogic> StageSupervisor<L> {
+    fn logic(&mut self) -> &mut L {
+        self.logic
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn initialize(&mut self) -> Result<EventLoopDirective<StageEvent>, BoxError> {
+        let stage = self.info.name.clone();
+        self.logic()
+            .initialize()
+            .await
+            .map_err(|failure| failure.into_stage_error(&stage))?;
+        Ok(EventLoopDirective::Transition(StageEvent::Initialized))
+    }
+
+    fn start(&self) -> EventLoopDirective<StageEvent> {
+        self.counters.mark_started(Timestamp::now());
+        EventLoopDirective::Transition(if self.info.kind.is_source() {
+            StageEvent::AwaitStart
+        } else {
+            StageEvent::Start
+        })
+    }
+
+    async fn run_batch(
+        &mut self,
+        context: &mut StageContext,
+    ) -> Result<EventLoopDirective<StageEvent>, BoxError> {
+        let batch_limit = self.config.batch_limit;
+        let progress = self
+            .logic()
+            .run_batch(&mut context.outputs, batch_limit)
+            .await?;
+        self.check_error_budget()?;
+        Ok(match progress {
+            Progress::Continue => EventLoopDirective::Continue,
+            Progress::Exhausted => EventLoopDirective::Transition(StageEvent::InputExhausted),
+        })
+    }
+
+    async fn drain(
+        &mut self,
+        context: &mut StageContext,
+    ) -> Result<EventLoopDirective<StageEvent>, BoxError> {
+        self.logic().drain(&mut context.outputs).await?;
+        context.outputs.end_of_stream().await?;
+        Ok(EventLoopDirective::Transition(StageEvent::DrainCompleted))
+    }
+
+    fn check_error_budget(&self) -> Result<(), StageError> {
+        let counts = self.counters.snapshot();
+        let budget = &self.config.error_budget;
+        if budget.is_exceeded(counts.records_errored, counts.records_in) {
+            return Err(StageError::ErrorBudgetExceeded {
+                stage: self.info.name.to_string(),
+                errors: counts.records_errored,
+                records: counts.records_in,
+                budget: budget.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn terminate(&self, outcome: LifecycleEvent) -> EventLoopDirective<StageEvent> {
+        self.counters.mark_finished(Timestamp::now());
+        if let Ok(mut slot) = self.outcome.lock() {
+            *slot = Some(outcome);
+        }
+        EventLoopDirective::Terminate
+    }
+
+    fn completed(&self) -> LifecycleEvent {
+        let counts = self.counters.snapshot();
+        LifecycleEvent::Completed {
+            records_in: counts.records_in,
+            records_out: counts.records_out,
+            records_errored: counts.records_errored,
+        }
+    }
+}
+
+impl<L: StageLogic> Supervisor for StageSupervisor<L> {
+    type State = StageState;
+    type Event = StageEvent;
+    type Context = StageContext;
+    type Action = super::lifecycle::StageAction;
+    type Machine = StageMachine;
+    type Command = StageCommand;
+
+    fn build_state_machine(&self, initial_state: StageState) -> Machine<StageMachine> {
+        Machine::new(initial_state)
+    }
+
+    fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    fn command_policy(&self, state: &StageState) -> CommandPolicy {
+        match state {
+            StageState::WaitingForStart => CommandPolicy::Await,
+            StageState::Running | StageState::Draining => CommandPolicy::Select,
+            StageState::Created
+            | StageState::Initialized
+            | StageState::Drained
+            | StageState::Failed { .. }
+            | StageState::Cancelled { .. } => CommandPolicy::Ignore,
+        }
+    }
+
+    fn event_for_command(&self, command: StageCommand) -> StageEvent {
+        match command {
+            StageCommand::Start => StageEvent::Start,
+            StageCommand::Stop => StageEvent::StopRequested,
+            StageCommand::Cancel { reason } => StageEvent::Cancel { reason },
+        }
+    }
+
+    fn event_for_control_closed(&self) -> Option<StageEvent> {
+        Some(StageEvent::ControlClosed)
+    }
+}
+
+#[async_trait::async_trait]
+impl<L: StageLogic> HandlerSupervised for StageSupervisor<L> {
+    type Handler = Mutex<L>;
+
+    async fn dispatch_state(
+        &mut self,
+        state: &StageState,
+        context: &mut StageContext,
+    ) -> Result<EventLoopDirective<StageEvent>, BoxError> {
+        match state {
+            StageState::Created => self.initialize().await,
+            StageState::Initialized => Ok(self.start()),
+            // Gated on the start command by the command policy; never dispatched.
+            StageState::WaitingForStart => Ok(EventLoopDirective::Continue),
+            StageState::Running => self.run_batch(context).await,
+            StageState::Draining => self.drain(context).await,
+            StageState::Drained => Ok(self.terminate(self.completed())),
+            StageState::Failed { reason } => Ok(self.terminate(LifecycleEvent::Failed {
+                reason: reason.clone(),
+            })),
+            StageState::Cancelled { reason } => Ok(self.terminate(LifecycleEvent::Cancelled {
+                reason: reason.clone(),
+            })),
+        }
+    }
+
+    async fn wait_for_input(
+        &mut self,
+        state: &StageState,
+        _context: &mut StageContext,
+    ) -> Result<(), BoxError> {
+        if matches!(state, StageState::Running) {
+            self.logic().wait_for_input().await?;
+        }
+        Ok(())
+    }
+
+    fn writer_id(&self) -> WriterId {
+        self.info.writer_id()
+    }
+
+    fn stage_id(&self) -> StageId {
+        self.info.stage_id
+    }
+
+    /// Appends the stage's one terminal lifecycle fact and closes its journals, which wakes
+    /// readers of a stage that ended without end-of-stream so they fail instead of hanging.
+    async fn write_completion_event(&self) -> Result<(), BoxError> {
+        let outcome = self
+            .outcome
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+            .unwrap_or(LifecycleEvent::Cancelled {
+                reason: "terminated without an outcome".to_owned(),
+            });
+        let flow_context = FlowContext {
+            flow_id: self.info.flow_id,
+            run_id: self.info.run_id,
+            stage_id: self.info.stage_id,
+        };
+        let appended = append_lifecycle(&self.info, flow_context, self.data.as_ref(), outcome).await;
+        let closed_data = self.data.close().await;
+        let closed_error = self.error.close().await;
+        appended?;
+        closed_data?;
+        closed_error?;
+        Ok(())
+    }
+
+    fn event_for_action_error(&self, message: String) -> StageEvent {
+        StageEvent::Failure { reason: message }
+    }
+}

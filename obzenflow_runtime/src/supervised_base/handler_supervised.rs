@@ -1,0 +1,147 @@
+//! [`HandlerSupervised`]: supervisors that delegate the work to a user handler (the stage
+//! supervisors), and their [`run`](HandlerSupervisedExt::run).
+
+use obzenflow_core::{ChainEvent, StageId, WriterId};
+use obzenflow_fsm::BoxError;
+
+use super::base::{EventLoopDirective, Supervisor};
+use super::driver::{drive, Body, BoxFuture, DriverParts};
+use super::error::SupervisionError;
+
+/// A supervisor that runs a user handler for one stage: what to do in each state is
+/// [`dispatch_state`](HandlerSupervised::dispatch_state), which calls into the handler.
+///
+/// Implementing it gives [`HandlerSupervisedExt::run`] and
+/// [`spawn_supervised`](super::spawn_supervised); there is no other way to drive the machine.
+#[async_trait::async_trait]
+pub trait HandlerSupervised: Supervisor {
+    /// The user handler this supervisor runs.
+    type Handler: Send + Sync;
+
+    /// Does the current state's work and says what happens next.
+    ///
+    /// An `Err` (or a panic, for example in the handler) becomes
+    /// [`event_for_action_error`](Self::event_for_action_error) and takes the failure path.
+    /// Waiting for input belongs in [`wait_for_input`](Self::wait_for_input).
+    ///
+    /// Cancel safety: the loop never cancels it, so it may leave work half done across awaits
+    /// (a batch half appended is always finished). Dropping the `run` future drops it too.
+    async fn dispatch_state(
+        &mut self,
+        state: &Self::State,
+        context: &mut Self::Context,
+    ) -> Result<EventLoopDirective<Self::Event>, BoxError>;
+
+    /// Waits until `dispatch_state` has something to do in `state` (typically: the upstream
+    /// journal has new records). The default returns at once. An `Err` (or a panic) takes the
+    /// failure path like a failed dispatch.
+    ///
+    /// Cancel safety: must be cancel safe. The loop races it against commands and the state's
+    /// deadline and drops it when one of those wins; it is called again on the next iteration.
+    async fn wait_for_input(
+        &mut self,
+        _state: &Self::State,
+        _context: &mut Self::Context,
+    ) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// Who this stage writes as.
+    fn writer_id(&self) -> WriterId;
+
+    /// The stage this supervisor runs.
+    fn stage_id(&self) -> StageId;
+
+    /// Writes the stage's completion record; called exactly once, after a `Terminate`
+    /// directive. An `Err` (or a panic) ends the loop with [`SupervisionError::Completion`].
+    ///
+    /// Cancel safety: the loop never cancels it.
+    async fn write_completion_event(&self) -> Result<(), BoxError>;
+
+    /// The failure event for `msg`, which describes a failed or panicking dispatch, input
+    /// wait, transition or action. The machine must handle it in every non-terminal state.
+    fn event_for_action_error(&self, msg: String) -> Self::Event;
+
+    /// Runs `next` on `event` unless the event already carries an error status, in which case
+    /// it is passed through untouched so that it reaches the error lane as it is.
+    fn run_if_not_error<F>(&self, event: ChainEvent, next: F) -> Vec<ChainEvent>
+    where
+        F: FnOnce(ChainEvent) -> Vec<ChainEvent>,
+    {
+        if event.processing_info.status.is_error() {
+            vec![event]
+        } else {
+            next(event)
+        }
+    }
+}
+
+/// Marks the [`HandlerSupervised`] implementation of the loop's adapter.
+pub enum HandlerFlavor {}
+
+impl<S> Body<HandlerFlavor> for S
+where
+    S: HandlerSupervised + Send,
+{
+    fn supervisor_span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "supervisor",
+            supervisor = %self.name(),
+            writer_id = %self.writer_id(),
+            stage_id = %self.stage_id(),
+        )
+    }
+
+    fn await_input<'a>(
+        &'a mut self,
+        state: &'a Self::State,
+        context: &'a mut Self::Context,
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        self.wait_for_input(state, context)
+    }
+
+    fn dispatch<'a>(
+        &'a mut self,
+        state: &'a Self::State,
+        context: &'a mut Self::Context,
+    ) -> BoxFuture<'a, Result<EventLoopDirective<Self::Event>, BoxError>> {
+        self.dispatch_state(state, context)
+    }
+
+    fn complete(&self) -> BoxFuture<'_, Result<(), BoxError>> {
+        self.write_completion_event()
+    }
+
+    fn failure_event(&self, message: String) -> Self::Event {
+        self.event_for_action_error(message)
+    }
+}
+
+/// Gives every [`HandlerSupervised`] type its [`run`](HandlerSupervisedExt::run).
+#[async_trait::async_trait]
+pub trait HandlerSupervisedExt: HandlerSupervised {
+    /// Drives the supervisor from `initial_state` until it terminates, in the current task,
+    /// without a command channel (every state behaves as
+    /// [`CommandPolicy::Ignore`](super::CommandPolicy::Ignore)). Use
+    /// [`spawn_supervised`](super::spawn_supervised) for a controllable task.
+    ///
+    /// Returns `Ok` after `Terminate` wrote the completion record. Failures of the
+    /// supervisor's code take the failure path inside the loop; only what that path cannot
+    /// absorb is returned. Never panics.
+    ///
+    /// Cancel safety: not cancel safe. Dropping the future stops the supervisor wherever it
+    /// is awaiting, possibly inside an action, and no completion record is written.
+    async fn run(
+        self,
+        initial_state: Self::State,
+        context: Self::Context,
+    ) -> Result<(), SupervisionError>
+    where
+        Self: Sized + Send,
+    {
+        let parts = DriverParts::detached(&initial_state);
+        drive::<Self, HandlerFlavor>(self, initial_state, context, parts).await
+    }
+}
+
+impl<T: HandlerSupervised> HandlerSupervisedExt for T {}

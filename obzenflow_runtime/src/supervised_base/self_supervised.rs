@@ -1,0 +1,129 @@
+//! [`SelfSupervised`]: supervisors whose logic is their own (the pipeline supervisor, the
+//! metrics aggregator), and their [`run`](SelfSupervisedExt::run).
+
+use obzenflow_core::WriterId;
+use obzenflow_fsm::BoxError;
+
+use super::base::{EventLoopDirective, Supervisor};
+use super::driver::{drive, Body, BoxFuture, DriverParts};
+use super::error::SupervisionError;
+
+/// A supervisor that carries its own logic: what to do in each state is
+/// [`dispatch_state`](SelfSupervised::dispatch_state).
+///
+/// Implementing it gives [`SelfSupervisedExt::run`] and
+/// [`spawn_supervised`](super::spawn_supervised); there is no other way to drive the machine.
+#[async_trait::async_trait]
+pub trait SelfSupervised: Supervisor {
+    /// Does the current state's work and says what happens next.
+    ///
+    /// An `Err` (or a panic) becomes [`event_for_action_error`](Self::event_for_action_error)
+    /// and takes the failure path. Waiting for input belongs in
+    /// [`wait_for_input`](Self::wait_for_input); this method should do the work that input
+    /// enables.
+    ///
+    /// Cancel safety: the loop never cancels it, so it may leave work half done across awaits
+    /// (a batch half appended is always finished). Dropping the `run` future drops it too.
+    async fn dispatch_state(
+        &mut self,
+        state: &Self::State,
+        context: &mut Self::Context,
+    ) -> Result<EventLoopDirective<Self::Event>, BoxError>;
+
+    /// Waits until `dispatch_state` has something to do in `state`. The default returns at
+    /// once. An `Err` (or a panic) takes the failure path like a failed dispatch.
+    ///
+    /// Cancel safety: must be cancel safe. The loop races it against commands and the state's
+    /// deadline and drops it when one of those wins; it is called again on the next iteration.
+    /// Await notifications (`Notify`, `watch::Receiver::changed`, `mpsc::Receiver::recv`), not
+    /// the work itself.
+    async fn wait_for_input(
+        &mut self,
+        _state: &Self::State,
+        _context: &mut Self::Context,
+    ) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// Who this supervisor writes as.
+    fn writer_id(&self) -> WriterId;
+
+    /// Writes the completion record; called exactly once, after a `Terminate` directive. An
+    /// `Err` (or a panic) ends the loop with [`SupervisionError::Completion`].
+    ///
+    /// Cancel safety: the loop never cancels it.
+    async fn write_completion_event(&self) -> Result<(), BoxError>;
+
+    /// The failure event for `msg`, which describes a failed or panicking dispatch, input
+    /// wait, transition or action. The machine must handle it in every non-terminal state.
+    fn event_for_action_error(&self, msg: String) -> Self::Event;
+}
+
+/// Marks the [`SelfSupervised`] implementation of the loop's adapter.
+pub enum SelfFlavor {}
+
+impl<S> Body<SelfFlavor> for S
+where
+    S: SelfSupervised + Send,
+{
+    fn supervisor_span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "supervisor",
+            supervisor = %self.name(),
+            writer_id = %self.writer_id(),
+        )
+    }
+
+    fn await_input<'a>(
+        &'a mut self,
+        state: &'a Self::State,
+        context: &'a mut Self::Context,
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        self.wait_for_input(state, context)
+    }
+
+    fn dispatch<'a>(
+        &'a mut self,
+        state: &'a Self::State,
+        context: &'a mut Self::Context,
+    ) -> BoxFuture<'a, Result<EventLoopDirective<Self::Event>, BoxError>> {
+        self.dispatch_state(state, context)
+    }
+
+    fn complete(&self) -> BoxFuture<'_, Result<(), BoxError>> {
+        self.write_completion_event()
+    }
+
+    fn failure_event(&self, message: String) -> Self::Event {
+        self.event_for_action_error(message)
+    }
+}
+
+/// Gives every [`SelfSupervised`] type its [`run`](SelfSupervisedExt::run).
+#[async_trait::async_trait]
+pub trait SelfSupervisedExt: SelfSupervised {
+    /// Drives the supervisor from `initial_state` until it terminates, in the current task,
+    /// without a command channel (every state behaves as
+    /// [`CommandPolicy::Ignore`](super::CommandPolicy::Ignore)). Use
+    /// [`spawn_supervised`](super::spawn_supervised) for a controllable task.
+    ///
+    /// Returns `Ok` after `Terminate` wrote the completion record. Failures of the
+    /// supervisor's code take the failure path inside the loop; only what that path cannot
+    /// absorb is returned. Never panics.
+    ///
+    /// Cancel safety: not cancel safe. Dropping the future stops the supervisor wherever it
+    /// is awaiting, possibly inside an action, and no completion record is written.
+    async fn run(
+        self,
+        initial_state: Self::State,
+        context: Self::Context,
+    ) -> Result<(), SupervisionError>
+    where
+        Self: Sized + Send,
+    {
+        let parts = DriverParts::detached(&initial_state);
+        drive::<Self, SelfFlavor>(self, initial_state, context, parts).await
+    }
+}
+
+impl<T: SelfSupervised> SelfSupervisedExt for T {}

@@ -1,0 +1,211 @@
+//! Failure, stop and backpressure behaviour of whole flows.
+
+mod support;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use obzenflow_core::ChainEvent;
+use obzenflow_runtime::pipeline::{FlowBuilder, FlowState, Journals};
+use obzenflow_runtime::stages::{
+    AsyncSourceHandler, HandlerFailure, RecordError, SinkHandler, SourceHandler, SourcePoll,
+    StageConfig, StageState,
+};
+use serde_json::json;
+use support::{Collect, Double, Numbers};
+
+/// A generous bound on how long a flow may take to tear down; only there so a regression hangs
+/// the test for a minute instead of forever. It is not a timing assertion.
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+struct PanickingSink;
+
+impl SinkHandler for PanickingSink {
+    fn consume(&mut self, event: &ChainEvent) -> Result<(), RecordError> {
+        if event.payload().and_then(|payload| payload["n"].as_u64()) == Some(42) {
+            panic!("the sink cannot take record 42");
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_sink_fails_the_flow_without_hanging() {
+    let flow = FlowBuilder::new("panic")
+        .source("numbers", Numbers::new("numbers", 10_000))
+        .transform("double", Double { fail_every: None })
+        .sink("explode", PanickingSink)
+        .chain(["numbers", "double", "explode"])
+        .journals(Journals::memory())
+        .build()
+        .unwrap();
+    let report = tokio::time::timeout(HANG_GUARD, flow.run())
+        .await
+        .expect("the flow tore down")
+        .unwrap();
+    let FlowState::Failed { reason } = &report.state else {
+        panic!("expected a failed flow: {report}");
+    };
+    assert!(reason.contains("stage `explode` failed"), "{reason}");
+    assert!(reason.contains("the sink cannot take record 42"), "{reason}");
+    for stage in &report.stages {
+        assert!(stage.state.is_terminal(), "{report}");
+    }
+}
+
+/// An infinite source: one record per tick of (paused) time, forever.
+struct Ticker {
+    next: u64,
+    produced: Arc<AtomicU64>,
+}
+
+impl AsyncSourceHandler for Ticker {
+    async fn next_batch(&mut self, _max: usize) -> Result<SourcePoll, HandlerFailure> {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let record = ChainEvent::data("tick", json!({"n": self.next, "from": "ticker"}));
+        self.next += 1;
+        self.produced.store(self.next, Ordering::SeqCst);
+        Ok(SourcePoll::Records(vec![record]))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn graceful_stop_of_an_infinite_source_drains_everything_emitted() {
+    let produced = Arc::new(AtomicU64::new(0));
+    let sink = Collect::default();
+    let handle = FlowBuilder::new("ticker")
+        .async_source(
+            "ticker",
+            Ticker {
+                next: 0,
+                produced: produced.clone(),
+            },
+        )
+        .transform("double", Double { fail_every: None })
+        .sink("collect", sink.clone())
+        .chain(["ticker", "double", "collect"])
+        .journals(Journals::memory())
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let mut state = handle.state();
+    state
+        .wait_for(|state| *state == FlowState::Running)
+        .await
+        .unwrap();
+    // Let some ticks happen (paused time advances on its own while every task waits).
+    tokio::time::sleep(Duration::from_millis(205)).await;
+    handle.stop_graceful(Duration::from_secs(30)).await.unwrap();
+    let report = handle.wait().await.unwrap();
+    assert_eq!(report.state, FlowState::Drained, "{report}");
+    let emitted = report.stage("ticker").unwrap().records_out;
+    assert!(emitted >= 10, "{report}");
+    assert_eq!(sink.numbers().len() as u64, emitted, "{report}");
+    assert_eq!(report.stage("collect").unwrap().records_in, emitted);
+}
+
+/// A source that checks, every time it is asked for more, how far ahead of the sink it is.
+struct Watchful {
+    next: u64,
+    count: u64,
+    consumed: Arc<AtomicU64>,
+    worst_lead: Arc<AtomicU64>,
+}
+
+impl SourceHandler for Watchful {
+    fn next_batch(&mut self, _max: usize) -> Result<SourcePoll, HandlerFailure> {
+        if self.next == self.count {
+            return Ok(SourcePoll::Done);
+        }
+        // Everything emitted so far is committed; the sink has consumed `consumed` of it.
+        let lead = self.next - self.consumed.load(Ordering::SeqCst);
+        self.worst_lead.fetch_max(lead, Ordering::SeqCst);
+        let record = ChainEvent::data("n", json!({"n": self.next, "from": "watchful"}));
+        self.next += 1;
+        Ok(SourcePoll::Records(vec![record]))
+    }
+}
+
+struct SlowSink {
+    consumed: Arc<AtomicU64>,
+}
+
+impl SinkHandler for SlowSink {
+    fn consume(&mut self, _event: &ChainEvent) -> Result<(), RecordError> {
+        // Slow in the only way that matters here: it consumes one record per batch.
+        self.consumed.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backpressure_keeps_the_writer_within_its_window() {
+    const WINDOW: u64 = 8;
+    let consumed = Arc::new(AtomicU64::new(0));
+    let worst_lead = Arc::new(AtomicU64::new(0));
+    let one_at_a_time = StageConfig {
+        batch_limit: 1,
+        ..StageConfig::default()
+    };
+    let report = FlowBuilder::new("backpressure")
+        .source(
+            "watchful",
+            Watchful {
+                next: 0,
+                count: 2_000,
+                consumed: consumed.clone(),
+                worst_lead: worst_lead.clone(),
+            },
+        )
+        .sink(
+            "slow",
+            SlowSink {
+                consumed: consumed.clone(),
+            },
+        )
+        .edge_with_window("watchful", "slow", WINDOW)
+        .configure("watchful", one_at_a_time.clone())
+        .configure("slow", one_at_a_time)
+        .journals(Journals::memory())
+        .build()
+        .unwrap()
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(report.state, FlowState::Drained, "{report}");
+    assert_eq!(consumed.load(Ordering::SeqCst), 2_000);
+    // The reader's position runs at most one record (its batch) ahead of what it consumed.
+    let worst = worst_lead.load(Ordering::SeqCst);
+    assert!(worst <= WINDOW + 1, "source ran {worst} records ahead of the sink");
+    assert!(worst >= WINDOW / 2, "the sink never fell behind ({worst}); the test proves nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_source_initialization_fails_the_flow_with_its_reason() {
+    struct Missing;
+    impl SourceHandler for Missing {
+        fn initialize(&mut self) -> Result<(), HandlerFailure> {
+            Err(HandlerFailure::msg("cannot open orders.csv: no such file"))
+        }
+        fn next_batch(&mut self, _max: usize) -> Result<SourcePoll, HandlerFailure> {
+            Ok(SourcePoll::Done)
+        }
+    }
+    let report = FlowBuilder::new("missing")
+        .source("orders", Missing)
+        .sink("collect", Collect::default())
+        .chain(["orders", "collect"])
+        .journals(Journals::memory())
+        .build()
+        .unwrap()
+        .run()
+        .await
+        .unwrap();
+    let FlowState::Failed { reason } = &report.state else {
+        panic!("expected a failed flow: {report}");
+    };
+    assert!(reason.contains("cannot open orders.csv: no such file"), "{reason}");
+    assert!(matches!(report.stage("collect").unwrap().state, StageState::Failed { .. } | StageState::Cancelled { .. }));
+}

@@ -1,0 +1,278 @@
+//! Failure semantics of the supervision loop, each pinned for both supervisor traits through
+//! `run`: failed or panicking dispatches, input waits and actions take the failure path and
+//! the loop carries on to a terminal state; what the failure path cannot absorb is a typed
+//! error; `Terminate` writes exactly one completion record.
+
+mod supervision_support;
+
+use std::error::Error as _;
+
+use obzenflow_core::{ChainEvent, ErrorKind, ProcessingStatus};
+use obzenflow_fsm::FsmError;
+use obzenflow_runtime::supervised_base::{HandlerSupervised, PanicError, SupervisionError};
+use supervision_support::{
+    Completion, ExampleAction, ExampleEvent, Flavor, HandlerExample, Scenario, Step, NAME,
+};
+
+for_both_traits!(
+    runs_entry_actions_and_terminates_with_one_completion,
+    dispatch_error_takes_the_failure_path,
+    action_error_abandons_the_remaining_actions,
+    panic_in_dispatch_takes_the_failure_path,
+    panic_in_action_takes_the_failure_path,
+    wait_for_input_error_takes_the_failure_path,
+    panic_in_wait_for_input_takes_the_failure_path,
+    continue_goes_round_again,
+    unhandled_failure_event_is_a_typed_error,
+    unhandled_regular_event_is_a_typed_error,
+    failing_failure_action_is_a_typed_error,
+    failed_completion_is_a_typed_error,
+    panicking_completion_is_a_typed_error,
+);
+
+fn strings(entries: &[&str]) -> Vec<String> {
+    entries.iter().map(|entry| (*entry).to_owned()).collect()
+}
+
+async fn runs_entry_actions_and_terminates_with_one_completion<F: Flavor>() {
+    let mut scenario = Scenario::new();
+    scenario.push(Step::Emit(ExampleEvent::Work(vec![ExampleAction::Record(
+        "worked",
+    )])));
+    scenario.end_input();
+    scenario.run::<F>().await.expect("a clean run");
+    assert_eq!(
+        scenario.log.entries(),
+        strings(&[
+            "enter Created",
+            "enter Running",
+            "worked",
+            "enter Draining",
+            "enter Drained",
+            "completion",
+        ])
+    );
+    assert_eq!(scenario.completions(), 1);
+}
+
+async fn dispatch_error_takes_the_failure_path<F: Flavor>() {
+    let mut scenario = Scenario::new();
+    scenario.push(Step::Emit(ExampleEvent::Work(vec![ExampleAction::Record(
+        "before",
+    )])));
+    scenario.push(Step::Fail("disk on fire"));
+    scenario.run::<F>().await.expect("the failure path absorbs it");
+    assert_eq!(
+        scenario.log.entries(),
+        strings(&[
+            "enter Created",
+            "enter Running",
+            "before",
+            "failure: dispatch_state error in Running: disk on fire",
+            "enter Failed",
+            "completion",
+        ])
+    );
+    assert_eq!(scenario.completions(), 1);
+}
+
+async fn action_error_abandons_the_remaining_actions<F: Flavor>() {
+    let mut scenario = Scenario::new();
+    scenario.push(Step::Emit(ExampleEvent::Work(vec![
+        ExampleAction::Record("first"),
+        ExampleAction::Fail("second broke"),
+        ExampleAction::Record("third"),
+    ])));
+    scenario.run::<F>().await.expect("the failure path absorbs it");
+    assert_eq!(
+        scenario.log.entries(),
+        strings(&[
+            "enter Created",
+            "enter Running",
+            "first",
+            "failure: action Fail failed in Running: second broke",
+            "enter Failed",
+            "completion",
+        ])
+    );
+    assert!(!scenario.log.contains("third"));
+}
+
+async fn panic_in_dispatch_takes_the_failure_path<F: Flavor>() {
+    let mut scenario = Scenario::new();
+    scenario.push(Step::Panic("kaboom"));
+    scenario.run::<F>().await.expect("the panic is caught");
+    assert!(
+        scenario
+            .log
+            .contains("failure: dispatch_state panicked in Running: kaboom"),
+        "{:?}",
+        scenario.log.entries()
+    );
+    assert!(scenario.log.contains("enter Failed"));
+    assert_eq!(scenario.completions(), 1);
+}
+
+async fn panic_in_action_takes_the_failure_path<F: Flavor>() {
+    let mut scenario = Scenario::new();
+    scenario.push(Step::Emit(ExampleEvent::Work(vec![
+        ExampleAction::Panic("exploded"),
+        ExampleAction::Record("after"),
+    ])));
+    scenario.run::<F>().await.expect("the panic is caught");
+    assert!(
+        scenario
+            .log
+            .contains("failure: action Panic panicked in Running: exploded"),
+        "{:?}",
+        scenario.log.entries()
+    );
+    assert!(!scenario.log.contains("after"));
+    assert_eq!(scenario.completions(), 1);
+}
+
+async fn wait_for_input_error_takes_the_failure_path<F: Flavor>() {
+    let mut scenario = Scenario::new();
+    scenario.push(Step::FailWaiting("upstream vanished"));
+    scenario.run::<F>().await.expect("the failure path absorbs it");
+    assert!(
+        scenario
+            .log
+            .contains("failure: wait_for_input error in Running: upstream vanished"),
+        "{:?}",
+        scenario.log.entries()
+    );
+    assert_eq!(scenario.completions(), 1);
+}
+
+async fn panic_in_wait_for_input_takes_the_failure_path<F: Flavor>() {
+    let mut scenario = Scenario::new();
+    scenario.push(Step::PanicWaiting("poisoned wait"));
+    scenario.run::<F>().await.expect("the panic is caught");
+    assert!(
+        scenario
+            .log
+            .contains("failure: wait_for_input panicked in Running: poisoned wait"),
+        "{:?}",
+        scenario.log.entries()
+    );
+    assert_eq!(scenario.completions(), 1);
+}
+
+async fn continue_goes_round_again<F: Flavor>() {
+    let mut scenario = Scenario::new();
+    scenario.push(Step::Continue);
+    scenario.push(Step::Continue);
+    scenario.push(Step::Emit(ExampleEvent::Work(vec![ExampleAction::Record(
+        "after continues",
+    )])));
+    scenario.end_input();
+    scenario.run::<F>().await.expect("a clean run");
+    assert!(scenario.log.contains("after continues"));
+    assert_eq!(scenario.completions(), 1);
+}
+
+async fn unhandled_failure_event_is_a_typed_error<F: Flavor>() {
+    let mut scenario = Scenario::new().with_gate_step(Step::Fail("not ready"));
+    let error = scenario.run::<F>().await.unwrap_err();
+    match &error {
+        SupervisionError::UnhandledFailure {
+            supervisor,
+            state,
+            source: FsmError::Unhandled {
+                state: fsm_state,
+                event,
+            },
+        } => {
+            assert_eq!(supervisor, NAME);
+            assert_eq!(*state, "Created");
+            assert_eq!(*fsm_state, "Created");
+            assert_eq!(*event, "Failure");
+        }
+        other => panic!("unexpected error: {other:?}"),
+    }
+    assert!(error.source().is_some(), "the machine's error is chained");
+    assert_eq!(scenario.completions(), 0);
+}
+
+async fn unhandled_regular_event_is_a_typed_error<F: Flavor>() {
+    let mut scenario = Scenario::new();
+    scenario.push(Step::Emit(ExampleEvent::Finish));
+    let error = scenario.run::<F>().await.unwrap_err();
+    match error {
+        SupervisionError::Fsm {
+            state: "Running",
+            source:
+                FsmError::Unhandled {
+                    state: "Running",
+                    event: "Finish",
+                },
+            ..
+        } => {}
+        other => panic!("unexpected error: {other:?}"),
+    }
+    assert_eq!(scenario.completions(), 0);
+}
+
+async fn failing_failure_action_is_a_typed_error<F: Flavor>() {
+    let mut scenario = Scenario::new().with_broken_failure_handling();
+    scenario.push(Step::Fail("first failure"));
+    let error = scenario.run::<F>().await.unwrap_err();
+    match &error {
+        SupervisionError::FailureActionFailed {
+            state: "Failed",
+            action: "Fail",
+            source,
+            ..
+        } => assert_eq!(source.to_string(), "failure handling broke"),
+        other => panic!("unexpected error: {other:?}"),
+    }
+    assert!(scenario
+        .log
+        .contains("failure: dispatch_state error in Running: first failure"));
+    assert_eq!(scenario.completions(), 0);
+}
+
+async fn failed_completion_is_a_typed_error<F: Flavor>() {
+    let mut scenario = Scenario::new().with_completion(Completion::Fail);
+    scenario.end_input();
+    let error = scenario.run::<F>().await.unwrap_err();
+    match &error {
+        SupervisionError::Completion {
+            state: "Drained",
+            source,
+            ..
+        } => assert_eq!(source.to_string(), "completion journal unavailable"),
+        other => panic!("unexpected error: {other:?}"),
+    }
+    assert_eq!(scenario.completions(), 1, "attempted exactly once");
+}
+
+async fn panicking_completion_is_a_typed_error<F: Flavor>() {
+    let mut scenario = Scenario::new().with_completion(Completion::Panic);
+    scenario.end_input();
+    let error = scenario.run::<F>().await.unwrap_err();
+    match &error {
+        SupervisionError::Completion { source, .. } => {
+            let panic = source
+                .downcast_ref::<PanicError>()
+                .expect("a panic is reported as a PanicError");
+            assert_eq!(panic.message(), "completion exploded");
+        }
+        other => panic!("unexpected error: {other:?}"),
+    }
+    assert_eq!(scenario.completions(), 1);
+}
+
+#[test]
+fn run_if_not_error_passes_error_events_through_untouched() {
+    let supervisor: HandlerExample = Scenario::new().handler_example();
+    let mut failed = ChainEvent::data("order", serde_json::json!({"id": 1}));
+    failed.processing_info.status = ProcessingStatus::error(ErrorKind::Validation, "bad", None);
+    let passed = supervisor.run_if_not_error(failed.clone(), |_| panic!("must not run"));
+    assert_eq!(passed, vec![failed]);
+
+    let fine = ChainEvent::data("order", serde_json::json!({"id": 2}));
+    let processed = supervisor.run_if_not_error(fine.clone(), |event| vec![event.clone(), event]);
+    assert_eq!(processed, vec![fine.clone(), fine]);
+}

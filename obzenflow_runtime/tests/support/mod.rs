@@ -1,0 +1,101 @@
+//! Small handlers shared by the pipeline tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::{Arc, Mutex};
+
+use obzenflow_core::{ChainEvent, DeliveryReceipt};
+use obzenflow_runtime::stages::{
+    HandlerFailure, RecordError, SinkHandler, SourceHandler, SourcePoll, TransformHandler,
+};
+use serde_json::json;
+
+/// Emits `count` records `{"n": i, "from": name}`, `batch` at a time.
+pub struct Numbers {
+    pub name: &'static str,
+    pub next: u64,
+    pub count: u64,
+}
+
+impl Numbers {
+    pub fn new(name: &'static str, count: u64) -> Self {
+        Self {
+            name,
+            next: 0,
+            count,
+        }
+    }
+}
+
+impl SourceHandler for Numbers {
+    fn next_batch(&mut self, max: usize) -> Result<SourcePoll, HandlerFailure> {
+        if self.next == self.count {
+            return Ok(SourcePoll::Done);
+        }
+        let end = (self.next + max as u64).min(self.count);
+        let records = (self.next..end)
+            .map(|n| ChainEvent::data("number", json!({"n": n, "from": self.name})))
+            .collect();
+        self.next = end;
+        Ok(SourcePoll::Records(records))
+    }
+}
+
+/// Adds `"doubled": 2n`; fails every record whose `n % fail_every == fail_every - 1`.
+pub struct Double {
+    pub fail_every: Option<u64>,
+}
+
+impl TransformHandler for Double {
+    fn process(&mut self, event: &ChainEvent) -> Result<Vec<ChainEvent>, RecordError> {
+        let n = event.payload().and_then(|payload| payload["n"].as_u64()).ok_or("no n")?;
+        if let Some(every) = self.fail_every {
+            if n % every == every - 1 {
+                return Err(RecordError::validation(format!("record {n} is unlucky")));
+            }
+        }
+        let mut out = event.clone();
+        if let Some(payload) = out.payload_mut() {
+            payload["doubled"] = json!(n * 2);
+        }
+        Ok(vec![out])
+    }
+}
+
+/// Collects every record it is given.
+#[derive(Clone, Default)]
+pub struct Collect(pub Arc<Mutex<Vec<ChainEvent>>>);
+
+impl Collect {
+    pub fn records(&self) -> Vec<ChainEvent> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// The `n` of every collected record, tagged with its source.
+    pub fn numbers(&self) -> Vec<(String, u64)> {
+        self.records()
+            .iter()
+            .map(|event| {
+                let payload = event.payload().unwrap();
+                (
+                    payload["from"].as_str().unwrap().to_owned(),
+                    payload["n"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl SinkHandler for Collect {
+    fn consume(&mut self, event: &ChainEvent) -> Result<(), RecordError> {
+        self.0.lock().unwrap().push(event.clone());
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<Option<DeliveryReceipt>, HandlerFailure> {
+        Ok(Some(DeliveryReceipt {
+            destination: "collector".to_owned(),
+            records: self.0.lock().unwrap().len() as u64,
+            bytes: 0,
+        }))
+    }
+}
