@@ -99,9 +99,6 @@ impl FlowHandle {
     }
 }
 
-/// How many error-lane records the report quotes per stage.
-const REPORTED_ERRORS_PER_STAGE: usize = 3;
-
 fn build_report(shared: &RunShared, state: FlowState) -> FlowReport {
     let stages = shared
         .stages
@@ -117,7 +114,7 @@ fn build_report(shared: &RunShared, state: FlowState) -> FlowReport {
                 records_errored: counts.records_errored,
                 records_filtered: counts.records_filtered,
                 duration: stage.counters.duration(),
-                first_errors: first_errors(stage.error_journal.as_ref()),
+                first_errors: stage.counters.first_errors(),
             }
         })
         .collect();
@@ -130,24 +127,4 @@ fn build_report(shared: &RunShared, state: FlowState) -> FlowReport {
         run_dir: shared.run_dir.clone(),
         durability: shared.durability.clone(),
     }
-}
-
-/// The reasons of the first few records on an error lane.
-fn first_errors(journal: &dyn obzenflow_core::Journal) -> Vec<String> {
-    let Ok(mut reader) = journal.reader(0, None) else {
-        return Vec::new();
-    };
-    let mut records = Vec::new();
-    if reader.read(REPORTED_ERRORS_PER_STAGE, &mut records).is_err() {
-        return Vec::new();
-    }
-    records
-        .iter()
-        .filter_map(|event| match &event.processing_info.status {
-            obzenflow_core::ProcessingStatus::Error { kind, message, .. } => {
-                Some(format!("{kind}: {message}"))
-            }
-            _ => None,
-        })
-        .collect()
 }

@@ -68,7 +68,6 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
             kind: spec.kind,
             counters,
             state: handle.state(),
-            error_journal: journals[index].error.clone(),
         });
         controls.push(StageControl {
             kind: spec.kind,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use obzenflow_core::{FlowId, Journal, RunId};
+use obzenflow_core::{FlowId, RunId};
 use tokio::sync::watch;
 
 use crate::stages::{CounterSnapshot, StageCounters, StageKind, StageState};
@@ -15,7 +15,6 @@ pub(crate) struct StageObserver {
     pub(crate) kind: StageKind,
     pub(crate) counters: Arc<StageCounters>,
     pub(crate) state: watch::Receiver<StageState>,
-    pub(crate) error_journal: Arc<dyn Journal>,
 }
 
 /// The shared, read-only description of one run.

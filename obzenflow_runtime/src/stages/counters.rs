@@ -1,6 +1,10 @@
 //! Per-stage counters, updated once per batch and read by the report and metrics.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// How many error reasons a stage keeps for its report.
+pub(crate) const KEPT_ERROR_REASONS: usize = 3;
 
 /// Live counts of one stage. Shared between the stage task and observers.
 #[derive(Debug, Default)]
@@ -12,6 +16,7 @@ pub struct StageCounters {
     batches: AtomicU64,
     started_at_us: AtomicU64,
     finished_at_us: AtomicU64,
+    first_errors: Mutex<Vec<String>>,
 }
 
 /// A consistent-enough copy of [`StageCounters`] at one moment.
@@ -49,6 +54,24 @@ impl StageCounters {
         self.records_filtered
             .fetch_add(batch.records_filtered, Ordering::Relaxed);
         self.batches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Keeps `reason` if fewer than [`KEPT_ERROR_REASONS`] were kept; called on the error
+    /// path only.
+    pub(crate) fn note_error(&self, reason: impl FnOnce() -> String) {
+        if let Ok(mut kept) = self.first_errors.lock() {
+            if kept.len() < KEPT_ERROR_REASONS {
+                kept.push(reason());
+            }
+        }
+    }
+
+    /// The first few error reasons, in the order they happened.
+    pub fn first_errors(&self) -> Vec<String> {
+        self.first_errors
+            .lock()
+            .map(|kept| kept.clone())
+            .unwrap_or_default()
     }
 
     pub(crate) fn mark_started(&self, now: obzenflow_core::Timestamp) {

@@ -153,3 +153,51 @@ impl Inputs {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::MemoryJournal;
+    use obzenflow_core::{Journal, JournalId, Lane, StageId, WriterId};
+
+    fn upstream(data_records: u64, claimed: u64) -> MemoryJournal {
+        let id = JournalId::new(WriterId::Stage(StageId::new()), "orders", Lane::Data);
+        let journal = MemoryJournal::new(id);
+        let mut events: Vec<ChainEvent> = (0..data_records)
+            .map(|n| ChainEvent::data("n", serde_json::json!(n)))
+            .collect();
+        events.push(ChainEvent::end_of_stream(claimed));
+        block_on(journal.append(events)).unwrap();
+        journal
+    }
+
+    /// Appending to a memory journal with room in every window completes without waiting.
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    #[test]
+    fn a_lost_record_breaks_the_edge_contract_naming_the_edge_and_both_counts() {
+        let journal = upstream(4, 5);
+        let mut inputs = Inputs::new("enrich".into(), vec![journal.reader(0, None).unwrap()]);
+        let mut out = Vec::new();
+        let error = inputs.read_batch(100, &mut out).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "stage `enrich`: edge contract broken on orders.data: upstream wrote 5 records, 4 \
+             were read"
+        );
+    }
+
+    #[test]
+    fn a_matching_count_ends_the_upstream() {
+        let journal = upstream(3, 3);
+        let mut inputs = Inputs::new("enrich".into(), vec![journal.reader(0, None).unwrap()]);
+        let mut out = Vec::new();
+        assert_eq!(inputs.read_batch(100, &mut out).unwrap(), 3);
+        assert!(inputs.exhausted());
+    }
+}

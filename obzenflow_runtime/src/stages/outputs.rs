@@ -134,6 +134,9 @@ impl Outputs {
 
     fn push_error(&mut self, event: ChainEvent) {
         self.batch.records_errored += 1;
+        if let ProcessingStatus::Error { kind, message, .. } = &event.processing_info.status {
+            self.counters.note_error(|| format!("{kind}: {message}"));
+        }
         self.error_batch.push(event);
     }
 
