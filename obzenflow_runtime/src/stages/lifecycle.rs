@@ -208,3 +208,111 @@ fn stop(context: &StageContext) -> Transition<StageState, StageAction> {
         Transition::stay()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use obzenflow_core::{FlowId, JournalId, Lane, RunId, StageId, WriterId};
+
+    use super::*;
+    use crate::journal::MemoryJournal;
+    use crate::stages::context::{StageInfo, StageKind};
+    use crate::stages::counters::StageCounters;
+    use crate::stages::outputs::Outputs;
+
+    fn context(kind: StageKind) -> StageContext {
+        let info = Arc::new(StageInfo {
+            name: "stage".into(),
+            stage_id: StageId::new(),
+            kind,
+            flow_name: "flow".into(),
+            flow_id: FlowId::new(),
+            run_id: RunId::new(),
+        });
+        let journal = |lane| -> Arc<dyn obzenflow_core::Journal> {
+            Arc::new(MemoryJournal::new(JournalId::new(
+                WriterId::Stage(info.stage_id),
+                "stage",
+                lane,
+            )))
+        };
+        let outputs = Outputs::new(
+            info.clone(),
+            journal(Lane::Data),
+            journal(Lane::Error),
+            Arc::new(StageCounters::default()),
+        );
+        StageContext { info, outputs }
+    }
+
+    fn all_states() -> Vec<StageState> {
+        let reason = String::from("why");
+        vec![
+            StageState::Created,
+            StageState::Initialized,
+            StageState::WaitingForStart,
+            StageState::Running,
+            StageState::Draining,
+            StageState::Drained,
+            StageState::Failed { reason: reason.clone() },
+            StageState::Cancelled { reason },
+        ]
+    }
+
+    fn all_events() -> Vec<StageEvent> {
+        let reason = String::from("why");
+        vec![
+            StageEvent::Initialized,
+            StageEvent::AwaitStart,
+            StageEvent::Start,
+            StageEvent::InputExhausted,
+            StageEvent::StopRequested,
+            StageEvent::DrainCompleted,
+            StageEvent::Cancel { reason: reason.clone() },
+            StageEvent::Failure { reason },
+            StageEvent::ControlClosed,
+        ]
+    }
+
+    /// ARCHITECTURE.md shows the source lifecycle as rendered from this machine; this keeps the
+    /// document true.
+    #[test]
+    fn the_documented_source_lifecycle_is_the_one_in_the_code() {
+        let diagram = obzenflow_fsm::render_mermaid::<StageMachine>(&all_states(), &all_events(), || {
+            context(StageKind::Source)
+        });
+        let architecture = include_str!("../../../ARCHITECTURE.md");
+        assert!(
+            architecture.contains(&diagram),
+            "ARCHITECTURE.md is out of date; the source lifecycle renders as:\n{diagram}"
+        );
+    }
+
+    #[test]
+    fn only_sources_drain_on_a_stop_request() {
+        let mut source = context(StageKind::Source);
+        let mut transform = context(StageKind::Transform);
+        let stop = StageEvent::StopRequested;
+        assert!(matches!(
+            StageMachine::transition(&StageState::Running, &stop, &mut source),
+            Transition::To { next: StageState::Draining, .. }
+        ));
+        assert!(matches!(
+            StageMachine::transition(&StageState::Running, &stop, &mut transform),
+            Transition::Stay { .. }
+        ));
+    }
+
+    #[test]
+    fn failure_and_cancel_end_every_live_state() {
+        for state in all_states().into_iter().filter(|state| !state.is_terminal()) {
+            let failure = StageEvent::Failure { reason: "disk full".into() };
+            let next = StageMachine::transition(&state, &failure, &mut context(StageKind::Sink));
+            assert!(matches!(next, Transition::To { next: StageState::Failed { .. }, .. }), "{state:?}");
+            let cancel = StageEvent::ControlClosed;
+            let next = StageMachine::transition(&state, &cancel, &mut context(StageKind::Sink));
+            assert!(matches!(next, Transition::To { next: StageState::Cancelled { .. }, .. }), "{state:?}");
+        }
+    }
+}
