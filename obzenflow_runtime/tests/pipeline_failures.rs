@@ -48,7 +48,10 @@ async fn a_panicking_sink_fails_the_flow_without_hanging() {
         panic!("expected a failed flow: {report}");
     };
     assert!(reason.contains("stage `explode` failed"), "{reason}");
-    assert!(reason.contains("the sink cannot take record 42"), "{reason}");
+    assert!(
+        reason.contains("the sink cannot take record 42"),
+        "{reason}"
+    );
     for stage in &report.stages {
         assert!(stage.state.is_terminal(), "{report}");
     }
@@ -178,8 +181,14 @@ async fn backpressure_keeps_the_writer_within_its_window() {
     assert_eq!(consumed.load(Ordering::SeqCst), 2_000);
     // The reader's position runs at most one record (its batch) ahead of what it consumed.
     let worst = worst_lead.load(Ordering::SeqCst);
-    assert!(worst <= WINDOW + 1, "source ran {worst} records ahead of the sink");
-    assert!(worst >= WINDOW / 2, "the sink never fell behind ({worst}); the test proves nothing");
+    assert!(
+        worst <= WINDOW + 1,
+        "source ran {worst} records ahead of the sink"
+    );
+    assert!(
+        worst >= WINDOW / 2,
+        "the sink never fell behind ({worst}); the test proves nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,6 +215,68 @@ async fn a_failing_source_initialization_fails_the_flow_with_its_reason() {
     let FlowState::Failed { reason } = &report.state else {
         panic!("expected a failed flow: {report}");
     };
-    assert!(reason.contains("cannot open orders.csv: no such file"), "{reason}");
-    assert!(matches!(report.stage("collect").unwrap().state, StageState::Failed { .. } | StageState::Cancelled { .. }));
+    assert!(
+        reason.contains("cannot open orders.csv: no such file"),
+        "{reason}"
+    );
+    assert!(matches!(
+        report.stage("collect").unwrap().state,
+        StageState::Failed { .. } | StageState::Cancelled { .. }
+    ));
+}
+
+/// A sink whose delivery never returns, like a remote call with no timeout.
+struct Stuck;
+
+impl obzenflow_runtime::stages::AsyncSinkHandler for Stuck {
+    async fn consume_batch<'a>(
+        &'a mut self,
+        _events: &'a [Arc<ChainEvent>],
+    ) -> Vec<Result<(), RecordError>> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_that_cannot_drain_escalates_to_cancel_and_aborts_a_stuck_stage() {
+    let handle = FlowBuilder::new("stuck")
+        .async_source(
+            "ticker",
+            Ticker {
+                next: 0,
+                produced: Arc::new(AtomicU64::new(0)),
+            },
+        )
+        .async_sink("stuck", Stuck)
+        .chain(["ticker", "stuck"])
+        .teardown_deadline(Duration::from_secs(5))
+        .journals(Journals::memory())
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let mut state = handle.state();
+    state
+        .wait_for(|state| *state == FlowState::Running)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    handle.stop_graceful(Duration::from_secs(1)).await.unwrap();
+    let report = handle.wait().await.unwrap();
+    let FlowState::Cancelled { reason } = &report.state else {
+        panic!("expected a cancelled flow: {report}");
+    };
+    assert_eq!(reason, "the graceful stop deadline passed");
+    assert_eq!(
+        report.stage("ticker").unwrap().state,
+        StageState::Drained,
+        "{report}"
+    );
+    // The stuck sink never saw its cancel command; its task was aborted and its state stays
+    // where it was stuck.
+    assert_eq!(
+        report.stage("stuck").unwrap().state,
+        StageState::Running,
+        "{report}"
+    );
 }

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::num::NonZeroU64;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::config::Journals;
 use super::error::FlowError;
@@ -87,9 +88,13 @@ pub struct FlowBuilder {
     edges: Vec<EdgeSpec>,
     configs: Vec<(String, StageConfig)>,
     journals: Journals,
+    teardown_deadline: Duration,
 }
 
 impl FlowBuilder {
+    /// How long cancelled stages get to stop before their tasks are aborted, by default.
+    pub const DEFAULT_TEARDOWN_DEADLINE: Duration = Duration::from_secs(10);
+
     /// A flow named `name` with no stages, journaling to disk under the default base directory.
     pub fn new(name: impl Into<String>) -> Self {
         Self {
@@ -98,6 +103,7 @@ impl FlowBuilder {
             edges: Vec::new(),
             configs: Vec::new(),
             journals: Journals::default(),
+            teardown_deadline: Self::DEFAULT_TEARDOWN_DEADLINE,
         }
     }
 
@@ -214,6 +220,13 @@ impl FlowBuilder {
         self
     }
 
+    /// How long cancelled stages get to stop before their tasks are aborted. A stage only
+    /// ignores cancellation while a handler call never returns.
+    pub fn teardown_deadline(mut self, deadline: Duration) -> Self {
+        self.teardown_deadline = deadline;
+        self
+    }
+
     /// Chooses where journals live (disk by default).
     pub fn journals(mut self, journals: Journals) -> Self {
         self.journals = journals;
@@ -248,6 +261,7 @@ impl FlowBuilder {
             graph,
             windows,
             journals: self.journals,
+            teardown_deadline: self.teardown_deadline,
         })
     }
 
@@ -282,6 +296,7 @@ pub struct Flow {
     /// Backpressure window of each edge, indexed like `graph.edges`.
     pub(crate) windows: Vec<NonZeroU64>,
     pub(crate) journals: Journals,
+    pub(crate) teardown_deadline: Duration,
 }
 
 impl Flow {

@@ -1,21 +1,30 @@
 //! The pipeline supervisor's mutable context: the stages' handles and the drain deadline.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use obzenflow_core::{
+    ChainEvent, EventContent, FlowContext, Journal, LifecycleEvent, SystemComponent, WriterId,
+};
 use tokio::sync::mpsc::error::TrySendError;
 
-use crate::stages::{StageCommand, StageHandle, StageKind};
+use crate::stages::{StageCommand, StageHandle, StageInfo};
 
 /// One stage as the pipeline commands it.
 pub(crate) struct StageControl {
-    pub(crate) kind: StageKind,
+    pub(crate) info: Arc<StageInfo>,
     pub(crate) handle: StageHandle,
+    /// The stage's data journal, where the pipeline writes the terminal fact of a stage it
+    /// had to abort.
+    pub(crate) data: Arc<dyn Journal>,
 }
 
 /// The context the pipeline machine's actions run against.
 pub struct PipelineContext {
     /// How long a graceful stop may take, once one was requested.
     pub(crate) drain_deadline: Option<Duration>,
+    /// How long cancelled stages may take to stop before their tasks are aborted.
+    pub(crate) teardown_deadline: Duration,
     pub(crate) stages: Vec<StageControl>,
 }
 
@@ -29,10 +38,29 @@ impl std::fmt::Debug for PipelineContext {
 }
 
 impl PipelineContext {
-    pub(crate) fn new(stages: Vec<StageControl>) -> Self {
+    pub(crate) fn new(stages: Vec<StageControl>, teardown_deadline: Duration) -> Self {
         Self {
             drain_deadline: None,
+            teardown_deadline,
             stages,
+        }
+    }
+
+    /// Whether every stage task has ended.
+    pub(crate) fn all_finished(&self) -> bool {
+        self.stages.iter().all(|stage| stage.handle.is_finished())
+    }
+
+    /// Aborts the tasks of stages that are still running: they ignored their cancel command,
+    /// which only happens when a handler call never returns.
+    pub(crate) fn abort_stuck_stages(&self) {
+        for stage in self
+            .stages
+            .iter()
+            .filter(|stage| !stage.handle.is_finished())
+        {
+            tracing::error!(stage = %stage.info.name, "stage ignored cancellation; aborting its task");
+            stage.handle.abort();
         }
     }
 
@@ -47,7 +75,11 @@ impl PipelineContext {
     }
 
     fn send_to_sources(&self, command: StageCommand) {
-        for stage in self.stages.iter().filter(|stage| stage.kind.is_source()) {
+        for stage in self
+            .stages
+            .iter()
+            .filter(|stage| stage.info.kind.is_source())
+        {
             send(&stage.handle, command.clone());
         }
     }
@@ -64,14 +96,36 @@ impl PipelineContext {
         }
     }
 
-    /// Waits for every stage task to finish, so their terminal records are written.
+    /// Waits for every stage task to finish, so their terminal records are written. A stage
+    /// whose task was aborted could not write its own; the pipeline writes it for it.
     pub(crate) async fn join_stages(&mut self) {
         for stage in self.stages.drain(..) {
-            let name = stage.handle.name().to_owned();
+            let aborted = !stage.handle.current_state().is_terminal();
             if let Err(error) = stage.handle.join().await {
-                tracing::error!(stage = %name, %error, "stage supervisor ended abnormally");
+                tracing::error!(stage = %stage.info.name, %error, "stage supervisor ended abnormally");
+            }
+            if aborted {
+                write_aborted_fact(&stage.info, stage.data.as_ref()).await;
             }
         }
+    }
+}
+
+/// Appends the terminal fact of a stage the pipeline aborted, written by the pipeline.
+async fn write_aborted_fact(info: &StageInfo, data: &dyn Journal) {
+    let mut fact = ChainEvent::new(EventContent::Lifecycle(LifecycleEvent::Cancelled {
+        reason: "aborted: the stage did not stop within the teardown deadline".to_owned(),
+    }));
+    fact.writer_id = WriterId::System(SystemComponent::Pipeline);
+    fact.flow_context = FlowContext {
+        flow_id: info.flow_id,
+        run_id: info.run_id,
+        stage_id: info.stage_id,
+    };
+    let appended = data.append(vec![fact]).await;
+    let closed = data.close().await;
+    if let Err(error) = appended.and(closed) {
+        tracing::error!(stage = %info.name, %error, "cannot record the aborted stage");
     }
 }
 

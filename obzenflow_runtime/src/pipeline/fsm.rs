@@ -97,6 +97,8 @@ pub enum FlowEvent {
     AllStagesDone,
     /// The graceful stop deadline passed.
     DrainTimedOut,
+    /// Stages did not stop within the teardown deadline after being cancelled.
+    TeardownTimedOut,
     /// The supervisor itself failed (materializing, an action).
     Failure {
         /// Why.
@@ -115,6 +117,7 @@ impl EventVariant for FlowEvent {
             Self::StageFailed { .. } => "stage_failed",
             Self::AllStagesDone => "all_stages_done",
             Self::DrainTimedOut => "drain_timed_out",
+            Self::TeardownTimedOut => "teardown_timed_out",
             Self::Failure { .. } => "failure",
             Self::ControlClosed => "control_closed",
         }
@@ -131,6 +134,8 @@ pub enum FlowAction {
         /// Why, recorded in each stage's cancellation fact.
         reason: String,
     },
+    /// Abort the tasks of stages that ignored cancellation (stuck in a handler call).
+    AbortStuckStages,
 }
 
 #[async_trait::async_trait]
@@ -141,6 +146,7 @@ impl FsmAction for FlowAction {
         match self {
             Self::StopSources => context.stop_sources().await,
             Self::CancelStages { reason } => context.cancel_stages(reason).await,
+            Self::AbortStuckStages => context.abort_stuck_stages(),
         }
         Ok(())
     }
@@ -149,6 +155,7 @@ impl FsmAction for FlowAction {
         match self {
             Self::StopSources => "stop_sources",
             Self::CancelStages { .. } => "cancel_stages",
+            Self::AbortStuckStages => "abort_stuck_stages",
         }
     }
 }
@@ -187,6 +194,9 @@ impl StateMachine for PipelineMachine {
             (S::Draining, E::DrainTimedOut) => {
                 begin_cancelling("the graceful stop deadline passed")
             }
+            (S::Failing { .. } | S::Cancelling { .. }, E::TeardownTimedOut) => {
+                Transition::stay_with(vec![FlowAction::AbortStuckStages])
+            }
             (S::Failing { reason }, E::AllStagesDone) => Transition::to(S::Failed {
                 reason: reason.clone(),
             }),
@@ -195,10 +205,7 @@ impl StateMachine for PipelineMachine {
             }),
             // A flow being torn down ignores further requests and failures: it is already
             // going where they would send it.
-            (
-                S::Draining | S::Failing { .. } | S::Cancelling { .. },
-                E::StopRequested { .. },
-            )
+            (S::Draining | S::Failing { .. } | S::Cancelling { .. }, E::StopRequested { .. })
             | (
                 S::Failing { .. } | S::Cancelling { .. },
                 E::CancelRequested { .. }
@@ -220,6 +227,7 @@ impl StateMachine for PipelineMachine {
                 | E::StopRequested { .. }
                 | E::AllStagesDone
                 | E::DrainTimedOut
+                | E::TeardownTimedOut
                 | E::StageFailed { .. }
                 | E::Failure { .. }
                 | E::CancelRequested { .. },
@@ -236,6 +244,9 @@ impl StateMachine for PipelineMachine {
             (FlowState::Draining, Some(after)) => {
                 Some(StateTimeout::new(after, FlowEvent::DrainTimedOut))
             }
+            (FlowState::Failing { .. } | FlowState::Cancelling { .. }, _) => Some(
+                StateTimeout::new(context.teardown_deadline, FlowEvent::TeardownTimedOut),
+            ),
             _ => None,
         }
     }

@@ -182,7 +182,10 @@ impl Graph {
     }
 
     fn cycle_error(&self, path: &[(usize, usize)], back_to: usize) -> GraphError {
-        let from = path.iter().position(|(node, _)| *node == back_to).unwrap_or(0);
+        let from = path
+            .iter()
+            .position(|(node, _)| *node == back_to)
+            .unwrap_or(0);
         let mut stages: Vec<String> = path[from..]
             .iter()
             .map(|(node, _)| self.stages[*node].0.clone())
@@ -211,11 +214,14 @@ fn resolve_edges(
     let mut resolved = Vec::with_capacity(edges.len());
     for (from, to) in edges {
         let lookup = |name: &String| {
-            index.get(name.as_str()).copied().ok_or_else(|| GraphError::UnknownStage {
-                from: from.clone(),
-                to: to.clone(),
-                unknown: name.clone(),
-            })
+            index
+                .get(name.as_str())
+                .copied()
+                .ok_or_else(|| GraphError::UnknownStage {
+                    from: from.clone(),
+                    to: to.clone(),
+                    unknown: name.clone(),
+                })
         };
         let (upstream, downstream) = (lookup(from)?, lookup(to)?);
         if !seen.insert((upstream, downstream)) {
@@ -247,11 +253,15 @@ mod tests {
     use StageKind::{Sink, Source, Transform};
 
     fn stages(list: &[(&str, StageKind)]) -> Vec<(String, StageKind)> {
-        list.iter().map(|(name, kind)| (name.to_string(), *kind)).collect()
+        list.iter()
+            .map(|(name, kind)| (name.to_string(), *kind))
+            .collect()
     }
 
     fn edges(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        list.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     fn validate(s: &[(&str, StageKind)], e: &[(&str, &str)]) -> Result<Graph, GraphError> {
@@ -260,9 +270,18 @@ mod tests {
 
     #[test]
     fn linear_and_diamond_graphs_are_valid() {
-        validate(&[("a", Source), ("b", Transform), ("c", Sink)], &[("a", "b"), ("b", "c")]).unwrap();
         validate(
-            &[("a", Source), ("b", Transform), ("c", Transform), ("d", Sink)],
+            &[("a", Source), ("b", Transform), ("c", Sink)],
+            &[("a", "b"), ("b", "c")],
+        )
+        .unwrap();
+        validate(
+            &[
+                ("a", Source),
+                ("b", Transform),
+                ("c", Transform),
+                ("d", Sink),
+            ],
             &[("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")],
         )
         .unwrap();
@@ -285,19 +304,31 @@ mod tests {
                 "edge a -> b is declared twice",
             ),
             (
-                validate(&[("a", Source), ("b", Source), ("c", Sink)], &[("a", "b"), ("b", "c")]),
+                validate(
+                    &[("a", Source), ("b", Source), ("c", Sink)],
+                    &[("a", "b"), ("b", "c")],
+                ),
                 "source `b` cannot have an input (edge a -> b)",
             ),
             (
-                validate(&[("a", Source), ("b", Sink), ("c", Sink)], &[("a", "b"), ("b", "c")]),
+                validate(
+                    &[("a", Source), ("b", Sink), ("c", Sink)],
+                    &[("a", "b"), ("b", "c")],
+                ),
                 "sink `b` cannot have an output (edge b -> c)",
             ),
             (
-                validate(&[("a", Source), ("t", Transform), ("b", Sink)], &[("a", "b")]),
+                validate(
+                    &[("a", Source), ("t", Transform), ("b", Sink)],
+                    &[("a", "b")],
+                ),
                 "transform `t` has no input: connect it to an upstream stage",
             ),
             (
-                validate(&[("a", Source), ("t", Transform), ("b", Sink)], &[("a", "b"), ("a", "t")]),
+                validate(
+                    &[("a", Source), ("t", Transform), ("b", Sink)],
+                    &[("a", "b"), ("a", "t")],
+                ),
                 "transform `t` has no output: connect it to a downstream stage",
             ),
         ];
@@ -309,10 +340,25 @@ mod tests {
     #[test]
     fn cycles_are_reported_with_their_path() {
         let error = validate(
-            &[("src", Source), ("x", Transform), ("y", Transform), ("z", Transform), ("out", Sink)],
-            &[("src", "x"), ("x", "y"), ("y", "z"), ("z", "x"), ("z", "out")],
+            &[
+                ("src", Source),
+                ("x", Transform),
+                ("y", Transform),
+                ("z", Transform),
+                ("out", Sink),
+            ],
+            &[
+                ("src", "x"),
+                ("x", "y"),
+                ("y", "z"),
+                ("z", "x"),
+                ("z", "out"),
+            ],
         )
         .unwrap_err();
-        assert_eq!(error.to_string(), "the flow has a cycle through x -> y -> z -> x");
+        assert_eq!(
+            error.to_string(),
+            "the flow has a cycle through x -> y -> z -> x"
+        );
     }
 }

@@ -26,6 +26,7 @@ pub(crate) type PipelineHandle = SupervisorHandle<FlowCommand, FlowState>;
 
 /// Creates the run's journals, spawns every stage and the pipeline supervisor.
 pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>), FlowError> {
+    let teardown_deadline = flow.teardown_deadline;
     let flow_id = FlowId::new();
     let run_id = RunId::new();
     let factory = journal_factory(&flow.journals, run_id)?;
@@ -70,8 +71,9 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
             state: handle.state(),
         });
         controls.push(StageControl {
-            kind: spec.kind,
+            info,
             handle,
+            data: journals[index].data.clone(),
         });
     }
 
@@ -80,13 +82,19 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
         flow_id,
         run_id,
         started,
-        run_dir: factory.run_dir().map(|run_dir| run_dir.path().to_path_buf()),
+        run_dir: factory
+            .run_dir()
+            .map(|run_dir| run_dir.path().to_path_buf()),
         durability: factory.storage().to_string(),
         stages: observers,
     });
     let supervisor = PipelineSupervisor {
         shared: shared.clone(),
-        stage_states: shared.stages.iter().map(|stage| stage.state.clone()).collect(),
+        stage_states: shared
+            .stages
+            .iter()
+            .map(|stage| stage.state.clone())
+            .collect(),
         system_journal,
         factory,
         manifest: Mutex::new(manifest),
@@ -95,7 +103,7 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
     let handle = spawn_supervised(
         supervisor,
         FlowState::Created,
-        PipelineContext::new(controls),
+        PipelineContext::new(controls, teardown_deadline),
         SupervisorConfig::default(),
     );
     Ok((handle, shared))
@@ -121,7 +129,8 @@ fn write_initial_manifest(
     run_id: RunId,
     stage_ids: &[StageId],
 ) -> Result<Option<RunManifest>, FlowError> {
-    let (Some(run_dir), JournalStorage::Disk { config, .. }) = (factory.run_dir(), factory.storage())
+    let (Some(run_dir), JournalStorage::Disk { config, .. }) =
+        (factory.run_dir(), factory.storage())
     else {
         return Ok(None);
     };

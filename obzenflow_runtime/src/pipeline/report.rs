@@ -90,7 +90,11 @@ impl fmt::Display for FlowReport {
             FlowState::Cancelled { reason } => format!("cancelled: {reason}"),
             other => format!("{other:?}"),
         };
-        writeln!(f, "flow `{}` run {}: {outcome}", self.flow_name, self.run_id)?;
+        writeln!(
+            f,
+            "flow `{}` run {}: {outcome}",
+            self.flow_name, self.run_id
+        )?;
         writeln!(
             f,
             "  {} source records in {:.2?} ({:.0} records/s)",
@@ -117,15 +121,23 @@ impl fmt::Display for FlowReport {
                 stage.duration
             )?;
         }
-        for stage in self.stages.iter().filter(|stage| !stage.first_errors.is_empty()) {
-            writeln!(f, "  errors at `{}` (first {}):", stage.name, stage.first_errors.len())?;
+        for stage in self
+            .stages
+            .iter()
+            .filter(|stage| !stage.first_errors.is_empty())
+        {
+            writeln!(
+                f,
+                "  errors at `{}` (first {}):",
+                stage.name,
+                stage.first_errors.len()
+            )?;
             for reason in &stage.first_errors {
                 writeln!(f, "    - {reason}")?;
             }
         }
         for stage in &self.stages {
-            if let StageState::Failed { reason } | StageState::Cancelled { reason } = &stage.state
-            {
+            if let StageState::Failed { reason } | StageState::Cancelled { reason } = &stage.state {
                 writeln!(f, "  stage `{}`: {reason}", stage.name)?;
             }
         }

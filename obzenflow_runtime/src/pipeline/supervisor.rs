@@ -47,7 +47,9 @@ impl PipelineSupervisor {
                 .await;
         }
         if let Some(reason) = self.first_failure() {
-            return Ok(EventLoopDirective::Transition(FlowEvent::StageFailed { reason }));
+            return Ok(EventLoopDirective::Transition(FlowEvent::StageFailed {
+                reason,
+            }));
         }
         context.start_sources();
         tracing::info!(flow = %self.shared.flow_name, run_id = %self.shared.run_id, "flow started");
@@ -70,21 +72,23 @@ impl PipelineSupervisor {
             })
     }
 
-    fn all_stages_done(&self) -> bool {
+    /// Whether every stage is finished: in a terminal state, or its task gone (aborted).
+    fn all_stages_done(&self, context: &PipelineContext) -> bool {
         self.stage_states
             .iter()
             .all(|state| state.borrow().is_terminal())
+            || context.all_finished()
     }
 
-    fn watch_running(&self) -> EventLoopDirective<FlowEvent> {
+    fn watch_running(&self, context: &PipelineContext) -> EventLoopDirective<FlowEvent> {
         if let Some(reason) = self.first_failure() {
             return EventLoopDirective::Transition(FlowEvent::StageFailed { reason });
         }
-        self.watch_teardown()
+        self.watch_teardown(context)
     }
 
-    fn watch_teardown(&self) -> EventLoopDirective<FlowEvent> {
-        if self.all_stages_done() {
+    fn watch_teardown(&self, context: &PipelineContext) -> EventLoopDirective<FlowEvent> {
+        if self.all_stages_done(context) {
             EventLoopDirective::Transition(FlowEvent::AllStagesDone)
         } else {
             EventLoopDirective::Continue
@@ -116,13 +120,21 @@ impl PipelineSupervisor {
             _ => {
                 let totals = self.shared.stages.iter().fold((0, 0, 0), |totals, stage| {
                     let counts = stage.counters.snapshot();
-                    let source_in = if stage.kind.is_source() { counts.records_in } else { 0 };
+                    let source_in = if stage.kind.is_source() {
+                        counts.records_in
+                    } else {
+                        0
+                    };
                     let sink_out = if stage.kind == crate::stages::StageKind::Sink {
                         counts.records_out
                     } else {
                         0
                     };
-                    (totals.0 + source_in, totals.1 + sink_out, totals.2 + counts.records_errored)
+                    (
+                        totals.0 + source_in,
+                        totals.1 + sink_out,
+                        totals.2 + counts.records_errored,
+                    )
                 });
                 LifecycleEvent::Completed {
                     records_in: totals.0,
@@ -201,8 +213,10 @@ impl SelfSupervised for PipelineSupervisor {
     ) -> Result<EventLoopDirective<FlowEvent>, BoxError> {
         match state {
             FlowState::Created => self.start_stages(context).await,
-            FlowState::Running | FlowState::Draining => Ok(self.watch_running()),
-            FlowState::Failing { .. } | FlowState::Cancelling { .. } => Ok(self.watch_teardown()),
+            FlowState::Running | FlowState::Draining => Ok(self.watch_running(context)),
+            FlowState::Failing { .. } | FlowState::Cancelling { .. } => {
+                Ok(self.watch_teardown(context))
+            }
             FlowState::Drained | FlowState::Failed { .. } | FlowState::Cancelled { .. } => {
                 Ok(self.terminate(state, context).await)
             }
@@ -218,7 +232,9 @@ impl SelfSupervised for PipelineSupervisor {
         let waits: Vec<BoxFuture<'_, ()>> = self
             .stage_states
             .iter_mut()
-            .filter(|state| !state.borrow().is_terminal())
+            // A stage in a terminal state will not change again, and the watch of a task that
+            // is gone reports "changed" forever: waiting on either would spin.
+            .filter(|state| !state.borrow().is_terminal() && state.has_changed().is_ok())
             .map(|state| -> BoxFuture<'_, ()> {
                 Box::pin(async move {
                     // A closed channel means the stage task ended; its final state is visible.
