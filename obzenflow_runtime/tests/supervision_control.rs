@@ -153,6 +153,13 @@ async fn state_is_published_on_every_transition<F: Flavor>() {
     let handle = scenario.spawn::<F>();
     let mut states = handle.state();
     assert_eq!(*states.borrow_and_update(), ExampleState::Created);
+    // Let the supervisor start and park in its gate.
+    advance(IDLE).await;
+    assert_eq!(handle.iterations(), 1);
+    assert!(
+        !states.has_changed().unwrap(),
+        "the initial state is not announced twice"
+    );
 
     handle.send(ExampleCommand::Start).await.unwrap();
     states.changed().await.unwrap();

@@ -20,6 +20,7 @@ for_both_traits!(
     action_error_abandons_the_remaining_actions,
     panic_in_dispatch_takes_the_failure_path,
     panic_in_action_takes_the_failure_path,
+    panic_in_transition_takes_the_failure_path,
     wait_for_input_error_takes_the_failure_path,
     panic_in_wait_for_input_takes_the_failure_path,
     continue_goes_round_again,
@@ -61,7 +62,10 @@ async fn dispatch_error_takes_the_failure_path<F: Flavor>() {
         "before",
     )])));
     scenario.push(Step::Fail("disk on fire"));
-    scenario.run::<F>().await.expect("the failure path absorbs it");
+    scenario
+        .run::<F>()
+        .await
+        .expect("the failure path absorbs it");
     assert_eq!(
         scenario.log.entries(),
         strings(&[
@@ -83,7 +87,10 @@ async fn action_error_abandons_the_remaining_actions<F: Flavor>() {
         ExampleAction::Fail("second broke"),
         ExampleAction::Record("third"),
     ])));
-    scenario.run::<F>().await.expect("the failure path absorbs it");
+    scenario
+        .run::<F>()
+        .await
+        .expect("the failure path absorbs it");
     assert_eq!(
         scenario.log.entries(),
         strings(&[
@@ -131,10 +138,30 @@ async fn panic_in_action_takes_the_failure_path<F: Flavor>() {
     assert_eq!(scenario.completions(), 1);
 }
 
+async fn panic_in_transition_takes_the_failure_path<F: Flavor>() {
+    let mut scenario = Scenario::new().with_panicking_transition();
+    scenario.push(Step::Emit(ExampleEvent::Work(vec![ExampleAction::Record(
+        "never",
+    )])));
+    scenario.run::<F>().await.expect("the panic is caught");
+    assert!(
+        scenario
+            .log
+            .contains("failure: transition panicked in Running on Work: transition exploded"),
+        "{:?}",
+        scenario.log.entries()
+    );
+    assert!(!scenario.log.contains("never"));
+    assert_eq!(scenario.completions(), 1);
+}
+
 async fn wait_for_input_error_takes_the_failure_path<F: Flavor>() {
     let mut scenario = Scenario::new();
     scenario.push(Step::FailWaiting("upstream vanished"));
-    scenario.run::<F>().await.expect("the failure path absorbs it");
+    scenario
+        .run::<F>()
+        .await
+        .expect("the failure path absorbs it");
     assert!(
         scenario
             .log
@@ -179,10 +206,11 @@ async fn unhandled_failure_event_is_a_typed_error<F: Flavor>() {
         SupervisionError::UnhandledFailure {
             supervisor,
             state,
-            source: FsmError::Unhandled {
-                state: fsm_state,
-                event,
-            },
+            source:
+                FsmError::Unhandled {
+                    state: fsm_state,
+                    event,
+                },
         } => {
             assert_eq!(supervisor, NAME);
             assert_eq!(*state, "Created");

@@ -4,8 +4,8 @@ use super::graph::GraphError;
 
 /// A flow could not be built, started, or followed to its end.
 ///
-/// A flow that runs and fails is not an error here: it ends with a [`FlowReport`]
-/// (super::FlowReport) whose state says why.
+/// A flow that runs and fails is not an error here: it ends with a
+/// [`FlowReport`](super::FlowReport) whose state says why.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FlowError {

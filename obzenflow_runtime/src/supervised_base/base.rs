@@ -69,7 +69,11 @@ pub enum EventLoopDirective<E> {
 ///     type Event = Switch;
 ///     type Context = ();
 ///     type Action = NoAction;
-///     fn transition(state: &Light, _event: &Switch, _context: &mut ()) -> Transition<Light, NoAction> {
+///     fn transition(
+///         state: &Light,
+///         _event: &Switch,
+///         _context: &mut (),
+///     ) -> Transition<Light, NoAction> {
 ///         match state {
 ///             Light::Off => Transition::to(Light::On),
 ///             Light::On => Transition::to(Light::Off),
@@ -136,6 +140,10 @@ pub trait Supervisor {
     }
 
     /// Turns a received command into the machine event it stands for.
+    ///
+    /// Commands are only read in `Await` and `Select` states, so the machine must handle these
+    /// events there; one it does not handle ends the loop with
+    /// [`SupervisionError::Fsm`](super::SupervisionError::Fsm), like any unhandled event.
     fn event_for_command(&self, command: Self::Command) -> Self::Event;
 
     /// The event to feed when every command sender is gone, or `None` to just stop listening.

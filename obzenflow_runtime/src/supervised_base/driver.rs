@@ -10,8 +10,9 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use obzenflow_fsm::StateVariant;
-use obzenflow_fsm::{ActionError, BoxError, EventVariant, FsmAction, Machine, StateTimeout};
+use obzenflow_fsm::{
+    ActionError, BoxError, EventVariant, FsmAction, Machine, StateTimeout, StateVariant,
+};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -254,7 +255,13 @@ impl<S: Body<Flavor>, Flavor> Driver<S, Flavor> {
 
     async fn run_until_terminated(&mut self) -> Result<(), SupervisionError> {
         tracing::info!(state = self.state_name(), "supervisor started");
-        self.state_sender.send_replace(self.machine.state().clone());
+        // The watch was created holding the initial state; refresh it from the machine without
+        // a change notification, so observers never see the same state announced twice.
+        let initial_state = self.machine.state().clone();
+        self.state_sender.send_if_modified(|published| {
+            *published = initial_state;
+            false
+        });
         let entry_actions = self.machine.enter_initial(&self.context);
         self.execute(entry_actions).await?;
         loop {
@@ -441,7 +448,12 @@ impl<S: Body<Flavor>, Flavor> Driver<S, Flavor> {
                 source,
             }),
             Err(panic) => {
-                tracing::error!(state = from, event = event_name, error = %panic, "transition panicked");
+                tracing::error!(
+                    state = from,
+                    event = event_name,
+                    error = %panic,
+                    "transition panicked"
+                );
                 let message = format!(
                     "transition panicked in {from} on {event_name}: {}",
                     panic.message()
@@ -489,7 +501,13 @@ impl<S: Body<Flavor>, Flavor> Driver<S, Flavor> {
                     format!("action {name} failed in {state}: {}", describe(error_ref))
                 }
                 Err(panic) => {
-                    tracing::error!(state, action = name, abandoned = pending_actions.len(), error = %panic, "action panicked");
+                    tracing::error!(
+                        state,
+                        action = name,
+                        abandoned = pending_actions.len(),
+                        error = %panic,
+                        "action panicked"
+                    );
                     format!("action {name} panicked in {state}: {}", panic.message())
                 }
             };

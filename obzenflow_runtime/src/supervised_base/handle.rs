@@ -52,6 +52,30 @@ impl SupervisorStats {
 /// # Panics
 ///
 /// Like `tokio::spawn`, if called outside a Tokio runtime. The loop itself never panics.
+///
+/// # Example
+///
+/// The countdown of the [module example](crate::supervised_base), spawned and started; see
+/// [`SupervisorHandle`] for more of the handle.
+///
+/// ```
+#[doc = include_str!("doc_countdown.txt")]
+#[doc = include_str!("doc_countdown_self.txt")]
+/// let runtime = tokio::runtime::Builder::new_current_thread()
+///     .enable_all()
+///     .build()?;
+/// runtime.block_on(async {
+///     let handle = spawn_supervised(
+///         Countdown { remaining: 3 },
+///         Phase::Idle,
+///         Vec::new(),
+///         SupervisorConfig::default(),
+///     );
+///     handle.send(CountdownCommand::Start).await.expect("the countdown is waiting");
+///     handle.join().await
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn spawn_supervised<S, Flavor>(
     supervisor: S,
     initial_state: S::State,
@@ -88,6 +112,41 @@ where
 /// clone of the sender exists), which the supervisor sees as
 /// [`event_for_control_closed`](super::Supervisor::event_for_control_closed), and the task
 /// runs on detached.
+///
+/// # Example
+///
+/// The countdown of the [module example](crate::supervised_base) (hidden here), watched
+/// through its handle:
+///
+/// ```
+#[doc = include_str!("doc_countdown.txt")]
+#[doc = include_str!("doc_countdown_self.txt")]
+/// use std::time::Duration;
+///
+/// let runtime = tokio::runtime::Builder::new_current_thread()
+///     .enable_all()
+///     .build()?;
+/// runtime.block_on(async {
+///     let handle = spawn_supervised(
+///         Countdown { remaining: 3 },
+///         Phase::Idle,
+///         Vec::new(),
+///         SupervisorConfig::default().with_command_capacity(1),
+///     );
+///     let states = handle.state();
+///     assert_eq!(*states.borrow(), Phase::Idle);
+///
+///     // `Idle` awaits the start command; a failed send would hand the command back.
+///     handle.send(CountdownCommand::Start).await.expect("the countdown is waiting");
+///     let done = handle.wait_for_state(|phase| *phase == Phase::Done).await;
+///     assert_eq!(done, Some(Phase::Done));
+///
+///     handle.join_with_deadline(Duration::from_secs(5)).await?;
+///     assert_eq!(*states.borrow(), Phase::Done);
+///     Ok::<(), SupervisionError>(())
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct SupervisorHandle<C, S> {
     name: Arc<str>,
     commands: Option<mpsc::Sender<C>>,
@@ -104,6 +163,9 @@ impl<C, S> SupervisorHandle<C, S> {
 
     /// Sends a command, waiting while the channel is full. A supervisor that has ended, or a
     /// handle whose commands were closed, hands the command back in the error.
+    ///
+    /// A sent command is read when the supervisor is next in a state whose policy reads
+    /// commands; commands still queued when it terminates are dropped with its receiver.
     ///
     /// Cancel safety: cancel safe in the sense of `mpsc::Sender::send`: if the future is
     /// dropped before it resolves, the command was not sent (and is dropped with the future).
@@ -131,6 +193,9 @@ impl<C, S> SupervisorHandle<C, S> {
     /// A new receiver of the supervisor's state, published after every transition (and
     /// holding the initial state before the first). It keeps the last state after the
     /// supervisor ended.
+    ///
+    /// Like any `watch`, it holds the latest state only: an observer that runs less often than
+    /// the supervisor moves sees the latest state, not each one in between.
     pub fn state(&self) -> watch::Receiver<S> {
         self.state.clone()
     }

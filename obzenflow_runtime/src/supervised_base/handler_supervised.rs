@@ -13,6 +13,99 @@ use super::error::SupervisionError;
 ///
 /// Implementing it gives [`HandlerSupervisedExt::run`] and
 /// [`spawn_supervised`](super::spawn_supervised); there is no other way to drive the machine.
+///
+/// # Example
+///
+/// The countdown of the [module example](crate::supervised_base) as a stage whose handler
+/// decides when the count is over (the machine and [`Supervisor`] implementation are hidden):
+///
+/// ```
+#[doc = include_str!("doc_countdown.txt")]
+/// use obzenflow_core::StageId;
+/// use obzenflow_runtime::supervised_base::{HandlerSupervised, HandlerSupervisedExt};
+///
+/// /// The user handler: says whether `remaining` ticks mean the count is over.
+/// pub struct FinishAtZero;
+///
+/// impl FinishAtZero {
+///     fn is_over(&self, remaining: u32) -> bool {
+///         remaining == 0
+///     }
+/// }
+///
+/// pub struct CountdownStage {
+///     countdown: Countdown,
+///     handler: FinishAtZero,
+///     stage_id: StageId,
+/// }
+///
+/// # impl Supervisor for CountdownStage {
+/// #     type State = Phase;
+/// #     type Event = PhaseEvent;
+/// #     type Context = Vec<&'static str>;
+/// #     type Action = Announce;
+/// #     type Machine = CountdownMachine;
+/// #     type Command = CountdownCommand;
+/// #     fn build_state_machine(&self, initial_state: Phase) -> Machine<CountdownMachine> {
+/// #         self.countdown.build_state_machine(initial_state)
+/// #     }
+/// #     fn name(&self) -> &str {
+/// #         "countdown-stage"
+/// #     }
+/// #     fn event_for_command(&self, command: CountdownCommand) -> PhaseEvent {
+/// #         self.countdown.event_for_command(command)
+/// #     }
+/// # }
+/// #[async_trait::async_trait]
+/// impl HandlerSupervised for CountdownStage {
+///     type Handler = FinishAtZero;
+///
+///     async fn dispatch_state(
+///         &mut self,
+///         state: &Phase,
+///         _context: &mut Vec<&'static str>,
+///     ) -> Result<EventLoopDirective<PhaseEvent>, BoxError> {
+///         Ok(match state {
+///             Phase::Idle => EventLoopDirective::Transition(PhaseEvent::Start),
+///             Phase::Counting if self.handler.is_over(self.countdown.remaining) => {
+///                 EventLoopDirective::Transition(PhaseEvent::Finished)
+///             }
+///             Phase::Counting => {
+///                 self.countdown.remaining -= 1;
+///                 EventLoopDirective::Transition(PhaseEvent::Tick)
+///             }
+///             Phase::Done | Phase::Failed => EventLoopDirective::Terminate,
+///         })
+///     }
+///
+///     fn writer_id(&self) -> WriterId {
+///         WriterId::Stage(self.stage_id)
+///     }
+///
+///     fn stage_id(&self) -> StageId {
+///         self.stage_id
+///     }
+///
+///     async fn write_completion_event(&self) -> Result<(), BoxError> {
+///         Ok(())
+///     }
+///
+///     fn event_for_action_error(&self, msg: String) -> PhaseEvent {
+///         PhaseEvent::Failure(msg)
+///     }
+/// }
+///
+/// let stage = CountdownStage {
+///     countdown: Countdown { remaining: 2 },
+///     handler: FinishAtZero,
+///     stage_id: StageId::new(),
+/// };
+/// let runtime = tokio::runtime::Builder::new_current_thread()
+///     .enable_all()
+///     .build()?;
+/// runtime.block_on(stage.run(Phase::Idle, Vec::new()))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[async_trait::async_trait]
 pub trait HandlerSupervised: Supervisor {
     /// The user handler this supervisor runs.

@@ -13,6 +13,56 @@ use super::error::SupervisionError;
 ///
 /// Implementing it gives [`SelfSupervisedExt::run`] and
 /// [`spawn_supervised`](super::spawn_supervised); there is no other way to drive the machine.
+///
+/// # Example
+///
+/// The countdown of the [module example](crate::supervised_base) (its machine and
+/// [`Supervisor`] implementation are hidden here), run in the current task:
+///
+/// ```
+#[doc = include_str!("doc_countdown.txt")]
+/// use obzenflow_runtime::supervised_base::SelfSupervisedExt;
+///
+/// #[async_trait::async_trait]
+/// impl SelfSupervised for Countdown {
+///     async fn dispatch_state(
+///         &mut self,
+///         state: &Phase,
+///         _context: &mut Vec<&'static str>,
+///     ) -> Result<EventLoopDirective<PhaseEvent>, BoxError> {
+///         Ok(match state {
+///             // `run` has no command channel, so the gate is passed by dispatching.
+///             Phase::Idle => EventLoopDirective::Transition(PhaseEvent::Start),
+///             Phase::Counting if self.remaining == 0 => {
+///                 EventLoopDirective::Transition(PhaseEvent::Finished)
+///             }
+///             Phase::Counting => {
+///                 self.remaining -= 1;
+///                 EventLoopDirective::Transition(PhaseEvent::Tick)
+///             }
+///             Phase::Done | Phase::Failed => EventLoopDirective::Terminate,
+///         })
+///     }
+///
+///     fn writer_id(&self) -> WriterId {
+///         WriterId::System(SystemComponent::Pipeline)
+///     }
+///
+///     async fn write_completion_event(&self) -> Result<(), BoxError> {
+///         Ok(())
+///     }
+///
+///     fn event_for_action_error(&self, msg: String) -> PhaseEvent {
+///         PhaseEvent::Failure(msg)
+///     }
+/// }
+///
+/// let runtime = tokio::runtime::Builder::new_current_thread()
+///     .enable_all()
+///     .build()?;
+/// runtime.block_on(Countdown { remaining: 3 }.run(Phase::Idle, Vec::new()))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[async_trait::async_trait]
 pub trait SelfSupervised: Supervisor {
     /// Does the current state's work and says what happens next.

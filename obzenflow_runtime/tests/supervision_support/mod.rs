@@ -176,7 +176,11 @@ impl Log {
     }
 
     pub fn contains(&self, entry: &str) -> bool {
-        self.entries.lock().unwrap().iter().any(|logged| logged == entry)
+        self.entries
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|logged| logged == entry)
     }
 
     /// Waits until `entry` has been logged.
@@ -194,6 +198,8 @@ pub struct ExampleContext {
     pub drain_timeout: Duration,
     /// Makes the failure transition return an action that fails.
     pub broken_failure_handling: bool,
+    /// Makes the transition function panic on `Work`.
+    pub panicking_transition: bool,
 }
 
 impl ExampleContext {
@@ -202,6 +208,7 @@ impl ExampleContext {
             log,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             broken_failure_handling: false,
+            panicking_transition: false,
         }
     }
 }
@@ -209,10 +216,7 @@ impl ExampleContext {
 pub struct ExampleMachine;
 
 impl ExampleMachine {
-    fn fail(
-        reason: &str,
-        context: &ExampleContext,
-    ) -> Transition<ExampleState, ExampleAction> {
+    fn fail(reason: &str, context: &ExampleContext) -> Transition<ExampleState, ExampleAction> {
         let mut actions = vec![ExampleAction::RecordFailure(reason.to_owned())];
         if context.broken_failure_handling {
             actions.push(ExampleAction::Fail("failure handling broke"));
@@ -238,6 +242,9 @@ impl StateMachine for ExampleMachine {
             (S::Created, E::Start) => Transition::to(S::Running),
             (S::Created, E::ControlClosed) => Self::fail("control closed before start", context),
             (S::Running | S::Draining | S::Created, E::Abort) => Self::fail("aborted", context),
+            (S::Running | S::Draining, E::Work(_)) if context.panicking_transition => {
+                panic!("transition exploded")
+            }
             (S::Running | S::Draining, E::Work(actions)) => Transition::stay_with(actions.clone()),
             (S::Running, E::BeginDrain | E::ControlClosed) => Transition::to(S::Draining),
             (S::Running | S::Draining, E::Failure(reason)) => Self::fail(reason, context),
@@ -627,6 +634,11 @@ impl Scenario {
 
     pub fn with_drain_timeout(mut self, drain_timeout: Duration) -> Self {
         self.context().drain_timeout = drain_timeout;
+        self
+    }
+
+    pub fn with_panicking_transition(mut self) -> Self {
+        self.context().panicking_transition = true;
         self
     }
 
