@@ -213,6 +213,18 @@ pub enum JournalError {
         /// The journal.
         journal: JournalId,
     },
+    /// A read asked for records that a journal with bounded retention no longer holds.
+    #[error(
+        "journal {journal}: sequence {requested} is no longer retained (oldest retained {oldest})"
+    )]
+    Evicted {
+        /// The journal.
+        journal: JournalId,
+        /// The sequence asked for.
+        requested: u64,
+        /// The oldest sequence still held.
+        oldest: u64,
+    },
     /// A read asked for records that are not there.
     #[error("journal {journal}: sequence {requested} is out of range (committed {committed})")]
     OutOfRange {

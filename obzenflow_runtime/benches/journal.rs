@@ -32,26 +32,72 @@ struct Outcome {
 }
 
 fn main() -> Result<(), BenchError> {
-    let records = match std::env::var("OBZENFLOW_BENCH_RECORDS") {
-        Ok(text) => text.parse()?,
-        Err(_) => 1_000_000,
-    };
+    let records = env_number("OBZENFLOW_BENCH_RECORDS", 1_000_000)?;
+    let rounds = env_number("OBZENFLOW_BENCH_ROUNDS", 3)?.max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    println!("journal benchmark: {records} records in batches of {BATCH}, one writer task and one reader task");
-    let outcomes = runtime.block_on(async {
-        let mut outcomes = vec![mpsc_baseline(records).await?];
-        let memory = Arc::new(MemoryJournal::new(journal_id()));
-        outcomes.push(run_journal("memory journal".into(), memory, records, None).await?);
-        for sync in [SyncPolicy::default(), SyncPolicy::EveryBatch] {
-            outcomes.push(run_disk(sync, records).await?);
+    println!(
+        "journal benchmark: {records} records in batches of {BATCH}, one writer task and one \
+         reader task (window {WINDOW}); median of {rounds} rounds"
+    );
+    let mut table = Vec::new();
+    for case in CASES {
+        let mut outcomes = Vec::new();
+        for _ in 0..rounds {
+            outcomes.push(runtime.block_on(run_case(*case, records))?);
         }
-        Ok::<_, BenchError>(outcomes)
-    })?;
-    print_table(&outcomes);
+        outcomes.sort_by_key(|outcome| outcome.elapsed);
+        table.push(outcomes.swap_remove(outcomes.len() / 2));
+    }
+    print_table(&table);
     Ok(())
+}
+
+fn env_number(name: &str, default: u64) -> Result<u64, BenchError> {
+    match std::env::var(name) {
+        Ok(text) => Ok(text.parse()?),
+        Err(_) => Ok(default),
+    }
+}
+
+/// What one row of the table measures.
+#[derive(Debug, Clone, Copy)]
+enum Case {
+    Mpsc,
+    Memory,
+    BoundedMemory,
+    Disk(SyncPolicy),
+}
+
+const CASES: &[Case] = &[
+    Case::Mpsc,
+    Case::Memory,
+    Case::BoundedMemory,
+    Case::Disk(SyncPolicy::Interval(Duration::from_millis(50))),
+    Case::Disk(SyncPolicy::EveryBatch),
+];
+
+async fn run_case(case: Case, records: u64) -> Result<Outcome, BenchError> {
+    match case {
+        Case::Mpsc => mpsc_baseline(records).await,
+        Case::Memory => {
+            let journal = Arc::new(MemoryJournal::new(journal_id()));
+            run_journal(
+                "memory journal, keeps every record".into(),
+                journal,
+                records,
+            )
+            .await
+        }
+        Case::BoundedMemory => {
+            let journal = Arc::new(MemoryJournal::bounded(journal_id(), WINDOW as usize));
+            let case = format!("memory journal, keeps the last {WINDOW}");
+            run_journal(case, journal, records).await
+        }
+        Case::Disk(sync) => run_disk(sync, records).await,
+    }
 }
 
 fn journal_id() -> JournalId {
@@ -77,9 +123,14 @@ async fn run_disk(sync: SyncPolicy, records: u64) -> Result<Outcome, BenchError>
         ..DiskJournalConfig::default()
     };
     let journal_dir = dir.path().join("orders");
-    let journal = Arc::new(DiskJournal::open(&journal_dir, journal_id(), &config, &scheduler)?);
+    let journal = Arc::new(DiskJournal::open(
+        &journal_dir,
+        journal_id(),
+        &config,
+        &scheduler,
+    )?);
     let case = format!("disk journal, {sync}");
-    let mut outcome = run_journal(case, journal, records, Some(&journal_dir)).await?;
+    let mut outcome = run_journal(case, journal, records).await?;
     outcome.bytes = Some(directory_bytes(&journal_dir)?);
     Ok(outcome)
 }
@@ -88,7 +139,6 @@ async fn run_journal(
     case: String,
     journal: Arc<dyn Journal>,
     records: u64,
-    _dir: Option<&Path>,
 ) -> Result<Outcome, BenchError> {
     let mut reader = journal.reader(0, NonZeroU64::new(WINDOW))?;
     let started = Instant::now();
@@ -129,7 +179,8 @@ async fn run_journal(
 
 /// The same hand-off through a bounded tokio channel of batches: the cost floor.
 async fn mpsc_baseline(records: u64) -> Result<Outcome, BenchError> {
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<ChainEvent>>((WINDOW / BATCH) as usize);
+    let (sender, mut receiver) =
+        tokio::sync::mpsc::channel::<Vec<ChainEvent>>((WINDOW / BATCH) as usize);
     let started = Instant::now();
     let reading = tokio::spawn(async move {
         let mut seen = 0_u64;
@@ -162,7 +213,10 @@ fn directory_bytes(dir: &Path) -> std::io::Result<u64> {
 
 fn print_table(outcomes: &[Outcome]) {
     println!();
-    println!("{:<44} {:>14} {:>10} {:>14}", "case", "records/s", "seconds", "bytes/record");
+    println!(
+        "{:<44} {:>14} {:>10} {:>14}",
+        "case", "records/s", "seconds", "bytes/record"
+    );
     for outcome in outcomes {
         let seconds = outcome.elapsed.as_secs_f64();
         let rate = outcome.records as f64 / seconds;
@@ -170,6 +224,9 @@ fn print_table(outcomes: &[Outcome]) {
             Some(bytes) => format!("{:.1}", bytes as f64 / outcome.records as f64),
             None => "-".to_owned(),
         };
-        println!("{:<44} {:>14.0} {:>10.3} {:>14}", outcome.case, rate, seconds, bytes);
+        println!(
+            "{:<44} {:>14.0} {:>10.3} {:>14}",
+            outcome.case, rate, seconds, bytes
+        );
     }
 }

@@ -32,7 +32,12 @@ impl Setup {
     }
 
     fn open(&self) -> Result<DiskJournal, JournalError> {
-        DiskJournal::open(self.journal_dir(), journal_id("orders"), &self.config, &self.scheduler)
+        DiskJournal::open(
+            self.journal_dir(),
+            journal_id("orders"),
+            &self.config,
+            &self.scheduler,
+        )
     }
 
     fn segment(&self, first_seq: u64) -> PathBuf {
@@ -42,7 +47,13 @@ impl Setup {
     fn segments(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.journal_dir())
             .expect("list")
-            .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
         names.sort();
         names
@@ -93,9 +104,15 @@ async fn a_torn_last_record_is_cut_and_reported_and_nothing_before_it_is_lost() 
     assert_eq!(report.offset, last_frame);
     assert_eq!(report.bytes_cut, torn_len - last_frame);
     assert_eq!(report.records_kept, 9);
-    assert!(matches!(report.reason, CorruptionKind::Truncated { .. }), "{report}");
+    assert!(
+        matches!(report.reason, CorruptionKind::Truncated { .. }),
+        "{report}"
+    );
     assert!(report.to_string().contains("9 records kept"), "{report}");
-    assert_eq!(std::fs::metadata(&segment).expect("metadata").len(), last_frame);
+    assert_eq!(
+        std::fs::metadata(&segment).expect("metadata").len(),
+        last_frame
+    );
 
     assert_eq!(journal.committed(), 9);
     assert_eq!(read_all(&journal, 0), appended[..9]);
@@ -159,7 +176,10 @@ async fn a_zero_filled_tail_is_cut_like_a_torn_one() {
 
     let journal = setup.open().expect("reopen");
     let report = journal.recovery().expect("report");
-    assert_eq!((report.offset, report.bytes_cut, report.records_kept), (len, 4096, 3));
+    assert_eq!(
+        (report.offset, report.bytes_cut, report.records_kept),
+        (len, 4096, 3)
+    );
     assert_eq!(read_all(&journal, 0), appended);
 }
 
@@ -182,7 +202,9 @@ async fn segments_roll_and_everything_reads_back_live_and_after_reopening() {
         assert_eq!(*name, segment_file_name(next_first));
         let records = frame_offsets(&setup.journal_dir().join(name)).len() as u64;
         assert!(records > 0);
-        let size = std::fs::metadata(setup.journal_dir().join(name)).expect("metadata").len();
+        let size = std::fs::metadata(setup.journal_dir().join(name))
+            .expect("metadata")
+            .len();
         assert!(size <= 2048, "{name} has {size} bytes");
         next_first += records;
     }
@@ -192,7 +214,11 @@ async fn segments_roll_and_everything_reads_back_live_and_after_reopening() {
     assert_eq!(journal.committed(), 300);
     assert_eq!(read_all(&journal, 0), appended);
     for from in [1, 63, 64, 65, 150, 299, 300] {
-        assert_eq!(read_all(&journal, from), appended[from as usize..], "from {from}");
+        assert_eq!(
+            read_all(&journal, from),
+            appended[from as usize..],
+            "from {from}"
+        );
     }
 }
 
@@ -215,7 +241,11 @@ async fn a_reader_behind_the_cache_decodes_the_appended_records_from_disk() {
     assert_eq!(records, appended);
     assert!(calls >= 6, "reads are bounded by `max`: {calls}");
     for from in [0, 1023, 1024, 1025, 2047, 2984, 2999] {
-        assert_eq!(read_all(&journal, from), appended[from as usize..], "from {from}");
+        assert_eq!(
+            read_all(&journal, from),
+            appended[from as usize..],
+            "from {from}"
+        );
     }
 }
 
@@ -272,7 +302,10 @@ async fn reopening_continues_the_sequence_and_counts_what_was_synced() {
     let journal = setup.open().expect("open");
     let mut appended = orders(0, 10);
     // Records 0..5 are written by the first session, 5..10 by the second.
-    journal.append(appended[..5].to_vec()).await.expect("append");
+    journal
+        .append(appended[..5].to_vec())
+        .await
+        .expect("append");
     assert_eq!(journal.durable(), 5);
     drop(journal);
 

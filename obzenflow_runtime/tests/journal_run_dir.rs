@@ -3,7 +3,7 @@
 
 mod journal_support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use journal_support::{orders, read_available};
 use obzenflow_core::{ChainEvent, CorruptionKind, FlowId, Lane, RunId, StageId};
@@ -34,12 +34,16 @@ fn the_manifest_round_trips_atomically() {
 
     written.finish(RunStatus::Completed);
     run_dir.write_manifest(&written).expect("rewrite");
-    let read = RunDirectory::open(run_dir.path()).expect("open").read_manifest().expect("read");
+    let read = RunDirectory::open(run_dir.path())
+        .expect("open")
+        .read_manifest()
+        .expect("read");
     assert_eq!(read, written);
     assert!(!run_dir.path().join("manifest.json.tmp").exists());
 
     let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run_dir.manifest_path()).expect("read")).expect("json");
+        serde_json::from_slice(&std::fs::read(run_dir.manifest_path()).expect("read"))
+            .expect("json");
     assert_eq!(json["format_version"], 1);
     assert_eq!(json["status"], "completed");
     assert_eq!(json["sync_policy"], "group commit every 50 ms");
@@ -75,7 +79,14 @@ fn a_manifest_from_a_newer_format_is_refused_with_both_versions() {
 
     let error = run_dir.read_manifest().expect_err("unsupported");
     assert!(
-        matches!(error, RunDirError::UnsupportedVersion { found: 2, supported: 1, .. }),
+        matches!(
+            error,
+            RunDirError::UnsupportedVersion {
+                found: 2,
+                supported: 1,
+                ..
+            }
+        ),
         "{error:?}"
     );
     assert_eq!(
@@ -88,7 +99,10 @@ fn a_manifest_from_a_newer_format_is_refused_with_both_versions() {
 
     std::fs::write(run_dir.manifest_path(), "{\"format_version\": 1").expect("write");
     let error = run_dir.read_manifest().expect_err("invalid");
-    assert!(matches!(error, RunDirError::ManifestInvalid { .. }), "{error:?}");
+    assert!(
+        matches!(error, RunDirError::ManifestInvalid { .. }),
+        "{error:?}"
+    );
     assert!(std::error::Error::source(&error).is_some());
 }
 
@@ -98,10 +112,22 @@ fn run_directories_are_never_reused_and_names_never_escape() {
     let run_id = RunId::new();
     let run_dir = RunDirectory::create(base.path(), run_id).expect("create");
     let again = RunDirectory::create(base.path(), run_id).expect_err("exists");
-    assert!(matches!(again, RunDirError::Io { operation: "create", .. }), "{again:?}");
+    assert!(
+        matches!(
+            again,
+            RunDirError::Io {
+                operation: "create",
+                ..
+            }
+        ),
+        "{again:?}"
+    );
     for name in ["", "..", "a/b"] {
         let error = run_dir.journal_dir(name, Lane::Data).expect_err("invalid");
-        assert!(matches!(error, RunDirError::InvalidName { .. }), "{error:?}");
+        assert!(
+            matches!(error, RunDirError::InvalidName { .. }),
+            "{error:?}"
+        );
     }
     assert_eq!(
         run_dir.journal_dir("parse", Lane::Error).expect("dir"),
@@ -130,18 +156,39 @@ async fn write_run() -> WrittenRun {
         run_dir: run_dir.clone(),
         config,
     };
-    assert_eq!(storage.to_string(), "disk journals, group commit every 50 ms");
+    assert_eq!(
+        storage.to_string(),
+        "disk journals, group commit every 50 ms"
+    );
     let factory = JournalFactory::new(storage).expect("factory");
-    let source = factory.stage_journals("source", StageId::new()).expect("source");
-    let parse = factory.stage_journals("parse", StageId::new()).expect("parse");
+    let source = factory
+        .stage_journals("source", StageId::new())
+        .expect("source");
+    let parse = factory
+        .stage_journals("parse", StageId::new())
+        .expect("parse");
     let (pipeline, _) = factory
         .system_journal(obzenflow_core::SystemComponent::Pipeline)
         .expect("pipeline journal");
     let source_records = orders(0, 200);
     let parse_records = orders(1000, 5);
-    source.data.append(source_records.clone()).await.expect("append");
-    parse.data.append(parse_records.clone()).await.expect("append");
-    for journal in [&source.data, &source.error, &parse.data, &parse.error, &pipeline] {
+    source
+        .data
+        .append(source_records.clone())
+        .await
+        .expect("append");
+    parse
+        .data
+        .append(parse_records.clone())
+        .await
+        .expect("append");
+    for journal in [
+        &source.data,
+        &source.error,
+        &parse.data,
+        &parse.error,
+        &pipeline,
+    ] {
         journal.close().await.expect("close");
     }
     WrittenRun {
@@ -171,7 +218,10 @@ async fn inspection_lists_and_reads_the_journals_of_a_run() {
         ]
     );
     let source = &journals[2];
-    assert!(source.segments > 1, "segments roll at 4096 bytes: {source:?}");
+    assert!(
+        source.segments > 1,
+        "segments roll at 4096 bytes: {source:?}"
+    );
     assert!(source.bytes > 4096);
     assert_eq!(source.path, run.run_dir.path().join("stages/source/data"));
 
@@ -180,17 +230,22 @@ async fn inspection_lists_and_reads_the_journals_of_a_run() {
         .collect::<Result<_, _>>()
         .expect("records");
     assert_eq!(read, run.source_records);
-    let json: Vec<serde_json::Value> = inspect::read_journal(run.run_dir.path(), "parse", Lane::Data)
-        .expect("read")
-        .json()
-        .collect::<Result<_, _>>()
-        .expect("records");
+    let json: Vec<serde_json::Value> =
+        inspect::read_journal(run.run_dir.path(), "parse", Lane::Data)
+            .expect("read")
+            .json()
+            .collect::<Result<_, _>>()
+            .expect("records");
     assert_eq!(json.len(), 5);
     assert_eq!(json[0]["id"], run.parse_records[0].id.to_string());
     assert_eq!(json[0]["content"]["payload"]["id"], 1000);
 
-    let missing = inspect::read_journal(run.run_dir.path(), "nowhere", Lane::Data).expect_err("unknown");
-    assert!(matches!(missing, RunDirError::UnknownJournal { .. }), "{missing:?}");
+    let missing =
+        inspect::read_journal(run.run_dir.path(), "nowhere", Lane::Data).expect_err("unknown");
+    assert!(
+        matches!(missing, RunDirError::UnknownJournal { .. }),
+        "{missing:?}"
+    );
 }
 
 fn frame_offsets(path: &Path) -> Vec<u64> {
@@ -203,34 +258,68 @@ fn frame_offsets(path: &Path) -> Vec<u64> {
     offsets
 }
 
-#[tokio::test]
-async fn validation_reports_torn_tails_and_corruption_without_changing_files() {
-    let run = write_run().await;
-    let clean = inspect::validate_run(run.run_dir.path()).expect("validate");
-    assert!(clean.is_clean(), "{clean}");
-    assert_eq!(clean.manifest.as_ref().map(|manifest| manifest.flow_name.as_str()), Some("orders"));
+/// Where `damage_run` damaged a run.
+struct Damage {
+    parse_segment: PathBuf,
+    /// The length of the parse segment before it was torn (5 bytes shorter now).
+    parse_len: u64,
+    source_segment: PathBuf,
+    /// The offset of the source record with a flipped byte.
+    damaged: u64,
+}
 
-    // Tear the end of parse.data and flip a byte in the first segment of source.data.
-    let parse_segment = run.run_dir.path().join("stages/parse/data/00000000000000000000.seg");
+/// Tears the end of parse.data and flips a byte in the first segment of source.data.
+fn damage_run(run: &WrittenRun) -> Damage {
+    let parse_segment = run
+        .run_dir
+        .path()
+        .join("stages/parse/data/00000000000000000000.seg");
     let parse_len = std::fs::metadata(&parse_segment).expect("metadata").len();
     std::fs::OpenOptions::new()
         .write(true)
         .open(&parse_segment)
         .and_then(|file| file.set_len(parse_len - 5))
         .expect("tear");
-    let source_segment = run.run_dir.path().join("stages/source/data/00000000000000000000.seg");
+    let source_segment = run
+        .run_dir
+        .path()
+        .join("stages/source/data/00000000000000000000.seg");
     let damaged = frame_offsets(&source_segment)[3];
     let mut bytes = std::fs::read(&source_segment).expect("read");
     bytes[damaged as usize + 30] ^= 1;
     std::fs::write(&source_segment, &bytes).expect("write");
 
+    Damage {
+        parse_segment,
+        parse_len,
+        source_segment,
+        damaged,
+    }
+}
+
+#[tokio::test]
+async fn validation_reports_torn_tails_and_corruption_without_changing_files() {
+    let run = write_run().await;
+    let clean = inspect::validate_run(run.run_dir.path()).expect("validate");
+    assert!(clean.is_clean(), "{clean}");
+    assert_eq!(
+        clean
+            .manifest
+            .as_ref()
+            .map(|manifest| manifest.flow_name.as_str()),
+        Some("orders")
+    );
+
+    let damage = damage_run(&run);
+    let (parse_segment, parse_len) = (&damage.parse_segment, damage.parse_len);
+    let (source_segment, damaged) = (&damage.source_segment, damage.damaged);
     let report = inspect::validate_run(run.run_dir.path()).expect("validate");
     assert!(!report.is_clean());
     let parse = &report.journals[0];
     assert_eq!(parse.records, 4);
     match &parse.health {
         JournalHealth::TornTail(tail) => {
-            assert_eq!(tail.segment, parse_segment);
+            assert_eq!(&tail.segment, parse_segment);
             assert_eq!(tail.bytes, parse_len - 5 - tail.offset);
             assert!(matches!(tail.reason, CorruptionKind::Truncated { .. }));
         }
@@ -241,17 +330,23 @@ async fn validation_reports_torn_tails_and_corruption_without_changing_files() {
             segment,
             offset,
             kind: CorruptionKind::ChecksumMismatch { .. },
-        } => assert_eq!((segment, *offset), (&source_segment, damaged)),
+        } => assert_eq!((segment, *offset), (source_segment, damaged)),
         other => panic!("expected corruption: {other:?}"),
     }
     let text = report.to_string();
     assert!(text.contains("parse.data: 4 records, torn tail"), "{text}");
     assert!(
-        text.contains(&format!("source.data: corrupt record in {} at byte offset {damaged}", source_segment.display())),
+        text.contains(&format!(
+            "source.data: corrupt record in {} at byte offset {damaged}",
+            source_segment.display()
+        )),
         "{text}"
     );
     // Read-only: nothing was cut.
-    assert_eq!(std::fs::metadata(&parse_segment).expect("metadata").len(), parse_len - 5);
+    assert_eq!(
+        std::fs::metadata(parse_segment).expect("metadata").len(),
+        parse_len - 5
+    );
 
     // Reading stops cleanly at the torn tail and reports it.
     let mut records = inspect::read_journal(run.run_dir.path(), "parse", Lane::Data).expect("read");
@@ -269,13 +364,22 @@ async fn validation_reports_torn_tails_and_corruption_without_changing_files() {
 #[tokio::test]
 async fn the_memory_factory_makes_memory_journals() {
     let factory = JournalFactory::memory();
-    assert_eq!(factory.storage().to_string(), "in-memory journals (not persisted)");
+    assert_eq!(
+        factory.storage().to_string(),
+        "in-memory journals (not persisted)"
+    );
     assert!(factory.run_dir().is_none());
-    let journals = factory.stage_journals("parse", StageId::new()).expect("journals");
+    let journals = factory
+        .stage_journals("parse", StageId::new())
+        .expect("journals");
     assert_eq!(journals.data.id().lane, Lane::Data);
     assert_eq!(journals.error.id().lane, Lane::Error);
     let appended = orders(0, 3);
-    journals.data.append(appended.clone()).await.expect("append");
+    journals
+        .data
+        .append(appended.clone())
+        .await
+        .expect("append");
     let mut reader = journals.data.reader(0, None).expect("reader");
     let read = read_available(reader.as_mut(), 10);
     assert_eq!(read.len(), 3);

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
 use journal_support::{chain_event, kinds, order_number, orders, read_available, runtime, Kind};
-use obzenflow_core::{ChainEvent, JournalError, SeqRange};
+use obzenflow_core::{ChainEvent, Journal, JournalError, SeqRange};
+use obzenflow_runtime::journal::MemoryJournal;
 use proptest::prelude::*;
 
 fn window(records: u64) -> Option<NonZeroU64> {
@@ -37,7 +38,8 @@ fn check_round_trip(kind: &Kind, batches: Vec<Vec<ChainEvent>>, read_size: usize
         for from in [0, expected.len() / 2, expected.len()] {
             let mut reader = journal.reader(from as u64, None).expect("reader");
             let records = read_available(reader.as_mut(), read_size);
-            let records: Vec<ChainEvent> = records.iter().map(|record| (**record).clone()).collect();
+            let records: Vec<ChainEvent> =
+                records.iter().map(|record| (**record).clone()).collect();
             assert_eq!(records, expected[from..], "{kind:?} from {from}");
             assert_eq!(reader.position(), expected.len() as u64);
         }
@@ -71,7 +73,11 @@ async fn concurrent_readers_see_every_record_once_in_order() {
                 let mut batch = Vec::new();
                 loop {
                     batch.clear();
-                    if reader.read(1 + reader_index as usize * 7, &mut batch).expect("read") == 0 {
+                    if reader
+                        .read(1 + reader_index as usize * 7, &mut batch)
+                        .expect("read")
+                        == 0
+                    {
                         match reader.wait().await {
                             Ok(()) => continue,
                             Err(JournalError::Closed { .. }) => break,
@@ -89,7 +95,10 @@ async fn concurrent_readers_see_every_record_once_in_order() {
             let mut size = 1;
             while next < RECORDS {
                 let count = size.min(RECORDS - next);
-                writer_journal.append(orders(next, count)).await.expect("append");
+                writer_journal
+                    .append(orders(next, count))
+                    .await
+                    .expect("append");
                 next += count;
                 size = size % 97 + 13;
             }
@@ -114,7 +123,10 @@ async fn the_writer_never_runs_more_than_a_window_ahead() {
         let writer = tokio::spawn(async move {
             for batch in 0..10 {
                 // Batches larger than the window are committed in chunks.
-                writer_journal.append(orders(batch * 20, 20)).await.expect("append");
+                writer_journal
+                    .append(orders(batch * 20, 20))
+                    .await
+                    .expect("append");
             }
             writer_journal.close().await.expect("close");
         });
@@ -123,7 +135,10 @@ async fn the_writer_never_runs_more_than_a_window_ahead() {
         loop {
             // Check before and after every step of the reader.
             let in_flight = journal.committed() - reader.position();
-            assert!(in_flight <= WINDOW, "{kind:?}: {in_flight} records in flight");
+            assert!(
+                in_flight <= WINDOW,
+                "{kind:?}: {in_flight} records in flight"
+            );
             widest = widest.max(in_flight);
             if reader.read(1, &mut records).expect("read") == 0 {
                 match reader.wait().await {
@@ -133,13 +148,19 @@ async fn the_writer_never_runs_more_than_a_window_ahead() {
                 }
             }
             let in_flight = journal.committed() - reader.position();
-            assert!(in_flight <= WINDOW, "{kind:?}: {in_flight} records in flight");
+            assert!(
+                in_flight <= WINDOW,
+                "{kind:?}: {in_flight} records in flight"
+            );
             // Let the writer run ahead as far as it can before the next step.
             tokio::task::yield_now().await;
         }
         writer.await.expect("writer");
         assert_eq!(records.len(), 200);
-        assert_eq!(widest, WINDOW, "{kind:?}: the writer should have filled the window");
+        assert_eq!(
+            widest, WINDOW,
+            "{kind:?}: the writer should have filled the window"
+        );
     }
 }
 
@@ -160,7 +181,10 @@ async fn dropping_a_slow_reader_releases_the_writer() {
         for _ in 0..10 {
             tokio::task::yield_now().await;
         }
-        assert!(!writer.is_finished(), "{kind:?}: the writer should wait for the slow reader");
+        assert!(
+            !writer.is_finished(),
+            "{kind:?}: the writer should wait for the slow reader"
+        );
         assert_eq!(journal.committed(), 4);
         drop(slow);
         let range = writer.await.expect("writer").expect("append");
@@ -188,8 +212,15 @@ async fn close_refuses_appends_and_wakes_readers_and_writers() {
         }
 
         journal.close().await.expect("close");
-        assert!(matches!(writer.await.expect("writer"), Err(JournalError::Closed { .. })));
-        assert_eq!(journal.committed(), 5, "{kind:?}: the prefix that fit stays committed");
+        assert!(matches!(
+            writer.await.expect("writer"),
+            Err(JournalError::Closed { .. })
+        ));
+        assert_eq!(
+            journal.committed(),
+            5,
+            "{kind:?}: the prefix that fit stays committed"
+        );
         assert!(matches!(waiter.await.expect("waiter"), Ok(())));
         let error = journal.append(orders(9, 1)).await.expect_err("closed");
         assert!(error.to_string().ends_with("is closed"), "{error}");
@@ -197,7 +228,10 @@ async fn close_refuses_appends_and_wakes_readers_and_writers() {
 
         behind.wait().await.expect("unread records remain");
         assert_eq!(read_available(behind.as_mut(), 2).len(), 5);
-        assert!(matches!(behind.wait().await, Err(JournalError::Closed { .. })));
+        assert!(matches!(
+            behind.wait().await,
+            Err(JournalError::Closed { .. })
+        ));
         drop(blocking);
     }
 }
@@ -211,7 +245,14 @@ async fn readers_cannot_start_past_the_end() {
         assert!(journal.reader(2, None).is_ok());
         let error = journal.reader(3, None).err().expect("out of range");
         assert!(
-            matches!(error, JournalError::OutOfRange { requested: 3, committed: 2, .. }),
+            matches!(
+                error,
+                JournalError::OutOfRange {
+                    requested: 3,
+                    committed: 2,
+                    ..
+                }
+            ),
             "{error}"
         );
         let empty = journal.append(Vec::new()).await.expect("empty append");
@@ -245,8 +286,15 @@ async fn a_waiting_reader_is_woken_by_the_append_and_never_by_a_timer() {
         assert_eq!(counter.0.load(Ordering::SeqCst), 0, "{kind:?}");
 
         journal.append(orders(0, 1)).await.expect("append");
-        assert_eq!(counter.0.load(Ordering::SeqCst), 1, "{kind:?}: one wake-up per commit");
-        assert!(matches!(wait.as_mut().poll(&mut context), Poll::Ready(Ok(()))));
+        assert_eq!(
+            counter.0.load(Ordering::SeqCst),
+            1,
+            "{kind:?}: one wake-up per commit"
+        );
+        assert!(matches!(
+            wait.as_mut().poll(&mut context),
+            Poll::Ready(Ok(()))
+        ));
     }
 }
 
@@ -255,4 +303,47 @@ async fn memory_journals_are_durable_as_soon_as_committed() {
     let fixture = Kind::Memory.make();
     fixture.journal.append(orders(0, 5)).await.expect("append");
     assert_eq!(fixture.journal.durable(), 5);
+}
+
+#[tokio::test]
+async fn a_bounded_memory_journal_keeps_windowed_readers_whole_and_refuses_evicted_reads() {
+    const RETAIN: usize = 32;
+    let journal = Arc::new(MemoryJournal::bounded(
+        journal_support::journal_id("bounded"),
+        RETAIN,
+    ));
+    let mut windowed = journal.reader(0, window(RETAIN as u64)).expect("reader");
+    let mut unwindowed = journal.reader(0, None).expect("reader");
+    let writer_journal = Arc::clone(&journal);
+    let writer = tokio::spawn(async move {
+        writer_journal.append(orders(0, 500)).await.expect("append");
+        writer_journal.close().await.expect("close");
+    });
+    let mut seen = Vec::new();
+    let mut batch = Vec::new();
+    loop {
+        batch.clear();
+        if windowed.read(5, &mut batch).expect("read") == 0 {
+            match windowed.wait().await {
+                Ok(()) => continue,
+                Err(JournalError::Closed { .. }) => break,
+                Err(error) => panic!("wait failed: {error}"),
+            }
+        }
+        seen.extend(batch.iter().map(|event| order_number(event)));
+    }
+    writer.await.expect("writer");
+    assert_eq!(seen, (0..500).collect::<Vec<_>>());
+    let error = unwindowed.read(10, &mut batch).expect_err("evicted");
+    assert!(
+        matches!(
+            error,
+            JournalError::Evicted {
+                requested: 0,
+                oldest: 468,
+                ..
+            }
+        ),
+        "{error}"
+    );
 }

@@ -20,13 +20,21 @@ fn config(sync: SyncPolicy) -> DiskJournalConfig {
     }
 }
 
-fn open(dir: &std::path::Path, name: &str, sync: SyncPolicy, scheduler: &SyncScheduler) -> DiskJournal {
+fn open(
+    dir: &std::path::Path,
+    name: &str,
+    sync: SyncPolicy,
+    scheduler: &SyncScheduler,
+) -> DiskJournal {
     DiskJournal::open(dir.join(name), journal_id(name), &config(sync), scheduler).expect("open")
 }
 
 #[test]
 fn policies_read_well_in_a_run_summary() {
-    assert_eq!(SyncPolicy::default().to_string(), "group commit every 50 ms");
+    assert_eq!(
+        SyncPolicy::default().to_string(),
+        "group commit every 50 ms"
+    );
     assert_eq!(
         SyncPolicy::Interval(Duration::from_micros(1500)).to_string(),
         "group commit every 1500 µs"
@@ -41,7 +49,10 @@ async fn every_batch_appends_return_durable() {
     let scheduler = SyncScheduler::start().expect("sync thread");
     let journal = open(dir.path(), "orders", SyncPolicy::EveryBatch, &scheduler);
     for batch in 0..3 {
-        journal.append(orders(batch * 10, 10)).await.expect("append");
+        journal
+            .append(orders(batch * 10, 10))
+            .await
+            .expect("append");
         assert_eq!(journal.durable(), journal.committed());
     }
     assert_eq!(journal.durable(), 30);
@@ -57,7 +68,10 @@ async fn group_commit_makes_every_dirty_journal_durable() {
         .map(|name| open(dir.path(), name, policy, &scheduler))
         .collect();
     for (index, journal) in journals.iter().enumerate() {
-        journal.append(orders(0, 10 + index as u64)).await.expect("append");
+        journal
+            .append(orders(0, 10 + index as u64))
+            .await
+            .expect("append");
     }
     for journal in &journals {
         tokio::time::timeout(DEADLINE, journal.wait_durable(journal.committed()))

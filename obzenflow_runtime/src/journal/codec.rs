@@ -41,9 +41,9 @@
 //! bounds-checked, so [`decode`] returns a [`CorruptionKind`] for any input and never panics.
 
 use obzenflow_core::{
-    Causality, ChainEvent, ControlEvent, CorruptionKind, CorrelationId, DeliveryReceipt,
-    ErrorKind, EventContent, EventId, EventType, FlowContext, FlowId, LifecycleEvent,
-    ProcessingInfo, ProcessingStatus, RunId, StageId, SystemComponent, Timestamp, WriterId,
+    Causality, ChainEvent, ControlEvent, CorrelationId, CorruptionKind, DeliveryReceipt, ErrorKind,
+    EventContent, EventId, EventType, FlowContext, FlowId, LifecycleEvent, ProcessingInfo,
+    ProcessingStatus, RunId, StageId, SystemComponent, Timestamp, WriterId,
 };
 use uuid::Uuid;
 
@@ -161,7 +161,10 @@ fn encode_content(content: &EventContent, out: &mut Vec<u8>) -> Result<(), serde
     Ok(())
 }
 
-fn encode_lifecycle(lifecycle: &LifecycleEvent, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+fn encode_lifecycle(
+    lifecycle: &LifecycleEvent,
+    out: &mut Vec<u8>,
+) -> Result<(), serde_json::Error> {
     match lifecycle {
         LifecycleEvent::Started => out.push(5),
         LifecycleEvent::Completed {
@@ -330,7 +333,9 @@ pub fn decode(body: &[u8]) -> Result<ChainEvent, CorruptionKind> {
 fn decode_writer(cursor: &mut Cursor<'_>) -> Result<WriterId, CorruptionKind> {
     match cursor.u8("writer tag")? {
         0 => Ok(WriterId::Unassigned),
-        1 => Ok(WriterId::Stage(StageId::from_uuid(cursor.uuid("writer stage id")?))),
+        1 => Ok(WriterId::Stage(StageId::from_uuid(
+            cursor.uuid("writer stage id")?,
+        ))),
         2 => {
             let component = match cursor.u8("system component")? {
                 0 => SystemComponent::Pipeline,
@@ -478,7 +483,10 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, length: usize, field: &str) -> Result<&'a [u8], CorruptionKind> {
-        let end = self.at.checked_add(length).filter(|end| *end <= self.bytes.len());
+        let end = self
+            .at
+            .checked_add(length)
+            .filter(|end| *end <= self.bytes.len());
         match end.and_then(|end| self.bytes.get(self.at..end)) {
             Some(slice) => {
                 self.at += length;
@@ -539,7 +547,10 @@ mod tests {
     fn sample() -> ChainEvent {
         let origin = ChainEvent::data("order", json!({"id": 1}));
         origin
-            .derive_data("invoice", json!({"id": 1, "amount": 12.5, "tags": ["a", "b"]}))
+            .derive_data(
+                "invoice",
+                json!({"id": 1, "amount": 12.5, "tags": ["a", "b"]}),
+            )
             .with_status(ProcessingStatus::error(
                 ErrorKind::Validation,
                 "negative amount",

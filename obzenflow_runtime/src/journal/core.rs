@@ -74,6 +74,14 @@ impl CoreShared {
         }
     }
 
+    pub(crate) fn evicted(&self, requested: u64, oldest: u64) -> JournalError {
+        JournalError::Evicted {
+            journal: self.id.clone(),
+            requested,
+            oldest,
+        }
+    }
+
     pub(crate) fn wake_writer(&self) {
         // `notify_one` keeps a permit if the writer has not started waiting yet, so a wake-up
         // between its check and its await is not lost.
@@ -103,7 +111,7 @@ pub(crate) struct RecordCache {
     /// The sequence of the oldest cached record.
     pub(crate) base: u64,
     pub(crate) records: VecDeque<Arc<ChainEvent>>,
-    /// `None` keeps every record (the memory journal, whose cache is its storage).
+    /// `None` keeps every record (an unbounded memory journal, whose cache is its storage).
     capacity: Option<usize>,
 }
 
@@ -266,7 +274,9 @@ impl JournalCore {
                 match state.readers.space(state.cache.end()) {
                     None => return Ok(wanted),
                     Some(0) => state.writer_waiting = true,
-                    Some(space) => return Ok(usize::try_from(space).unwrap_or(usize::MAX).min(wanted)),
+                    Some(space) => {
+                        return Ok(usize::try_from(space).unwrap_or(usize::MAX).min(wanted))
+                    }
                 }
             }
             self.shared.reader_progress.notified().await;
@@ -288,9 +298,16 @@ impl JournalCore {
                 committed,
             });
         }
+        if from < state.cache.base && self.shared.disk.is_none() {
+            return Err(self.shared.evicted(from, state.cache.base));
+        }
         let slot = window.map(|window| state.readers.register(from, window.get()));
         drop(state);
-        Ok(Box::new(CoreReader::new(Arc::clone(&self.shared), from, slot)))
+        Ok(Box::new(CoreReader::new(
+            Arc::clone(&self.shared),
+            from,
+            slot,
+        )))
     }
 
     /// Refuses further appends, waits for an append in flight, closes the storage and wakes

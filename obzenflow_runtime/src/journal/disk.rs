@@ -152,17 +152,47 @@ impl DiskJournal {
             Some(tail) => Some(cut_torn_tail(&id, tail, scan.records)?),
             None => None,
         };
+        let append = open_append_segment(&id, &dir, &scan, config.sync)?;
+        let journal = Self::assemble(id, dir, config, scheduler, scan, append, recovery);
+        tracing::debug!(
+            journal = %journal.core.id(),
+            dir = %journal.dir.display(),
+            records = journal.core.committed(),
+            "disk journal opened"
+        );
+        Ok(journal)
+    }
+
+    /// Builds the journal around its recovered segments and the segment it appends to.
+    fn assemble(
+        id: JournalId,
+        dir: PathBuf,
+        config: &DiskJournalConfig,
+        scheduler: &SyncScheduler,
+        scan: JournalScan,
+        append: AppendSegment,
+        recovery: Option<RecoveryReport>,
+    ) -> Self {
         let records = scan.records;
-        let (file, segment_path, segment_len) = open_append_segment(&id, &dir, &scan, config.sync)?;
-        let durable = if config.sync == SyncPolicy::Never { 0 } else { records };
+        // What is in the files at open was synced by `open_append_segment`, except under `Never`.
+        let durable = if config.sync == SyncPolicy::Never {
+            0
+        } else {
+            records
+        };
         let sync_files = SyncFiles {
-            current: Arc::clone(&file),
-            current_path: segment_path.clone(),
+            current: Arc::clone(&append.file),
+            current_path: append.path.clone(),
             rolled: Vec::new(),
             directory_dirty: false,
         };
-        let sync = Arc::new(SyncTarget::new(id.clone(), dir.clone(), sync_files, durable));
-        let segments = index_segments(scan, &segment_path);
+        let sync = Arc::new(SyncTarget::new(
+            id.clone(),
+            dir.clone(),
+            sync_files,
+            durable,
+        ));
+        let segments = index_segments(scan, &append.path);
         let segment_index = segments.len() - 1;
         let disk_records = Arc::new(DiskRecords::new(id.clone(), segments));
         let writer = DiskWriter::new(DiskWriterParts {
@@ -171,29 +201,23 @@ impl DiskJournal {
             segment_bytes: config.segment_bytes,
             policy: config.sync,
             scheduler: scheduler.clone(),
-            file,
-            segment_path,
-            segment_len,
+            file: append.file,
+            segment_path: append.path,
+            segment_len: append.len,
             segment_index,
             records: Arc::clone(&disk_records),
             sync: Arc::clone(&sync),
         });
         let storage = Storage::Disk(Box::new(writer));
-        let core = JournalCore::new(
-            id,
-            storage,
-            records,
-            Some(config.cache_records),
-            Some(disk_records),
-        );
-        tracing::debug!(journal = %core.id(), dir = %dir.display(), records, "disk journal opened");
-        Ok(Self {
+        let cache = Some(config.cache_records);
+        let core = JournalCore::new(id, storage, records, cache, Some(disk_records));
+        Self {
             core,
             sync,
             dir,
             policy: config.sync,
             recovery,
-        })
+        }
     }
 
     /// The damaged tail that opening cut off, if there was one.
@@ -249,8 +273,8 @@ impl Journal for DiskJournal {
         self.core.reader(from, window)
     }
 
-    /// Cancel safety: cancel safe once it has started waiting for an append in flight; the
-    /// journal refuses appends from the first poll on.
+    /// Cancel safety: not cancel safe. The journal refuses appends from the first poll on;
+    /// cancelled before it finished, readers are not yet told it closed: call `close` again.
     async fn close(&self) -> Result<(), JournalError> {
         self.core.close().await
     }
@@ -289,13 +313,21 @@ fn cut_torn_tail(
     Ok(report)
 }
 
+/// The segment a journal appends to.
+struct AppendSegment {
+    file: Arc<File>,
+    path: PathBuf,
+    /// Its length: where the next frame goes.
+    len: u64,
+}
+
 /// Opens the last segment for appending, or creates the first one.
 fn open_append_segment(
     id: &JournalId,
     dir: &Path,
     scan: &JournalScan,
     policy: SyncPolicy,
-) -> Result<(Arc<File>, PathBuf, u64), JournalError> {
+) -> Result<AppendSegment, JournalError> {
     if let Some(last) = scan.segments.last() {
         let file = OpenOptions::new()
             .append(true)
@@ -306,7 +338,11 @@ fn open_append_segment(
             file.sync_data()
                 .map_err(|source| io_error(id, "sync", &last.path, source))?;
         }
-        return Ok((Arc::new(file), last.path.clone(), last.valid_len));
+        return Ok(AppendSegment {
+            file: Arc::new(file),
+            path: last.path.clone(),
+            len: last.valid_len,
+        });
     }
     let path = dir.join(segment_file_name(0));
     let file = OpenOptions::new()
@@ -320,7 +356,11 @@ fn open_append_segment(
             .and_then(|()| sync_directory(parent))
             .map_err(|source| io_error(id, "sync", dir, source))?;
     }
-    Ok((Arc::new(file), path, 0))
+    Ok(AppendSegment {
+        file: Arc::new(file),
+        path,
+        len: 0,
+    })
 }
 
 /// The read index of the scanned segments (plus a freshly created first one).
@@ -344,7 +384,12 @@ fn index_segments(scan: JournalScan, append_path: &Path) -> Vec<IndexedSegment> 
     segments
 }
 
-fn io_error(id: &JournalId, operation: &'static str, path: &Path, source: std::io::Error) -> JournalError {
+fn io_error(
+    id: &JournalId,
+    operation: &'static str,
+    path: &Path,
+    source: std::io::Error,
+) -> JournalError {
     JournalError::Io {
         journal: id.clone(),
         operation,

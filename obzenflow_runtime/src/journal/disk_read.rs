@@ -78,7 +78,9 @@ impl DiskRecords {
         max: usize,
         out: &mut Vec<Arc<ChainEvent>>,
     ) -> Result<usize, JournalError> {
-        let reusable = cursor.as_ref().is_some_and(|cursor| cursor.next_seq == from);
+        let reusable = cursor
+            .as_ref()
+            .is_some_and(|cursor| cursor.next_seq == from);
         let mut current = match cursor.take() {
             Some(current) if reusable => current,
             _ => self.seek(from)?,
@@ -109,7 +111,9 @@ impl DiskRecords {
             let Some(found) = index.and_then(|index| segments.get(index)) else {
                 return Err(self.missing(PathBuf::new(), 0));
             };
-            let mark = found.marks.partition_point(|(mark_seq, _)| *mark_seq <= seq);
+            let mark = found
+                .marks
+                .partition_point(|(mark_seq, _)| *mark_seq <= seq);
             let (mark_seq, offset) = match mark.checked_sub(1) {
                 Some(mark) => found.marks[mark],
                 None => (found.first_seq, 0),

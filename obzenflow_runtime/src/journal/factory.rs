@@ -13,8 +13,15 @@ use super::sync::SyncScheduler;
 /// Where a run's journals live.
 #[derive(Debug, Clone)]
 pub enum JournalStorage {
-    /// In memory only: fast, gone when the run ends.
+    /// In memory only, every record kept until the run ends: fast, not persisted.
     Memory,
+    /// In memory only, each journal keeping its most recent `retain_records` records, so memory
+    /// stays flat however long the run. Readers whose backpressure window is at most
+    /// `retain_records` never miss a record.
+    BoundedMemory {
+        /// How many recent records each journal keeps.
+        retain_records: usize,
+    },
     /// In segment files under a run directory.
     Disk {
         /// The run's directory.
@@ -29,6 +36,10 @@ impl fmt::Display for JournalStorage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Memory => f.write_str("in-memory journals (not persisted)"),
+            Self::BoundedMemory { retain_records } => write!(
+                f,
+                "in-memory journals keeping the last {retain_records} records (not persisted)"
+            ),
             Self::Disk { config, .. } => write!(f, "disk journals, {}", config.sync),
         }
     }
@@ -82,14 +93,8 @@ impl JournalFactory {
     /// A factory for `storage`; starts the sync thread for disk storage.
     pub fn new(storage: JournalStorage) -> Result<Self, RunDirError> {
         let scheduler = match &storage {
-            JournalStorage::Memory => None,
-            JournalStorage::Disk { run_dir, .. } => {
-                Some(SyncScheduler::start().map_err(|source| RunDirError::Io {
-                    operation: "start the journal sync thread for",
-                    path: run_dir.path().to_path_buf(),
-                    source,
-                })?)
-            }
+            JournalStorage::Memory | JournalStorage::BoundedMemory { .. } => None,
+            JournalStorage::Disk { run_dir, .. } => Some(start_scheduler(run_dir)?),
         };
         Ok(Self { storage, scheduler })
     }
@@ -110,13 +115,17 @@ impl JournalFactory {
     /// The run directory, for disk storage.
     pub fn run_dir(&self) -> Option<&RunDirectory> {
         match &self.storage {
-            JournalStorage::Memory => None,
             JournalStorage::Disk { run_dir, .. } => Some(run_dir),
+            JournalStorage::Memory | JournalStorage::BoundedMemory { .. } => None,
         }
     }
 
     /// Opens (or creates) the data and error journals of the stage `name`.
-    pub fn stage_journals(&self, name: &str, stage_id: StageId) -> Result<StageJournals, RunDirError> {
+    pub fn stage_journals(
+        &self,
+        name: &str,
+        stage_id: StageId,
+    ) -> Result<StageJournals, RunDirError> {
         let owner = WriterId::Stage(stage_id);
         let (data, data_recovery) = self.journal(JournalId::new(owner, name, Lane::Data))?;
         let (error, error_recovery) = self.journal(JournalId::new(owner, name, Lane::Error))?;
@@ -140,16 +149,31 @@ impl JournalFactory {
         &self,
         id: JournalId,
     ) -> Result<(Arc<dyn Journal>, Option<RecoveryReport>), RunDirError> {
-        // `new` starts a scheduler for every disk storage, so disk storage always has one.
-        let (JournalStorage::Disk { run_dir, config }, Some(scheduler)) =
-            (&self.storage, &self.scheduler)
-        else {
-            return Ok((Arc::new(MemoryJournal::new(id)), None));
+        let (run_dir, config) = match &self.storage {
+            JournalStorage::Memory => return Ok((Arc::new(MemoryJournal::new(id)), None)),
+            JournalStorage::BoundedMemory { retain_records } => {
+                let journal = MemoryJournal::bounded(id, *retain_records);
+                return Ok((Arc::new(journal), None));
+            }
+            JournalStorage::Disk { run_dir, config } => (run_dir, config),
+        };
+        // `new` starts a scheduler for every disk storage; this fallback is never taken.
+        let scheduler = match &self.scheduler {
+            Some(scheduler) => scheduler.clone(),
+            None => start_scheduler(run_dir)?,
         };
         let dir = run_dir.journal_dir(&id.name, id.lane)?;
-        let journal = DiskJournal::open(&dir, id, config, scheduler)
+        let journal = DiskJournal::open(&dir, id, config, &scheduler)
             .map_err(|source| RunDirError::Journal { path: dir, source })?;
         let recovery = journal.recovery().cloned();
         Ok((Arc::new(journal), recovery))
     }
+}
+
+fn start_scheduler(run_dir: &RunDirectory) -> Result<SyncScheduler, RunDirError> {
+    SyncScheduler::start().map_err(|source| RunDirError::Io {
+        operation: "start the journal sync thread for",
+        path: run_dir.path().to_path_buf(),
+        source,
+    })
 }

@@ -48,6 +48,15 @@ pub struct JournalSummary {
 
 /// Lists the journals of the run in `run_dir`, ordered by owner name, stages before system
 /// components, data before error.
+///
+/// ```no_run
+/// use obzenflow_runtime::journal::inspect;
+///
+/// for journal in inspect::list_journals("runs/run_0190f1c2a3b47c8d9e0f112233445566")? {
+///     println!("{}.{}: {} records in {} segments", journal.name, journal.lane, journal.records, journal.segments);
+/// }
+/// # Ok::<(), obzenflow_runtime::journal::RunDirError>(())
+/// ```
 pub fn list_journals(run_dir: impl AsRef<Path>) -> Result<Vec<JournalSummary>, RunDirError> {
     let run_dir = run_dir.as_ref();
     journal_dirs(run_dir)?
@@ -96,7 +105,8 @@ fn subdirectories(dir: &Path) -> Result<Vec<String>, RunDirError> {
 
 fn summarize(run_dir: &Path, name: String, lane: Lane) -> Result<JournalSummary, RunDirError> {
     let path = run_dir.join(relative_journal_dir(&name, lane));
-    let files = list_segments(&path).map_err(|source| io_error("list segments in", &path, source))?;
+    let files =
+        list_segments(&path).map_err(|source| io_error("list segments in", &path, source))?;
     let mut summary = JournalSummary {
         name,
         lane,
@@ -106,8 +116,8 @@ fn summarize(run_dir: &Path, name: String, lane: Lane) -> Result<JournalSummary,
         segments: files.len(),
     };
     for file in files {
-        let mut reader =
-            SegmentReader::open(&file.path).map_err(|source| io_error("open", &file.path, source))?;
+        let mut reader = SegmentReader::open(&file.path)
+            .map_err(|source| io_error("open", &file.path, source))?;
         summary.bytes += reader.file_len();
         // Count up to the first damaged frame; `validate_run` says what is wrong with it.
         while let Ok(true) = reader.skip_frame() {
@@ -119,6 +129,18 @@ fn summarize(run_dir: &Path, name: String, lane: Lane) -> Result<JournalSummary,
 
 /// Reads the records of the `lane` journal of `name` (a stage, or a system component for
 /// [`Lane::System`]) in the run in `run_dir`.
+///
+/// ```no_run
+/// use obzenflow_core::Lane;
+/// use obzenflow_runtime::journal::inspect;
+///
+/// let run = "runs/run_0190f1c2a3b47c8d9e0f112233445566";
+/// for event in inspect::read_journal(run, "parse", Lane::Error)? {
+///     let event = event?;
+///     println!("{} {:?}", event.id, event.processing_info.status);
+/// }
+/// # Ok::<(), obzenflow_runtime::journal::RunDirError>(())
+/// ```
 pub fn read_journal(
     run_dir: impl AsRef<Path>,
     name: &str,
@@ -133,7 +155,8 @@ pub fn read_journal(
             path,
         });
     }
-    let segments = list_segments(&path).map_err(|source| io_error("list segments in", &path, source))?;
+    let segments =
+        list_segments(&path).map_err(|source| io_error("list segments in", &path, source))?;
     Ok(JournalRecords {
         journal: JournalId::new(WriterId::Unassigned, name, lane),
         path,
@@ -352,6 +375,16 @@ impl fmt::Display for ValidationReport {
 ///
 /// Damage is reported in the [`ValidationReport`]; an error means the run could not be read at
 /// all (I/O failure, not a run directory).
+///
+/// ```no_run
+/// use obzenflow_runtime::journal::inspect;
+///
+/// let report = inspect::validate_run("runs/run_0190f1c2a3b47c8d9e0f112233445566")?;
+/// if !report.is_clean() {
+///     eprintln!("{report}");
+/// }
+/// # Ok::<(), obzenflow_runtime::journal::RunDirError>(())
+/// ```
 pub fn validate_run(run_dir: impl AsRef<Path>) -> Result<ValidationReport, RunDirError> {
     let run = RunDirectory::open(run_dir.as_ref())?;
     let (manifest, manifest_error) = match run.read_manifest() {
@@ -370,7 +403,11 @@ pub fn validate_run(run_dir: impl AsRef<Path>) -> Result<ValidationReport, RunDi
     })
 }
 
-fn validate_journal(run_dir: &Path, name: String, lane: Lane) -> Result<JournalValidation, RunDirError> {
+fn validate_journal(
+    run_dir: &Path,
+    name: String,
+    lane: Lane,
+) -> Result<JournalValidation, RunDirError> {
     let path = run_dir.join(relative_journal_dir(&name, lane));
     let journal = JournalId::new(WriterId::Unassigned, name.as_str(), lane);
     let (records, health) = match scan_journal(&path, &journal, ScanDepth::Decode) {
@@ -390,7 +427,14 @@ fn validate_journal(run_dir: &Path, name: String, lane: Lane) -> Result<JournalV
             segment,
             offset,
             kind,
-        }) => (0, JournalHealth::Corrupt { segment, offset, kind }),
+        }) => (
+            0,
+            JournalHealth::Corrupt {
+                segment,
+                offset,
+                kind,
+            },
+        ),
         Err(source) => return Err(RunDirError::Journal { path, source }),
     };
     Ok(JournalValidation {

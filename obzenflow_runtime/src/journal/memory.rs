@@ -9,7 +9,8 @@ use super::core::JournalCore;
 use super::storage::Storage;
 
 /// A journal whose only storage is its record cache: every record stays in memory until the
-/// journal is dropped. Appends, readers, backpressure windows and close behave exactly as for
+/// journal is dropped (or, for [`MemoryJournal::bounded`], until it is among the oldest beyond
+/// the retention limit). Appends, readers, backpressure windows and close behave exactly as for
 /// a [`DiskJournal`](super::DiskJournal), which runs the same core.
 ///
 /// ```
@@ -37,10 +38,35 @@ pub struct MemoryJournal {
 }
 
 impl MemoryJournal {
-    /// An empty journal.
+    /// An empty journal that keeps every record.
     pub fn new(id: JournalId) -> Self {
         Self {
             core: JournalCore::new(id, Storage::Memory, 0, None, None),
+        }
+    }
+
+    /// An empty journal that keeps only the most recent `retain_records` records, so a long
+    /// run's memory stays flat. Readers whose backpressure window is at most `retain_records`
+    /// never miss a record; a reader that falls further behind (or starts before the oldest
+    /// retained record) gets [`JournalError::Evicted`].
+    ///
+    /// ```
+    /// use obzenflow_core::{ChainEvent, Journal, JournalError, JournalId, Lane, StageId, WriterId};
+    /// use obzenflow_runtime::journal::MemoryJournal;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let id = JournalId::new(WriterId::Stage(StageId::new()), "orders", Lane::Data);
+    /// let journal = MemoryJournal::bounded(id, 2);
+    /// let events = (0..3).map(|i| ChainEvent::data("order", serde_json::json!({"id": i})));
+    /// journal.append(events.collect()).await?;
+    /// assert!(matches!(journal.reader(0, None), Err(JournalError::Evicted { oldest: 1, .. })));
+    /// assert!(journal.reader(1, None).is_ok());
+    /// # Ok::<(), JournalError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn bounded(id: JournalId, retain_records: usize) -> Self {
+        Self {
+            core: JournalCore::new(id, Storage::Memory, 0, Some(retain_records), None),
         }
     }
 
@@ -87,8 +113,8 @@ impl Journal for MemoryJournal {
         self.core.reader(from, window)
     }
 
-    /// Cancel safety: cancel safe once it has started waiting for an append in flight; the
-    /// journal refuses appends from the first poll on.
+    /// Cancel safety: not cancel safe. The journal refuses appends from the first poll on;
+    /// cancelled before it finished, readers are not yet told it closed: call `close` again.
     async fn close(&self) -> Result<(), JournalError> {
         self.core.close().await
     }

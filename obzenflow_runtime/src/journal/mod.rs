@@ -35,6 +35,8 @@ mod sync;
 pub use disk::{DiskJournal, DiskJournalConfig, RecoveryReport};
 pub use factory::{JournalFactory, JournalStorage, StageJournals};
 pub use memory::MemoryJournal;
-pub use run_dir::{ManifestJournal, ManifestStage, RunDirError, RunDirectory, RunManifest, RunStatus};
+pub use run_dir::{
+    ManifestJournal, ManifestStage, RunDirError, RunDirectory, RunManifest, RunStatus,
+};
 pub use segment::{parse_segment_file_name, segment_file_name, FrameError, SegmentReader};
 pub use sync::{SyncPolicy, SyncScheduler};

@@ -54,8 +54,8 @@ impl CoreReader {
         out: &mut Vec<Arc<ChainEvent>>,
     ) -> Result<usize, JournalError> {
         let Some(disk) = self.shared.disk.as_ref() else {
-            // Only disk journals evict; a memory journal's cache starts at 0.
-            return Ok(0);
+            // A bounded memory journal dropped these records for good.
+            return Err(self.shared.evicted(self.position, limit));
         };
         let count = disk.read(&mut self.disk_cursor, self.position, limit, max, out)?;
         self.position += count as u64;

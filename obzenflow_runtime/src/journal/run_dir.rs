@@ -199,7 +199,12 @@ impl RunManifest {
     }
 
     /// Records a stage and the paths of its journals.
-    pub fn add_stage(&mut self, name: impl Into<String>, stage_id: StageId, kind: impl Into<String>) {
+    pub fn add_stage(
+        &mut self,
+        name: impl Into<String>,
+        stage_id: StageId,
+        kind: impl Into<String>,
+    ) {
         let name = name.into();
         self.stages.push(ManifestStage {
             data_journal: relative_journal_dir(&name, Lane::Data),
@@ -243,7 +248,10 @@ fn check_name(name: &str) -> Result<(), RunDirError> {
         Some("it is a relative directory reference")
     } else if name.len() > 200 {
         Some("it is longer than 200 bytes")
-    } else if name.chars().any(|c| c == '/' || c == '\\' || c == ':' || c.is_control()) {
+    } else if name
+        .chars()
+        .any(|c| c == '/' || c == '\\' || c == ':' || c.is_control())
+    {
         Some("it contains a path separator, a colon or a control character")
     } else {
         None
@@ -295,7 +303,8 @@ impl RunDirectory {
     /// Opens an existing run directory.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, RunDirError> {
         let root = root.into();
-        let metadata = std::fs::metadata(&root).map_err(|source| io_error("open", &root, source))?;
+        let metadata =
+            std::fs::metadata(&root).map_err(|source| io_error("open", &root, source))?;
         if !metadata.is_dir() {
             let source = io::Error::new(io::ErrorKind::NotADirectory, "not a directory");
             return Err(io_error("open", &root, source));
@@ -326,12 +335,11 @@ impl RunDirectory {
     pub fn write_manifest(&self, manifest: &RunManifest) -> Result<(), RunDirError> {
         let path = self.manifest_path();
         let tmp = self.root.join(MANIFEST_TMP_FILE);
-        let json = serde_json::to_vec_pretty(manifest).map_err(|source| {
-            RunDirError::ManifestInvalid {
+        let json =
+            serde_json::to_vec_pretty(manifest).map_err(|source| RunDirError::ManifestInvalid {
                 path: path.clone(),
                 source,
-            }
-        })?;
+            })?;
         let write = || -> io::Result<()> {
             let mut file = File::create(&tmp)?;
             file.write_all(&json)?;
@@ -339,7 +347,8 @@ impl RunDirectory {
             file.sync_all()
         };
         write().map_err(|source| io_error("write", &tmp, source))?;
-        std::fs::rename(&tmp, &path).map_err(|source| io_error("rename into place", &path, source))?;
+        std::fs::rename(&tmp, &path)
+            .map_err(|source| io_error("rename into place", &path, source))?;
         sync_directory(&self.root).map_err(|source| io_error("sync", &self.root, source))
     }
 
@@ -398,7 +407,13 @@ mod tests {
 
     #[test]
     fn journal_dirs_follow_the_layout() {
-        assert_eq!(relative_journal_dir("parse", Lane::Error), Path::new("stages/parse/error"));
-        assert_eq!(relative_journal_dir("pipeline", Lane::System), Path::new("system/pipeline"));
+        assert_eq!(
+            relative_journal_dir("parse", Lane::Error),
+            Path::new("stages/parse/error")
+        );
+        assert_eq!(
+            relative_journal_dir("pipeline", Lane::System),
+            Path::new("system/pipeline")
+        );
     }
 }

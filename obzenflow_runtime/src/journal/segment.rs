@@ -490,7 +490,10 @@ mod tests {
     #[test]
     fn segment_names_round_trip() {
         assert_eq!(segment_file_name(0), "00000000000000000000.seg");
-        assert_eq!(parse_segment_file_name(&segment_file_name(123_456)), Some(123_456));
+        assert_eq!(
+            parse_segment_file_name(&segment_file_name(123_456)),
+            Some(123_456)
+        );
         assert_eq!(parse_segment_file_name("0001.seg"), None);
         assert_eq!(parse_segment_file_name("0000000000000000000x.seg"), None);
         assert_eq!(parse_segment_file_name("00000000000000000000.tmp"), None);

@@ -252,7 +252,12 @@ impl DiskWriter {
         }
     }
 
-    fn fail(&mut self, operation: &'static str, path: PathBuf, source: std::io::Error) -> JournalError {
+    fn fail(
+        &mut self,
+        operation: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    ) -> JournalError {
         self.failed = true;
         tracing::error!(journal = %self.journal, error = %source, "journal write failed");
         JournalError::Io {

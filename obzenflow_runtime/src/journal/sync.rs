@@ -177,7 +177,10 @@ impl SchedulerShared {
                 if state.shutdown {
                     return;
                 }
-                state = self.wake.wait(state).unwrap_or_else(PoisonError::into_inner);
+                state = self
+                    .wake
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
                 continue;
             }
             let now = Instant::now();
@@ -322,10 +325,16 @@ impl SyncTarget {
             let written = self.written.load(Ordering::Acquire);
             let directory_dirty = std::mem::take(&mut files.directory_dirty);
             let current = (files.current_path.clone(), Arc::clone(&files.current));
-            (written, current, std::mem::take(&mut files.rolled), directory_dirty)
+            (
+                written,
+                current,
+                std::mem::take(&mut files.rolled),
+                directory_dirty,
+            )
         };
         for (path, file) in rolled.iter().chain(std::iter::once(&current)) {
-            file.sync_data().map_err(|source| self.io_error(path, source))?;
+            file.sync_data()
+                .map_err(|source| self.io_error(path, source))?;
         }
         if directory_dirty {
             sync_directory(&self.dir).map_err(|source| self.io_error(&self.dir, source))?;
@@ -349,7 +358,10 @@ impl SyncTarget {
     fn clone_error(&self, error: &JournalError) -> JournalError {
         match error {
             JournalError::Io {
-                path, source, operation, ..
+                path,
+                source,
+                operation,
+                ..
             } => JournalError::Io {
                 journal: self.journal.clone(),
                 operation,

@@ -151,7 +151,10 @@ pub(crate) fn orders(first: u64, count: u64) -> Vec<ChainEvent> {
 
 /// The number of an order record.
 pub(crate) fn order_number(event: &ChainEvent) -> u64 {
-    event.payload().and_then(|payload| payload["id"].as_u64()).expect("an order record")
+    event
+        .payload()
+        .and_then(|payload| payload["id"].as_u64())
+        .expect("an order record")
 }
 
 pub(crate) fn journal_id(name: &str) -> JournalId {
@@ -220,7 +223,11 @@ impl Kind {
     }
 }
 
-pub(crate) fn open_disk(dir: &Path, config: &DiskJournalConfig, scheduler: &SyncScheduler) -> DiskJournal {
+pub(crate) fn open_disk(
+    dir: &Path,
+    config: &DiskJournalConfig,
+    scheduler: &SyncScheduler,
+) -> DiskJournal {
     DiskJournal::open(dir.join("journal"), journal_id("disk"), config, scheduler)
         .expect("open disk journal")
 }
