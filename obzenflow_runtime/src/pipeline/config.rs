@@ -8,7 +8,12 @@ use crate::journal::{DiskJournalConfig, SyncPolicy};
 #[derive(Debug, Clone)]
 pub enum Journals {
     /// In memory: fast, gone when the process ends.
-    Memory,
+    Memory {
+        /// How many recent records each journal keeps; `None` keeps every record. Live
+        /// readers never fall further behind than their backpressure window, so a bound of at
+        /// least the largest window loses nothing they need and keeps memory flat.
+        retain_records: Option<usize>,
+    },
     /// On disk, one run directory per run under `base_dir`.
     Disk {
         /// The directory run directories are created in.
@@ -22,9 +27,22 @@ impl Journals {
     /// The default base directory of run directories, relative to the working directory.
     pub const DEFAULT_BASE_DIR: &'static str = "target/obzenflow/runs";
 
-    /// In-memory journals.
+    /// How many recent records an in-memory journal keeps by default.
+    pub const DEFAULT_MEMORY_RETENTION: usize = 65_536;
+
+    /// In-memory journals keeping the most recent [`Journals::DEFAULT_MEMORY_RETENTION`]
+    /// records each (never fewer than the largest edge window).
     pub fn memory() -> Self {
-        Self::Memory
+        Self::Memory {
+            retain_records: Some(Self::DEFAULT_MEMORY_RETENTION),
+        }
+    }
+
+    /// In-memory journals keeping every record, for tests that read journals afterwards.
+    pub fn memory_unbounded() -> Self {
+        Self::Memory {
+            retain_records: None,
+        }
     }
 
     /// Disk journals under `base_dir`, with the default configuration (group commit).

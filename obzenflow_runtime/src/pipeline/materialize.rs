@@ -29,7 +29,8 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
     let teardown_deadline = flow.teardown_deadline;
     let flow_id = FlowId::new();
     let run_id = RunId::new();
-    let factory = journal_factory(&flow.journals, run_id)?;
+    let largest_window = flow.windows.iter().map(|window| window.get()).max().unwrap_or(0);
+    let factory = journal_factory(&flow.journals, run_id, largest_window)?;
     let stage_ids: Vec<StageId> = flow.stages.iter().map(|_| StageId::new()).collect();
     let journals = flow
         .stages
@@ -109,9 +110,23 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
     Ok((handle, shared))
 }
 
-fn journal_factory(journals: &Journals, run_id: RunId) -> Result<JournalFactory, FlowError> {
+fn journal_factory(
+    journals: &Journals,
+    run_id: RunId,
+    largest_window: u64,
+) -> Result<JournalFactory, FlowError> {
     match journals {
-        Journals::Memory => Ok(JournalFactory::memory()),
+        Journals::Memory {
+            retain_records: None,
+        } => Ok(JournalFactory::memory()),
+        Journals::Memory {
+            retain_records: Some(retain),
+        } => {
+            let window = usize::try_from(largest_window).unwrap_or(usize::MAX);
+            Ok(JournalFactory::new(JournalStorage::BoundedMemory {
+                retain_records: (*retain).max(window),
+            })?)
+        }
         Journals::Disk { base_dir, config } => {
             let run_dir = RunDirectory::create(base_dir, run_id)?;
             Ok(JournalFactory::new(JournalStorage::Disk {
