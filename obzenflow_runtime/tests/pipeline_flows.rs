@@ -47,7 +47,11 @@ async fn linear_flow_delivers_every_record_once_in_order() {
         assert_eq!(sink.numbers(), expected, "{kind}");
         for stage in ["numbers", "double", "collect"] {
             let stage = report.stage(stage).unwrap();
-            assert_eq!((stage.records_in, stage.records_out), (N, N), "{kind} {stage:?}");
+            assert_eq!(
+                (stage.records_in, stage.records_out),
+                (N, N),
+                "{kind} {stage:?}"
+            );
             assert_eq!(stage.records_errored, 0);
         }
         let doubled = sink.records()[7].payload().unwrap()["doubled"].as_u64();
@@ -104,7 +108,11 @@ async fn fan_in_and_diamond_deliver_exactly_once() {
         assert_drained(&report);
         let numbers = sink.numbers();
         assert_eq!(numbers.len() as u64, 2 * N + N / 2, "{kind}");
-        let from_b: BTreeSet<u64> = numbers.iter().filter(|(from, _)| from == "b").map(|(_, n)| *n).collect();
+        let from_b: BTreeSet<u64> = numbers
+            .iter()
+            .filter(|(from, _)| from == "b")
+            .map(|(_, n)| *n)
+            .collect();
         assert_eq!(from_b, (0..N / 2).collect(), "{kind}");
         let merge = report.stage("merge").unwrap();
         assert_eq!(merge.records_in, 2 * N + N / 2, "{kind}");
@@ -113,7 +121,9 @@ async fn fan_in_and_diamond_deliver_exactly_once() {
         for (from, n) in numbers {
             *per_record.entry((from, n)).or_insert(0) += 1;
         }
-        assert!(per_record.iter().all(|((from, _), count)| *count == if from == "a" { 2 } else { 1 }));
+        assert!(per_record
+            .iter()
+            .all(|((from, _), count)| *count == if from == "a" { 2 } else { 1 }));
     }
 }
 
@@ -123,7 +133,12 @@ async fn errors_go_to_the_error_lane_and_the_flow_completes() {
         let sink = Collect::default();
         let report = FlowBuilder::new("errors")
             .source("numbers", Numbers::new("numbers", 1_000))
-            .transform("double", Double { fail_every: Some(10) })
+            .transform(
+                "double",
+                Double {
+                    fail_every: Some(10),
+                },
+            )
             .sink("collect", sink.clone())
             .chain(["numbers", "double", "collect"])
             .journals(journals)
@@ -147,7 +162,12 @@ async fn errors_go_to_the_error_lane_and_the_flow_completes() {
 async fn an_exceeded_error_budget_fails_the_flow_with_the_budget_in_the_message() {
     let report = FlowBuilder::new("budget")
         .source("numbers", Numbers::new("numbers", 1_000))
-        .transform("double", Double { fail_every: Some(10) })
+        .transform(
+            "double",
+            Double {
+                fail_every: Some(10),
+            },
+        )
         .sink("collect", Collect::default())
         .chain(["numbers", "double", "collect"])
         .configure(

@@ -34,7 +34,12 @@ async fn a_completed_run_leaves_consistent_journals() {
     let base = tempfile::tempdir().unwrap();
     let report = FlowBuilder::new("journals")
         .source("numbers", Numbers::new("numbers", 500))
-        .transform("double", Double { fail_every: Some(10) })
+        .transform(
+            "double",
+            Double {
+                fail_every: Some(10),
+            },
+        )
         .sink("collect", Collect::default())
         .chain(["numbers", "double", "collect"])
         .journals(Journals::disk(base.path()))
@@ -51,7 +56,10 @@ async fn a_completed_run_leaves_consistent_journals() {
         assert_eq!(facts.len(), 1, "{}: {facts:?}", stage.name);
         assert!(matches!(facts[0], LifecycleEvent::Completed { .. }));
         let data_records = data.iter().filter(|event| event.is_data()).count() as u64;
-        let end_of_stream: Vec<u64> = data.iter().filter_map(ChainEvent::end_of_stream_count).collect();
+        let end_of_stream: Vec<u64> = data
+            .iter()
+            .filter_map(ChainEvent::end_of_stream_count)
+            .collect();
         assert_eq!(end_of_stream, vec![data_records], "{}", stage.name);
         let errors = records(&report, &stage.name, Lane::Error);
         assert_eq!(errors.len() as u64, stage.records_errored, "{}", stage.name);
@@ -68,7 +76,10 @@ async fn a_completed_run_leaves_consistent_journals() {
         let parent = output.causality.parent_id.expect("a parent");
         let origin = &sources[&parent];
         assert_eq!(output.correlation_id(), origin.correlation_id());
-        assert_eq!(output.payload().unwrap()["n"], origin.payload().unwrap()["n"]);
+        assert_eq!(
+            output.payload().unwrap()["n"],
+            origin.payload().unwrap()["n"]
+        );
     }
     let rejected = records(&report, "double", Lane::Error);
     assert!(rejected.iter().all(ChainEvent::is_error));
@@ -82,7 +93,9 @@ async fn a_completed_run_leaves_consistent_journals() {
     assert!(manifest.ended_at.is_some());
     let pipeline = records(&report, "pipeline", Lane::System);
     assert_eq!(terminal_facts(&pipeline).len(), 1);
-    assert!(inspect::validate_run(report.run_dir.as_ref().unwrap()).unwrap().is_clean());
+    assert!(inspect::validate_run(report.run_dir.as_ref().unwrap())
+        .unwrap()
+        .is_clean());
 }
 
 struct RejectEverything;

@@ -29,7 +29,12 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
     let teardown_deadline = flow.teardown_deadline;
     let flow_id = FlowId::new();
     let run_id = RunId::new();
-    let largest_window = flow.windows.iter().map(|window| window.get()).max().unwrap_or(0);
+    let largest_window = flow
+        .windows
+        .iter()
+        .map(|window| window.get())
+        .max()
+        .unwrap_or(0);
     let factory = journal_factory(&flow.journals, run_id, largest_window)?;
     let stage_ids: Vec<StageId> = flow.stages.iter().map(|_| StageId::new()).collect();
     let journals = flow

@@ -46,9 +46,12 @@ pub(crate) struct BatchCounts {
 
 impl StageCounters {
     pub(crate) fn add(&self, batch: BatchCounts) {
-        self.records_in.fetch_add(batch.records_in, Ordering::Relaxed);
-        self.records_out
-            .fetch_add(batch.records_out + batch.records_delivered, Ordering::Relaxed);
+        self.records_in
+            .fetch_add(batch.records_in, Ordering::Relaxed);
+        self.records_out.fetch_add(
+            batch.records_out + batch.records_delivered,
+            Ordering::Relaxed,
+        );
         self.records_errored
             .fetch_add(batch.records_errored, Ordering::Relaxed);
         self.records_filtered
@@ -79,7 +82,8 @@ impl StageCounters {
     }
 
     pub(crate) fn mark_finished(&self, now: obzenflow_core::Timestamp) {
-        self.finished_at_us.store(now.as_micros(), Ordering::Relaxed);
+        self.finished_at_us
+            .store(now.as_micros(), Ordering::Relaxed);
     }
 
     /// How long the stage ran: from initialization to its terminal state (or until now).

@@ -88,7 +88,9 @@ pub enum StageError {
         upstream: JournalId,
     },
     /// Too many records failed.
-    #[error("stage `{stage}`: error budget exceeded: {errors} errored records of {records} ({budget})")]
+    #[error(
+        "stage `{stage}`: error budget exceeded: {errors} errored records of {records} ({budget})"
+    )]
     ErrorBudgetExceeded {
         /// The stage name.
         stage: String,
@@ -136,7 +138,10 @@ impl HandlerFailure {
     }
 
     /// A failure with a message and the error that caused it.
-    pub fn with_source(message: impl Into<String>, source: impl Into<obzenflow_fsm::BoxError>) -> Self {
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl Into<obzenflow_fsm::BoxError>,
+    ) -> Self {
         Self {
             message: message.into(),
             source: Some(source.into()),

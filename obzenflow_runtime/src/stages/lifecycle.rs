@@ -255,7 +255,9 @@ mod tests {
             StageState::Running,
             StageState::Draining,
             StageState::Drained,
-            StageState::Failed { reason: reason.clone() },
+            StageState::Failed {
+                reason: reason.clone(),
+            },
             StageState::Cancelled { reason },
         ]
     }
@@ -269,7 +271,9 @@ mod tests {
             StageEvent::InputExhausted,
             StageEvent::StopRequested,
             StageEvent::DrainCompleted,
-            StageEvent::Cancel { reason: reason.clone() },
+            StageEvent::Cancel {
+                reason: reason.clone(),
+            },
             StageEvent::Failure { reason },
             StageEvent::ControlClosed,
         ]
@@ -279,9 +283,10 @@ mod tests {
     /// document true.
     #[test]
     fn the_documented_source_lifecycle_is_the_one_in_the_code() {
-        let diagram = obzenflow_fsm::render_mermaid::<StageMachine>(&all_states(), &all_events(), || {
-            context(StageKind::Source)
-        });
+        let diagram =
+            obzenflow_fsm::render_mermaid::<StageMachine>(&all_states(), &all_events(), || {
+                context(StageKind::Source)
+            });
         let architecture = include_str!("../../../ARCHITECTURE.md");
         assert!(
             architecture.contains(&diagram),
@@ -296,7 +301,10 @@ mod tests {
         let stop = StageEvent::StopRequested;
         assert!(matches!(
             StageMachine::transition(&StageState::Running, &stop, &mut source),
-            Transition::To { next: StageState::Draining, .. }
+            Transition::To {
+                next: StageState::Draining,
+                ..
+            }
         ));
         assert!(matches!(
             StageMachine::transition(&StageState::Running, &stop, &mut transform),
@@ -306,13 +314,36 @@ mod tests {
 
     #[test]
     fn failure_and_cancel_end_every_live_state() {
-        for state in all_states().into_iter().filter(|state| !state.is_terminal()) {
-            let failure = StageEvent::Failure { reason: "disk full".into() };
+        for state in all_states()
+            .into_iter()
+            .filter(|state| !state.is_terminal())
+        {
+            let failure = StageEvent::Failure {
+                reason: "disk full".into(),
+            };
             let next = StageMachine::transition(&state, &failure, &mut context(StageKind::Sink));
-            assert!(matches!(next, Transition::To { next: StageState::Failed { .. }, .. }), "{state:?}");
+            assert!(
+                matches!(
+                    next,
+                    Transition::To {
+                        next: StageState::Failed { .. },
+                        ..
+                    }
+                ),
+                "{state:?}"
+            );
             let cancel = StageEvent::ControlClosed;
             let next = StageMachine::transition(&state, &cancel, &mut context(StageKind::Sink));
-            assert!(matches!(next, Transition::To { next: StageState::Cancelled { .. }, .. }), "{state:?}");
+            assert!(
+                matches!(
+                    next,
+                    Transition::To {
+                        next: StageState::Cancelled { .. },
+                        ..
+                    }
+                ),
+                "{state:?}"
+            );
         }
     }
 }

@@ -88,7 +88,12 @@ impl Outputs {
 
     /// Stamps a handler's output and queues it: error-status records go to the error lane,
     /// everything else to the data lane.
-    pub(crate) fn emit(&mut self, mut event: ChainEvent, parent: Option<&ChainEvent>, elapsed_ns: u64) {
+    pub(crate) fn emit(
+        &mut self,
+        mut event: ChainEvent,
+        parent: Option<&ChainEvent>,
+        elapsed_ns: u64,
+    ) {
         self.stamp(&mut event, parent);
         event.processing_info.processing_time_ns = elapsed_ns;
         if event.is_error() {
@@ -157,11 +162,17 @@ impl Outputs {
     pub(crate) async fn flush(&mut self) -> Result<(), StageError> {
         if !self.data_batch.is_empty() {
             let batch = std::mem::take(&mut self.data_batch);
-            self.data.append(batch).await.map_err(|source| self.journal_error(source))?;
+            self.data
+                .append(batch)
+                .await
+                .map_err(|source| self.journal_error(source))?;
         }
         if !self.error_batch.is_empty() {
             let batch = std::mem::take(&mut self.error_batch);
-            self.error.append(batch).await.map_err(|source| self.journal_error(source))?;
+            self.error
+                .append(batch)
+                .await
+                .map_err(|source| self.journal_error(source))?;
         }
         self.data_records_written += self.batch.records_out;
         self.counters.add(std::mem::take(&mut self.batch));
@@ -173,7 +184,10 @@ impl Outputs {
         self.flush().await?;
         let mut marker = ChainEvent::end_of_stream(self.data_records_written);
         self.stamp(&mut marker, None);
-        self.data.append(vec![marker]).await.map_err(|source| self.journal_error(source))?;
+        self.data
+            .append(vec![marker])
+            .await
+            .map_err(|source| self.journal_error(source))?;
         Ok(())
     }
 

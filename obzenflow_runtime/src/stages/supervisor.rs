@@ -5,9 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use obzenflow_core::{
-    FlowContext, Journal, LifecycleEvent, StageId, Timestamp, WriterId,
-};
+use obzenflow_core::{FlowContext, Journal, LifecycleEvent, StageId, Timestamp, WriterId};
 use obzenflow_fsm::{BoxError, Machine};
 
 use super::config::StageConfig;
@@ -275,7 +273,8 @@ impl<L: StageLogic> HandlerSupervised for StageSupervisor<L> {
             run_id: self.info.run_id,
             stage_id: self.info.stage_id,
         };
-        let appended = append_lifecycle(&self.info, flow_context, self.data.as_ref(), outcome).await;
+        let appended =
+            append_lifecycle(&self.info, flow_context, self.data.as_ref(), outcome).await;
         let closed_data = self.data.close().await;
         let closed_error = self.error.close().await;
         appended?;

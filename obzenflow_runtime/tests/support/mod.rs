@@ -47,7 +47,10 @@ pub struct Double {
 
 impl TransformHandler for Double {
     fn process(&mut self, event: &ChainEvent) -> Result<Vec<ChainEvent>, RecordError> {
-        let n = event.payload().and_then(|payload| payload["n"].as_u64()).ok_or("no n")?;
+        let n = event
+            .payload()
+            .and_then(|payload| payload["n"].as_u64())
+            .ok_or("no n")?;
         if let Some(every) = self.fail_every {
             if n % every == every - 1 {
                 return Err(RecordError::validation(format!("record {n} is unlucky")));
