@@ -1,1 +1,9 @@
-//! obzenflow_stages.
+//! Ready-made ObzenFlow stages: sources, transforms, stateful aggregations and sinks, built only
+//! on the public API of `obzenflow_runtime`.
+#![doc = include_str!("../README.md")]
+
+mod payload;
+pub mod sinks;
+pub mod sources;
+pub mod stateful;
+pub mod transforms;

@@ -1,0 +1,254 @@
+//! What the file sinks share: atomic finish (write `<path>.tmp`, rename on drain), byte
+//! counting for receipts, and write failures that are recorded rather than lost.
+
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use obzenflow_core::{DeliveryReceipt, ErrorKind};
+use obzenflow_runtime::stages::{HandlerFailure, RecordError};
+
+/// How a file sink writes its file.
+///
+/// ```
+/// use obzenflow_stages::sinks::{FileSinkConfig, JsonLinesSink};
+///
+/// // Write in place, so the file can be followed while the flow runs.
+/// let config = FileSinkConfig { atomic: false, ..FileSinkConfig::default() };
+/// let sink = JsonLinesSink::new("live.jsonl").with_config(config);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileSinkConfig {
+    /// Write to `<path>.tmp` and rename it to `<path>` when the flow drains (the default), so
+    /// `<path>` only ever holds a complete output. When `false`, write `<path>` directly.
+    pub atomic: bool,
+    /// Create missing parent directories; `true` by default.
+    pub create_dirs: bool,
+}
+
+impl Default for FileSinkConfig {
+    fn default() -> Self {
+        Self {
+            atomic: true,
+            create_dirs: true,
+        }
+    }
+}
+
+/// A writer that counts the bytes that reach it.
+#[derive(Debug)]
+pub(crate) struct Counting<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.bytes += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The output file of a sink: where it is written, whether it was committed, and the first
+/// write failure.
+#[derive(Debug)]
+pub(crate) struct OutputFile {
+    path: PathBuf,
+    write_path: PathBuf,
+    config: FileSinkConfig,
+    created: bool,
+    committed: bool,
+    failure: Option<io::Error>,
+}
+
+impl OutputFile {
+    pub(crate) fn new(path: PathBuf, config: FileSinkConfig) -> Self {
+        let write_path = if config.atomic {
+            let mut name = OsString::from(path.as_os_str());
+            name.push(".tmp");
+            PathBuf::from(name)
+        } else {
+            path.clone()
+        };
+        Self {
+            path,
+            write_path,
+            config,
+            created: false,
+            committed: false,
+            failure: None,
+        }
+    }
+
+    pub(crate) fn set_config(&mut self, config: FileSinkConfig) {
+        *self = Self::new(std::mem::take(&mut self.path), config);
+    }
+
+    /// The final path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Creates (truncates) the file written to, and its parent directories if configured.
+    pub(crate) fn create(&mut self) -> Result<Counting<File>, HandlerFailure> {
+        let parent = self
+            .write_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty());
+        if let (true, Some(parent)) = (self.config.create_dirs, parent) {
+            fs::create_dir_all(parent).map_err(|error| {
+                let message = format!("cannot create directory `{}`: {error}", parent.display());
+                HandlerFailure::with_source(message, error)
+            })?;
+        }
+        let file = File::create(&self.write_path).map_err(|error| {
+            let message = format!(
+                "cannot create output file `{}`: {error}",
+                self.write_path.display()
+            );
+            HandlerFailure::with_source(message, error)
+        })?;
+        self.created = true;
+        Ok(Counting {
+            inner: file,
+            bytes: 0,
+        })
+    }
+
+    /// Fails fast once a write has failed: every later record goes to the error lane too.
+    pub(crate) fn check(&self) -> Result<(), RecordError> {
+        match &self.failure {
+            Some(error) => Err(self.record_error(error)),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a write failure; the record being written goes to the error lane.
+    pub(crate) fn write_failed(&mut self, error: io::Error) -> RecordError {
+        let record_error = self.record_error(&error);
+        self.failure.get_or_insert(error);
+        record_error
+    }
+
+    fn record_error(&self, error: &io::Error) -> RecordError {
+        RecordError::new(
+            ErrorKind::Other,
+            format!("cannot write `{}`: {error}", self.write_path.display()),
+        )
+    }
+
+    /// The record error for a record consumed before `initialize`.
+    pub(crate) fn not_open(&self) -> RecordError {
+        RecordError::new(
+            ErrorKind::Other,
+            format!(
+                "output file `{}` is not open: `initialize` must run first",
+                self.path.display()
+            ),
+        )
+    }
+
+    /// Fails the stage with the first write failure, if there was one.
+    pub(crate) fn fail_if_broken(&mut self) -> Result<(), HandlerFailure> {
+        match self.failure.take() {
+            Some(error) => Err(self.failure_of(error)),
+            None => Ok(()),
+        }
+    }
+
+    fn failure_of(&self, error: io::Error) -> HandlerFailure {
+        let message = format!("cannot write `{}`: {error}", self.write_path.display());
+        HandlerFailure::with_source(message, error)
+    }
+
+    /// Syncs the flushed file and moves it to its final path.
+    pub(crate) fn commit(&mut self, file: Counting<File>) -> Result<u64, HandlerFailure> {
+        self.fail_if_broken()?;
+        file.inner
+            .sync_all()
+            .map_err(|error| self.failure_of(error))?;
+        if self.config.atomic {
+            fs::rename(&self.write_path, &self.path).map_err(|error| {
+                let message = format!(
+                    "cannot rename `{}` to `{}`: {error}",
+                    self.write_path.display(),
+                    self.path.display()
+                );
+                HandlerFailure::with_source(message, error)
+            })?;
+        }
+        self.committed = true;
+        Ok(file.bytes)
+    }
+
+    /// The receipt for `records` records and `bytes` bytes delivered to this file.
+    pub(crate) fn receipt(&self, records: u64, bytes: u64) -> DeliveryReceipt {
+        DeliveryReceipt {
+            destination: self.path.display().to_string(),
+            records,
+            bytes,
+        }
+    }
+}
+
+impl Drop for OutputFile {
+    fn drop(&mut self) {
+        // An atomic sink that never committed (the flow failed or was cancelled) removes its
+        // partial file so only complete outputs are ever left behind. Failing to remove it is
+        // harmless: the next run truncates it.
+        if self.config.atomic && self.created && !self.committed {
+            let _ = fs::remove_file(&self.write_path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_files_appear_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/out.txt");
+        let mut output = OutputFile::new(path.clone(), FileSinkConfig::default());
+        let mut file = output.create().unwrap();
+        file.write_all(b"hello\n").unwrap();
+        assert!(dir.path().join("nested/out.txt.tmp").exists());
+        assert!(!path.exists());
+        assert_eq!(output.commit(file).unwrap(), 6);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "hello\n");
+        assert!(!dir.path().join("nested/out.txt.tmp").exists());
+    }
+
+    #[test]
+    fn an_uncommitted_atomic_file_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.txt");
+        let mut output = OutputFile::new(path.clone(), FileSinkConfig::default());
+        let _file = output.create().unwrap();
+        drop(output);
+        assert!(!dir.path().join("out.txt.tmp").exists());
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_write_failure_fails_later_records_and_the_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut output = OutputFile::new(dir.path().join("out.txt"), FileSinkConfig::default());
+        let file = output.create().unwrap();
+        let error = output.write_failed(io::Error::other("disk full"));
+        let expected = format!(
+            "cannot write `{}`: disk full",
+            dir.path().join("out.txt.tmp").display()
+        );
+        assert_eq!(error.message, expected);
+        assert_eq!(output.check().unwrap_err().message, expected);
+        assert_eq!(output.commit(file).unwrap_err().message, expected);
+    }
+}

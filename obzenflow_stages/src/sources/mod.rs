@@ -1,0 +1,21 @@
+//! Sources: records from memory, from JSON Lines and CSV files, and from a rate-limited
+//! generator.
+//!
+//! File sources never stop on a bad line. A line that cannot be decoded (malformed JSON or CSV,
+//! a value of the wrong type, invalid UTF-8) becomes an error-lane record: its status is
+//! `ProcessingStatus::Error` with [`ErrorKind::Decode`](obzenflow_core::ErrorKind::Decode) and the
+//! message `<file>:<line>: <what was wrong>`, and its payload is a [`BadRow`] keeping the raw
+//! line. A file that cannot be opened or read at all fails the source from `initialize`, with an
+//! error naming the path and the operating system's reason.
+
+mod csv;
+mod file;
+mod generator;
+mod iter;
+mod jsonl;
+
+pub use self::csv::{CsvSource, CsvSourceConfig};
+pub use file::BadRow;
+pub use generator::{GeneratorConfig, GeneratorSource};
+pub use iter::{IterSource, PayloadToEvent};
+pub use jsonl::JsonLinesSource;

@@ -1,0 +1,406 @@
+//! `Aggregate`: a keyed fold or reduce, with optional top-N, emitted at the end of the stream,
+//! every N records, or per event-time tumbling window.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use obzenflow_core::{ChainEvent, Timestamp, TypedPayload};
+use obzenflow_runtime::stages::{HandlerFailure, RecordError, RecordResult, TransformHandler};
+
+use super::emit::Emit;
+use super::window::{GroupKey, Window};
+use crate::payload::payload_event;
+
+/// Extracts the grouping key of a record.
+type KeyFn<T, K> = Box<dyn FnMut(&T) -> K + Send>;
+/// Folds a record into its group's state, or creates the state for a new group.
+type AccumulateFn<T, K, S> = Box<dyn FnMut(&GroupKey<K>, Option<&mut S>, T) -> Option<S> + Send>;
+/// Extracts a record's event time.
+type EventTimeFn<T> = Box<dyn FnMut(&T, &ChainEvent) -> Option<Timestamp> + Send>;
+/// Orders states for top-N selection: the first in order are kept.
+type CompareFn<S> = Box<dyn Fn(&S, &S) -> Ordering + Send>;
+
+/// Groups typed records by key and folds each group into a state, which it emits as records of
+/// the state's type.
+///
+/// - [`fold`](Self::fold) starts each group from `init` and folds records into it;
+///   [`reduce`](Self::reduce) starts from a group's first record and combines the rest into it.
+/// - [`emit`](Self::emit) chooses when: at the end of the stream (the default), every N records,
+///   or per event-time tumbling window (see [`Emit`] for the exact rules).
+/// - [`top_n`](Self::top_n) keeps only the first N groups of each emission in a given order.
+///
+/// Output is deterministic: groups are emitted in window order, then key order (or the top-N
+/// order), so a replay produces the same records. Records that do not decode as `T` go to the
+/// error lane with kind `decode`. Add the stage with `FlowBuilder::stateful`.
+///
+/// ```no_run
+/// use obzenflow_core::TypedPayload;
+/// use obzenflow_runtime::pipeline::FlowBuilder;
+/// use obzenflow_stages::sinks::ConsoleSink;
+/// use obzenflow_stages::sources::CsvSource;
+/// use obzenflow_stages::stateful::Aggregate;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Order { customer: String, amount: f64 }
+/// impl TypedPayload for Order { const EVENT_TYPE: &'static str = "order"; }
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Spend { customer: String, orders: u64, total: f64 }
+/// impl TypedPayload for Spend { const EVENT_TYPE: &'static str = "spend"; }
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let top_spenders = Aggregate::fold(
+///     |order: &Order| order.customer.clone(),
+///     |group| Spend { customer: group.key.clone(), orders: 0, total: 0.0 },
+///     |spend: &mut Spend, order: Order| {
+///         spend.orders += 1;
+///         spend.total += order.amount;
+///     },
+/// )
+/// .top_n(3, |a, b| b.total.total_cmp(&a.total));
+///
+/// FlowBuilder::new("top-spenders")
+///     .source("orders", CsvSource::typed::<Order>("orders.csv"))
+///     .stateful("top", top_spenders)
+///     .sink("print", ConsoleSink::typed(|s: &Spend| format!("{} {:.2}", s.customer, s.total)))
+///     .chain(["orders", "top", "print"])
+///     .build()?
+///     .run()
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Aggregate<T, K, S> {
+    key: KeyFn<T, K>,
+    accumulate: AccumulateFn<T, K, S>,
+    event_time: EventTimeFn<T>,
+    emit: Emit,
+    top: Option<(usize, CompareFn<S>)>,
+    groups: BTreeMap<GroupKey<K>, S>,
+    since_snapshot: u64,
+    /// The latest event time seen; every window ending at or before it is closed.
+    watermark: Option<Timestamp>,
+}
+
+impl<T, K: fmt::Debug, S> fmt::Debug for Aggregate<T, K, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Aggregate")
+            .field("emit", &self.emit)
+            .field("groups", &self.groups.len())
+            .field("watermark", &self.watermark)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, K, S> Aggregate<T, K, S>
+where
+    T: TypedPayload + 'static,
+    K: Ord + Clone + Send + 'static,
+    S: TypedPayload + Send + 'static,
+{
+    /// Groups records by `key`; each new group starts from `init(group)` and every record of
+    /// the group is folded into it with `fold`.
+    ///
+    /// ```
+    /// use obzenflow_core::TypedPayload;
+    /// use obzenflow_stages::stateful::Aggregate;
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Click { page: String }
+    /// impl TypedPayload for Click { const EVENT_TYPE: &'static str = "click"; }
+    /// #[derive(Serialize, Deserialize)]
+    /// struct PageViews { page: String, views: u64 }
+    /// impl TypedPayload for PageViews { const EVENT_TYPE: &'static str = "page_views"; }
+    ///
+    /// let views = Aggregate::fold(
+    ///     |click: &Click| click.page.clone(),
+    ///     |group| PageViews { page: group.key.clone(), views: 0 },
+    ///     |views: &mut PageViews, _click: Click| views.views += 1,
+    /// );
+    /// ```
+    pub fn fold(
+        key: impl FnMut(&T) -> K + Send + 'static,
+        mut init: impl FnMut(&GroupKey<K>) -> S + Send + 'static,
+        mut fold: impl FnMut(&mut S, T) + Send + 'static,
+    ) -> Self {
+        Self::with_accumulator(
+            Box::new(key),
+            Box::new(move |group, state, record| match state {
+                Some(state) => {
+                    fold(state, record);
+                    None
+                }
+                None => {
+                    let mut state = init(group);
+                    fold(&mut state, record);
+                    Some(state)
+                }
+            }),
+        )
+    }
+
+    /// Sets when the groups are emitted; [`Emit::OnDrain`] by default.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use obzenflow_core::TypedPayload;
+    /// use obzenflow_stages::stateful::{Aggregate, Emit};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Reading { sensor: u32, celsius: f64 }
+    /// impl TypedPayload for Reading { const EVENT_TYPE: &'static str = "reading"; }
+    ///
+    /// let hottest_per_minute = Aggregate::reduce(
+    ///     |reading: &Reading| reading.sensor,
+    ///     |hottest: &mut Reading, reading: Reading| {
+    ///         if reading.celsius > hottest.celsius { *hottest = reading; }
+    ///     },
+    /// )
+    /// .emit(Emit::TumblingWindow(Duration::from_secs(60)));
+    /// ```
+    pub fn emit(mut self, emit: Emit) -> Self {
+        self.emit = emit;
+        self
+    }
+
+    /// Keeps only the first `n` groups of each emission (each window, for windowed emission)
+    /// when sorted by `compare`; ties keep key order.
+    ///
+    /// ```
+    /// use obzenflow_core::TypedPayload;
+    /// use obzenflow_stages::stateful::Aggregate;
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Sale { region: String, amount: f64 }
+    /// impl TypedPayload for Sale { const EVENT_TYPE: &'static str = "sale"; }
+    ///
+    /// // The three regions with the largest single sale.
+    /// let top3 = Aggregate::reduce(
+    ///     |sale: &Sale| sale.region.clone(),
+    ///     |best: &mut Sale, sale: Sale| if sale.amount > best.amount { *best = sale },
+    /// )
+    /// .top_n(3, |a, b| b.amount.total_cmp(&a.amount));
+    /// ```
+    pub fn top_n(
+        mut self,
+        n: usize,
+        compare: impl Fn(&S, &S) -> Ordering + Send + 'static,
+    ) -> Self {
+        self.top = Some((n, Box::new(compare)));
+        self
+    }
+
+    /// Reads each record's event time with `event_time` instead of the record's own
+    /// `event_time` field; used by [`Emit::TumblingWindow`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use obzenflow_core::{Timestamp, TypedPayload};
+    /// use obzenflow_stages::stateful::{Aggregate, Emit};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Trade { symbol: String, at_micros: u64, volume: u64 }
+    /// impl TypedPayload for Trade { const EVENT_TYPE: &'static str = "trade"; }
+    ///
+    /// let volume_per_second = Aggregate::reduce(
+    ///     |trade: &Trade| trade.symbol.clone(),
+    ///     |total: &mut Trade, trade: Trade| total.volume += trade.volume,
+    /// )
+    /// .event_time(|trade: &Trade| Timestamp::from_micros(trade.at_micros))
+    /// .emit(Emit::TumblingWindow(Duration::from_secs(1)));
+    /// ```
+    pub fn event_time(
+        mut self,
+        mut event_time: impl FnMut(&T) -> Timestamp + Send + 'static,
+    ) -> Self {
+        self.event_time = Box::new(move |record, _| Some(event_time(record)));
+        self
+    }
+
+    fn with_accumulator(key: KeyFn<T, K>, accumulate: AccumulateFn<T, K, S>) -> Self {
+        Self {
+            key,
+            accumulate,
+            event_time: Box::new(|_, event| event.event_time),
+            emit: Emit::OnDrain,
+            top: None,
+            groups: BTreeMap::new(),
+            since_snapshot: 0,
+            watermark: None,
+        }
+    }
+
+    /// The window of `record`, closing the windows it moves event time past into `out`; `None`
+    /// when not windowing.
+    fn advance_windows(
+        &mut self,
+        record: &T,
+        event: &ChainEvent,
+        out: &mut Vec<ChainEvent>,
+    ) -> Result<Option<Window>, RecordError> {
+        let Emit::TumblingWindow(size) = self.emit else {
+            return Ok(None);
+        };
+        let time = (self.event_time)(record, event).ok_or_else(|| {
+            RecordError::validation(
+                "record has no event time, which a tumbling window needs \
+                 (set it at the source or with `Aggregate::event_time`)",
+            )
+        })?;
+        let window = Window::containing(time, size);
+        if let Some(watermark) = self.watermark.filter(|watermark| window.end <= *watermark) {
+            return Err(RecordError::validation(format!(
+                "late record: event time {time} falls in window {window}, which closed when \
+                 event time {watermark} arrived"
+            )));
+        }
+        if self.watermark.is_none_or(|watermark| time > watermark) {
+            self.watermark = Some(time);
+            self.close_windows_until(time, out);
+        }
+        Ok(Some(window))
+    }
+
+    /// Emits and forgets every group whose window ends at or before `time`.
+    fn close_windows_until(&mut self, time: Timestamp, out: &mut Vec<ChainEvent>) {
+        let mut closed = Vec::new();
+        while let Some(entry) = self.groups.first_entry() {
+            if entry.key().window.is_none_or(|window| window.end > time) {
+                break;
+            }
+            closed.push(entry.remove_entry());
+        }
+        let groups: Vec<(&GroupKey<K>, &S)> =
+            closed.iter().map(|(key, state)| (key, state)).collect();
+        emit_groups(groups, self.top.as_ref(), out);
+    }
+
+    /// Emits every group, keeping the state.
+    fn snapshot(&self, out: &mut Vec<ChainEvent>) {
+        emit_groups(self.groups.iter().collect(), self.top.as_ref(), out);
+    }
+}
+
+impl<T, K> Aggregate<T, K, T>
+where
+    T: TypedPayload + Send + 'static,
+    K: Ord + Clone + Send + 'static,
+{
+    /// Groups records by `key`; a group's first record is its state, and each later record is
+    /// combined into it with `reduce`. The emitted records are of the input type.
+    ///
+    /// ```
+    /// use obzenflow_core::TypedPayload;
+    /// use obzenflow_stages::stateful::Aggregate;
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Total { account: String, cents: i64 }
+    /// impl TypedPayload for Total { const EVENT_TYPE: &'static str = "total"; }
+    ///
+    /// let balance = Aggregate::reduce(
+    ///     |entry: &Total| entry.account.clone(),
+    ///     |balance: &mut Total, entry: Total| balance.cents += entry.cents,
+    /// );
+    /// ```
+    pub fn reduce(
+        key: impl FnMut(&T) -> K + Send + 'static,
+        mut reduce: impl FnMut(&mut T, T) + Send + 'static,
+    ) -> Self {
+        Self::with_accumulator(
+            Box::new(key),
+            Box::new(move |_, state, record| match state {
+                Some(state) => {
+                    reduce(state, record);
+                    None
+                }
+                None => Some(record),
+            }),
+        )
+    }
+}
+
+impl<T, K, S> TransformHandler for Aggregate<T, K, S>
+where
+    T: TypedPayload + 'static,
+    K: Ord + Clone + Send + 'static,
+    S: TypedPayload + Send + 'static,
+{
+    fn initialize(&mut self) -> Result<(), HandlerFailure> {
+        match self.emit {
+            Emit::TumblingWindow(size) if size.is_zero() => Err(HandlerFailure::msg(
+                "a tumbling window must be longer than zero",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn process(&mut self, event: &ChainEvent) -> RecordResult {
+        let record = T::from_event(event)?;
+        let mut out = Vec::new();
+        let window = self.advance_windows(&record, event, &mut out)?;
+        let group = GroupKey {
+            window,
+            key: (self.key)(&record),
+        };
+        match self.groups.get_mut(&group) {
+            Some(state) => {
+                (self.accumulate)(&group, Some(state), record);
+            }
+            None => {
+                if let Some(state) = (self.accumulate)(&group, None, record) {
+                    self.groups.insert(group, state);
+                }
+            }
+        }
+        if let Emit::EveryRecords(every) = self.emit {
+            self.since_snapshot += 1;
+            if self.since_snapshot >= every.get() {
+                self.since_snapshot = 0;
+                self.snapshot(&mut out);
+            }
+        }
+        Ok(out)
+    }
+
+    fn drain(&mut self) -> Result<Vec<ChainEvent>, HandlerFailure> {
+        let mut out = Vec::new();
+        match self.emit {
+            Emit::EveryRecords(_) if self.since_snapshot == 0 => {}
+            Emit::EveryRecords(_) | Emit::OnDrain => self.snapshot(&mut out),
+            Emit::TumblingWindow(_) => {
+                let groups = std::mem::take(&mut self.groups);
+                emit_groups(groups.iter().collect(), self.top.as_ref(), &mut out);
+            }
+        }
+        self.since_snapshot = 0;
+        Ok(out)
+    }
+}
+
+/// Appends one record per group to `out`, window by window, keeping each window's top N when
+/// asked. `groups` is in group-key order.
+fn emit_groups<K: Ord, S: TypedPayload>(
+    groups: Vec<(&GroupKey<K>, &S)>,
+    top: Option<&(usize, CompareFn<S>)>,
+    out: &mut Vec<ChainEvent>,
+) {
+    for window_groups in groups.chunk_by(|(a, _), (b, _)| a.window == b.window) {
+        let mut selected: Vec<&(&GroupKey<K>, &S)> = window_groups.iter().collect();
+        if let Some((n, compare)) = top {
+            selected.sort_by(|(_, a), (_, b)| compare(a, b));
+            selected.truncate(*n);
+        }
+        for (group, state) in selected {
+            let mut event = payload_event(*state);
+            event.event_time = group.window.map(|window| window.start);
+            out.push(event);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Helpers shared by the stage tests: temp files, flows on memory journals, error-lane
+//! reasons.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+
+use obzenflow_core::{ChainEvent, ProcessingStatus, TypedPayload};
+use obzenflow_runtime::pipeline::{FlowReport, FlowState};
+use obzenflow_runtime::stages::{SourceHandler, SourcePoll, StageState};
+use serde::{Deserialize, Serialize};
+
+/// The order type the file tests decode into.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: u64,
+    pub customer: String,
+    pub amount: f64,
+}
+
+impl TypedPayload for Order {
+    const EVENT_TYPE: &'static str = "order";
+}
+
+/// Writes `contents` to `name` in a fresh temporary directory.
+pub fn temp_file(name: &str, contents: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, contents).unwrap();
+    (dir, path)
+}
+
+/// Runs a source handler to exhaustion outside a flow.
+pub fn drain_source(source: &mut impl SourceHandler, max: usize) -> Vec<ChainEvent> {
+    source.initialize().unwrap();
+    let mut records = Vec::new();
+    while let SourcePoll::Records(batch) = source.next_batch(max).unwrap() {
+        assert!(!batch.is_empty() && batch.len() <= max);
+        records.extend(batch);
+    }
+    records
+}
+
+/// The error message of an error-status record.
+pub fn error_message(event: &ChainEvent) -> String {
+    match &event.processing_info.status {
+        ProcessingStatus::Error { message, .. } => message.clone(),
+        other => panic!("expected an error record, got {other:?}"),
+    }
+}
+
+/// Asserts the flow and every stage drained.
+pub fn assert_drained(report: &FlowReport) {
+    assert_eq!(report.state, FlowState::Drained, "{report}");
+    for stage in &report.stages {
+        assert_eq!(stage.state, StageState::Drained, "{report}");
+    }
+}
+
+/// The failure reason of the stage named `name`.
+pub fn failure_reason(report: &FlowReport, name: &str) -> String {
+    match &report.stage(name).unwrap().state {
+        StageState::Failed { reason } => reason.clone(),
+        other => panic!("stage {name} did not fail: {other:?}\n{report}"),
+    }
+}
+
+/// The display form of a path, as error messages print it.
+pub fn shown(path: &Path) -> String {
+    path.display().to_string()
+}
