@@ -160,7 +160,7 @@ impl FlowBuilder {
     ) -> Self {
         let factory: StageFactory = Box::new(move |mut wiring: StageWiring| {
             let inputs = wiring.take_inputs();
-            let logic = TransformLogic::new(wiring.info.name.clone(), processor, inputs);
+            let logic = TransformLogic::new(kind, wiring.info.name.clone(), processor, inputs);
             spawn_stage(logic, wiring)
         });
         self.stage(name, kind, factory)

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use obzenflow_core::ChainEvent;
 
+use super::context::StageKind;
 use super::error::{HandlerFailure, RecordError, StageError};
 use super::inputs::Inputs;
 use super::logic::{elapsed_ns, Progress, StageLogic};
@@ -136,6 +137,8 @@ impl<H: AsyncTransformHandler> TimedProcessor for AsyncTransform<H> {
 
 /// The transform (and stateful) strategy of the stage supervisor.
 pub(crate) struct TransformLogic<P> {
+    /// A stateful stage absorbs most records into its state; that is not filtering.
+    counts_empty_as_filtered: bool,
     stage: Arc<str>,
     processor: P,
     inputs: Inputs,
@@ -145,8 +148,9 @@ pub(crate) struct TransformLogic<P> {
 }
 
 impl<P: TimedProcessor> TransformLogic<P> {
-    pub(crate) fn new(stage: Arc<str>, processor: P, inputs: Inputs) -> Self {
+    pub(crate) fn new(kind: StageKind, stage: Arc<str>, processor: P, inputs: Inputs) -> Self {
         Self {
+            counts_empty_as_filtered: kind == StageKind::Transform,
             stage,
             processor,
             inputs,
@@ -171,7 +175,11 @@ impl<P: TimedProcessor> TransformLogic<P> {
         }
         for (input, (result, elapsed)) in self.to_process.drain(..).zip(self.results.drain(..)) {
             match result {
-                Ok(records) if records.is_empty() => outputs.count_filtered(),
+                Ok(records) if records.is_empty() => {
+                    if self.counts_empty_as_filtered {
+                        outputs.count_filtered();
+                    }
+                }
                 Ok(records) => {
                     let share = elapsed / records.len() as u64;
                     for record in records {
