@@ -14,6 +14,7 @@
 
 use std::error::Error;
 use std::path::Path;
+use std::process::ExitCode;
 
 use obzenflow_examples::orders::{
     add_money, sale_from, write_orders, CustomerRevenue, DailyRevenue, Order, OrdersConfig, Sale,
@@ -30,8 +31,20 @@ use obzenflow_stages::transforms::typed;
 const TOP_CUSTOMERS: usize = 10;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn Error>> {
+async fn main() -> ExitCode {
     obzenflow_examples::init_tracing();
+    match run().await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("quickstart: error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the flow; `Ok(false)` when it ran but did not complete (the report says why).
+async fn run() -> Result<bool, Box<dyn Error>> {
     let smoke = smoke_mode();
     let config = if smoke {
         OrdersConfig::SMOKE
@@ -80,10 +93,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let report = flow.wait().await?;
     println!("\n{report}\n");
     print_outputs(&report, &customers_path, &days_path);
-    if !report.is_success() {
-        return Err("the flow did not complete".into());
-    }
-    Ok(())
+    Ok(report.is_success())
 }
 
 /// Revenue and paid orders per customer, emitted when the input ends.

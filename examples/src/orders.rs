@@ -256,6 +256,32 @@ const PRODUCTS: [(&str, f64); 8] = [
 /// 2024-01-01T00:00:00Z, in seconds since the epoch.
 const START_SECONDS: u64 = 1_704_067_200;
 
+/// The orders file could not be written.
+#[derive(Debug)]
+pub struct WriteOrdersError {
+    /// The file being written.
+    pub path: std::path::PathBuf,
+    /// What the operating system said.
+    pub source: io::Error,
+}
+
+impl std::fmt::Display for WriteOrdersError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot write the orders file `{}`: {}",
+            self.path.display(),
+            self.source
+        )
+    }
+}
+
+impl std::error::Error for WriteOrdersError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
 /// Writes the orders file to `path` (creating its directory) and returns how many data rows
 /// it holds. The same `config` always writes the same bytes.
 ///
@@ -264,9 +290,16 @@ const START_SECONDS: u64 = 1_704_067_200;
 ///
 /// let rows = write_orders("target/obzenflow/data/orders.csv".as_ref(), OrdersConfig::SMOKE)?;
 /// assert_eq!(rows, 2_000);
-/// # Ok::<(), std::io::Error>(())
+/// # Ok::<(), obzenflow_examples::orders::WriteOrdersError>(())
 /// ```
-pub fn write_orders(path: &Path, config: OrdersConfig) -> io::Result<u64> {
+pub fn write_orders(path: &Path, config: OrdersConfig) -> Result<u64, WriteOrdersError> {
+    write_rows(path, config).map_err(|source| WriteOrdersError {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn write_rows(path: &Path, config: OrdersConfig) -> io::Result<u64> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent)?;
     }
