@@ -45,6 +45,14 @@ pub(crate) const STEPS: &[Step] = &[
         run: test,
     },
     Step {
+        name: "cargo test -p obzenflow_runtime --features cli --locked",
+        run: test_cli,
+    },
+    Step {
+        name: "cargo test -p obzenflow_runtime --features prometheus-http --test metrics_http --locked",
+        run: test_prometheus_http,
+    },
+    Step {
         name: "cargo doc --workspace --no-deps --locked (RUSTDOCFLAGS=-D warnings)",
         run: doc,
     },
@@ -78,6 +86,35 @@ fn clippy() -> Result<(), XtaskError> {
 /// Runs unit, integration and doc tests.
 fn test() -> Result<(), XtaskError> {
     cmd::run(&mut cmd::cargo(["test", "--workspace", "--locked"]))
+}
+
+/// Runs the runtime's tests with the `obzenflow` command-line tool built, including the test
+/// that runs the binary itself.
+fn test_cli() -> Result<(), XtaskError> {
+    let args = [
+        "test",
+        "-p",
+        "obzenflow_runtime",
+        "--features",
+        "cli",
+        "--locked",
+    ];
+    cmd::run(&mut cmd::cargo(args))
+}
+
+/// Scrapes the Prometheus endpoint over a real socket; the test only exists with the feature.
+fn test_prometheus_http() -> Result<(), XtaskError> {
+    let args = [
+        "test",
+        "-p",
+        "obzenflow_runtime",
+        "--features",
+        "prometheus-http",
+        "--test",
+        "metrics_http",
+        "--locked",
+    ];
+    cmd::run(&mut cmd::cargo(args))
 }
 
 /// Builds the workspace docs, denying rustdoc warnings such as broken intra-doc links.

@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 use super::disk_read::DiskRecords;
 use super::reader::CoreReader;
 use super::storage::Storage;
+use crate::metrics::backpressure::BackpressureWait;
 
 /// What readers and the writer of one journal share.
 pub(crate) struct CoreShared {
@@ -264,7 +265,9 @@ impl JournalCore {
     }
 
     /// Waits until at least one record fits in every window; returns how many of `wanted` fit.
+    /// A wait is timed (only when it happens) and charged to the appending stage.
     async fn wait_for_space(&self, wanted: usize) -> Result<usize, JournalError> {
+        let mut waited = BackpressureWait::default();
         loop {
             {
                 let mut state = self.shared.lock();
@@ -279,6 +282,7 @@ impl JournalCore {
                     }
                 }
             }
+            waited.begin();
             self.shared.reader_progress.notified().await;
         }
     }

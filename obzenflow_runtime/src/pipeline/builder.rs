@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU64;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +11,8 @@ use super::error::FlowError;
 use super::graph::{Graph, GraphError};
 use super::handle::FlowHandle;
 use super::report::FlowReport;
+use crate::metrics::MetricsConfig;
+use crate::replay::ReplayRequest;
 use crate::stages::{
     spawn_stage, AsyncSinkHandler, AsyncSourceHandler, AsyncTransformHandler, EdgeConfig,
     SinkHandler, SourceHandler, SpawnedStage, StageConfig, StageKind, StageWiring,
@@ -89,6 +92,8 @@ pub struct FlowBuilder {
     configs: Vec<(String, StageConfig)>,
     journals: Journals,
     teardown_deadline: Duration,
+    replay: ReplayRequest,
+    metrics: MetricsConfig,
 }
 
 impl FlowBuilder {
@@ -104,6 +109,8 @@ impl FlowBuilder {
             configs: Vec::new(),
             journals: Journals::default(),
             teardown_deadline: Self::DEFAULT_TEARDOWN_DEADLINE,
+            replay: ReplayRequest::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 
@@ -124,12 +131,7 @@ impl FlowBuilder {
 
     /// Adds a source that awaits its records.
     pub fn async_source(self, name: impl Into<String>, handler: impl AsyncSourceHandler) -> Self {
-        let factory: StageFactory = Box::new(move |wiring: StageWiring| {
-            let logic =
-                SourceLogic::new(wiring.info.name.clone(), handler, wiring.config.batch_limit);
-            spawn_stage(logic, wiring)
-        });
-        self.stage(name, StageKind::Source, factory)
+        self.stage(name, StageKind::Source, source_factory(handler))
     }
 
     /// Adds a transform.
@@ -233,7 +235,76 @@ impl FlowBuilder {
         self
     }
 
+    /// Replays the run in `run_dir`: every source reads its archived journals
+    /// ([`ArchiveSource`](crate::replay::ArchiveSource)) instead of calling its handler, every
+    /// other stage runs its current code, and the new run's manifest records `replayed_from`.
+    ///
+    /// [`build`](Self::build) reads the archived manifest and fails with
+    /// [`FlowError::Replay`] if the run did not complete (see
+    /// [`allow_incomplete_replay`](Self::allow_incomplete_replay)) or has no source of the same
+    /// name for a source of this flow. Compare the runs afterwards with
+    /// [`replay::verify`](crate::replay::verify).
+    ///
+    /// ```no_run
+    /// use obzenflow_core::ChainEvent;
+    /// use obzenflow_runtime::pipeline::{FlowBuilder, Journals};
+    /// use obzenflow_runtime::stages::{HandlerFailure, RecordError, SinkHandler, SourceHandler, SourcePoll};
+    ///
+    /// struct Orders;
+    /// impl SourceHandler for Orders {
+    ///     fn next_batch(&mut self, _max: usize) -> Result<SourcePoll, HandlerFailure> {
+    ///         Ok(SourcePoll::Done)
+    ///     }
+    /// }
+    /// struct Print;
+    /// impl SinkHandler for Print {
+    ///     fn consume(&mut self, event: &ChainEvent) -> Result<(), RecordError> {
+    ///         println!("{:?}", event.payload());
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let original = "target/obzenflow/runs/run_0190f1c2a3b47c8d9e0f112233445566";
+    /// let report = FlowBuilder::new("orders")
+    ///     .source("orders", Orders)
+    ///     .sink("print", Print)
+    ///     .edge("orders", "print")
+    ///     .journals(Journals::disk("target/obzenflow/runs"))
+    ///     .replay_from(original)
+    ///     .build()?
+    ///     .run()
+    ///     .await?;
+    /// let verdict = obzenflow_runtime::replay::verify(original, report.run_dir.as_ref().unwrap())?;
+    /// println!("{verdict}");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn replay_from(mut self, run_dir: impl Into<PathBuf>) -> Self {
+        self.replay.run_dir = Some(run_dir.into());
+        self
+    }
+
+    /// Lets [`replay_from`](Self::replay_from) replay a run whose manifest status is not
+    /// `completed` (it failed, was cancelled, or its process died): its sources replay what
+    /// their journals hold, even without an end-of-stream marker.
+    pub fn allow_incomplete_replay(mut self) -> Self {
+        self.replay.allow_incomplete = true;
+        self
+    }
+
+    /// Chooses how the flow collects metrics (enabled, folded every second, by default);
+    /// [`MetricsConfig::disabled`] keeps only the counts, to measure what instrumentation
+    /// costs.
+    pub fn metrics(mut self, metrics: MetricsConfig) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     /// Validates the graph and returns a flow ready to start.
+    ///
+    /// For a replay ([`replay_from`](Self::replay_from)) it also reads and checks the archived
+    /// run's manifest.
     pub fn build(mut self) -> Result<Flow, FlowError> {
         let shape: Vec<(String, StageKind)> = self
             .stages
@@ -255,6 +326,7 @@ impl FlowBuilder {
             windows.push(window);
         }
         self.apply_configs()?;
+        let replayed_from = self.replay_sources()?;
         Ok(Flow {
             name: Arc::from(self.name),
             stages: self.stages,
@@ -262,7 +334,26 @@ impl FlowBuilder {
             windows,
             journals: self.journals,
             teardown_deadline: self.teardown_deadline,
+            replayed_from,
+            metrics: self.metrics,
         })
+    }
+
+    /// For a replay, swaps every source's factory for one replaying its archived journals and
+    /// returns the archived run directory.
+    fn replay_sources(&mut self) -> Result<Option<PathBuf>, FlowError> {
+        let Some(archive) = self.replay.open()? else {
+            return Ok(None);
+        };
+        for stage in self
+            .stages
+            .iter_mut()
+            .filter(|stage| stage.kind.is_source())
+        {
+            let source = archive.source(&stage.name)?;
+            stage.factory = source_factory(SyncSource(source));
+        }
+        Ok(Some(archive.run_dir().to_path_buf()))
     }
 
     fn apply_configs(&mut self) -> Result<(), FlowError> {
@@ -297,6 +388,18 @@ pub struct Flow {
     pub(crate) windows: Vec<NonZeroU64>,
     pub(crate) journals: Journals,
     pub(crate) teardown_deadline: Duration,
+    /// The archived run directory this run replays, if it is a replay.
+    pub(crate) replayed_from: Option<PathBuf>,
+    /// How the run collects metrics.
+    pub(crate) metrics: MetricsConfig,
+}
+
+/// The factory of a source stage running `handler`.
+fn source_factory(handler: impl AsyncSourceHandler) -> StageFactory {
+    Box::new(move |wiring: StageWiring| {
+        let logic = SourceLogic::new(wiring.info.name.clone(), handler, wiring.config.batch_limit);
+        spawn_stage(logic, wiring)
+    })
 }
 
 impl Flow {

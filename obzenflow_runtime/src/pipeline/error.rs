@@ -29,6 +29,9 @@ pub enum FlowError {
     /// The run directory could not be created or written.
     #[error("cannot prepare the run directory: {0}")]
     RunDir(#[from] crate::journal::RunDirError),
+    /// The run to replay could not be read or is unfit to replay.
+    #[error("cannot replay: {0}")]
+    Replay(#[from] crate::replay::ReplayError),
     /// A journal could not be created.
     #[error("cannot create journal: {0}")]
     Journal(#[from] obzenflow_core::JournalError),

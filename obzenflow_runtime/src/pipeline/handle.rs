@@ -12,6 +12,7 @@ use super::fsm::FlowState;
 use super::materialize::materialize;
 use super::report::{FlowReport, StageReport};
 use super::shared::{RunShared, StageProgress};
+use crate::metrics::FlowSnapshot;
 use crate::supervised_base::SupervisorHandle;
 
 /// Commands a flow accepts.
@@ -64,6 +65,77 @@ impl FlowHandle {
         self.shared.progress()
     }
 
+    /// The latest metrics snapshot: the one the aggregator folded last (at most one
+    /// [`MetricsConfig::interval`](crate::metrics::MetricsConfig::interval) old while the flow
+    /// runs, final once it ended), or, with metrics disabled, one folded now from the stages'
+    /// counts.
+    ///
+    /// ```no_run
+    /// # fn show(handle: &obzenflow_runtime::pipeline::FlowHandle) {
+    /// let snapshot = handle.snapshot();
+    /// println!("{} stages, final: {}", snapshot.stages.len(), snapshot.is_final);
+    /// # }
+    /// ```
+    pub fn snapshot(&self) -> Arc<FlowSnapshot> {
+        self.shared.snapshot()
+    }
+
+    /// A watch of the aggregator's snapshots, for dashboards that want each one as it is
+    /// published. With metrics disabled it holds one snapshot, folded now, and never changes.
+    pub fn snapshots(&self) -> watch::Receiver<Arc<FlowSnapshot>> {
+        match &self.shared.snapshots {
+            Some(snapshots) => snapshots.clone(),
+            None => watch::channel(self.shared.snapshot()).1,
+        }
+    }
+
+    /// Waits until the flow has ended and its final snapshot is out, and returns it; unlike
+    /// [`wait`](Self::wait) it keeps the handle, so [`prometheus`](Self::prometheus) serves
+    /// the final numbers afterwards.
+    ///
+    /// Cancel safety: cancel safe; it only reads watches.
+    pub async fn final_snapshot(&self) -> Arc<FlowSnapshot> {
+        self.shared.wait_for_final_snapshot().await
+    }
+
+    /// The latest snapshot (see [`snapshot`](Self::snapshot)) in the Prometheus text
+    /// exposition format; see [`crate::metrics`] for the metric names. Works during the run
+    /// and after it.
+    ///
+    /// ```no_run
+    /// # fn show(handle: &obzenflow_runtime::pipeline::FlowHandle) {
+    /// let text = handle.prometheus();
+    /// assert!(text.contains("obzenflow_stage_records_in_total"));
+    /// # }
+    /// ```
+    pub fn prometheus(&self) -> String {
+        self.shared.snapshot().to_prometheus()
+    }
+
+    /// Serves [`prometheus`](Self::prometheus) over HTTP at `/metrics` on `config.addr`
+    /// until the returned server is dropped (which may outlive the run and this handle).
+    ///
+    /// Cancel safety: cancel safe; a cancelled call has bound nothing.
+    ///
+    /// ```no_run
+    /// use obzenflow_runtime::metrics::PrometheusHttpConfig;
+    ///
+    /// # async fn serve(handle: &obzenflow_runtime::pipeline::FlowHandle) -> std::io::Result<()> {
+    /// let server = handle.serve_prometheus(PrometheusHttpConfig::default()).await?;
+    /// println!("scrape http://{}/metrics", server.local_addr());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "prometheus-http")]
+    pub async fn serve_prometheus(
+        &self,
+        config: crate::metrics::PrometheusHttpConfig,
+    ) -> std::io::Result<crate::metrics::PrometheusServer> {
+        let shared = Arc::clone(&self.shared);
+        crate::metrics::PrometheusServer::bind(config, move || shared.snapshot().to_prometheus())
+            .await
+    }
+
     /// Stops the sources and lets everything already emitted drain; the flow is cancelled if
     /// the drain takes longer than `deadline`. Returns once the request is queued.
     ///
@@ -100,22 +172,13 @@ impl FlowHandle {
 }
 
 fn build_report(shared: &RunShared, state: FlowState) -> FlowReport {
-    let stages = shared
+    let metrics = shared.final_snapshot();
+    let stages = metrics
         .stages
         .iter()
-        .map(|stage| {
-            let counts = stage.counters.snapshot();
-            StageReport {
-                name: stage.name.to_string(),
-                kind: stage.kind,
-                state: stage.state.borrow().clone(),
-                records_in: counts.records_in,
-                records_out: counts.records_out,
-                records_errored: counts.records_errored,
-                records_filtered: counts.records_filtered,
-                duration: stage.counters.duration(),
-                first_errors: stage.counters.first_errors(),
-            }
+        .zip(&shared.stages)
+        .map(|(snapshot, stage)| {
+            StageReport::from_snapshot(snapshot, stage.counters.first_errors())
         })
         .collect();
     FlowReport {
@@ -126,5 +189,6 @@ fn build_report(shared: &RunShared, state: FlowState) -> FlowReport {
         stages,
         run_dir: shared.run_dir.clone(),
         durability: shared.durability.clone(),
+        metrics: FlowSnapshot::clone(&metrics),
     }
 }

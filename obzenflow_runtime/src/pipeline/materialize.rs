@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use obzenflow_core::{FlowId, JournalReader, RunId, StageId, SystemComponent};
+use tokio::sync::watch;
 
 use super::builder::Flow;
 use super::config::Journals;
@@ -18,6 +19,7 @@ use super::handle::FlowCommand;
 use super::shared::{RunShared, StageObserver};
 use super::supervisor::PipelineSupervisor;
 use crate::journal::{JournalFactory, JournalStorage, RunDirectory, RunManifest, StageJournals};
+use crate::metrics::{AggregatorSetup, EdgeTracker, FlowSnapshot, MetricsConfig, MetricsHandle};
 use crate::stages::{Inputs, StageCounters, StageInfo, StageWiring};
 use crate::supervised_base::{spawn_supervised, SupervisorConfig, SupervisorHandle};
 
@@ -29,6 +31,9 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
     let teardown_deadline = flow.teardown_deadline;
     let flow_id = FlowId::new();
     let run_id = RunId::new();
+    // Every task spawned for this run (stages, aggregator, pipeline) logs inside this span.
+    let run_span = tracing::info_span!("flow", flow = %flow.name, %run_id);
+    let _in_run_span = run_span.enter();
     let largest_window = flow
         .windows
         .iter()
@@ -45,7 +50,8 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
         .collect::<Result<Vec<StageJournals>, _>>()?;
     let (system_journal, _) = factory.system_journal(SystemComponent::Pipeline)?;
     let manifest = write_initial_manifest(&flow, &factory, flow_id, run_id, &stage_ids)?;
-    let mut inputs = open_inputs(&flow, &journals)?;
+    let mut edges = EdgeTracker::new(flow.metrics.enabled);
+    let mut inputs = open_inputs(&flow, &journals, &mut edges)?;
 
     let started = Instant::now();
     let mut observers = Vec::with_capacity(flow.stages.len());
@@ -59,7 +65,7 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
             flow_id,
             run_id,
         });
-        let counters = Arc::new(StageCounters::default());
+        let counters = Arc::new(StageCounters::new(flow.metrics.enabled));
         let readers = std::mem::take(&mut inputs[index]);
         let wiring = StageWiring {
             info: info.clone(),
@@ -83,6 +89,8 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
         });
     }
 
+    let identity = (flow.name.clone(), flow_id, run_id, started);
+    let (metrics, snapshots) = spawn_metrics(&flow.metrics, &factory, identity, &observers, edges)?;
     let shared = Arc::new(RunShared {
         flow_name: flow.name.clone(),
         flow_id,
@@ -93,6 +101,7 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
             .map(|run_dir| run_dir.path().to_path_buf()),
         durability: factory.storage().to_string(),
         stages: observers,
+        snapshots,
     });
     let supervisor = PipelineSupervisor {
         shared: shared.clone(),
@@ -105,6 +114,7 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
         factory,
         manifest: Mutex::new(manifest),
         outcome: Mutex::new(None),
+        metrics,
     };
     let handle = spawn_supervised(
         supervisor,
@@ -113,6 +123,38 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
         SupervisorConfig::default(),
     );
     Ok((handle, shared))
+}
+
+/// The aggregator's handle and snapshots, or neither when metrics are disabled.
+type SpawnedMetrics = (
+    Option<MetricsHandle>,
+    Option<watch::Receiver<Arc<FlowSnapshot>>>,
+);
+
+/// Spawns the flow's metrics aggregator, with its own system journal, when metrics are
+/// enabled.
+fn spawn_metrics(
+    config: &MetricsConfig,
+    factory: &JournalFactory,
+    (flow_name, flow_id, run_id, started): (Arc<str>, FlowId, RunId, Instant),
+    stages: &[StageObserver],
+    edges: EdgeTracker,
+) -> Result<SpawnedMetrics, FlowError> {
+    if !config.enabled {
+        return Ok((None, None));
+    }
+    let (system_journal, _) = factory.system_journal(SystemComponent::MetricsAggregator)?;
+    let (handle, snapshots) = MetricsHandle::spawn(AggregatorSetup {
+        config: config.clone(),
+        flow_name,
+        flow_id,
+        run_id,
+        started,
+        stages: stages.to_vec(),
+        edges: edges.into_probes(),
+        system_journal,
+    });
+    Ok((Some(handle), Some(snapshots)))
 }
 
 fn journal_factory(
@@ -159,6 +201,10 @@ fn write_initial_manifest(
         manifest.add_stage(&stage.name, *stage_id, stage.kind.as_str());
     }
     manifest.add_system_journal(SystemComponent::Pipeline.as_str());
+    if flow.metrics.enabled {
+        manifest.add_system_journal(SystemComponent::MetricsAggregator.as_str());
+    }
+    manifest.replayed_from.clone_from(&flow.replayed_from);
     run_dir.write_manifest(&manifest)?;
     Ok(Some(manifest))
 }
@@ -168,11 +214,13 @@ fn write_initial_manifest(
 fn open_inputs(
     flow: &Flow,
     journals: &[StageJournals],
+    edges: &mut EdgeTracker,
 ) -> Result<Vec<Vec<Box<dyn JournalReader>>>, FlowError> {
     let mut inputs: Vec<Vec<Box<dyn JournalReader>>> =
         (0..flow.stages.len()).map(|_| Vec::new()).collect();
     for (edge, (from, to)) in flow.graph.edges.iter().enumerate() {
         let reader = journals[*from].data.reader(0, Some(flow.windows[edge]))?;
+        let reader = edges.track(reader, &journals[*from].data, (*from, *to));
         inputs[*to].push(reader);
     }
     Ok(inputs)

@@ -1,15 +1,31 @@
 //! `FlowReport`: what a run did, per stage, in numbers a person can check.
+//!
+//! The numbers come from the metrics aggregator's final snapshot ([`FlowReport::metrics`]); the
+//! `Display` form is the run summary printed at the end of a run.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use obzenflow_core::RunId;
+use obzenflow_fsm::StateVariant;
 
 use super::fsm::FlowState;
+use crate::metrics::{ErrorCounts, FlowSnapshot, StageSnapshot};
 use crate::stages::{StageKind, StageState};
 
 /// The outcome of one run of a flow.
+///
+/// ```no_run
+/// # async fn show(flow: obzenflow_runtime::pipeline::Flow) -> Result<(), obzenflow_runtime::pipeline::FlowError> {
+/// let report = flow.run().await?;
+/// println!("{report}");
+/// for stage in &report.stages {
+///     println!("{}: p99 {:?}, errors: {}", stage.name, stage.processing_p99, stage.errors_by_kind);
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct FlowReport {
     /// The flow's name.
@@ -26,6 +42,9 @@ pub struct FlowReport {
     pub run_dir: Option<PathBuf>,
     /// The durability guarantee of the journals, e.g. "group commit every 50 ms".
     pub durability: String,
+    /// The final metrics snapshot the stage numbers are taken from, with the edges' lag and
+    /// the full processing-time histograms.
+    pub metrics: FlowSnapshot,
 }
 
 /// The outcome of one stage.
@@ -43,12 +62,48 @@ pub struct StageReport {
     pub records_out: u64,
     /// Records put on the error lane.
     pub records_errored: u64,
+    /// Errored records per kind; they add up to `records_errored`.
+    pub errors_by_kind: ErrorCounts,
     /// Records that produced no output.
     pub records_filtered: u64,
     /// Time from the stage starting to it finishing.
     pub duration: Duration,
+    /// Input records per second of the stage's running time.
+    pub throughput: f64,
+    /// Median handler time per record; zero for sources and when metrics are disabled.
+    pub processing_p50: Duration,
+    /// 99th percentile of the handler time per record; zero for sources and when metrics are
+    /// disabled.
+    pub processing_p99: Duration,
+    /// How many appends waited for a slow downstream reader.
+    pub backpressure_waits: u64,
+    /// How long appends waited for slow downstream readers, in total.
+    pub backpressure_wait: Duration,
     /// The first few error-lane records' reasons, for the summary.
     pub first_errors: Vec<String>,
+}
+
+impl StageReport {
+    /// The report of a stage from its final snapshot and its first error reasons.
+    pub(crate) fn from_snapshot(stage: &StageSnapshot, first_errors: Vec<String>) -> Self {
+        Self {
+            name: stage.name.clone(),
+            kind: stage.kind,
+            state: stage.state.clone(),
+            records_in: stage.records_in,
+            records_out: stage.records_out,
+            records_errored: stage.records_errored,
+            errors_by_kind: stage.errors_by_kind,
+            records_filtered: stage.records_filtered,
+            duration: stage.duration,
+            throughput: stage.throughput(),
+            processing_p50: stage.processing_time.p50(),
+            processing_p99: stage.processing_time.p99(),
+            backpressure_waits: stage.backpressure_waits,
+            backpressure_wait: stage.backpressure_wait,
+            first_errors,
+        }
+    }
 }
 
 impl FlowReport {
@@ -80,6 +135,11 @@ impl FlowReport {
             0.0
         }
     }
+
+    /// The final snapshot in the Prometheus text exposition format.
+    pub fn prometheus(&self) -> String {
+        self.metrics.to_prometheus()
+    }
 }
 
 impl fmt::Display for FlowReport {
@@ -97,54 +157,148 @@ impl fmt::Display for FlowReport {
         )?;
         writeln!(
             f,
-            "  {} source records in {:.2?} ({:.0} records/s)",
-            self.source_records(),
+            "  {} source records in {:.2?} ({} records/s)",
+            grouped(self.source_records()),
             self.duration,
-            self.throughput()
+            grouped(self.throughput().round() as u64)
         )?;
-        writeln!(
-            f,
-            "  {:<20} {:<9} {:>10} {:>10} {:>8} {:>9}  {:<10} {:>9}",
-            "stage", "kind", "in", "out", "errors", "filtered", "state", "time"
-        )?;
-        for stage in &self.stages {
-            writeln!(
-                f,
-                "  {:<20} {:<9} {:>10} {:>10} {:>8} {:>9}  {:<10} {:>9.2?}",
-                stage.name,
-                stage.kind.as_str(),
-                stage.records_in,
-                stage.records_out,
-                stage.records_errored,
-                stage.records_filtered,
-                obzenflow_fsm::StateVariant::variant_name(&stage.state),
-                stage.duration
-            )?;
-        }
-        for stage in self
-            .stages
+        write_table(f, &self.stages)?;
+        write_errors(f, &self.stages)?;
+        let lagging: Vec<String> = self
+            .metrics
+            .edges
             .iter()
-            .filter(|stage| !stage.first_errors.is_empty())
-        {
-            writeln!(
-                f,
-                "  errors at `{}` (first {}):",
-                stage.name,
-                stage.first_errors.len()
-            )?;
-            for reason in &stage.first_errors {
-                writeln!(f, "    - {reason}")?;
-            }
-        }
-        for stage in &self.stages {
-            if let StageState::Failed { reason } | StageState::Cancelled { reason } = &stage.state {
-                writeln!(f, "  stage `{}`: {reason}", stage.name)?;
-            }
+            .filter(|edge| edge.lag > 0)
+            .map(|edge| format!("{} -> {}: {}", edge.from, edge.to, grouped(edge.lag)))
+            .collect();
+        if !lagging.is_empty() {
+            writeln!(f, "  unread records left on edges: {}", lagging.join(", "))?;
         }
         writeln!(f, "  durability: {}", self.durability)?;
         match &self.run_dir {
             Some(path) => write!(f, "  journals: {}", path.display()),
             None => write!(f, "  journals: in memory"),
         }
+    }
+}
+
+/// The per-stage table: the columns people rely on (in, out, errors, filtered, state, time),
+/// then throughput, processing-time percentiles and backpressure.
+fn write_table(f: &mut fmt::Formatter<'_>, stages: &[StageReport]) -> fmt::Result {
+    writeln!(
+        f,
+        "  {:<20} {:<9} {:>11} {:>11} {:>8} {:>9}  {:<10} {:>9} {:>11} {:>8} {:>8}  backpressure",
+        "stage",
+        "kind",
+        "in",
+        "out",
+        "errors",
+        "filtered",
+        "state",
+        "time",
+        "records/s",
+        "p50 µs",
+        "p99 µs",
+    )?;
+    for stage in stages {
+        let timed = !stage.processing_p99.is_zero();
+        writeln!(
+            f,
+            "  {:<20} {:<9} {:>11} {:>11} {:>8} {:>9}  {:<10} {:>9} {:>11} {:>8} {:>8}  {}",
+            stage.name,
+            stage.kind.as_str(),
+            grouped(stage.records_in),
+            grouped(stage.records_out),
+            grouped(stage.records_errored),
+            grouped(stage.records_filtered),
+            stage.state.variant_name(),
+            format!("{:.2?}", stage.duration),
+            grouped(stage.throughput.round() as u64),
+            if timed {
+                micros(stage.processing_p50)
+            } else {
+                "-".to_owned()
+            },
+            if timed {
+                micros(stage.processing_p99)
+            } else {
+                "-".to_owned()
+            },
+            backpressure(stage)
+        )?;
+    }
+    Ok(())
+}
+
+/// Error kinds and first reasons of every stage that errored, then failure reasons.
+fn write_errors(f: &mut fmt::Formatter<'_>, stages: &[StageReport]) -> fmt::Result {
+    for stage in stages.iter().filter(|stage| stage.records_errored > 0) {
+        writeln!(
+            f,
+            "  errors at `{}`: {} ({})",
+            stage.name,
+            grouped(stage.records_errored),
+            stage.errors_by_kind
+        )?;
+        for reason in &stage.first_errors {
+            writeln!(f, "    - {reason}")?;
+        }
+    }
+    for stage in stages {
+        if let StageState::Failed { reason } | StageState::Cancelled { reason } = &stage.state {
+            writeln!(f, "  stage `{}`: {reason}", stage.name)?;
+        }
+    }
+    Ok(())
+}
+
+/// `12 waits, 3.40ms`, or `-` when appends never waited.
+fn backpressure(stage: &StageReport) -> String {
+    match stage.backpressure_waits {
+        0 => "-".to_owned(),
+        1 => format!("1 wait, {:.2?}", stage.backpressure_wait),
+        waits => format!("{} waits, {:.2?}", grouped(waits), stage.backpressure_wait),
+    }
+}
+
+/// A duration in microseconds: one decimal below a millisecond, whole above.
+fn micros(duration: Duration) -> String {
+    let micros = duration.as_secs_f64() * 1e6;
+    if micros < 1_000.0 {
+        format!("{micros:.1}")
+    } else {
+        grouped(micros.round() as u64)
+    }
+}
+
+/// `1234567` as `1,234,567`.
+fn grouped(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (position, digit) in digits.chars().enumerate() {
+        if position > 0 && (digits.len() - position) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_grouped_by_thousands() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1_000), "1,000");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn micros_keep_one_decimal_below_a_millisecond() {
+        assert_eq!(micros(Duration::from_nanos(51_200)), "51.2");
+        assert_eq!(micros(Duration::from_micros(12_345)), "12,345");
     }
 }

@@ -7,15 +7,11 @@ use std::time::Instant;
 use obzenflow_core::{FlowId, RunId};
 use tokio::sync::watch;
 
-use crate::stages::{CounterSnapshot, StageCounters, StageKind, StageState};
+use crate::metrics::{fold_stages, FlowSnapshot, StageProbe};
+use crate::stages::{CounterSnapshot, StageKind, StageState};
 
-/// One stage as observers see it.
-pub(crate) struct StageObserver {
-    pub(crate) name: Arc<str>,
-    pub(crate) kind: StageKind,
-    pub(crate) counters: Arc<StageCounters>,
-    pub(crate) state: watch::Receiver<StageState>,
-}
+/// One stage as observers see it: its counters and its state.
+pub(crate) type StageObserver = StageProbe;
 
 /// The shared, read-only description of one run.
 pub(crate) struct RunShared {
@@ -26,6 +22,8 @@ pub(crate) struct RunShared {
     pub(crate) run_dir: Option<PathBuf>,
     pub(crate) durability: String,
     pub(crate) stages: Vec<StageObserver>,
+    /// The aggregator's snapshots; `None` when metrics are disabled.
+    pub(crate) snapshots: Option<watch::Receiver<Arc<FlowSnapshot>>>,
 }
 
 /// Live progress of one stage, for progress bars and dashboards.
@@ -52,5 +50,60 @@ impl RunShared {
                 state: stage.state.borrow().clone(),
             })
             .collect()
+    }
+
+    /// The aggregator's latest snapshot, or one folded now from the stages when metrics are
+    /// disabled.
+    pub(crate) fn snapshot(&self) -> Arc<FlowSnapshot> {
+        match &self.snapshots {
+            Some(snapshots) => snapshots.borrow().clone(),
+            None => Arc::new(self.fold(false)),
+        }
+    }
+
+    /// The run's final snapshot, once the flow has ended: the aggregator's, or one folded now
+    /// if there is no aggregator or it ended without one (then edges keep their last lag).
+    pub(crate) fn final_snapshot(&self) -> Arc<FlowSnapshot> {
+        let Some(snapshots) = &self.snapshots else {
+            return Arc::new(self.fold(true));
+        };
+        let latest = snapshots.borrow().clone();
+        if latest.is_final {
+            return latest;
+        }
+        let mut folded = self.fold(true);
+        folded.edges = latest.edges.clone();
+        Arc::new(folded)
+    }
+
+    /// Waits until the final snapshot is out and returns it: with an aggregator, until it
+    /// published it (or ended without); without, until every stage finished.
+    ///
+    /// Cancel safety: cancel safe; it only reads watches.
+    pub(crate) async fn wait_for_final_snapshot(&self) -> Arc<FlowSnapshot> {
+        match &self.snapshots {
+            Some(snapshots) => {
+                let mut snapshots = snapshots.clone();
+                // An error means the aggregator is gone; `final_snapshot` folds what is left.
+                let _ = snapshots.wait_for(|snapshot| snapshot.is_final).await;
+            }
+            None => {
+                for stage in &self.stages {
+                    let mut state = stage.state.clone();
+                    let _ = state.wait_for(StageState::is_terminal).await;
+                }
+            }
+        }
+        self.final_snapshot()
+    }
+
+    fn fold(&self, is_final: bool) -> FlowSnapshot {
+        fold_stages(
+            &self.flow_name,
+            self.run_id,
+            self.started,
+            &self.stages,
+            is_final,
+        )
     }
 }

@@ -15,6 +15,7 @@ use super::fsm::{FlowAction, FlowEvent, FlowState, PipelineMachine};
 use super::handle::FlowCommand;
 use super::shared::RunShared;
 use crate::journal::{JournalFactory, RunManifest, RunStatus};
+use crate::metrics::MetricsHandle;
 use crate::stages::StageState;
 use crate::supervised_base::{CommandPolicy, EventLoopDirective, SelfSupervised, Supervisor};
 use crate::wait_any::{wait_any, BoxFuture};
@@ -29,6 +30,9 @@ pub(crate) struct PipelineSupervisor {
     pub(crate) factory: JournalFactory,
     pub(crate) manifest: Mutex<Option<RunManifest>>,
     pub(crate) outcome: Mutex<Option<FlowState>>,
+    /// The flow's metrics aggregator, drained once every stage finished; `None` when metrics
+    /// are disabled.
+    pub(crate) metrics: Option<MetricsHandle>,
 }
 
 impl PipelineSupervisor {
@@ -95,13 +99,17 @@ impl PipelineSupervisor {
         }
     }
 
-    /// Joins every stage task (so their terminal records are written), then terminates.
+    /// Joins every stage task (so their terminal records are written), drains the metrics
+    /// aggregator (so the final snapshot is out before the flow is), then terminates.
     async fn terminate(
-        &self,
+        &mut self,
         state: &FlowState,
         context: &mut PipelineContext,
     ) -> EventLoopDirective<FlowEvent> {
         context.join_stages().await;
+        if let Some(metrics) = self.metrics.take() {
+            metrics.drain().await;
+        }
         if let Ok(mut slot) = self.outcome.lock() {
             *slot = Some(state.clone());
         }

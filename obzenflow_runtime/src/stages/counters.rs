@@ -1,7 +1,18 @@
 //! Per-stage counters, updated once per batch and read by the report and metrics.
+//!
+//! The stage task adds a batch's counts, error kinds and processing times in one go
+//! ([`StageCounters::add`]); backpressure waits are added by the journal as they end. Observers
+//! (the metrics aggregator, progress bars, the report) read the atomics at any time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
+
+use obzenflow_core::ErrorKind;
+
+use crate::metrics::{
+    error_kind_index, AtomicHistogram, ErrorCounts, HistogramSnapshot, LocalHistogram, ERROR_KINDS,
+};
 
 /// How many error reasons a stage keeps for its report.
 pub(crate) const KEPT_ERROR_REASONS: usize = 3;
@@ -17,6 +28,10 @@ pub struct StageCounters {
     started_at_us: AtomicU64,
     finished_at_us: AtomicU64,
     first_errors: Mutex<Vec<String>>,
+    errors_by_kind: [AtomicU64; ERROR_KINDS],
+    processing_time: AtomicHistogram,
+    backpressure_waits: AtomicU64,
+    backpressure_wait_ns: AtomicU64,
 }
 
 /// A consistent-enough copy of [`StageCounters`] at one moment.
@@ -42,9 +57,65 @@ pub(crate) struct BatchCounts {
     pub(crate) records_errored: u64,
     pub(crate) records_filtered: u64,
     pub(crate) records_delivered: u64,
+    pub(crate) errors_by_kind: [u64; ERROR_KINDS],
+}
+
+impl BatchCounts {
+    /// Counts one errored record of `kind` (the caller counts it in `records_errored`).
+    pub(crate) fn count_error_kind(&mut self, kind: ErrorKind) {
+        self.errors_by_kind[error_kind_index(kind)] += 1;
+    }
 }
 
 impl StageCounters {
+    /// Counters that also record processing times, or skip them when `record_timings` is
+    /// false (metrics disabled). Counts are always kept: reports and error budgets need them.
+    pub(crate) fn new(record_timings: bool) -> Self {
+        Self {
+            processing_time: AtomicHistogram::new(record_timings),
+            ..Self::default()
+        }
+    }
+
+    /// A stage-local histogram to record a batch's processing times into, recording only if
+    /// these counters do.
+    pub(crate) fn local_histogram(&self) -> LocalHistogram {
+        LocalHistogram::new(self.processing_time.is_enabled())
+    }
+
+    /// Adds a batch's processing times and empties `local`.
+    pub(crate) fn add_timings(&self, local: &mut LocalHistogram) {
+        self.processing_time.merge(local);
+    }
+
+    /// Counts one append that waited `waited` for a slow reader.
+    pub(crate) fn add_backpressure_wait(&self, waited: Duration) {
+        let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
+        self.backpressure_waits.fetch_add(1, Ordering::Relaxed);
+        self.backpressure_wait_ns
+            .fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// Errored records per kind.
+    pub fn errors_by_kind(&self) -> ErrorCounts {
+        ErrorCounts::from_array(std::array::from_fn(|index| {
+            self.errors_by_kind[index].load(Ordering::Relaxed)
+        }))
+    }
+
+    /// The processing times recorded so far; empty when metrics are disabled.
+    pub fn processing_time(&self) -> HistogramSnapshot {
+        self.processing_time.snapshot()
+    }
+
+    /// How many appends waited for a slow reader, and for how long in total.
+    pub fn backpressure(&self) -> (u64, Duration) {
+        (
+            self.backpressure_waits.load(Ordering::Relaxed),
+            Duration::from_nanos(self.backpressure_wait_ns.load(Ordering::Relaxed)),
+        )
+    }
+
     pub(crate) fn add(&self, batch: BatchCounts) {
         self.records_in
             .fetch_add(batch.records_in, Ordering::Relaxed);
@@ -56,6 +127,13 @@ impl StageCounters {
             .fetch_add(batch.records_errored, Ordering::Relaxed);
         self.records_filtered
             .fetch_add(batch.records_filtered, Ordering::Relaxed);
+        if batch.records_errored > 0 {
+            for (counter, count) in self.errors_by_kind.iter().zip(batch.errors_by_kind) {
+                if count > 0 {
+                    counter.fetch_add(count, Ordering::Relaxed);
+                }
+            }
+        }
         self.batches.fetch_add(1, Ordering::Relaxed);
     }
 

@@ -15,6 +15,8 @@ use obzenflow_core::{
 use super::context::StageInfo;
 use super::counters::{BatchCounts, StageCounters};
 use super::error::{RecordError, StageError};
+use crate::metrics::backpressure::attributed_to;
+use crate::metrics::LocalHistogram;
 
 /// The journals a stage appends to, with the batch being assembled.
 pub(crate) struct Outputs {
@@ -27,6 +29,8 @@ pub(crate) struct Outputs {
     batch: BatchCounts,
     data_records_written: u64,
     counters: Arc<StageCounters>,
+    /// Processing times of the batch in progress, merged into the counters on flush.
+    timings: LocalHistogram,
 }
 
 impl fmt::Debug for Outputs {
@@ -60,8 +64,14 @@ impl Outputs {
             error_batch: Vec::new(),
             batch: BatchCounts::default(),
             data_records_written: 0,
+            timings: counters.local_histogram(),
             counters,
         }
+    }
+
+    /// Records how long the handler took for one input record.
+    pub(crate) fn record_processing_time(&mut self, elapsed_ns: u64) {
+        self.timings.record(elapsed_ns);
     }
 
     /// Counts one input record (read from upstream, or produced by a source handler).
@@ -140,6 +150,7 @@ impl Outputs {
     fn push_error(&mut self, event: ChainEvent) {
         self.batch.records_errored += 1;
         if let ProcessingStatus::Error { kind, message, .. } = &event.processing_info.status {
+            self.batch.count_error_kind(*kind);
             self.counters.note_error(|| format!("{kind}: {message}"));
         }
         self.error_batch.push(event);
@@ -151,8 +162,13 @@ impl Outputs {
         event.flow_context = self.flow_context;
         event.causality = match parent {
             Some(parent) => parent.child_causality(),
+            // A source record starts a correlation chain. It keeps the origin its handler
+            // recorded, if any: a replayed record's parent is the archived record it re-emits.
             None => obzenflow_core::Causality {
-                parent_id: None,
+                parent_id: event
+                    .causality
+                    .parent_id
+                    .filter(|_| self.info.kind.is_source()),
                 correlation_id: Some(obzenflow_core::CorrelationId::from_origin(event.id)),
             },
         };
@@ -162,20 +178,19 @@ impl Outputs {
     pub(crate) async fn flush(&mut self) -> Result<(), StageError> {
         if !self.data_batch.is_empty() {
             let batch = std::mem::take(&mut self.data_batch);
-            self.data
-                .append(batch)
+            attributed_to(&self.counters, self.data.append(batch))
                 .await
                 .map_err(|source| self.journal_error(source))?;
         }
         if !self.error_batch.is_empty() {
             let batch = std::mem::take(&mut self.error_batch);
-            self.error
-                .append(batch)
+            attributed_to(&self.counters, self.error.append(batch))
                 .await
                 .map_err(|source| self.journal_error(source))?;
         }
         self.data_records_written += self.batch.records_out;
         self.counters.add(std::mem::take(&mut self.batch));
+        self.counters.add_timings(&mut self.timings);
         Ok(())
     }
 
@@ -184,8 +199,7 @@ impl Outputs {
         self.flush().await?;
         let mut marker = ChainEvent::end_of_stream(self.data_records_written);
         self.stamp(&mut marker, None);
-        self.data
-            .append(vec![marker])
+        attributed_to(&self.counters, self.data.append(vec![marker]))
             .await
             .map_err(|source| self.journal_error(source))?;
         Ok(())

@@ -153,6 +153,7 @@ impl<H: AsyncSinkHandler> StageLogic for SinkLogic<H> {
                 });
             }
             for (event, result) in self.to_deliver.drain(..).zip(results) {
+                outputs.record_processing_time(share);
                 match result {
                     Ok(()) => outputs.count_delivered(),
                     Err(error) => outputs.reject(&event, error, share),

@@ -257,6 +257,10 @@ impl<L: StageLogic> HandlerSupervised for StageSupervisor<L> {
         self.info.stage_id
     }
 
+    fn stage_kind(&self) -> &str {
+        self.info.kind.as_str()
+    }
+
     /// Appends the stage's one terminal lifecycle fact and closes its journals, which wakes
     /// readers of a stage that ended without end-of-stream so they fail instead of hanging.
     async fn write_completion_event(&self) -> Result<(), BoxError> {

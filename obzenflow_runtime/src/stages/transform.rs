@@ -174,6 +174,7 @@ impl<P: TimedProcessor> TransformLogic<P> {
             });
         }
         for (input, (result, elapsed)) in self.to_process.drain(..).zip(self.results.drain(..)) {
+            outputs.record_processing_time(elapsed);
             match result {
                 Ok(records) if records.is_empty() => {
                     if self.counts_empty_as_filtered {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::error::{SendError, TrySendError};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::control::{Control, SupervisorConfig};
 use super::driver::{drive, supervisor_name, DriverParts, Supervised};
@@ -95,7 +96,9 @@ where
         state_sender,
         stats: Arc::clone(&stats),
     };
-    let task = tokio::spawn(drive(supervisor, initial_state, context, parts));
+    // The task's spans nest under the spawner's (a flow's stages under its run span).
+    let parent = tracing::Span::current();
+    let task = tokio::spawn(drive(supervisor, initial_state, context, parts).instrument(parent));
     SupervisorHandle {
         name,
         commands: Some(command_sender),

@@ -145,6 +145,12 @@ pub trait HandlerSupervised: Supervisor {
     /// The stage this supervisor runs.
     fn stage_id(&self) -> StageId;
 
+    /// The kind of stage it runs (`source`, `transform`, ...), a field of its tracing span.
+    /// The default says only that it runs a handler.
+    fn stage_kind(&self) -> &str {
+        "handler"
+    }
+
     /// Writes the stage's completion record; called exactly once, after a `Terminate`
     /// directive. An `Err` (or a panic) ends the loop with [`SupervisionError::Completion`].
     ///
@@ -182,6 +188,8 @@ where
             supervisor = %self.name(),
             writer_id = %self.writer_id(),
             stage_id = %self.stage_id(),
+            stage_kind = %self.stage_kind(),
+            stage_name = %self.name(),
         )
     }
 

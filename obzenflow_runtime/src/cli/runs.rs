@@ -1,0 +1,156 @@
+//! `obzenflow runs`: find the run directories under a base directory, count their records, and
+//! format the listing.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use obzenflow_core::Lane;
+
+use crate::journal::{inspect, RunDirError, RunDirectory, RunManifest};
+use crate::replay::status_name;
+
+/// One run directory, as listed.
+#[derive(Debug)]
+pub struct RunListing {
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// Its manifest, or why it could not be read.
+    pub manifest: Result<RunManifest, RunDirError>,
+    /// The record counts of its stages, in declaration order.
+    pub stages: Vec<StageCounts>,
+}
+
+/// The records of one stage's journals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageCounts {
+    /// The stage's name.
+    pub name: String,
+    /// Its kind.
+    pub kind: String,
+    /// Data records in its data journal; `None` if the journal cannot be read.
+    pub data: Option<u64>,
+    /// Records in its error journal; `None` if the journal cannot be read.
+    pub errors: Option<u64>,
+}
+
+/// Lists the run directories under `base` (the subdirectories holding a `manifest.json`), in
+/// name order, which for run ids is start order. Journals are read to count their records.
+///
+/// ```no_run
+/// use obzenflow_runtime::cli::{format_runs, list_runs};
+///
+/// let runs = list_runs("target/obzenflow/runs")?;
+/// print!("{}", format_runs(&runs));
+/// # Ok::<(), obzenflow_runtime::journal::RunDirError>(())
+/// ```
+pub fn list_runs(base: impl AsRef<Path>) -> Result<Vec<RunListing>, RunDirError> {
+    let base = base.as_ref();
+    let io_error = |source| RunDirError::Io {
+        operation: "list",
+        path: base.to_path_buf(),
+        source,
+    };
+    let mut run_dirs = Vec::new();
+    for entry in std::fs::read_dir(base).map_err(io_error)? {
+        let path = entry.map_err(io_error)?.path();
+        if path.is_dir() && path.join("manifest.json").is_file() {
+            run_dirs.push(path);
+        }
+    }
+    run_dirs.sort();
+    Ok(run_dirs.into_iter().map(listing).collect())
+}
+
+fn listing(run_dir: PathBuf) -> RunListing {
+    let manifest = RunDirectory::open(&run_dir).and_then(|run| run.read_manifest());
+    let stages = match &manifest {
+        Ok(manifest) => manifest
+            .stages
+            .iter()
+            .map(|stage| StageCounts {
+                name: stage.name.clone(),
+                kind: stage.kind.clone(),
+                data: count_records(&run_dir, &stage.name, Lane::Data),
+                errors: count_records(&run_dir, &stage.name, Lane::Error),
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    RunListing {
+        run_dir,
+        manifest,
+        stages,
+    }
+}
+
+/// The data records of a journal, or `None` if it cannot be read to the end.
+fn count_records(run_dir: &Path, stage: &str, lane: Lane) -> Option<u64> {
+    let mut count = 0;
+    for event in inspect::read_journal(run_dir, stage, lane).ok()? {
+        count += u64::from(event.ok()?.is_data());
+    }
+    Some(count)
+}
+
+/// The listing as text: one line per run, one indented line per stage.
+///
+/// ```
+/// use obzenflow_runtime::cli::format_runs;
+///
+/// assert_eq!(format_runs(&[]), "no runs\n");
+/// ```
+pub fn format_runs(runs: &[RunListing]) -> String {
+    if runs.is_empty() {
+        return "no runs\n".to_owned();
+    }
+    let mut text = String::new();
+    for run in runs {
+        format_run(&mut text, run);
+    }
+    text
+}
+
+fn format_run(text: &mut String, run: &RunListing) {
+    let name = run.run_dir.file_name().map_or_else(
+        || run.run_dir.display().to_string(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    let manifest = match &run.manifest {
+        Ok(manifest) => manifest,
+        Err(error) => {
+            let _ = writeln!(text, "{name}  manifest unreadable: {error}");
+            return;
+        }
+    };
+    let duration = manifest.ended_at.map_or_else(
+        || "-".to_owned(),
+        |ended| format!("{:.2?}", ended.saturating_since(manifest.started_at)),
+    );
+    let _ = write!(
+        text,
+        "{name}  flow `{}`  {}  started {}  took {duration}",
+        manifest.flow_name,
+        status_name(manifest.status),
+        manifest.started_at
+    );
+    if let Some(original) = &manifest.replayed_from {
+        let _ = write!(text, "  replay of {}", original.display());
+    }
+    text.push('\n');
+    let width = run.stages.iter().map(|stage| stage.name.len()).max();
+    for stage in &run.stages {
+        let _ = writeln!(
+            text,
+            "    {:<width$}  {:<9}  data {:>8}  errors {:>8}",
+            stage.name,
+            stage.kind,
+            count_text(stage.data),
+            count_text(stage.errors),
+            width = width.unwrap_or(0)
+        );
+    }
+}
+
+fn count_text(count: Option<u64>) -> String {
+    count.map_or_else(|| "unreadable".to_owned(), |count| count.to_string())
+}

@@ -1,0 +1,217 @@
+//! What the metrics aggregator publishes: a [`FlowSnapshot`] of every stage and edge at one
+//! moment, and its parts.
+
+use std::fmt;
+use std::time::Duration;
+
+use obzenflow_core::{ErrorKind, RunId};
+
+use super::histogram::HistogramSnapshot;
+use crate::stages::{StageKind, StageState};
+
+/// How many error kinds are counted apart.
+pub(crate) const ERROR_KINDS: usize = ErrorKind::ALL.len();
+
+/// The slot of `kind` in an [`ErrorCounts`]; a kind added to the core after this crate was
+/// written is counted as [`ErrorKind::Other`].
+pub(crate) fn error_kind_index(kind: ErrorKind) -> usize {
+    ErrorKind::ALL
+        .iter()
+        .position(|known| *known == kind)
+        .or_else(|| {
+            ErrorKind::ALL
+                .iter()
+                .position(|known| *known == ErrorKind::Other)
+        })
+        .unwrap_or(ERROR_KINDS - 1)
+}
+
+/// Errored records of one stage, per [`ErrorKind`].
+///
+/// ```
+/// use obzenflow_core::ErrorKind;
+/// use obzenflow_runtime::metrics::ErrorCounts;
+///
+/// let counts = ErrorCounts::default();
+/// assert_eq!(counts.get(ErrorKind::Validation), 0);
+/// assert_eq!(counts.total(), 0);
+/// assert_eq!(counts.to_string(), "none");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErrorCounts([u64; ERROR_KINDS]);
+
+impl ErrorCounts {
+    pub(crate) fn from_array(counts: [u64; ERROR_KINDS]) -> Self {
+        Self(counts)
+    }
+
+    /// How many records errored with `kind`.
+    pub fn get(&self, kind: ErrorKind) -> u64 {
+        self.0[error_kind_index(kind)]
+    }
+
+    /// Every kind with its count, zeros included, in [`ErrorKind::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (ErrorKind, u64)> + '_ {
+        ErrorKind::ALL.iter().copied().zip(self.0.iter().copied())
+    }
+
+    /// How many records errored, whatever the kind.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+}
+
+impl fmt::Display for ErrorCounts {
+    /// The non-zero kinds, as `validation 3, decode 1`; `none` if there are none.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut kinds = self.iter().filter(|(_, count)| *count > 0).peekable();
+        if kinds.peek().is_none() {
+            return f.write_str("none");
+        }
+        for (position, (kind, count)) in kinds.enumerate() {
+            if position > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{kind} {count}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every stage and edge of one run at one moment, as folded by the metrics aggregator.
+///
+/// Get the latest from [`FlowHandle::snapshot`](crate::pipeline::FlowHandle::snapshot); the
+/// final one is in [`FlowReport::metrics`](crate::pipeline::FlowReport::metrics).
+///
+/// ```no_run
+/// # use obzenflow_runtime::pipeline::FlowHandle;
+/// # fn show(handle: &FlowHandle) {
+/// let snapshot = handle.snapshot();
+/// for stage in &snapshot.stages {
+///     println!(
+///         "{}: {} in, p99 {:?}",
+///         stage.name,
+///         stage.records_in,
+///         stage.processing_time.p99()
+///     );
+/// }
+/// for edge in &snapshot.edges {
+///     println!("{} -> {}: {} records behind", edge.from, edge.to, edge.lag);
+/// }
+/// println!("{}", snapshot.to_prometheus());
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowSnapshot {
+    /// The flow's name.
+    pub flow_name: String,
+    /// The run's id.
+    pub run_id: RunId,
+    /// Time since the run started when the snapshot was taken.
+    pub elapsed: Duration,
+    /// Whether this is the last snapshot of the run, taken after every stage finished.
+    pub is_final: bool,
+    /// One entry per stage, in declaration order.
+    pub stages: Vec<StageSnapshot>,
+    /// One entry per edge, in declaration order; empty when metrics are disabled.
+    pub edges: Vec<EdgeSnapshot>,
+}
+
+impl FlowSnapshot {
+    /// The snapshot of the stage named `name`.
+    pub fn stage(&self, name: &str) -> Option<&StageSnapshot> {
+        self.stages.iter().find(|stage| stage.name == name)
+    }
+
+    /// The snapshot of the edge from `from` to `to`.
+    pub fn edge(&self, from: &str, to: &str) -> Option<&EdgeSnapshot> {
+        self.edges
+            .iter()
+            .find(|edge| edge.from == from && edge.to == to)
+    }
+
+    /// The snapshot in the Prometheus text exposition format (version 0.0.4); see the
+    /// [module docs](crate::metrics) for the metric names.
+    pub fn to_prometheus(&self) -> String {
+        super::prometheus::render(self)
+    }
+}
+
+/// One stage at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageSnapshot {
+    /// The stage's name.
+    pub name: String,
+    /// The stage's kind.
+    pub kind: StageKind,
+    /// Its lifecycle state.
+    pub state: StageState,
+    /// How long it has been in that state; zero when metrics are disabled.
+    pub time_in_state: Duration,
+    /// Data records read (produced, for a source).
+    pub records_in: u64,
+    /// Data records written downstream (delivered, for a sink).
+    pub records_out: u64,
+    /// Records put on the error lane.
+    pub records_errored: u64,
+    /// Input records that produced no output.
+    pub records_filtered: u64,
+    /// Batches processed.
+    pub batches: u64,
+    /// Errored records per kind; they add up to `records_errored`.
+    pub errors_by_kind: ErrorCounts,
+    /// Handler time per input record (sources record none; async handlers and sinks charge
+    /// each record an equal share of its batch); empty when metrics are disabled.
+    pub processing_time: HistogramSnapshot,
+    /// How many appends had to wait for a slow reader.
+    pub backpressure_waits: u64,
+    /// How long appends waited for slow readers, in total.
+    pub backpressure_wait: Duration,
+    /// How long the stage has run: from initialization to its terminal state (or until now).
+    pub duration: Duration,
+}
+
+impl StageSnapshot {
+    /// Input records per second of the stage's running time; zero before it ran.
+    pub fn throughput(&self) -> f64 {
+        let seconds = self.duration.as_secs_f64();
+        if seconds > 0.0 {
+            self.records_in as f64 / seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+/// One edge at one moment: how far its reader is behind its writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeSnapshot {
+    /// The upstream (writing) stage.
+    pub from: String,
+    /// The downstream (reading) stage.
+    pub to: String,
+    /// Records committed to the upstream journal that the reader has not read yet; zero once
+    /// the reader has seen the upstream's end-of-stream marker.
+    pub lag: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_counts_index_every_kind_and_print_the_non_zero_ones() {
+        let mut counts = [0; ERROR_KINDS];
+        counts[error_kind_index(ErrorKind::Validation)] = 3;
+        counts[error_kind_index(ErrorKind::Decode)] = 1;
+        let counts = ErrorCounts::from_array(counts);
+        assert_eq!(counts.get(ErrorKind::Validation), 3);
+        assert_eq!(counts.total(), 4);
+        assert_eq!(counts.to_string(), "validation 3, decode 1");
+        let indexes: Vec<usize> = ErrorKind::ALL
+            .iter()
+            .map(|k| error_kind_index(*k))
+            .collect();
+        assert_eq!(indexes, (0..ERROR_KINDS).collect::<Vec<_>>());
+    }
+}

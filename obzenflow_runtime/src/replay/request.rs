@@ -1,0 +1,102 @@
+//! What a flow builder asked to replay, and the checks made on the archived run before any
+//! stage starts: its manifest reads, its status is `completed` (unless allowed otherwise), and
+//! it has a source of the same name for every source of the flow.
+
+use std::path::{Path, PathBuf};
+
+use super::archive::ArchiveSource;
+use super::error::ReplayError;
+use crate::journal::{RunDirectory, RunManifest, RunStatus};
+use crate::stages::StageKind;
+
+/// A flow builder's replay settings: none by default.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReplayRequest {
+    /// The archived run directory, for a replay.
+    pub(crate) run_dir: Option<PathBuf>,
+    /// Whether a run that did not complete may be replayed.
+    pub(crate) allow_incomplete: bool,
+}
+
+impl ReplayRequest {
+    /// Opens and checks the archived run, if a replay was asked for.
+    pub(crate) fn open(&self) -> Result<Option<ArchivedRun>, ReplayError> {
+        self.run_dir
+            .as_deref()
+            .map(|run_dir| ArchivedRun::open(run_dir, self.allow_incomplete))
+            .transpose()
+    }
+}
+
+/// An archived run found fit to replay.
+#[derive(Debug)]
+pub(crate) struct ArchivedRun {
+    run_dir: PathBuf,
+    manifest: RunManifest,
+    allow_incomplete: bool,
+}
+
+impl ArchivedRun {
+    /// Reads the manifest of the run in `run_dir` and checks its status.
+    fn open(run_dir: &Path, allow_incomplete: bool) -> Result<Self, ReplayError> {
+        let archive_error = |source| ReplayError::Archive {
+            run_dir: run_dir.to_path_buf(),
+            source: Box::new(source),
+        };
+        let manifest = RunDirectory::open(run_dir)
+            .and_then(|run| run.read_manifest())
+            .map_err(archive_error)?;
+        // An absolute path keeps `replayed_from` meaningful from any working directory.
+        let run_dir = std::path::absolute(run_dir).unwrap_or_else(|_| run_dir.to_path_buf());
+        if manifest.status != RunStatus::Completed && !allow_incomplete {
+            return Err(ReplayError::IncompleteRun {
+                run_dir,
+                status: manifest.status,
+            });
+        }
+        tracing::info!(
+            archive = %run_dir.display(),
+            status = super::status_name(manifest.status),
+            "replaying an archived run"
+        );
+        Ok(Self {
+            run_dir,
+            manifest,
+            allow_incomplete,
+        })
+    }
+
+    /// The archived run directory, as recorded in the replay's `replayed_from`.
+    pub(crate) fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
+    /// The source that replays the archived source `stage`.
+    pub(crate) fn source(&self, stage: &str) -> Result<ArchiveSource, ReplayError> {
+        let source_kind = StageKind::Source.as_str();
+        let archived = self
+            .manifest
+            .stages
+            .iter()
+            .any(|archived| archived.name == stage && archived.kind == source_kind);
+        if !archived {
+            return Err(ReplayError::SourceNotArchived {
+                stage: stage.to_owned(),
+                run_dir: self.run_dir.clone(),
+                archived_sources: self
+                    .manifest
+                    .stages
+                    .iter()
+                    .filter(|archived| archived.kind == source_kind)
+                    .map(|archived| archived.name.clone())
+                    .collect(),
+            });
+        }
+        let source = ArchiveSource::new(&self.run_dir, stage);
+        Ok(if self.allow_incomplete {
+            source.allow_incomplete()
+        } else {
+            source
+        })
+    }
+}
