@@ -11,9 +11,20 @@
 //! Run it with `cargo run --release -p obzenflow_examples --example quickstart`
 //! (`OBZENFLOW_SMOKE=1` for 2,000 orders). Every stage journals what it emits under
 //! `target/obzenflow/runs/<run-id>`.
+//!
+//! Replay a finished run from its journals, and prove the replay produced the same output:
+//!
+//! ```text
+//! cargo run --release -p obzenflow_examples --example quickstart -- \
+//!     --replay-from target/obzenflow/runs/<run-id> --verify
+//! ```
+//!
+//! The source then reads its archived journal instead of the CSV file; every other stage runs
+//! the current code; `--verify` compares the two runs stage by stage and exits 1 on any
+//! difference.
 
 use std::error::Error;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use obzenflow_examples::orders::{
@@ -22,6 +33,7 @@ use obzenflow_examples::orders::{
 use obzenflow_examples::progress::FlowProgress;
 use obzenflow_examples::{data_dir, dollars, out_dir, smoke_mode, thousands};
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowReport};
+use obzenflow_runtime::replay::verify;
 use obzenflow_stages::sinks::{ConsoleSink, JsonLinesSink};
 use obzenflow_stages::sources::CsvSource;
 use obzenflow_stages::stateful::Aggregate;
@@ -43,8 +55,44 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Runs the flow; `Ok(false)` when it ran but did not complete (the report says why).
+/// What the command line asked for.
+#[derive(Debug, Default)]
+struct Options {
+    /// Replay this run directory instead of reading the CSV file.
+    replay_from: Option<PathBuf>,
+    /// After a replay, compare it with the run it replayed.
+    verify: bool,
+}
+
+const USAGE: &str = "usage: quickstart [--replay-from <run-dir> [--verify]]";
+
+fn parse_options() -> Result<Options, String> {
+    let mut options = Options::default();
+    let mut arguments = std::env::args().skip(1);
+    while let Some(argument) = arguments.next() {
+        match argument.as_str() {
+            "--replay-from" => {
+                let dir = arguments
+                    .next()
+                    .ok_or_else(|| format!("--replay-from needs a run directory; {USAGE}"))?;
+                options.replay_from = Some(PathBuf::from(dir));
+            }
+            "--verify" => options.verify = true,
+            other => return Err(format!("unknown argument `{other}`; {USAGE}")),
+        }
+    }
+    if options.verify && options.replay_from.is_none() {
+        return Err(format!(
+            "--verify compares a replay with its original; {USAGE}"
+        ));
+    }
+    Ok(options)
+}
+
+/// Runs the flow; `Ok(false)` when it ran but did not complete (the report says why), or a
+/// verified replay differs from its original.
 async fn run() -> Result<bool, Box<dyn Error>> {
+    let options = parse_options()?;
     let smoke = smoke_mode();
     let config = if smoke {
         OrdersConfig::SMOKE
@@ -67,7 +115,7 @@ async fn run() -> Result<bool, Box<dyn Error>> {
     let progress = FlowProgress::new("orders", rows, smoke);
     let customers_path = out_dir().join("revenue_by_customer.jsonl");
     let days_path = out_dir().join("revenue_by_day.jsonl");
-    let flow = FlowBuilder::new("quickstart")
+    let mut builder = FlowBuilder::new("quickstart")
         // Rows that do not parse (short rows, a quantity of "two", bytes that are not UTF-8)
         // go to the error lane with file, line and reason; the flow goes on.
         .source("orders", CsvSource::typed::<Order>(&orders_path))
@@ -85,15 +133,28 @@ async fn run() -> Result<bool, Box<dyn Error>> {
         .sink("console", leaderboard(&progress))
         .chain(["orders", "paid", "priced", "by_customer", "customers_file"])
         .chain(["priced", "by_day", "days_file"])
-        .chain(["by_customer", "top_10", "console"])
-        .build()?
-        .start()?;
+        .chain(["by_customer", "top_10", "console"]);
+    if let Some(original) = &options.replay_from {
+        println!("  replaying {}\n", original.display());
+        builder = builder.replay_from(original);
+    }
+    let flow = builder.build()?.start()?;
 
     progress.follow(&flow).await;
     let report = flow.wait().await?;
     println!("\n{report}\n");
     print_outputs(&report, &customers_path, &days_path);
-    Ok(report.is_success())
+    if !report.is_success() {
+        return Ok(false);
+    }
+    match (&options.replay_from, options.verify, &report.run_dir) {
+        (Some(original), true, Some(replay)) => {
+            let verification = verify(original, replay)?;
+            println!("Verification\n{verification}");
+            Ok(verification.is_identical())
+        }
+        _ => Ok(true),
+    }
 }
 
 /// Revenue and paid orders per customer, emitted when the input ends.
