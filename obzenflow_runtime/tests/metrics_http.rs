@@ -11,7 +11,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use obzenflow_core::ChainEvent;
-use obzenflow_runtime::metrics::{MetricsConfig, PrometheusHttpConfig, CONTENT_TYPE};
+use obzenflow_runtime::metrics::{
+    MetricsConfig, PrometheusHttpConfig, PrometheusServer, CONTENT_TYPE,
+};
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowState, Journals};
 use obzenflow_runtime::stages::{AsyncSourceHandler, HandlerFailure, SourcePoll};
 use serde_json::json;
@@ -148,15 +150,6 @@ async fn the_endpoint_serves_the_exposition_during_and_after_the_run() {
         "{during}"
     );
 
-    let missing = exchange(addr, "GET / HTTP/1.1\r\n\r\n").await;
-    assert_eq!(missing.status, 404);
-    let posted = exchange(addr, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n").await;
-    assert_eq!(posted.status, 405);
-    assert_eq!(posted.header("allow"), Some("GET, HEAD"));
-    let head = exchange(addr, "HEAD /metrics HTTP/1.1\r\n\r\n").await;
-    assert_eq!(head.status, 200);
-    assert!(head.body.is_empty());
-
     // After the run: the final numbers, served by the same endpoint.
     release.send_replace(true);
     let final_snapshot = handle.final_snapshot().await;
@@ -176,4 +169,25 @@ async fn the_endpoint_serves_the_exposition_during_and_after_the_run() {
     let report = handle.wait().await.unwrap();
     assert_eq!(report.state, FlowState::Drained, "{report}");
     server.shutdown();
+}
+
+#[tokio::test]
+async fn only_get_and_head_of_metrics_are_served() {
+    let config = PrometheusHttpConfig::new("127.0.0.1:0".parse().unwrap());
+    let server = PrometheusServer::bind(config, || "up 1\n".to_owned())
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let missing = exchange(addr, "GET / HTTP/1.1\r\n\r\n").await;
+    assert_eq!(missing.status, 404);
+    let posted = exchange(addr, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n").await;
+    assert_eq!(posted.status, 405);
+    assert_eq!(posted.header("allow"), Some("GET, HEAD"));
+    let head = exchange(addr, "HEAD /metrics HTTP/1.1\r\n\r\n").await;
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some("5"));
+    assert!(head.body.is_empty());
+    let garbage = exchange(addr, "hello\r\n\r\n").await;
+    assert_eq!(garbage.status, 400);
+    assert_eq!(scrape(addr).await, "up 1\n");
 }

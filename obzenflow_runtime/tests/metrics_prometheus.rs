@@ -288,41 +288,8 @@ fn the_parser_rejects_what_the_format_forbids() {
     assert_eq!(samples[0].label("b"), Some("q\"\\\n"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_exposition_of_a_finished_flow_parses_strictly() {
-    // Names that need escaping: a quote, a backslash and a newline.
-    let flow_name = "orders \"eu\"\\west\nnight";
-    let transform = "check \"n\"";
-    let report = FlowBuilder::new(flow_name)
-        .source("numbers", Numbers::new("numbers", 300))
-        .transform(transform, EveryThird)
-        .sink("collect", Collect::default())
-        .chain(["numbers", transform, "collect"])
-        .journals(Journals::memory())
-        .build()
-        .unwrap()
-        .run()
-        .await
-        .unwrap();
-    assert_eq!(report.state, FlowState::Drained, "{report}");
-    let text = report.prometheus();
-    let (samples, families) = parse(&text).unwrap_or_else(|error| panic!("{error}\n{text}"));
-    check_histograms(&samples, &families);
-
-    for (name, family) in &families {
-        assert!(name.starts_with("obzenflow_"), "{name}");
-        assert!(family.help && family.kind.is_some(), "{name}");
-        if name.ends_with("_total") {
-            assert_eq!(family.kind.as_deref(), Some("counter"), "{name}");
-        }
-    }
-    for sample in &samples {
-        assert_eq!(sample.label("flow"), Some(flow_name), "{sample:?}");
-        if sample.name.starts_with("obzenflow_stage_") || sample.name.starts_with("obzenflow_edge_")
-        {
-            assert!(sample.label("stage").is_some() && sample.label("stage_kind").is_some());
-        }
-    }
+/// The values a flow of 300 records through `transform` (failing every third) must show.
+fn assert_values(samples: &[Sample], transform: &str) {
     let value = |name: &str, stage: &str, extra: Option<(&str, &str)>| -> f64 {
         samples
             .iter()
@@ -358,6 +325,44 @@ async fn the_exposition_of_a_finished_flow_parses_strictly() {
     assert_eq!(value(state, "collect", Some(("state", "running"))), 0.0);
     let lag = "obzenflow_edge_lag_records";
     assert_eq!(value(lag, "collect", Some(("upstream", transform))), 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exposition_of_a_finished_flow_parses_strictly() {
+    // Names that need escaping: a quote, a backslash and a newline.
+    let flow_name = "orders \"eu\"\\west\nnight";
+    let transform = "check \"n\"";
+    let report = FlowBuilder::new(flow_name)
+        .source("numbers", Numbers::new("numbers", 300))
+        .transform(transform, EveryThird)
+        .sink("collect", Collect::default())
+        .chain(["numbers", transform, "collect"])
+        .journals(Journals::memory())
+        .build()
+        .unwrap()
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(report.state, FlowState::Drained, "{report}");
+    let text = report.prometheus();
+    let (samples, families) = parse(&text).unwrap_or_else(|error| panic!("{error}\n{text}"));
+    check_histograms(&samples, &families);
+
+    for (name, family) in &families {
+        assert!(name.starts_with("obzenflow_"), "{name}");
+        assert!(family.help && family.kind.is_some(), "{name}");
+        if name.ends_with("_total") {
+            assert_eq!(family.kind.as_deref(), Some("counter"), "{name}");
+        }
+    }
+    for sample in &samples {
+        assert_eq!(sample.label("flow"), Some(flow_name), "{sample:?}");
+        if sample.name.starts_with("obzenflow_stage_") || sample.name.starts_with("obzenflow_edge_")
+        {
+            assert!(sample.label("stage").is_some() && sample.label("stage_kind").is_some());
+        }
+    }
+    assert_values(&samples, transform);
     let kinds: HashSet<&str> = samples
         .iter()
         .filter_map(|s| s.label("stage_kind"))

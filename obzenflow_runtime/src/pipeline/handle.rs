@@ -82,6 +82,21 @@ impl FlowHandle {
 
     /// A watch of the aggregator's snapshots, for dashboards that want each one as it is
     /// published. With metrics disabled it holds one snapshot, folded now, and never changes.
+    ///
+    /// ```no_run
+    /// # async fn follow(handle: &obzenflow_runtime::pipeline::FlowHandle) {
+    /// let mut snapshots = handle.snapshots();
+    /// while snapshots.changed().await.is_ok() {
+    ///     let snapshot = snapshots.borrow_and_update().clone();
+    ///     for edge in &snapshot.edges {
+    ///         println!("{} -> {}: {} behind", edge.from, edge.to, edge.lag);
+    ///     }
+    ///     if snapshot.is_final {
+    ///         break;
+    ///     }
+    /// }
+    /// # }
+    /// ```
     pub fn snapshots(&self) -> watch::Receiver<Arc<FlowSnapshot>> {
         match &self.shared.snapshots {
             Some(snapshots) => snapshots.clone(),
@@ -94,6 +109,14 @@ impl FlowHandle {
     /// the final numbers afterwards.
     ///
     /// Cancel safety: cancel safe; it only reads watches.
+    ///
+    /// ```no_run
+    /// # async fn finish(handle: obzenflow_runtime::pipeline::FlowHandle) {
+    /// let last = handle.final_snapshot().await;
+    /// assert!(last.is_final);
+    /// println!("{}", handle.prometheus());
+    /// # }
+    /// ```
     pub async fn final_snapshot(&self) -> Arc<FlowSnapshot> {
         self.shared.wait_for_final_snapshot().await
     }

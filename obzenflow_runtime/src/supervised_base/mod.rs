@@ -82,10 +82,10 @@
 //! Every supervisor runs inside one `supervisor` span with the fields `supervisor`, `writer_id`
 //! and, when handler-supervised, `stage_id`, `stage_kind` and `stage_name`. A spawned
 //! supervisor's span is a child of the span current where [`spawn_supervised`] was called (a
-//! flow's stages and aggregator nest under its `flow` span). Start and termination are logged at `info`,
-//! transitions at `debug` (`from`, `event`, `to`), failures at `error` with the error in the
-//! `error` field; per-iteration detail is `trace` only. [`SupervisorStats`] counts iterations
-//! and transitions.
+//! flow's stages and aggregator nest under its `flow` span). Start and termination are logged
+//! at `info`, transitions at `debug` (`from`, `event`, `to`), failures at `error` with the
+//! error in the `error` field; per-iteration detail is `trace` only. [`SupervisorStats`]
+//! counts iterations and transitions.
 //!
 //! # Cancellation
 //!
