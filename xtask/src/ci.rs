@@ -37,7 +37,7 @@ pub(crate) const STEPS: &[Step] = &[
         run: fmt,
     },
     Step {
-        name: "cargo clippy --workspace --all-targets --locked -- -D warnings",
+        name: "cargo clippy --workspace --all-targets --all-features --locked -- -D warnings",
         run: clippy,
     },
     Step {
@@ -45,15 +45,11 @@ pub(crate) const STEPS: &[Step] = &[
         run: test,
     },
     Step {
-        name: "cargo test -p obzenflow_runtime --features cli --locked",
-        run: test_cli,
+        name: "cargo test -p obzenflow_runtime --all-features --locked",
+        run: test_features,
     },
     Step {
-        name: "cargo test -p obzenflow_runtime --features prometheus-http --test metrics_http --locked",
-        run: test_prometheus_http,
-    },
-    Step {
-        name: "cargo doc --workspace --no-deps --locked (RUSTDOCFLAGS=-D warnings)",
+        name: "cargo doc --workspace --no-deps --all-features --locked (RUSTDOCFLAGS=-D warnings)",
         run: doc,
     },
     LAYERING,
@@ -69,12 +65,13 @@ fn fmt() -> Result<(), XtaskError> {
     cmd::run(&mut cmd::cargo(["fmt", "--all", "--", "--check"]))
 }
 
-/// Lints every target, denying warnings.
+/// Lints every target with every feature (the CLI, the Prometheus endpoint), denying warnings.
 fn clippy() -> Result<(), XtaskError> {
     let args = [
         "clippy",
         "--workspace",
         "--all-targets",
+        "--all-features",
         "--locked",
         "--",
         "-D",
@@ -88,38 +85,31 @@ fn test() -> Result<(), XtaskError> {
     cmd::run(&mut cmd::cargo(["test", "--workspace", "--locked"]))
 }
 
-/// Runs the runtime's tests with the `obzenflow` command-line tool built, including the test
-/// that runs the binary itself.
-fn test_cli() -> Result<(), XtaskError> {
+/// Runs the runtime's tests once more with every feature: the `obzenflow` command-line tool
+/// (including the test that runs the binary) and the Prometheus endpoint scraped over a real
+/// socket. One build covers both features.
+fn test_features() -> Result<(), XtaskError> {
     let args = [
         "test",
         "-p",
         "obzenflow_runtime",
-        "--features",
-        "cli",
+        "--all-features",
         "--locked",
     ];
     cmd::run(&mut cmd::cargo(args))
 }
 
-/// Scrapes the Prometheus endpoint over a real socket; the test only exists with the feature.
-fn test_prometheus_http() -> Result<(), XtaskError> {
-    let args = [
-        "test",
-        "-p",
-        "obzenflow_runtime",
-        "--features",
-        "prometheus-http",
-        "--test",
-        "metrics_http",
-        "--locked",
-    ];
-    cmd::run(&mut cmd::cargo(args))
-}
-
-/// Builds the workspace docs, denying rustdoc warnings such as broken intra-doc links.
+/// Builds the workspace docs with every feature, denying rustdoc warnings such as broken
+/// intra-doc links.
 fn doc() -> Result<(), XtaskError> {
-    let mut command = cmd::cargo(["doc", "--workspace", "--no-deps", "--locked"]);
+    let args = [
+        "doc",
+        "--workspace",
+        "--no-deps",
+        "--all-features",
+        "--locked",
+    ];
+    let mut command = cmd::cargo(args);
     command.env("RUSTDOCFLAGS", "-D warnings");
     cmd::run(&mut command)
 }

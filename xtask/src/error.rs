@@ -89,6 +89,34 @@ pub(crate) enum XtaskError {
         /// The example's name.
         example: String,
     },
+    /// A subcommand argument is not one it accepts.
+    InvalidArgument {
+        /// The subcommand.
+        subcommand: &'static str,
+        /// The argument as typed.
+        argument: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// `cargo bench --no-run` produced no executable for a benchmark.
+    BenchNotBuilt {
+        /// The benchmark target's name.
+        bench: &'static str,
+    },
+    /// A benchmark run printed no usable figures.
+    BenchOutput {
+        /// The scenario it ran.
+        scenario: String,
+        /// What was wrong with its output.
+        reason: String,
+    },
+    /// A file could not be written.
+    Write {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
 }
 
 impl fmt::Display for XtaskError {
@@ -141,6 +169,24 @@ impl fmt::Display for XtaskError {
                     "`cargo build` produced no executable for example `{example}`"
                 )
             }
+            Self::InvalidArgument {
+                subcommand,
+                argument,
+                reason,
+            } => write!(f, "`cargo xtask {subcommand}`: `{argument}` {reason}"),
+            Self::BenchNotBuilt { bench } => {
+                write!(
+                    f,
+                    "`cargo bench --no-run` produced no executable for bench `{bench}`"
+                )
+            }
+            Self::BenchOutput { scenario, reason } => {
+                write!(
+                    f,
+                    "benchmark scenario `{scenario}` gave no figures: {reason}"
+                )
+            }
+            Self::Write { path, .. } => write!(f, "could not write {}", path.display()),
         }
     }
 }
@@ -148,7 +194,9 @@ impl fmt::Display for XtaskError {
 impl std::error::Error for XtaskError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Spawn { source, .. } | Self::Io { source, .. } => Some(source),
+            Self::Spawn { source, .. } | Self::Io { source, .. } | Self::Write { source, .. } => {
+                Some(source)
+            }
             Self::Json { source, .. } => Some(source),
             _ => None,
         }

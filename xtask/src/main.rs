@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project automation. `cargo xtask ci` is the whole CI contract; `.ci/run`
 //! calls nothing else.
 
+mod bench;
 mod ci;
 mod cmd;
 mod error;
@@ -14,7 +15,7 @@ use std::process::ExitCode;
 use error::XtaskError;
 
 /// Subcommands reserved for later work; each fails loudly until it exists.
-const NOT_BUILT_YET: &[&str] = &["bench", "crash", "soak"];
+const NOT_BUILT_YET: &[&str] = &["crash", "soak"];
 
 /// Prints the subcommands and the CI steps.
 fn print_help() {
@@ -27,7 +28,10 @@ fn print_help() {
     }
     println!("    layering   check crate layering from cargo metadata");
     println!("    tidy       check source rules (module docs, no yield_now, no ignored tests)");
-    println!("    bench      not built yet");
+    println!("    bench      build the runtime's benchmarks in release mode and run them beside");
+    println!("               hand-written baselines; results in target/bench/results.json");
+    println!("               [--full] adds 10M-record runs, [--rounds N] (default 3),");
+    println!("               [FILTER...] keeps scenarios whose name contains a filter");
     println!("    crash      not built yet");
     println!("    soak       not built yet");
     println!("    help       print this message");
@@ -60,6 +64,7 @@ fn dispatch(subcommand: Option<&str>) -> Result<(), XtaskError> {
 /// Parses the arguments and runs the subcommand.
 fn run(arguments: &[String]) -> Result<(), XtaskError> {
     match arguments {
+        [subcommand, options @ ..] if subcommand == "bench" => bench::run(options),
         [] => dispatch(None),
         [subcommand] => dispatch(Some(subcommand)),
         [subcommand, extra @ ..] => Err(XtaskError::UnexpectedArguments {

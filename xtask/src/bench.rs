@@ -1,0 +1,233 @@
+//! `cargo xtask bench`: the runtime's benchmarks, side by side with hand-written baselines.
+//!
+//! Builds `obzenflow_runtime`'s benchmarks in release mode, runs the flow benchmark once per
+//! scenario and round, each run in its own process (so its peak memory is its own), reads the
+//! one JSON line each run prints, and keeps per scenario the round with the median throughput.
+//! Every flow is compared with the baseline of the same shape measured in the same invocation.
+//! Prints a table and the design targets met or missed, writes everything to
+//! `target/bench/results.json`, then runs the journal micro-benchmark.
+//!
+//! ```text
+//! cargo xtask bench [--full] [--rounds N] [FILTER...]
+//! ```
+//!
+//! `--full` adds the 10,000,000-record runs of the memory-flatness target. Filters keep the
+//! scenarios whose name contains one of them (and skip the journal micro-benchmark unless one
+//! of them is `journal`).
+
+mod plan;
+mod report;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use crate::cmd;
+use crate::error::XtaskError;
+use plan::{Options, Planned};
+
+/// The package whose benchmarks run.
+const PACKAGE: &str = "obzenflow_runtime";
+/// The per-scenario benchmark.
+const FLOW_BENCH: &str = "flow";
+/// The journal micro-benchmark, owned by the journal and run as it is.
+const JOURNAL_BENCH: &str = "journal";
+/// Where results, disk journals and the baseline's file go, relative to the workspace root.
+const OUTPUT_DIR: &str = "target/bench";
+
+/// `cargo xtask bench [--full] [--rounds N] [FILTER...]`.
+pub(crate) fn run(arguments: &[String]) -> Result<(), XtaskError> {
+    let options = Options::parse(arguments)?;
+    let scenarios = plan::scenarios(&options);
+    let output_dir = cmd::workspace_root().join(OUTPUT_DIR);
+    let journal_dir = output_dir.join("journals");
+    let machine = report::machine();
+    println!("==> cargo bench --no-run -p {PACKAGE} (release)");
+    let executables = build()?;
+    println!("{}", report::describe_machine(&machine));
+    let mut results = Vec::new();
+    if !scenarios.is_empty() {
+        let flow = executable(&executables, FLOW_BENCH)?;
+        let runs = run_rounds(flow, &scenarios, options.rounds, &journal_dir)?;
+        results = report::summarize(&scenarios, &runs);
+        let targets = report::targets(&results);
+        println!();
+        print!("{}", report::table(&results));
+        println!();
+        print!("{}", report::target_lines(&targets));
+        let document = json!({
+            "command": options.command_line(),
+            "machine": machine,
+            "rounds": options.rounds,
+            "scenarios": results,
+            "targets": targets,
+        });
+        write_results(&output_dir.join("results.json"), &document)?;
+    }
+    if options.runs_journal_bench() {
+        println!();
+        println!("==> {JOURNAL_BENCH} micro-benchmark");
+        let journal = executable(&executables, JOURNAL_BENCH)?;
+        cmd::run(Command::new(journal).current_dir(cmd::workspace_root()))?;
+    }
+    if results.is_empty() && !options.runs_journal_bench() {
+        println!("no scenario matches the filters");
+    }
+    Ok(())
+}
+
+/// Builds the package's benchmarks with the bench profile and returns their executables.
+fn build() -> Result<HashMap<String, PathBuf>, XtaskError> {
+    let mut command = cmd::cargo(["bench", "--no-run", "--locked", "--package", PACKAGE]);
+    command.args(["--bench", FLOW_BENCH, "--bench", JOURNAL_BENCH]);
+    command.arg("--message-format=json-render-diagnostics");
+    let stdout = cmd::stdout_of(&mut command)?;
+    bench_executables(&stdout).map_err(|source| XtaskError::Json {
+        command: cmd::describe(&command),
+        source,
+    })
+}
+
+/// Benchmark executables by target name, from `cargo --message-format=json` output.
+fn bench_executables(stdout: &[u8]) -> Result<HashMap<String, PathBuf>, serde_json::Error> {
+    let mut executables = HashMap::new();
+    for line in stdout.split(|byte| *byte == b'\n') {
+        if line.is_empty() {
+            continue;
+        }
+        let message: Value = serde_json::from_slice(line)?;
+        let target = &message["target"];
+        let is_bench = target["kind"]
+            .as_array()
+            .is_some_and(|kinds| kinds.iter().any(|kind| kind == "bench"));
+        if message["reason"] == "compiler-artifact" && is_bench {
+            if let (Some(name), Some(path)) =
+                (target["name"].as_str(), message["executable"].as_str())
+            {
+                executables.insert(name.to_owned(), PathBuf::from(path));
+            }
+        }
+    }
+    Ok(executables)
+}
+
+fn executable<'a>(
+    executables: &'a HashMap<String, PathBuf>,
+    bench: &'static str,
+) -> Result<&'a Path, XtaskError> {
+    executables
+        .get(bench)
+        .map(PathBuf::as_path)
+        .ok_or(XtaskError::BenchNotBuilt { bench })
+}
+
+/// Runs every scenario `rounds` times, round-robin, so that a noisy minute on a shared machine
+/// spreads over many scenarios instead of spoiling every round of one. Returns each
+/// scenario's runs, in plan order.
+fn run_rounds(
+    flow: &Path,
+    scenarios: &[Planned],
+    rounds: usize,
+    journal_dir: &Path,
+) -> Result<Vec<Vec<Value>>, XtaskError> {
+    let mut runs = vec![Vec::with_capacity(rounds); scenarios.len()];
+    for round in 1..=rounds {
+        println!("==> round {round}/{rounds}: {} scenarios", scenarios.len());
+        for (planned, scenario_runs) in scenarios.iter().zip(&mut runs) {
+            let figures = run_scenario(flow, planned, journal_dir)?;
+            println!("    {}", report::progress_line(planned, &figures));
+            scenario_runs.push(figures);
+        }
+    }
+    Ok(runs)
+}
+
+/// Runs one scenario in its own process and reads the JSON line it prints last.
+fn run_scenario(flow: &Path, planned: &Planned, journal_dir: &Path) -> Result<Value, XtaskError> {
+    let mut command = Command::new(flow);
+    command
+        .current_dir(cmd::workspace_root())
+        .arg(&planned.scenario)
+        .arg("--dir")
+        .arg(journal_dir);
+    if let Some(records) = planned.records {
+        command.args(["--records", &records.to_string()]);
+    }
+    let busy_before = machine_busy_seconds();
+    let started = Instant::now();
+    let stdout = cmd::stdout_of(&mut command)?;
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let machine_busy = machine_busy_seconds() - busy_before;
+    let text = String::from_utf8_lossy(&stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .ok_or_else(|| XtaskError::BenchOutput {
+            scenario: planned.label(),
+            reason: "it printed nothing".to_owned(),
+        })?;
+    let mut figures: Value = serde_json::from_str(line).map_err(|source| XtaskError::Json {
+        command: cmd::describe(&command),
+        source,
+    })?;
+    report::attach_other_load(&mut figures, machine_busy, wall_seconds);
+    Ok(figures)
+}
+
+/// Busy CPU seconds of the whole machine so far; 0 where `/proc/stat` cannot be read, which
+/// makes every run look quiet.
+fn machine_busy_seconds() -> f64 {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|stat| report::machine_busy_seconds(&stat))
+        .unwrap_or(0.0)
+}
+
+/// Writes `document` as pretty JSON to `path`, creating its directory.
+fn write_results(path: &Path, document: &Value) -> Result<(), XtaskError> {
+    let write_error = |source| XtaskError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(write_error)?;
+    }
+    let mut text = serde_json::to_string_pretty(document).map_err(|source| XtaskError::Json {
+        command: "serializing the results".to_owned(),
+        source,
+    })?;
+    text.push('\n');
+    std::fs::write(path, text).map_err(write_error)?;
+    println!("results written to {}", path.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_executables_are_read_from_build_messages() {
+        let stdout = concat!(
+            r#"{"reason":"compiler-artifact","target":{"name":"obzenflow_runtime","kind":["lib"]},"executable":null}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","target":{"name":"flow","kind":["bench"]},"executable":"/t/release/deps/flow-1"}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","target":{"name":"journal","kind":["bench"]},"executable":"/t/release/deps/journal-2"}"#,
+            "\n",
+            r#"{"reason":"build-finished","success":true}"#,
+            "\n"
+        );
+        let executables = bench_executables(stdout.as_bytes()).expect("valid JSON lines");
+        assert_eq!(executables.len(), 2);
+        assert_eq!(executables["flow"], PathBuf::from("/t/release/deps/flow-1"));
+        assert!(matches!(
+            executable(&executables, "missing"),
+            Err(XtaskError::BenchNotBuilt { bench: "missing" })
+        ));
+    }
+}
