@@ -10,6 +10,8 @@ use std::sync::Arc;
 use obzenflow_core::{ChainEvent, EventContent, JournalError, JournalReader};
 
 use super::error::StageError;
+use super::logic::Progress;
+use super::outputs::Outputs;
 use crate::wait_any::{wait_any, BoxFuture};
 
 /// One upstream journal as seen by this stage.
@@ -24,6 +26,7 @@ pub(crate) struct Inputs {
     stage: Arc<str>,
     upstreams: Vec<Upstream>,
     scratch: Vec<Arc<ChainEvent>>,
+    batch: Vec<Arc<ChainEvent>>,
     next_upstream: usize,
 }
 
@@ -41,6 +44,7 @@ impl Inputs {
             stage,
             upstreams,
             scratch: Vec::new(),
+            batch: Vec::new(),
             next_upstream: 0,
         }
     }
@@ -48,6 +52,40 @@ impl Inputs {
     /// Whether every upstream has ended.
     pub(crate) fn exhausted(&self) -> bool {
         self.upstreams.iter().all(|upstream| upstream.ended)
+    }
+
+    /// Whether the stage is done reading ([`Progress::Exhausted`]) or may get more.
+    pub(crate) fn progress(&self) -> Progress {
+        if self.exhausted() {
+            Progress::Exhausted
+        } else {
+            Progress::Continue
+        }
+    }
+
+    /// Reads up to `max` data records and counts them as the stage's input. Records that
+    /// arrive already in error status never reach the handler: they go to `on_error` (a
+    /// transform passes them through, a sink parks them on its error lane). The rest are
+    /// collected into `work`.
+    pub(crate) fn read_work(
+        &mut self,
+        max: usize,
+        outputs: &mut Outputs,
+        on_error: fn(&mut Outputs, &ChainEvent),
+        work: &mut Vec<Arc<ChainEvent>>,
+    ) -> Result<(), StageError> {
+        let mut batch = std::mem::take(&mut self.batch);
+        let read = self.read_batch(max, &mut batch);
+        for event in batch.drain(..) {
+            outputs.count_input();
+            if event.is_error() {
+                on_error(outputs, &event);
+            } else {
+                work.push(event);
+            }
+        }
+        self.batch = batch;
+        read.map(|_| ())
     }
 
     /// Waits until some upstream that has not ended has a record to read.

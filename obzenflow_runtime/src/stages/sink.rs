@@ -97,7 +97,6 @@ pub(crate) struct SinkLogic<H> {
     stage: Arc<str>,
     handler: H,
     inputs: Inputs,
-    batch: Vec<Arc<ChainEvent>>,
     to_deliver: Vec<Arc<ChainEvent>>,
 }
 
@@ -107,7 +106,6 @@ impl<H: AsyncSinkHandler> SinkLogic<H> {
             stage,
             handler,
             inputs,
-            batch: Vec::new(),
             to_deliver: Vec::new(),
         }
     }
@@ -128,15 +126,12 @@ impl<H: AsyncSinkHandler> StageLogic for SinkLogic<H> {
         outputs: &mut Outputs,
         batch_limit: usize,
     ) -> Result<Progress, StageError> {
-        self.inputs.read_batch(batch_limit, &mut self.batch)?;
-        for event in self.batch.drain(..) {
-            outputs.count_input();
-            if event.is_error() {
-                outputs.park_error(&event);
-            } else {
-                self.to_deliver.push(event);
-            }
-        }
+        self.inputs.read_work(
+            batch_limit,
+            outputs,
+            Outputs::park_error,
+            &mut self.to_deliver,
+        )?;
         if !self.to_deliver.is_empty() {
             let start = Instant::now();
             let results = self.handler.consume_batch(&self.to_deliver).await;
@@ -161,11 +156,7 @@ impl<H: AsyncSinkHandler> StageLogic for SinkLogic<H> {
             }
         }
         outputs.flush().await?;
-        Ok(if self.inputs.exhausted() {
-            Progress::Exhausted
-        } else {
-            Progress::Continue
-        })
+        Ok(self.inputs.progress())
     }
 
     async fn drain(&mut self, outputs: &mut Outputs) -> Result<(), StageError> {

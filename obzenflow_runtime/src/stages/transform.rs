@@ -142,7 +142,6 @@ pub(crate) struct TransformLogic<P> {
     stage: Arc<str>,
     processor: P,
     inputs: Inputs,
-    batch: Vec<Arc<ChainEvent>>,
     to_process: Vec<Arc<ChainEvent>>,
     results: Vec<(RecordResult, u64)>,
 }
@@ -154,7 +153,6 @@ impl<P: TimedProcessor> TransformLogic<P> {
             stage,
             processor,
             inputs,
-            batch: Vec::new(),
             to_process: Vec::new(),
             results: Vec::new(),
         }
@@ -209,15 +207,12 @@ impl<P: TimedProcessor> StageLogic for TransformLogic<P> {
         outputs: &mut Outputs,
         batch_limit: usize,
     ) -> Result<Progress, StageError> {
-        self.inputs.read_batch(batch_limit, &mut self.batch)?;
-        for event in self.batch.drain(..) {
-            outputs.count_input();
-            if event.is_error() {
-                outputs.pass_through(&event);
-            } else {
-                self.to_process.push(event);
-            }
-        }
+        self.inputs.read_work(
+            batch_limit,
+            outputs,
+            Outputs::pass_through,
+            &mut self.to_process,
+        )?;
         if !self.to_process.is_empty() {
             self.processor
                 .process_batch(&self.to_process, &mut self.results)
@@ -225,11 +220,7 @@ impl<P: TimedProcessor> StageLogic for TransformLogic<P> {
             self.route(outputs)?;
         }
         outputs.flush().await?;
-        Ok(if self.inputs.exhausted() {
-            Progress::Exhausted
-        } else {
-            Progress::Continue
-        })
+        Ok(self.inputs.progress())
     }
 
     async fn drain(&mut self, outputs: &mut Outputs) -> Result<(), StageError> {
