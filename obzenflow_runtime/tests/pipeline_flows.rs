@@ -54,6 +54,15 @@ async fn linear_flow_delivers_every_record_once_in_order() {
             );
             assert_eq!(stage.records_errored, 0);
         }
+        let receipts = &report.stage("collect").unwrap().receipts;
+        assert_eq!(receipts.len(), 1, "{kind}");
+        assert_eq!(
+            (receipts[0].destination.as_str(), receipts[0].records),
+            ("collector", N)
+        );
+        assert!(report
+            .to_string()
+            .contains("`collect` delivered 2,500 records (0 bytes) to collector"));
         let doubled = sink.records()[7].payload().unwrap()["doubled"].as_u64();
         assert_eq!(doubled, Some(14));
     }

@@ -201,7 +201,11 @@ fn build_report(shared: &RunShared, state: FlowState) -> FlowReport {
         .iter()
         .zip(&shared.stages)
         .map(|(snapshot, stage)| {
-            StageReport::from_snapshot(snapshot, stage.counters.first_errors())
+            StageReport::from_snapshot(
+                snapshot,
+                stage.counters.first_errors(),
+                stage.counters.receipts(),
+            )
         })
         .collect();
     FlowReport {

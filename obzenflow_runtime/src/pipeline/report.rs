@@ -81,11 +81,17 @@ pub struct StageReport {
     pub backpressure_wait: Duration,
     /// The first few error-lane records' reasons, for the summary.
     pub first_errors: Vec<String>,
+    /// What a sink said it delivered (destination, records, bytes).
+    pub receipts: Vec<obzenflow_core::DeliveryReceipt>,
 }
 
 impl StageReport {
     /// The report of a stage from its final snapshot and its first error reasons.
-    pub(crate) fn from_snapshot(stage: &StageSnapshot, first_errors: Vec<String>) -> Self {
+    pub(crate) fn from_snapshot(
+        stage: &StageSnapshot,
+        first_errors: Vec<String>,
+        receipts: Vec<obzenflow_core::DeliveryReceipt>,
+    ) -> Self {
         Self {
             name: stage.name.clone(),
             kind: stage.kind,
@@ -102,6 +108,7 @@ impl StageReport {
             backpressure_waits: stage.backpressure_waits,
             backpressure_wait: stage.backpressure_wait,
             first_errors,
+            receipts,
         }
     }
 }
@@ -164,6 +171,7 @@ impl fmt::Display for FlowReport {
         )?;
         write_table(f, &self.stages)?;
         write_errors(f, &self.stages)?;
+        write_receipts(f, &self.stages)?;
         let lagging: Vec<String> = self
             .metrics
             .edges
@@ -247,6 +255,23 @@ fn write_errors(f: &mut fmt::Formatter<'_>, stages: &[StageReport]) -> fmt::Resu
     for stage in stages {
         if let StageState::Failed { reason } | StageState::Cancelled { reason } = &stage.state {
             writeln!(f, "  stage `{}`: {reason}", stage.name)?;
+        }
+    }
+    Ok(())
+}
+
+/// What each sink said it delivered.
+fn write_receipts(f: &mut fmt::Formatter<'_>, stages: &[StageReport]) -> fmt::Result {
+    for stage in stages {
+        for receipt in &stage.receipts {
+            writeln!(
+                f,
+                "  `{}` delivered {} records ({} bytes) to {}",
+                stage.name,
+                grouped(receipt.records),
+                grouped(receipt.bytes),
+                receipt.destination
+            )?;
         }
     }
     Ok(())

@@ -28,6 +28,7 @@ pub struct StageCounters {
     started_at_us: AtomicU64,
     finished_at_us: AtomicU64,
     first_errors: Mutex<Vec<String>>,
+    receipts: Mutex<Vec<obzenflow_core::DeliveryReceipt>>,
     errors_by_kind: [AtomicU64; ERROR_KINDS],
     processing_time: AtomicHistogram,
     backpressure_waits: AtomicU64,
@@ -152,6 +153,21 @@ impl StageCounters {
         self.first_errors
             .lock()
             .map(|kept| kept.clone())
+            .unwrap_or_default()
+    }
+
+    /// Keeps a sink's delivery receipt for the report.
+    pub(crate) fn note_receipt(&self, receipt: &obzenflow_core::DeliveryReceipt) {
+        if let Ok(mut receipts) = self.receipts.lock() {
+            receipts.push(receipt.clone());
+        }
+    }
+
+    /// The delivery receipts the stage (a sink) reported, in order.
+    pub fn receipts(&self) -> Vec<obzenflow_core::DeliveryReceipt> {
+        self.receipts
+            .lock()
+            .map(|receipts| receipts.clone())
             .unwrap_or_default()
     }
 

@@ -86,6 +86,7 @@ impl Outputs {
 
     /// Queues a non-data event (a delivery receipt) for the data journal.
     pub(crate) fn emit_receipt(&mut self, receipt: obzenflow_core::DeliveryReceipt) {
+        self.counters.note_receipt(&receipt);
         let mut event = ChainEvent::new(EventContent::Delivery(receipt));
         self.stamp(&mut event, None);
         self.data_batch.push(event);
