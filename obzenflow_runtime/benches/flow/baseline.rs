@@ -17,7 +17,7 @@ use tokio::time::MissedTickBehavior;
 
 use crate::scenario::{Pace, Shape};
 use crate::work::{add_tax, order, Tally};
-use crate::{BenchError, RunOutcome};
+use crate::{context, BenchError, RunOutcome};
 
 /// Capacity of each channel, in records: the baseline's backpressure window.
 const CHANNEL_CAPACITY: usize = 1024;
@@ -81,8 +81,7 @@ pub(crate) async fn run(
 }
 
 fn open_file(path: &Path) -> Result<BufWriter<File>, BenchError> {
-    let file =
-        File::create(path).map_err(|error| format!("cannot create {}: {error}", path.display()))?;
+    let file = File::create(path).map_err(context(format!("cannot create {}", path.display())))?;
     Ok(BufWriter::with_capacity(FILE_BUFFER_BYTES, file))
 }
 

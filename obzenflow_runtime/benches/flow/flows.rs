@@ -17,7 +17,7 @@ use tokio::time::{Interval, MissedTickBehavior};
 use crate::measure::{cpu_seconds, segment_bytes};
 use crate::scenario::{Pace, Shape, Storage};
 use crate::work::{add_tax, order, Tally};
-use crate::{BenchError, RunOutcome};
+use crate::{context, BenchError, RunOutcome};
 
 /// The longest a graceful stop of the idle flow may take before it is cancelled.
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
@@ -117,13 +117,7 @@ impl SinkHandler for TallySink {
 /// The journals of `storage`, with run directories under `dir` for disk storage.
 fn journals(storage: Storage, dir: &Path) -> Journals {
     match storage {
-        Storage::Memory => match std::env::var("RETAIN").ok().and_then(|r| r.parse().ok()) {
-            Some(0) => Journals::memory_unbounded(),
-            Some(retain) => Journals::Memory {
-                retain_records: Some(retain),
-            },
-            None => Journals::memory(),
-        },
+        Storage::Memory => Journals::memory(),
         Storage::Disk => Journals::disk(dir),
         Storage::DiskEveryBatch => Journals::disk(dir).with_sync_policy(SyncPolicy::EveryBatch),
     }
@@ -143,9 +137,7 @@ fn build(
     let mut previous = "source".to_owned();
     for index in 1..=shape.maps() {
         let name = format!("map{index}");
-        builder = builder
-            .transform(&name, AddTax)
-            .edge_with_window(&previous, &name, window());
+        builder = builder.transform(&name, AddTax).edge(&previous, &name);
         previous = name;
     }
     for index in 1..=shape.sinks() {
@@ -154,9 +146,7 @@ fn build(
             tally: Tally::new(),
             done: done.clone(),
         };
-        builder = builder
-            .sink(&name, sink)
-            .edge_with_window(&previous, &name, window());
+        builder = builder.sink(&name, sink).edge(&previous, &name);
     }
     Ok(builder.build()?)
 }
@@ -241,13 +231,6 @@ fn check_drained(report: &FlowReport) -> Result<(), BenchError> {
 fn take_run_dir_bytes(run_dir: &PathBuf) -> Result<u64, BenchError> {
     let bytes = segment_bytes(run_dir)?;
     std::fs::remove_dir_all(run_dir)
-        .map_err(|error| format!("cannot remove {}: {error}", run_dir.display()))?;
+        .map_err(context(format!("cannot remove {}", run_dir.display())))?;
     Ok(bytes)
-}
-
-fn window() -> u64 {
-    std::env::var("WINDOW")
-        .ok()
-        .and_then(|w| w.parse().ok())
-        .unwrap_or(16384)
 }

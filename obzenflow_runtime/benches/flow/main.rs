@@ -31,6 +31,36 @@ use work::Tally;
 /// The error type of the benchmark: every failure ends the process with a message.
 type BenchError = Box<dyn std::error::Error + Send + Sync>;
 
+/// An error that says what was being done, keeping its cause as its source.
+#[derive(Debug)]
+struct Context {
+    doing: String,
+    source: BenchError,
+}
+
+impl std::fmt::Display for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.doing)
+    }
+}
+
+impl std::error::Error for Context {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.source.as_ref())
+    }
+}
+
+/// Wraps an error with what was being done: `.map_err(context("cannot create the dir"))`.
+fn context<E: Into<BenchError>>(doing: impl Into<String>) -> impl FnOnce(E) -> BenchError {
+    let doing = doing.into();
+    move |source| {
+        Box::new(Context {
+            doing,
+            source: source.into(),
+        })
+    }
+}
+
 /// Records per run unless `--records` says otherwise.
 const DEFAULT_RECORDS: u64 = 1_000_000;
 /// Records of a trickle scenario unless `--records` says otherwise: two seconds at 1 kHz.
@@ -83,7 +113,7 @@ fn parse_arguments(arguments: &[String]) -> Result<Option<Arguments>, BenchError
                 records = Some(
                     value
                         .parse()
-                        .map_err(|_| format!("bad --records {value}"))?,
+                        .map_err(context(format!("--records {value}")))?,
                 );
             }
             "--dir" => dir = PathBuf::from(rest.next().ok_or("--dir needs a path")?),
@@ -103,8 +133,8 @@ fn parse_arguments(arguments: &[String]) -> Result<Option<Arguments>, BenchError
 
 /// Runs the scenario and returns its figures as one JSON object.
 async fn run(arguments: &Arguments) -> Result<Value, BenchError> {
-    std::fs::create_dir_all(&arguments.dir)
-        .map_err(|error| format!("cannot create {}: {error}", arguments.dir.display()))?;
+    let dir = &arguments.dir;
+    std::fs::create_dir_all(dir).map_err(context(format!("cannot create {}", dir.display())))?;
     match arguments.scenario {
         Scenario::Run {
             engine,
@@ -236,6 +266,11 @@ fn main() -> ExitCode {
         }
         Err(error) => {
             eprintln!("error: scenario {}: {error}", arguments.scenario);
+            let mut source = error.source();
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
             ExitCode::FAILURE
         }
     }
