@@ -23,7 +23,7 @@ use super::sync::{sync_directory, SyncFiles, SyncPolicy, SyncScheduler, SyncTarg
 ///
 /// let config = DiskJournalConfig { sync: SyncPolicy::EveryBatch, ..DiskJournalConfig::default() };
 /// assert_eq!(config.segment_bytes, 64 * 1024 * 1024);
-/// assert_eq!(config.cache_records, 65_536);
+/// assert_eq!(config.cache_records, 8_192);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiskJournalConfig {
@@ -42,7 +42,7 @@ impl Default for DiskJournalConfig {
     fn default() -> Self {
         Self {
             segment_bytes: 64 * 1024 * 1024,
-            cache_records: 65_536,
+            cache_records: 8_192,
             sync: SyncPolicy::default(),
         }
     }

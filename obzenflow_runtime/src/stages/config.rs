@@ -84,7 +84,7 @@ pub struct EdgeConfig {
 
 impl EdgeConfig {
     /// The default backpressure window per edge.
-    pub const DEFAULT_WINDOW: NonZeroU64 = match NonZeroU64::new(16 * 1024) {
+    pub const DEFAULT_WINDOW: NonZeroU64 = match NonZeroU64::new(4 * 1024) {
         Some(window) => window,
         None => unreachable!(),
     };
