@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use obzenflow_core::{ChainEvent, EventContent, Lane, LifecycleEvent, SystemComponent, WriterId};
+use obzenflow_core::{ChainEvent, Lane, LifecycleEvent, SystemComponent, WriterId};
 use obzenflow_runtime::journal::{inspect, RunDirectory};
 use obzenflow_runtime::metrics::MetricsConfig;
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowReport, FlowState, Journals};
@@ -15,24 +15,10 @@ use obzenflow_runtime::stages::{
     AsyncSourceHandler, HandlerFailure, RecordError, SinkHandler, SourcePoll, StageState,
 };
 use serde_json::json;
-use support::{Collect, Double, Numbers};
+use support::{journal_records, terminal_facts, Collect, Double, Numbers};
 
 fn aggregator_records(report: &FlowReport) -> Vec<ChainEvent> {
-    let run_dir = report.run_dir.as_ref().expect("disk journals");
-    inspect::read_journal(run_dir, "metrics_aggregator", Lane::System)
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap()
-}
-
-fn terminal_facts(events: &[ChainEvent]) -> Vec<LifecycleEvent> {
-    events
-        .iter()
-        .filter_map(|event| match &event.content {
-            EventContent::Lifecycle(fact) if fact.is_terminal() => Some(fact.clone()),
-            _ => None,
-        })
-        .collect()
+    journal_records(report, "metrics_aggregator", Lane::System)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

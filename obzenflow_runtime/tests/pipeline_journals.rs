@@ -5,28 +5,14 @@ mod support;
 
 use std::collections::HashMap;
 
-use obzenflow_core::{ChainEvent, EventContent, Lane, LifecycleEvent};
+use obzenflow_core::{ChainEvent, Lane, LifecycleEvent};
 use obzenflow_runtime::journal::{inspect, RunDirectory, RunStatus};
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowReport, FlowState, Journals};
 use obzenflow_runtime::stages::{RecordError, SinkHandler};
-use support::{Collect, Double, Numbers};
+use support::{journal_records, terminal_facts, Collect, Double, Numbers};
 
 fn records(report: &FlowReport, name: &str, lane: Lane) -> Vec<ChainEvent> {
-    let run_dir = report.run_dir.as_ref().expect("disk journals");
-    inspect::read_journal(run_dir, name, lane)
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap()
-}
-
-fn terminal_facts(events: &[ChainEvent]) -> Vec<LifecycleEvent> {
-    events
-        .iter()
-        .filter_map(|event| match &event.content {
-            EventContent::Lifecycle(fact) if fact.is_terminal() => Some(fact.clone()),
-            _ => None,
-        })
-        .collect()
+    journal_records(report, name, lane)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

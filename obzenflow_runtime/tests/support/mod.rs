@@ -3,7 +3,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use obzenflow_core::{ChainEvent, DeliveryReceipt};
+use obzenflow_core::{ChainEvent, DeliveryReceipt, EventContent, Lane, LifecycleEvent};
+use obzenflow_runtime::journal::inspect;
+use obzenflow_runtime::pipeline::FlowReport;
 use obzenflow_runtime::stages::{
     HandlerFailure, RecordError, SinkHandler, SourceHandler, SourcePoll, TransformHandler,
 };
@@ -101,4 +103,24 @@ impl SinkHandler for Collect {
             bytes: 0,
         }))
     }
+}
+
+/// Every record of one journal of a disk run, read back through the inspection API.
+pub fn journal_records(report: &FlowReport, name: &str, lane: Lane) -> Vec<ChainEvent> {
+    let run_dir = report.run_dir.as_ref().expect("disk journals");
+    inspect::read_journal(run_dir, name, lane)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+}
+
+/// The terminal lifecycle facts among `events`.
+pub fn terminal_facts(events: &[ChainEvent]) -> Vec<LifecycleEvent> {
+    events
+        .iter()
+        .filter_map(|event| match &event.content {
+            EventContent::Lifecycle(fact) if fact.is_terminal() => Some(fact.clone()),
+            _ => None,
+        })
+        .collect()
 }
