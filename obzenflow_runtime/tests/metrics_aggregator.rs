@@ -11,11 +11,8 @@ use obzenflow_core::{ChainEvent, Lane, LifecycleEvent, SystemComponent, WriterId
 use obzenflow_runtime::journal::{inspect, RunDirectory};
 use obzenflow_runtime::metrics::MetricsConfig;
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowReport, FlowState, Journals};
-use obzenflow_runtime::stages::{
-    AsyncSourceHandler, HandlerFailure, RecordError, SinkHandler, SourcePoll, StageState,
-};
-use serde_json::json;
-use support::{journal_records, terminal_facts, Collect, Double, Numbers};
+use obzenflow_runtime::stages::{RecordError, SinkHandler, StageState};
+use support::{doubling_flow, journal_records, terminal_facts, Collect, Numbers, Ticker};
 
 fn aggregator_records(report: &FlowReport) -> Vec<ChainEvent> {
     journal_records(report, "metrics_aggregator", Lane::System)
@@ -24,16 +21,7 @@ fn aggregator_records(report: &FlowReport) -> Vec<ChainEvent> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disk_run_leaves_exactly_one_aggregator_completion_record() {
     let base = tempfile::tempdir().unwrap();
-    let report = FlowBuilder::new("journaled")
-        .source("numbers", Numbers::new("numbers", 400))
-        .transform(
-            "double",
-            Double {
-                fail_every: Some(10),
-            },
-        )
-        .sink("collect", Collect::default())
-        .chain(["numbers", "double", "collect"])
+    let report = doubling_flow("journaled", 400, Some(10), Collect::default())
         .journals(Journals::disk(base.path()))
         .build()
         .unwrap()
@@ -128,33 +116,11 @@ async fn a_failed_flow_still_gets_its_final_snapshot_and_one_completion_record()
     assert!(matches!(facts[0], LifecycleEvent::Completed { .. }));
 }
 
-/// An infinite source: one record per 10 ms of (paused) time.
-struct Ticker {
-    next: u64,
-    produced: Arc<AtomicU64>,
-}
-
-impl AsyncSourceHandler for Ticker {
-    async fn next_batch(&mut self, _max: usize) -> Result<SourcePoll, HandlerFailure> {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        let record = ChainEvent::data("tick", json!({"n": self.next, "from": "ticker"}));
-        self.next += 1;
-        self.produced.store(self.next, Ordering::SeqCst);
-        Ok(SourcePoll::Records(vec![record]))
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn snapshots_are_folded_on_the_interval_and_once_more_at_the_end() {
     let produced = Arc::new(AtomicU64::new(0));
     let handle = FlowBuilder::new("ticking")
-        .async_source(
-            "ticker",
-            Ticker {
-                next: 0,
-                produced: produced.clone(),
-            },
-        )
+        .async_source("ticker", Ticker::new(produced.clone()))
         .sink("collect", Collect::default())
         .chain(["ticker", "collect"])
         .journals(Journals::memory())
@@ -203,13 +169,7 @@ async fn snapshots_are_folded_on_the_interval_and_once_more_at_the_end() {
 #[tokio::test(start_paused = true)]
 async fn an_idle_flow_is_still_folded_on_the_default_interval() {
     let handle = FlowBuilder::new("idle")
-        .async_source(
-            "ticker",
-            Ticker {
-                next: 0,
-                produced: Arc::new(AtomicU64::new(0)),
-            },
-        )
+        .async_source("ticker", Ticker::new(Arc::new(AtomicU64::new(0))))
         .sink("collect", Collect::default())
         .chain(["ticker", "collect"])
         .journals(Journals::memory())

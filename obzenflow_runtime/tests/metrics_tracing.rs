@@ -7,8 +7,8 @@ mod support;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use obzenflow_runtime::pipeline::{FlowBuilder, FlowState, Journals};
-use support::{Collect, Double, Numbers};
+use obzenflow_runtime::pipeline::{FlowState, Journals};
+use support::{doubling_flow, Collect};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
@@ -50,11 +50,7 @@ async fn stage_spans_nest_under_the_run_span_and_filter_by_module() {
         ))
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    let report = FlowBuilder::new("spans")
-        .source("numbers", Numbers::new("numbers", 10))
-        .transform("double", Double { fail_every: None })
-        .sink("collect", Collect::default())
-        .chain(["numbers", "double", "collect"])
+    let report = doubling_flow("spans", 10, None, Collect::default())
         .journals(Journals::memory())
         .build()
         .unwrap()

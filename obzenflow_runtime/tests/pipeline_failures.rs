@@ -9,11 +9,10 @@ use std::time::Duration;
 use obzenflow_core::ChainEvent;
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowState, Journals};
 use obzenflow_runtime::stages::{
-    AsyncSourceHandler, HandlerFailure, RecordError, SinkHandler, SourceHandler, SourcePoll,
-    StageConfig, StageState,
+    HandlerFailure, RecordError, SinkHandler, SourceHandler, SourcePoll, StageConfig, StageState,
 };
 use serde_json::json;
-use support::{Collect, Double, Numbers};
+use support::{Collect, Double, Numbers, Ticker};
 
 /// A generous bound on how long a flow may take to tear down; only there so a regression hangs
 /// the test for a minute instead of forever. It is not a timing assertion.
@@ -57,34 +56,12 @@ async fn a_panicking_sink_fails_the_flow_without_hanging() {
     }
 }
 
-/// An infinite source: one record per tick of (paused) time, forever.
-struct Ticker {
-    next: u64,
-    produced: Arc<AtomicU64>,
-}
-
-impl AsyncSourceHandler for Ticker {
-    async fn next_batch(&mut self, _max: usize) -> Result<SourcePoll, HandlerFailure> {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        let record = ChainEvent::data("tick", json!({"n": self.next, "from": "ticker"}));
-        self.next += 1;
-        self.produced.store(self.next, Ordering::SeqCst);
-        Ok(SourcePoll::Records(vec![record]))
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn graceful_stop_of_an_infinite_source_drains_everything_emitted() {
     let produced = Arc::new(AtomicU64::new(0));
     let sink = Collect::default();
     let handle = FlowBuilder::new("ticker")
-        .async_source(
-            "ticker",
-            Ticker {
-                next: 0,
-                produced: produced.clone(),
-            },
-        )
+        .async_source("ticker", Ticker::new(produced.clone()))
         .transform("double", Double { fail_every: None })
         .sink("collect", sink.clone())
         .chain(["ticker", "double", "collect"])
@@ -240,13 +217,7 @@ impl obzenflow_runtime::stages::AsyncSinkHandler for Stuck {
 #[tokio::test(start_paused = true)]
 async fn a_stop_that_cannot_drain_escalates_to_cancel_and_aborts_a_stuck_stage() {
     let handle = FlowBuilder::new("stuck")
-        .async_source(
-            "ticker",
-            Ticker {
-                next: 0,
-                produced: Arc::new(AtomicU64::new(0)),
-            },
-        )
+        .async_source("ticker", Ticker::new(Arc::new(AtomicU64::new(0))))
         .async_sink("stuck", Stuck)
         .chain(["ticker", "stuck"])
         .teardown_deadline(Duration::from_secs(5))

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowReport, FlowState, Journals};
 use obzenflow_runtime::stages::{ErrorBudget, StageConfig, StageState};
-use support::{Collect, Double, Numbers};
+use support::{doubling_flow, Collect, Double, Numbers};
 
 const N: u64 = 2_500;
 
@@ -31,11 +31,7 @@ fn assert_drained(report: &FlowReport) {
 async fn linear_flow_delivers_every_record_once_in_order() {
     for (kind, journals, _dir) in journal_kinds() {
         let sink = Collect::default();
-        let report = FlowBuilder::new("linear")
-            .source("numbers", Numbers::new("numbers", N))
-            .transform("double", Double { fail_every: None })
-            .sink("collect", sink.clone())
-            .chain(["numbers", "double", "collect"])
+        let report = doubling_flow("linear", N, None, sink.clone())
             .journals(journals)
             .build()
             .unwrap()
@@ -140,16 +136,7 @@ async fn fan_in_and_diamond_deliver_exactly_once() {
 async fn errors_go_to_the_error_lane_and_the_flow_completes() {
     for (kind, journals, _dir) in journal_kinds() {
         let sink = Collect::default();
-        let report = FlowBuilder::new("errors")
-            .source("numbers", Numbers::new("numbers", 1_000))
-            .transform(
-                "double",
-                Double {
-                    fail_every: Some(10),
-                },
-            )
-            .sink("collect", sink.clone())
-            .chain(["numbers", "double", "collect"])
+        let report = doubling_flow("errors", 1_000, Some(10), sink.clone())
             .journals(journals)
             .build()
             .unwrap()
@@ -169,16 +156,7 @@ async fn errors_go_to_the_error_lane_and_the_flow_completes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exceeded_error_budget_fails_the_flow_with_the_budget_in_the_message() {
-    let report = FlowBuilder::new("budget")
-        .source("numbers", Numbers::new("numbers", 1_000))
-        .transform(
-            "double",
-            Double {
-                fail_every: Some(10),
-            },
-        )
-        .sink("collect", Collect::default())
-        .chain(["numbers", "double", "collect"])
+    let report = doubling_flow("budget", 1_000, Some(10), Collect::default())
         .configure(
             "double",
             StageConfig {

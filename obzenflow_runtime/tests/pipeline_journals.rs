@@ -9,7 +9,7 @@ use obzenflow_core::{ChainEvent, Lane, LifecycleEvent};
 use obzenflow_runtime::journal::{inspect, RunDirectory, RunStatus};
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowReport, FlowState, Journals};
 use obzenflow_runtime::stages::{RecordError, SinkHandler};
-use support::{journal_records, terminal_facts, Collect, Double, Numbers};
+use support::{doubling_flow, journal_records, terminal_facts, Collect, Double, Numbers};
 
 fn records(report: &FlowReport, name: &str, lane: Lane) -> Vec<ChainEvent> {
     journal_records(report, name, lane)
@@ -18,16 +18,7 @@ fn records(report: &FlowReport, name: &str, lane: Lane) -> Vec<ChainEvent> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_completed_run_leaves_consistent_journals() {
     let base = tempfile::tempdir().unwrap();
-    let report = FlowBuilder::new("journals")
-        .source("numbers", Numbers::new("numbers", 500))
-        .transform(
-            "double",
-            Double {
-                fail_every: Some(10),
-            },
-        )
-        .sink("collect", Collect::default())
-        .chain(["numbers", "double", "collect"])
+    let report = doubling_flow("journals", 500, Some(10), Collect::default())
         .journals(Journals::disk(base.path()))
         .build()
         .unwrap()

@@ -1,13 +1,16 @@
 //! Small handlers shared by the pipeline tests.
 #![allow(dead_code, unreachable_pub)]
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use obzenflow_core::{ChainEvent, DeliveryReceipt, EventContent, Lane, LifecycleEvent};
 use obzenflow_runtime::journal::inspect;
-use obzenflow_runtime::pipeline::FlowReport;
+use obzenflow_runtime::pipeline::{FlowBuilder, FlowReport};
 use obzenflow_runtime::stages::{
-    HandlerFailure, RecordError, SinkHandler, SourceHandler, SourcePoll, TransformHandler,
+    AsyncSourceHandler, HandlerFailure, RecordError, SinkHandler, SourceHandler, SourcePoll,
+    TransformHandler,
 };
 use serde_json::json;
 
@@ -123,4 +126,42 @@ pub fn terminal_facts(events: &[ChainEvent]) -> Vec<LifecycleEvent> {
             _ => None,
         })
         .collect()
+}
+
+/// The flow most tests run: `count` numbers -> `double` (failing every `fail_every`th record)
+/// -> `sink`. Journals and configuration are left to the test.
+pub fn doubling_flow(
+    name: &str,
+    count: u64,
+    fail_every: Option<u64>,
+    sink: Collect,
+) -> FlowBuilder {
+    FlowBuilder::new(name)
+        .source("numbers", Numbers::new("numbers", count))
+        .transform("double", Double { fail_every })
+        .sink("collect", sink)
+        .chain(["numbers", "double", "collect"])
+}
+
+/// An infinite source: one record `{"n", "from": "ticker"}` per 10 ms of (paused) time,
+/// counting what it produced in `produced`.
+pub struct Ticker {
+    pub next: u64,
+    pub produced: Arc<AtomicU64>,
+}
+
+impl Ticker {
+    pub fn new(produced: Arc<AtomicU64>) -> Self {
+        Self { next: 0, produced }
+    }
+}
+
+impl AsyncSourceHandler for Ticker {
+    async fn next_batch(&mut self, _max: usize) -> Result<SourcePoll, HandlerFailure> {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let record = ChainEvent::data("tick", json!({"n": self.next, "from": "ticker"}));
+        self.next += 1;
+        self.produced.store(self.next, Ordering::SeqCst);
+        Ok(SourcePoll::Records(vec![record]))
+    }
 }
