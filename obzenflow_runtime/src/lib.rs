@@ -10,4 +10,5 @@ pub mod replay;
 pub mod stages;
 pub mod supervised_base;
 
+mod facts;
 mod wait_any;

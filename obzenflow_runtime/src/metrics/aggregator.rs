@@ -5,11 +5,10 @@
 use std::future::pending;
 use std::sync::{Arc, Mutex};
 
-use obzenflow_core::{
-    ChainEvent, EventContent, FlowContext, FlowId, Journal, LifecycleEvent, RunId, StageId,
-    SystemComponent, WriterId,
-};
+use obzenflow_core::{FlowId, Journal, LifecycleEvent, RunId, SystemComponent, WriterId};
 use obzenflow_fsm::{BoxError, Machine};
+
+use crate::facts::{seal, system_context};
 use tokio::sync::watch;
 
 use super::fsm::{MetricsAction, MetricsContext, MetricsEvent, MetricsMachine, MetricsState};
@@ -184,17 +183,14 @@ impl SelfSupervised for MetricsAggregator {
             LifecycleEvent::Cancelled { .. } | LifecycleEvent::Started => "cancelled",
         };
         tracing::info!(run_id = %self.run_id, outcome = outcome_name, "metrics aggregator finished");
-        let mut fact = ChainEvent::new(EventContent::Lifecycle(outcome));
-        fact.writer_id = self.writer_id();
-        fact.flow_context = FlowContext {
-            flow_id: self.flow_id,
-            run_id: self.run_id,
-            stage_id: StageId::from_uuid(uuid::Uuid::nil()),
-        };
-        let appended = self.system_journal.append(vec![fact]).await;
-        let closed = self.system_journal.close().await;
-        appended?;
-        closed?;
+        let context = system_context(self.flow_id, self.run_id);
+        seal(
+            self.system_journal.as_ref(),
+            self.writer_id(),
+            context,
+            outcome,
+        )
+        .await?;
         Ok(())
     }
 

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use obzenflow_core::{
-    ChainEvent, EventContent, FlowContext, Journal, LifecycleEvent, SystemComponent, WriterId,
-};
+use obzenflow_core::{Journal, LifecycleEvent, SystemComponent, WriterId};
 use tokio::sync::mpsc::error::TrySendError;
+
+use crate::facts::seal;
 
 use crate::stages::{StageCommand, StageHandle, StageInfo};
 
@@ -113,18 +113,11 @@ impl PipelineContext {
 
 /// Appends the terminal fact of a stage the pipeline aborted, written by the pipeline.
 async fn write_aborted_fact(info: &StageInfo, data: &dyn Journal) {
-    let mut fact = ChainEvent::new(EventContent::Lifecycle(LifecycleEvent::Cancelled {
+    let fact = LifecycleEvent::Cancelled {
         reason: "aborted: the stage did not stop within the teardown deadline".to_owned(),
-    }));
-    fact.writer_id = WriterId::System(SystemComponent::Pipeline);
-    fact.flow_context = FlowContext {
-        flow_id: info.flow_id,
-        run_id: info.run_id,
-        stage_id: info.stage_id,
     };
-    let appended = data.append(vec![fact]).await;
-    let closed = data.close().await;
-    if let Err(error) = appended.and(closed) {
+    let writer = WriterId::System(SystemComponent::Pipeline);
+    if let Err(error) = seal(data, writer, info.flow_context(), fact).await {
         tracing::error!(stage = %info.name, %error, "cannot record the aborted stage");
     }
 }

@@ -3,11 +3,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use obzenflow_core::{
-    ChainEvent, EventContent, FlowContext, Journal, LifecycleEvent, StageId, SystemComponent,
-    WriterId,
-};
+use obzenflow_core::{Journal, LifecycleEvent, SystemComponent, WriterId};
 use obzenflow_fsm::{BoxError, Machine, StateVariant};
+
+use crate::facts::{seal, system_context};
 use tokio::sync::watch;
 
 use super::context::PipelineContext;
@@ -277,18 +276,12 @@ impl SelfSupervised for PipelineSupervisor {
             outcome = outcome.variant_name(),
             "flow finished"
         );
-        let mut fact = ChainEvent::new(EventContent::Lifecycle(self.lifecycle(&outcome)));
-        fact.writer_id = WriterId::System(SystemComponent::Pipeline);
-        fact.flow_context = FlowContext {
-            flow_id: self.shared.flow_id,
-            run_id: self.shared.run_id,
-            stage_id: StageId::from_uuid(uuid::Uuid::nil()),
-        };
-        let appended = self.system_journal.append(vec![fact]).await;
-        let closed = self.system_journal.close().await;
+        let writer = WriterId::System(SystemComponent::Pipeline);
+        let context = system_context(self.shared.flow_id, self.shared.run_id);
+        let fact = self.lifecycle(&outcome);
+        let sealed = seal(self.system_journal.as_ref(), writer, context, fact).await;
         let manifest = self.finish_manifest(&outcome);
-        appended?;
-        closed?;
+        sealed?;
         manifest
     }
 

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use obzenflow_core::{FlowId, RunId, StageId, WriterId};
+use obzenflow_core::{FlowContext, FlowId, RunId, StageId, WriterId};
 
 use super::outputs::Outputs;
 
@@ -64,6 +64,15 @@ impl StageInfo {
     /// The writer id the stage stamps on what it appends.
     pub fn writer_id(&self) -> WriterId {
         WriterId::Stage(self.stage_id)
+    }
+
+    /// The flow context the stage stamps on what it appends.
+    pub fn flow_context(&self) -> FlowContext {
+        FlowContext {
+            flow_id: self.flow_id,
+            run_id: self.run_id,
+            stage_id: self.stage_id,
+        }
     }
 }
 

@@ -15,6 +15,7 @@ use obzenflow_core::{
 use super::context::StageInfo;
 use super::counters::{BatchCounts, StageCounters};
 use super::error::{RecordError, StageError};
+use crate::facts::append_fact;
 use crate::metrics::backpressure::attributed_to;
 use crate::metrics::LocalHistogram;
 
@@ -50,11 +51,7 @@ impl Outputs {
         error: Arc<dyn Journal>,
         counters: Arc<StageCounters>,
     ) -> Self {
-        let flow_context = FlowContext {
-            flow_id: info.flow_id,
-            run_id: info.run_id,
-            stage_id: info.stage_id,
-        };
+        let flow_context = info.flow_context();
         Self {
             info,
             flow_context,
@@ -206,13 +203,11 @@ impl Outputs {
         Ok(())
     }
 
-    /// Appends a lifecycle fact to the data journal.
+    /// Appends the `started` lifecycle fact to the data journal.
     pub(crate) async fn announce_started(&self) -> Result<(), JournalError> {
-        self.append_lifecycle(LifecycleEvent::Started).await
-    }
-
-    async fn append_lifecycle(&self, lifecycle: LifecycleEvent) -> Result<(), JournalError> {
-        append_lifecycle(&self.info, self.flow_context, self.data.as_ref(), lifecycle).await
+        let writer = self.info.writer_id();
+        let started = LifecycleEvent::Started;
+        append_fact(self.data.as_ref(), writer, self.flow_context, started).await
     }
 
     fn journal_error(&self, source: JournalError) -> StageError {
@@ -221,17 +216,4 @@ impl Outputs {
             source,
         }
     }
-}
-
-/// Appends a lifecycle fact written by the stage described by `info`.
-pub(crate) async fn append_lifecycle(
-    info: &StageInfo,
-    flow_context: FlowContext,
-    journal: &dyn Journal,
-    lifecycle: LifecycleEvent,
-) -> Result<(), JournalError> {
-    let mut event = ChainEvent::new(EventContent::Lifecycle(lifecycle));
-    event.writer_id = info.writer_id();
-    event.flow_context = flow_context;
-    journal.append(vec![event]).await.map(|_| ())
 }

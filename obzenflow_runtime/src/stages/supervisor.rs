@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use obzenflow_core::{FlowContext, Journal, LifecycleEvent, StageId, Timestamp, WriterId};
+use obzenflow_core::{Journal, LifecycleEvent, StageId, Timestamp, WriterId};
 use obzenflow_fsm::{BoxError, Machine};
 
 use super::config::StageConfig;
@@ -16,7 +16,8 @@ use super::handle::{StageCommand, StageHandle};
 use super::inputs::Inputs;
 use super::lifecycle::{StageEvent, StageMachine, StageState};
 use super::logic::{Progress, StageLogic};
-use super::outputs::{append_lifecycle, Outputs};
+use super::outputs::Outputs;
+use crate::facts::seal;
 use crate::supervised_base::{
     spawn_supervised, CommandPolicy, EventLoopDirective, HandlerSupervised, Supervisor,
     SupervisorConfig,
@@ -272,17 +273,10 @@ impl<L: StageLogic> HandlerSupervised for StageSupervisor<L> {
             .unwrap_or(LifecycleEvent::Cancelled {
                 reason: "terminated without an outcome".to_owned(),
             });
-        let flow_context = FlowContext {
-            flow_id: self.info.flow_id,
-            run_id: self.info.run_id,
-            stage_id: self.info.stage_id,
-        };
-        let appended =
-            append_lifecycle(&self.info, flow_context, self.data.as_ref(), outcome).await;
-        let closed_data = self.data.close().await;
+        let (writer, flow_context) = (self.info.writer_id(), self.info.flow_context());
+        let sealed_data = seal(self.data.as_ref(), writer, flow_context, outcome).await;
         let closed_error = self.error.close().await;
-        appended?;
-        closed_data?;
+        sealed_data?;
         closed_error?;
         Ok(())
     }
