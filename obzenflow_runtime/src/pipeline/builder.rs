@@ -15,15 +15,14 @@ use crate::metrics::MetricsConfig;
 use crate::replay::ReplayRequest;
 use crate::stages::{
     spawn_stage, AsyncSinkHandler, AsyncSourceHandler, AsyncTransformHandler, EdgeConfig,
-    SinkHandler, SourceHandler, SpawnedStage, StageConfig, StageKind, StageWiring,
-    TransformHandler,
+    SinkHandler, SourceHandler, StageConfig, StageHandle, StageKind, StageWiring, TransformHandler,
 };
 use crate::stages::{
     AsyncTransform, SinkLogic, SourceLogic, SyncSink, SyncSource, SyncTransform, TransformLogic,
 };
 
 /// Builds the stage supervisor of one stage once its journals exist.
-pub(crate) type StageFactory = Box<dyn FnOnce(StageWiring) -> SpawnedStage + Send>;
+pub(crate) type StageFactory = Box<dyn FnOnce(StageWiring) -> StageHandle + Send>;
 
 /// One declared stage.
 pub(crate) struct StageSpec {

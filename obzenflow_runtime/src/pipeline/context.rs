@@ -70,7 +70,7 @@ impl PipelineContext {
     }
 
     /// Tells every source to stop and drain.
-    pub(crate) async fn stop_sources(&self) {
+    pub(crate) fn stop_sources(&self) {
         self.send_to_sources(StageCommand::Stop);
     }
 
@@ -85,7 +85,7 @@ impl PipelineContext {
     }
 
     /// Tells every stage to cancel.
-    pub(crate) async fn cancel_stages(&self, reason: &str) {
+    pub(crate) fn cancel_stages(&self, reason: &str) {
         for stage in &self.stages {
             send(
                 &stage.handle,

@@ -144,8 +144,8 @@ impl FsmAction for FlowAction {
 
     async fn execute(&self, context: &mut PipelineContext) -> Result<(), ActionError> {
         match self {
-            Self::StopSources => context.stop_sources().await,
-            Self::CancelStages { reason } => context.cancel_stages(reason).await,
+            Self::StopSources => context.stop_sources(),
+            Self::CancelStages { reason } => context.cancel_stages(reason),
             Self::AbortStuckStages => context.abort_stuck_stages(),
         }
         Ok(())

@@ -33,5 +33,5 @@ pub use transform::{AsyncTransformHandler, RecordResult, TransformHandler};
 pub(crate) use inputs::Inputs;
 pub(crate) use sink::{SinkLogic, SyncSink};
 pub(crate) use source::{SourceLogic, SyncSource};
-pub(crate) use supervisor::{spawn_stage, SpawnedStage, StageWiring};
+pub(crate) use supervisor::{spawn_stage, StageWiring};
 pub(crate) use transform::{AsyncTransform, SyncTransform, TimedProcessor, TransformLogic};

@@ -42,11 +42,8 @@ impl StageWiring {
     }
 }
 
-/// A spawned stage: its control handle.
-pub(crate) type SpawnedStage = StageHandle;
-
 /// Spawns the supervisor of a stage whose work is `logic`.
-pub(crate) fn spawn_stage<L: StageLogic>(logic: L, wiring: StageWiring) -> SpawnedStage {
+pub(crate) fn spawn_stage<L: StageLogic>(logic: L, wiring: StageWiring) -> StageHandle {
     let StageWiring {
         info,
         config,
