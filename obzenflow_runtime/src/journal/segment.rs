@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use obzenflow_core::{ChainEvent, CorruptionKind, JournalError, JournalId};
 
 use super::codec;
-use super::frame::{FrameHeader, FRAME_HEADER_LEN};
+use super::frame::{self, FrameHeader, FRAME_HEADER_LEN};
 
 /// The extension of segment files.
 pub(crate) const SEGMENT_EXTENSION: &str = "seg";
@@ -22,7 +22,7 @@ pub(crate) const INDEX_STRIDE: u64 = 1024;
 
 /// Whether the record of sequence `seq` gets an index mark.
 pub(crate) fn is_marked(seq: u64) -> bool {
-    seq % INDEX_STRIDE == 0
+    seq.is_multiple_of(INDEX_STRIDE)
 }
 
 const READ_BUFFER_BYTES: usize = 64 * 1024;
@@ -295,6 +295,106 @@ impl SegmentReader {
         }
     }
 }
+
+/// A damaged frame found by [`decode_segment_bytes`]: the in-memory counterpart of
+/// [`FrameError::Damaged`], which also names the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("damaged frame at byte offset {offset}: {kind}")]
+#[non_exhaustive]
+pub struct DamagedFrame {
+    /// Where the damaged frame starts.
+    pub offset: u64,
+    /// What is wrong with it.
+    pub kind: CorruptionKind,
+    /// Whether the frame reaches (or claims to reach past) the end of the bytes, so that no
+    /// frame follows it: at the end of a journal's last segment, a torn tail.
+    pub at_tail: bool,
+}
+
+/// Decodes the frames of a whole segment held in memory, in order.
+///
+/// Each frame goes through the checks [`SegmentReader::next_event`] makes, in the same order
+/// ([`frame::decode_frame`]: header, length, checksum, then the body codec). The first damaged
+/// frame ends the iteration with a [`DamagedFrame`] carrying the offset, kind and `at_tail`
+/// that [`SegmentReader`] reports for the same bytes in a file. Never panics, whatever the
+/// bytes.
+///
+/// ```
+/// use obzenflow_core::{ChainEvent, CorruptionKind};
+/// use obzenflow_runtime::journal::{decode_segment_bytes, frame};
+///
+/// let event = ChainEvent::data("order", serde_json::json!({"id": 1}));
+/// let mut bytes = Vec::new();
+/// frame::encode_frame(&event, &mut bytes)?;
+/// let whole_frame = bytes.len() as u64;
+/// bytes.extend_from_slice(&[7, 0, 0]);
+///
+/// let mut frames = decode_segment_bytes(&bytes);
+/// assert_eq!(frames.next(), Some(Ok(event)));
+/// let damage = frames.next().unwrap().unwrap_err();
+/// assert_eq!(damage.offset, whole_frame);
+/// assert_eq!(damage.kind, CorruptionKind::Truncated { missing: 5 });
+/// assert_eq!(frames.next(), None);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+pub fn decode_segment_bytes(bytes: &[u8]) -> SegmentDecoder<'_> {
+    SegmentDecoder {
+        bytes,
+        offset: 0,
+        damaged: false,
+    }
+}
+
+/// The iterator of [`decode_segment_bytes`]: records in order, then at most one
+/// [`DamagedFrame`], after which it yields nothing.
+#[derive(Debug, Clone)]
+pub struct SegmentDecoder<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    damaged: bool,
+}
+
+impl SegmentDecoder<'_> {
+    /// The byte offset of the next frame; after a damaged frame, where that frame starts.
+    pub fn offset(&self) -> u64 {
+        self.offset as u64
+    }
+}
+
+impl Iterator for SegmentDecoder<'_> {
+    type Item = Result<ChainEvent, DamagedFrame>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.damaged {
+            return None;
+        }
+        let rest = self
+            .bytes
+            .get(self.offset..)
+            .filter(|rest| !rest.is_empty())?;
+        match frame::decode_frame(rest) {
+            Ok((event, frame_len)) => {
+                self.offset += frame_len;
+                Some(Ok(event))
+            }
+            Err(kind) => {
+                self.damaged = true;
+                // As in `SegmentReader`: a frame whose header is cut short, or whose claimed
+                // end is at or past the end of the bytes, has nothing after it.
+                let at_tail = rest.first_chunk::<FRAME_HEADER_LEN>().is_none_or(|header| {
+                    FrameHeader::parse(*header).frame_len() >= rest.len() as u64
+                });
+                Some(Err(DamagedFrame {
+                    offset: self.offset as u64,
+                    kind,
+                    at_tail,
+                }))
+            }
+        }
+    }
+}
+
+impl std::iter::FusedIterator for SegmentDecoder<'_> {}
 
 /// Reads until `buffer` is full or the file ends; returns how many bytes were read.
 fn read_full(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
