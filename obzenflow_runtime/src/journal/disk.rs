@@ -36,6 +36,10 @@ pub struct DiskJournalConfig {
     pub cache_records: usize,
     /// When appended records are fsynced.
     pub sync: SyncPolicy,
+    /// Writes and fsyncs to fail on purpose, for tests (feature `fault-injection`). Each
+    /// journal takes the faults that name it. Empty by default.
+    #[cfg(feature = "fault-injection")]
+    pub faults: Vec<super::faults::JournalFault>,
 }
 
 impl Default for DiskJournalConfig {
@@ -44,6 +48,8 @@ impl Default for DiskJournalConfig {
             segment_bytes: 64 * 1024 * 1024,
             cache_records: 8_192,
             sync: SyncPolicy::default(),
+            #[cfg(feature = "fault-injection")]
+            faults: Vec::new(),
         }
     }
 }
@@ -186,12 +192,10 @@ impl DiskJournal {
             rolled: Vec::new(),
             directory_dirty: false,
         };
-        let sync = Arc::new(SyncTarget::new(
-            id.clone(),
-            dir.clone(),
-            sync_files,
-            durable,
-        ));
+        let sync = SyncTarget::new(id.clone(), dir.clone(), sync_files, durable);
+        #[cfg(feature = "fault-injection")]
+        let sync = sync.with_faults(super::faults::SyncFaults::for_journal(&config.faults, &id));
+        let sync = Arc::new(sync);
         let segments = index_segments(scan, &append.path);
         let segment_index = segments.len() - 1;
         let disk_records = Arc::new(DiskRecords::new(id.clone(), segments));
@@ -208,6 +212,9 @@ impl DiskJournal {
             records: Arc::clone(&disk_records),
             sync: Arc::clone(&sync),
         });
+        #[cfg(feature = "fault-injection")]
+        let writer =
+            writer.with_faults(super::faults::WriteFaults::for_journal(&config.faults, &id));
         let storage = Storage::Disk(Box::new(writer));
         let cache = Some(config.cache_records);
         let core = JournalCore::new(id, storage, records, cache, Some(disk_records));

@@ -10,19 +10,24 @@
 //!   Storage is a strategy: nothing for memory journals, segment files for disk journals.
 //! - On disk a journal is a directory of segment files ([`segment_file_name`]) holding frames
 //!   ([`frame`]) of records in a compact binary encoding ([`codec`]). Opening validates every
-//!   segment and cuts a torn tail ([`RecoveryReport`]); [`SegmentReader`] reads frames back.
+//!   segment and cuts a torn tail ([`RecoveryReport`]); [`SegmentReader`] reads frames back
+//!   from a file, [`decode_segment_bytes`] from memory, with the same checks.
 //! - [`SyncPolicy`] says when appended records reach stable storage; [`SyncScheduler`] is the
 //!   one group-commit thread a run shares between its journals.
 //! - [`RunDirectory`] lays out a run on disk with its [`RunManifest`]; [`inspect`] lists,
 //!   reads and validates a run's journals without changing them.
 //! - [`JournalFactory`] makes the data and error journals of each stage of a run, in memory
 //!   or on disk ([`JournalStorage`]).
+//! - With the test-only feature `fault-injection`, `JournalFault` plans make disk journals
+//!   fail a write (`ENOSPC`, a short write) or an fsync (`EIO`) on cue.
 
 pub mod codec;
 mod core;
 mod disk;
 mod disk_read;
 mod factory;
+#[cfg(feature = "fault-injection")]
+mod faults;
 pub mod frame;
 pub mod inspect;
 mod memory;
@@ -34,9 +39,16 @@ mod sync;
 
 pub use disk::{DiskJournal, DiskJournalConfig, RecoveryReport};
 pub use factory::{JournalFactory, JournalStorage, StageJournals};
+#[cfg(feature = "fault-injection")]
+pub use faults::{FaultKind, JournalFault};
 pub use memory::MemoryJournal;
+pub(crate) use run_dir::name_problem;
 pub use run_dir::{
-    ManifestJournal, ManifestStage, RunDirError, RunDirectory, RunManifest, RunStatus,
+    ManifestJournal, ManifestStage, RunDirError, RunDirectory, RunLock, RunManifest, RunState,
+    RunStatus,
 };
-pub use segment::{parse_segment_file_name, segment_file_name, FrameError, SegmentReader};
+pub use segment::{
+    decode_segment_bytes, parse_segment_file_name, segment_file_name, DamagedFrame, FrameError,
+    SegmentDecoder, SegmentReader,
+};
 pub use sync::{SyncPolicy, SyncScheduler};

@@ -8,6 +8,7 @@
 //! executor: they go to `spawn_blocking` or to the shared [`SyncScheduler`].
 
 use std::fs::{File, OpenOptions};
+#[cfg(not(feature = "fault-injection"))]
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -85,6 +86,9 @@ pub(crate) struct DiskWriter {
     sync: Arc<SyncTarget>,
     /// Set after a write failed: what is on disk is no longer known.
     failed: bool,
+    /// Writes to fail on purpose, for tests.
+    #[cfg(feature = "fault-injection")]
+    faults: super::faults::WriteFaults,
 }
 
 /// Where a disk writer starts.
@@ -120,7 +124,16 @@ impl DiskWriter {
             records: parts.records,
             sync: parts.sync,
             failed: false,
+            #[cfg(feature = "fault-injection")]
+            faults: super::faults::WriteFaults::default(),
         }
+    }
+
+    /// The same writer, failing the writes `faults` plans.
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fn with_faults(mut self, faults: super::faults::WriteFaults) -> Self {
+        self.faults = faults;
+        self
     }
 
     fn check_usable(&self) -> Result<(), JournalError> {
@@ -147,6 +160,8 @@ impl DiskWriter {
             })?;
             self.frame_ends.push(self.buffer.len());
         }
+        #[cfg(feature = "fault-injection")]
+        self.faults.begin_batch();
         self.marks.clear();
         let mut flushed = 0;
         for index in 0..self.frame_ends.len() {
@@ -174,7 +189,12 @@ impl DiskWriter {
         if from == to {
             return Ok(());
         }
-        if let Err(source) = (&*self.file).write_all(&self.buffer[from..to]) {
+        let bytes = &self.buffer[from..to];
+        #[cfg(feature = "fault-injection")]
+        let written = self.faults.write_all(&self.file, bytes);
+        #[cfg(not(feature = "fault-injection"))]
+        let written = (&*self.file).write_all(bytes);
+        if let Err(source) = written {
             // Best effort: leave no torn frame behind for the next open to cut.
             let _ = self.file.set_len(self.segment_len);
             return Err(self.fail("append to", self.segment_path.clone(), source));

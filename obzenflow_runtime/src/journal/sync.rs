@@ -241,6 +241,11 @@ pub(crate) struct SyncTarget {
     /// The first sync failure, until an append reports it.
     failure: Mutex<Option<JournalError>>,
     failed: AtomicBool,
+    /// Held for the length of a sync.
+    sync_lock: Mutex<()>,
+    /// Fsyncs to fail on purpose, for tests.
+    #[cfg(feature = "fault-injection")]
+    faults: super::faults::SyncFaults,
 }
 
 impl SyncTarget {
@@ -255,7 +260,17 @@ impl SyncTarget {
             queued: AtomicBool::new(false),
             failure: Mutex::new(None),
             failed: AtomicBool::new(false),
+            sync_lock: Mutex::new(()),
+            #[cfg(feature = "fault-injection")]
+            faults: super::faults::SyncFaults::default(),
         }
+    }
+
+    /// The same target, failing the fsyncs `faults` plans.
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fn with_faults(mut self, faults: super::faults::SyncFaults) -> Self {
+        self.faults = faults;
+        self
     }
 
     /// Records known to be on stable storage.
@@ -297,22 +312,38 @@ impl SyncTarget {
     /// Syncs from the scheduler thread: a failure is logged and kept for the next append.
     fn sync_in_background(&self) {
         self.queued.store(false, Ordering::Release);
-        if let Err(error) = self.sync_now() {
+        if let Err(error) = self.sync_or_fail(true) {
             tracing::error!(journal = %self.journal, error = %error, "journal sync failed");
-            let mut failure = lock(&self.failure);
-            if failure.is_none() {
-                *failure = Some(self.clone_error(&error));
-            }
         }
     }
 
     /// Fsyncs everything written so far and advances the durable count. Blocking.
     pub(crate) fn sync_now(&self) -> Result<(), JournalError> {
+        self.sync_or_fail(false)
+    }
+
+    /// Syncs, or marks the journal failed for good.
+    ///
+    /// After a failed fsync the page cache may have dropped the dirty pages, so a later fsync
+    /// could succeed without the data being on disk: once one sync failed, every later one
+    /// fails without syncing, and `durable` never advances past the failure. Syncs of one
+    /// journal run one at a time, so none can succeed while another fails.
+    ///
+    /// `keep_for_append` keeps a copy of the failure for the next append or close to return,
+    /// for a caller (the sync thread) that has nobody to return it to. The copy is in place
+    /// before the journal counts as failed, so whoever sees the failure also finds its cause.
+    fn sync_or_fail(&self, keep_for_append: bool) -> Result<(), JournalError> {
+        let _one_at_a_time = lock(&self.sync_lock);
+        if self.failed.load(Ordering::Acquire) {
+            return Err(JournalError::Failed {
+                journal: self.journal.clone(),
+            });
+        }
         let result = self.sync_files();
-        if result.is_err() {
-            // After a failed fsync the page cache may have dropped the dirty pages, so a later
-            // fsync could succeed without the data being on disk: never trust this journal's
-            // files again.
+        if let Err(error) = &result {
+            if keep_for_append {
+                *lock(&self.failure) = Some(self.clone_error(error));
+            }
             self.failed.store(true, Ordering::Release);
             self.durable_changed.notify_waiters();
         }
@@ -332,6 +363,10 @@ impl SyncTarget {
                 directory_dirty,
             )
         };
+        #[cfg(feature = "fault-injection")]
+        self.faults
+            .check()
+            .map_err(|source| self.io_error(&current.0, source))?;
         for (path, file) in rolled.iter().chain(std::iter::once(&current)) {
             file.sync_data()
                 .map_err(|source| self.io_error(path, source))?;
@@ -387,5 +422,64 @@ pub(crate) fn sync_directory(dir: &std::path::Path) -> std::io::Result<()> {
         // durable by the file system's own metadata journal.
         let _ = dir;
         Ok(())
+    }
+}
+
+#[cfg(all(test, feature = "fault-injection"))]
+mod tests {
+    use super::*;
+    use crate::journal::faults::{FaultKind, JournalFault, SyncFaults};
+    use obzenflow_core::{Lane, StageId, WriterId};
+
+    fn target(dir: &std::path::Path, failing_sync: u64) -> SyncTarget {
+        let id = JournalId::new(WriterId::Stage(StageId::new()), "orders", Lane::Data);
+        let path = dir.join("segment");
+        let files = SyncFiles {
+            current: Arc::new(File::create(&path).expect("create")),
+            current_path: path,
+            rolled: Vec::new(),
+            directory_dirty: false,
+        };
+        let plan = [JournalFault::new(
+            "orders",
+            Lane::Data,
+            FaultKind::FailingSync,
+            failing_sync,
+        )];
+        SyncTarget::new(id.clone(), dir.to_path_buf(), files, 0)
+            .with_faults(SyncFaults::for_journal(&plan, &id))
+    }
+
+    #[test]
+    fn no_sync_succeeds_after_one_failed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let target = target(dir.path(), 2);
+        target.written.store(5, Ordering::Release);
+        target.sync_now().expect("the first sync");
+        assert_eq!(target.durable(), 5);
+        target.written.store(9, Ordering::Release);
+        let failed = target.sync_now().expect_err("the second sync fails");
+        assert!(matches!(failed, JournalError::Io { .. }), "{failed:?}");
+        // The third fsync would succeed; the journal must not trust its files again.
+        target.written.store(12, Ordering::Release);
+        let refused = target.sync_now().expect_err("refused after a failure");
+        assert!(
+            matches!(refused, JournalError::Failed { .. }),
+            "{refused:?}"
+        );
+        assert_eq!(target.durable(), 5);
+    }
+
+    #[test]
+    fn a_background_failure_is_handed_to_the_next_caller_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let target = target(dir.path(), 1);
+        target.written.store(3, Ordering::Release);
+        target.sync_in_background();
+        let first = target.check_failure().expect_err("the failure is reported");
+        assert!(matches!(first, JournalError::Io { .. }), "{first:?}");
+        let again = target.check_failure().expect_err("and stays");
+        assert!(matches!(again, JournalError::Failed { .. }), "{again:?}");
+        assert_eq!(target.durable(), 0);
     }
 }

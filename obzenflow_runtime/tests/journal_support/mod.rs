@@ -51,11 +51,14 @@ pub(crate) fn read_available(reader: &mut dyn JournalReader, max: usize) -> Vec<
 }
 
 /// A disk configuration for tests: no fsyncs unless asked, small segments and cache.
+// The `..` fills the fields the `fault-injection` feature adds, and is needless without it.
+#[allow(clippy::needless_update)]
 pub(crate) fn small_disk_config(segment_bytes: u64, cache_records: usize) -> DiskJournalConfig {
     DiskJournalConfig {
         segment_bytes,
         cache_records,
         sync: SyncPolicy::Never,
+        ..DiskJournalConfig::default()
     }
 }
 
