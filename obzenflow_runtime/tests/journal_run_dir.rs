@@ -10,7 +10,7 @@ use obzenflow_core::{ChainEvent, CorruptionKind, FlowId, Lane, RunId, StageId};
 use obzenflow_runtime::journal::inspect::{self, JournalHealth};
 use obzenflow_runtime::journal::{
     DiskJournalConfig, JournalFactory, JournalStorage, RunDirError, RunDirectory, RunManifest,
-    RunStatus, SegmentReader, SyncPolicy,
+    RunState, RunStatus, SegmentReader, SyncPolicy,
 };
 
 fn manifest(run_id: RunId) -> RunManifest {
@@ -191,6 +191,11 @@ async fn write_run() -> WrittenRun {
     ] {
         journal.close().await.expect("close");
     }
+    let mut finished = manifest(run_id);
+    finished.finish(RunStatus::Completed);
+    run_dir
+        .write_manifest(&finished)
+        .expect("finished manifest");
     WrittenRun {
         _base: base,
         run_dir,
@@ -384,4 +389,57 @@ async fn the_memory_factory_makes_memory_journals() {
     let read = read_available(reader.as_mut(), 10);
     assert_eq!(read.len(), 3);
     assert_eq!(journals.data.durable(), 3);
+}
+
+#[test]
+fn a_run_reads_running_while_locked_incomplete_once_released_and_as_recorded_once_ended() {
+    let base = tempfile::tempdir().expect("temp dir");
+    let run_id = RunId::new();
+    let run_dir = RunDirectory::create(base.path(), run_id).expect("create");
+    let lock = run_dir.lock().expect("lock");
+    run_dir.write_manifest(&manifest(run_id)).expect("manifest");
+    assert_eq!(run_dir.state().expect("state"), RunState::Running);
+    assert!(matches!(
+        run_dir.lock(),
+        Err(RunDirError::InUse { ref path }) if path == run_dir.path()
+    ));
+
+    // The process holding the lock dies: the operating system releases it.
+    drop(lock);
+    assert_eq!(run_dir.state().expect("state"), RunState::Incomplete);
+    let report = inspect::validate_run(run_dir.path()).expect("validate");
+    assert_eq!(report.state, Some(RunState::Incomplete));
+    assert!(!report.is_clean(), "an incomplete run is a finding");
+    assert!(report.to_string().contains("state: incomplete"), "{report}");
+
+    let mut ended = manifest(run_id);
+    ended.finish(RunStatus::Failed);
+    run_dir.write_manifest(&ended).expect("manifest");
+    assert_eq!(run_dir.state().expect("state"), RunState::Failed);
+}
+
+#[test]
+fn incomplete_runs_are_those_of_the_flow_since_its_last_ended_run() {
+    let base = tempfile::tempdir().expect("temp dir");
+    let run = |flow: &str, status: RunStatus| {
+        let run_id = RunId::new();
+        let run_dir = RunDirectory::create(base.path(), run_id).expect("create");
+        let mut written = RunManifest::new(flow, FlowId::new(), run_id, SyncPolicy::default());
+        written.status = status;
+        run_dir.write_manifest(&written).expect("manifest");
+        run_dir.path().to_path_buf()
+    };
+    let _forgotten = run("orders", RunStatus::Running);
+    let _completed = run("orders", RunStatus::Completed);
+    let first = run("orders", RunStatus::Running);
+    let _other_flow = run("refunds", RunStatus::Completed);
+    let second = run("orders", RunStatus::Running);
+    std::fs::create_dir(base.path().join("not_a_run")).expect("stray directory");
+
+    assert_eq!(
+        inspect::incomplete_runs(base.path(), "orders"),
+        [first, second]
+    );
+    assert!(inspect::incomplete_runs(base.path(), "refunds").is_empty());
+    assert!(inspect::incomplete_runs(base.path().join("missing"), "orders").is_empty());
 }

@@ -11,7 +11,7 @@ use obzenflow_runtime::cli::{
     self, format_runs, usage_message, Cli, Command, Exit, LaneArg, RunListing, StageCounts,
     StatusArg,
 };
-use obzenflow_runtime::journal::{RunManifest, RunStatus, SyncPolicy};
+use obzenflow_runtime::journal::{RunManifest, RunState, RunStatus, SyncPolicy};
 use replay_support::{flow, run_to_completion, NotCalled, Readings};
 
 /// Runs the tool in process; returns the exit and what it wrote to stdout and stderr.
@@ -119,6 +119,7 @@ fn the_run_listing_shows_status_duration_and_counts() {
     manifest.replayed_from = Some(PathBuf::from("/runs/run_original"));
     let listing = RunListing {
         run_dir: PathBuf::from("/runs").join(manifest.run_id.to_string()),
+        state: Some(RunState::Failed),
         stages: vec![
             StageCounts {
                 name: "orders".to_owned(),

@@ -7,7 +7,7 @@ mod replay_support;
 use std::path::{Path, PathBuf};
 
 use obzenflow_core::{JournalError, Lane};
-use obzenflow_runtime::journal::{RunDirError, RunDirectory, RunStatus};
+use obzenflow_runtime::journal::{RunDirError, RunDirectory, RunState, RunStatus};
 use obzenflow_runtime::pipeline::{FlowError, FlowState};
 use obzenflow_runtime::replay::{ArchiveSource, ReplayError};
 use obzenflow_runtime::stages::{HandlerFailure, SourceHandler, SourcePoll};
@@ -37,7 +37,7 @@ async fn an_incomplete_run_is_refused_unless_allowed() {
         matches!(
             error,
             ReplayError::IncompleteRun {
-                status: RunStatus::Running,
+                state: RunState::Incomplete,
                 ..
             }
         ),
@@ -47,7 +47,7 @@ async fn an_incomplete_run_is_refused_unless_allowed() {
         message.contains(&original.display().to_string()),
         "{message}"
     );
-    assert!(message.contains("`running`"), "{message}");
+    assert!(message.contains("`incomplete`"), "{message}");
 
     let replayed = run_to_completion(
         flow(NotCalled, 2, base.path())

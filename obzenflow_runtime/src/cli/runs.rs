@@ -4,10 +4,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use obzenflow_core::Lane;
+use obzenflow_core::{Lane, RunId};
 
-use crate::journal::{inspect, RunDirError, RunDirectory, RunManifest};
-use crate::replay::status_name;
+use crate::journal::{inspect, RunDirError, RunDirectory, RunManifest, RunState};
 
 /// One run directory, as listed.
 #[derive(Debug)]
@@ -16,6 +15,8 @@ pub struct RunListing {
     pub run_dir: PathBuf,
     /// Its manifest, or why it could not be read.
     pub manifest: Result<RunManifest, RunDirError>,
+    /// How the run stands, if its manifest and lock could be read.
+    pub state: Option<RunState>,
     /// The record counts of its stages, in declaration order.
     pub stages: Vec<StageCounts>,
 }
@@ -33,8 +34,8 @@ pub struct StageCounts {
     pub errors: Option<u64>,
 }
 
-/// Lists the run directories under `base` (the subdirectories holding a `manifest.json`), in
-/// name order, which for run ids is start order. Journals are read to count their records.
+/// Lists the run directories under `base` (the subdirectories holding a `manifest.json` or
+/// named by a run id), in name order, which for run ids is start order. Journals are read to count their records.
 ///
 /// ```no_run
 /// use obzenflow_runtime::cli::{format_runs, list_runs};
@@ -53,7 +54,7 @@ pub fn list_runs(base: impl AsRef<Path>) -> Result<Vec<RunListing>, RunDirError>
     let mut run_dirs = Vec::new();
     for entry in std::fs::read_dir(base).map_err(io_error)? {
         let path = entry.map_err(io_error)?.path();
-        if path.is_dir() && path.join("manifest.json").is_file() {
+        if path.is_dir() && (path.join("manifest.json").is_file() || is_named_like_a_run(&path)) {
             run_dirs.push(path);
         }
     }
@@ -61,8 +62,19 @@ pub fn list_runs(base: impl AsRef<Path>) -> Result<Vec<RunListing>, RunDirError>
     Ok(run_dirs.into_iter().map(listing).collect())
 }
 
+/// Whether the directory's name is a run id: a run whose manifest is missing is listed too,
+/// with what is wrong with it, rather than hidden.
+fn is_named_like_a_run(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|name| name.to_str())
+        .is_some_and(|name| name.parse::<RunId>().is_ok())
+}
+
 fn listing(run_dir: PathBuf) -> RunListing {
-    let manifest = RunDirectory::open(&run_dir).and_then(|run| run.read_manifest());
+    let (manifest, state) = match RunDirectory::open(&run_dir) {
+        Ok(run) => (run.read_manifest(), run.state().ok()),
+        Err(error) => (Err(error), None),
+    };
     let stages = match &manifest {
         Ok(manifest) => manifest
             .stages
@@ -79,6 +91,7 @@ fn listing(run_dir: PathBuf) -> RunListing {
     RunListing {
         run_dir,
         manifest,
+        state,
         stages,
     }
 }
@@ -130,7 +143,7 @@ fn format_run(text: &mut String, run: &RunListing) {
         text,
         "{name}  flow `{}`  {}  started {}  took {duration}",
         manifest.flow_name,
-        status_name(manifest.status),
+        run.state.map_or("unknown", RunState::as_str),
         manifest.started_at
     );
     if let Some(original) = &manifest.replayed_from {

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use obzenflow_core::{ChainEvent, CorruptionKind, JournalError, JournalId, Lane, WriterId};
 
-use super::run_dir::{relative_journal_dir, RunDirError, RunDirectory, RunManifest};
+use super::run_dir::{relative_journal_dir, RunDirError, RunDirectory, RunManifest, RunState};
 use super::segment::{
     list_segments, rest_is_zero, scan_journal, FrameError, ScanDepth, SegmentFile, SegmentReader,
 };
@@ -322,14 +322,18 @@ pub struct ValidationReport {
     pub manifest: Option<RunManifest>,
     /// Why the manifest could not be read.
     pub manifest_error: Option<RunDirError>,
+    /// How the run stands (see [`RunDirectory::state`]), if the manifest could be read.
+    pub state: Option<RunState>,
     /// Every journal, in [`list_journals`] order.
     pub journals: Vec<JournalValidation>,
 }
 
 impl ValidationReport {
-    /// Whether the manifest reads and every journal is clean.
+    /// Whether the manifest reads, the run is not [`RunState::Incomplete`], and every journal
+    /// is clean.
     pub fn is_clean(&self) -> bool {
         self.manifest_error.is_none()
+            && self.state != Some(RunState::Incomplete)
             && self
                 .journals
                 .iter()
@@ -342,6 +346,15 @@ impl fmt::Display for ValidationReport {
         writeln!(f, "run {}", self.run_dir.display())?;
         if let Some(error) = &self.manifest_error {
             writeln!(f, "  manifest: {error}")?;
+        }
+        match self.state {
+            Some(RunState::Incomplete) => writeln!(
+                f,
+                "  state: incomplete: the manifest records no end and no process holds the run; \
+                 it was killed or crashed (run the flow again to start over from its sources)"
+            )?,
+            Some(state) => writeln!(f, "  state: {state}")?,
+            None => {}
         }
         for journal in &self.journals {
             let (name, lane, records) = (&journal.name, journal.lane, journal.records);
@@ -391,6 +404,10 @@ pub fn validate_run(run_dir: impl AsRef<Path>) -> Result<ValidationReport, RunDi
         Ok(manifest) => (Some(manifest), None),
         Err(error) => (None, Some(error)),
     };
+    let state = match &manifest {
+        Some(_) => Some(run.state()?),
+        None => None,
+    };
     let mut journals = Vec::new();
     for (name, lane) in journal_dirs(run.path())? {
         journals.push(validate_journal(run.path(), name, lane)?);
@@ -399,8 +416,47 @@ pub fn validate_run(run_dir: impl AsRef<Path>) -> Result<ValidationReport, RunDi
         run_dir: run.path().to_path_buf(),
         manifest,
         manifest_error,
+        state,
         journals,
     })
+}
+
+/// The incomplete runs of the flow `flow_name` under `base` that came after its last run that
+/// recorded an end, oldest first: the interrupted runs that a new run of the flow starts over
+/// from. Directories that are not readable runs are skipped; so are runs still going.
+///
+/// ```no_run
+/// use obzenflow_runtime::journal::inspect;
+///
+/// for run in inspect::incomplete_runs("target/obzenflow/runs", "quickstart") {
+///     println!("interrupted: {}", run.display());
+/// }
+/// ```
+pub fn incomplete_runs(base: impl AsRef<Path>, flow_name: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(base.as_ref()) else {
+        return Vec::new();
+    };
+    let mut runs: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .collect();
+    // Run ids are time-ordered, so name order is start order.
+    runs.sort();
+    let mut incomplete = Vec::new();
+    for path in runs {
+        let Ok(run) = RunDirectory::open(&path) else {
+            continue;
+        };
+        match run.read_manifest() {
+            Ok(manifest) if manifest.flow_name == flow_name => {}
+            _ => continue,
+        }
+        match run.state() {
+            Ok(RunState::Incomplete) => incomplete.push(path),
+            Ok(RunState::Completed | RunState::Failed | RunState::Cancelled) => incomplete.clear(),
+            Ok(RunState::Running) | Err(_) => {}
+        }
+    }
+    incomplete
 }
 
 fn validate_journal(

@@ -3,6 +3,7 @@
 //! ```text
 //! <base>/<run_id>/
 //!     manifest.json
+//!     run.lock            (locked by the running flow; see `RunDirectory::state`)
 //!     stages/<stage_name>/data/00000000000000000000.seg …
 //!     stages/<stage_name>/error/…
 //!     system/<component>/…
@@ -22,6 +23,7 @@ use super::sync::sync_directory;
 
 const MANIFEST_FILE: &str = "manifest.json";
 const MANIFEST_TMP_FILE: &str = "manifest.json.tmp";
+const LOCK_FILE: &str = "run.lock";
 
 /// Something went wrong with a run directory or its manifest.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +86,12 @@ pub enum RunDirError {
         /// Where it was looked for.
         path: PathBuf,
     },
+    /// Another live process is running in this run directory.
+    #[error("run directory {} is in use by a running flow", path.display())]
+    InUse {
+        /// The run directory.
+        path: PathBuf,
+    },
     /// A journal of the run could not be opened or read.
     #[error("journal at {}: {source}", path.display())]
     Journal {
@@ -107,6 +115,80 @@ pub enum RunStatus {
     Failed,
     /// The run was cancelled.
     Cancelled,
+}
+
+impl RunStatus {
+    /// The status as the manifest and the CLI spell it: `running`, `completed`, `failed`,
+    /// `cancelled`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// How a run directory's run stands, from its manifest and its lock: unlike
+/// [`RunStatus`], it tells a run that is still going from one whose process died.
+///
+/// ```no_run
+/// use obzenflow_runtime::journal::{RunDirectory, RunState};
+///
+/// let run = RunDirectory::open("target/obzenflow/runs/run_0190f1c2a3b47c8d9e0f112233445566")?;
+/// if run.state()? == RunState::Incomplete {
+///     eprintln!("{}: the run never finished; run the flow again", run.path().display());
+/// }
+/// # Ok::<(), obzenflow_runtime::journal::RunDirError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunState {
+    /// A live process holds the run's lock: the run is going on now.
+    Running,
+    /// The manifest records that every stage drained and completed.
+    Completed,
+    /// The manifest records that a stage or the pipeline failed.
+    Failed,
+    /// The manifest records that the run was cancelled.
+    Cancelled,
+    /// The manifest records no end and no process holds the run's lock: the process was
+    /// killed or crashed. The journals hold what was appended (and, per the sync policy,
+    /// synced) before that; the run is not resumed.
+    Incomplete,
+}
+
+impl RunState {
+    /// Whether the run ended by completing.
+    pub const fn is_completed(self) -> bool {
+        matches!(self, Self::Completed)
+    }
+
+    /// The state in one word.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Incomplete => "incomplete",
+        }
+    }
+}
+
+impl std::fmt::Display for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The exclusive lock a running flow holds on its run directory (`run.lock`, an advisory
+/// file lock the operating system releases when the process ends, however it ends).
+///
+/// [`RunDirectory::state`] tells a live run from a crashed one by trying this lock.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
 }
 
 /// One stage as the manifest records it.
@@ -242,7 +324,18 @@ pub(crate) fn relative_journal_dir(name: &str, lane: Lane) -> PathBuf {
 
 /// Checks that `name` can be used as one directory name.
 fn check_name(name: &str) -> Result<(), RunDirError> {
-    let reason = if name.is_empty() {
+    match name_problem(name) {
+        Some(reason) => Err(RunDirError::InvalidName {
+            name: name.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Why `name` cannot be one directory name of a run (a stage's or component's), if it cannot.
+pub(crate) fn name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
         Some("it is empty")
     } else if name == "." || name == ".." {
         Some("it is a relative directory reference")
@@ -255,13 +348,6 @@ fn check_name(name: &str) -> Result<(), RunDirError> {
         Some("it contains a path separator, a colon or a control character")
     } else {
         None
-    };
-    match reason {
-        Some(reason) => Err(RunDirError::InvalidName {
-            name: name.to_owned(),
-            reason,
-        }),
-        None => Ok(()),
     }
 }
 
@@ -320,6 +406,58 @@ impl RunDirectory {
     /// Where the manifest is.
     pub fn manifest_path(&self) -> PathBuf {
         self.root.join(MANIFEST_FILE)
+    }
+
+    /// Takes the run's lock for as long as the returned guard lives; a running flow holds it
+    /// so that [`RunDirectory::state`] reports the run as running rather than incomplete.
+    ///
+    /// Fails with [`RunDirError::InUse`] if another live holder has it.
+    pub fn lock(&self) -> Result<RunLock, RunDirError> {
+        let path = self.root.join(LOCK_FILE);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| io_error("create", &path, source))?;
+        match file.try_lock() {
+            Ok(()) => Ok(RunLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(RunDirError::InUse {
+                path: self.root.clone(),
+            }),
+            Err(std::fs::TryLockError::Error(source)) => Err(io_error("lock", &path, source)),
+        }
+    }
+
+    /// Whether a live process holds the run's lock.
+    pub fn is_locked(&self) -> Result<bool, RunDirError> {
+        let path = self.root.join(LOCK_FILE);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(source) if source.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(source) => return Err(io_error("open", &path, source)),
+        };
+        // Taking a shared lock succeeds unless a running flow holds the exclusive one; the
+        // lock taken here is released when `file` is dropped.
+        match file.try_lock_shared() {
+            Ok(()) => Ok(false),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(true),
+            Err(std::fs::TryLockError::Error(source)) => Err(io_error("lock", &path, source)),
+        }
+    }
+
+    /// How the run stands: the manifest's status, except that a run whose manifest records no
+    /// end is [`RunState::Running`] only while a live process holds its lock, and
+    /// [`RunState::Incomplete`] once none does.
+    pub fn state(&self) -> Result<RunState, RunDirError> {
+        let manifest = self.read_manifest()?;
+        Ok(match manifest.status {
+            RunStatus::Completed => RunState::Completed,
+            RunStatus::Failed => RunState::Failed,
+            RunStatus::Cancelled => RunState::Cancelled,
+            RunStatus::Running if self.is_locked()? => RunState::Running,
+            RunStatus::Running => RunState::Incomplete,
+        })
     }
 
     /// The directory of the `lane` journal of the stage (or, for [`Lane::System`], the system

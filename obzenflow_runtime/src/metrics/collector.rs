@@ -22,6 +22,8 @@ pub(crate) struct StageProbe {
     pub(crate) kind: StageKind,
     pub(crate) counters: Arc<StageCounters>,
     pub(crate) state: watch::Receiver<StageState>,
+    /// The stage's data journal, for its committed and durable counts.
+    pub(crate) data: Arc<dyn Journal>,
 }
 
 impl StageProbe {
@@ -43,6 +45,8 @@ impl StageProbe {
             processing_time: self.counters.processing_time(),
             backpressure_waits,
             backpressure_wait,
+            journal_committed: self.data.committed(),
+            journal_durable: self.data.durable(),
             duration: self.counters.duration(),
         }
     }

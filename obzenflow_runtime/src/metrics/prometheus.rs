@@ -62,7 +62,7 @@ pub(crate) const STAGE_STATES: [&str; 8] = [
 type StageCounter = (&'static str, &'static str, fn(&StageSnapshot) -> u64);
 
 /// The plain per-stage counters, in exposition order.
-const STAGE_COUNTERS: [StageCounter; 5] = [
+const STAGE_COUNTERS: [StageCounter; 7] = [
     (
         "obzenflow_stage_records_in_total",
         "Data records read by the stage (produced, for a source).",
@@ -87,6 +87,16 @@ const STAGE_COUNTERS: [StageCounter; 5] = [
         "obzenflow_stage_backpressure_waits_total",
         "Appends that waited for a slow downstream reader.",
         |stage| stage.backpressure_waits,
+    ),
+    (
+        "obzenflow_stage_journal_committed_records_total",
+        "Records committed to the stage's data journal.",
+        |stage| stage.journal_committed,
+    ),
+    (
+        "obzenflow_stage_journal_durable_records_total",
+        "Records of the stage's data journal known to be on stable storage.",
+        |stage| stage.journal_durable,
     ),
 ];
 

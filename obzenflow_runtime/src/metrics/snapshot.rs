@@ -167,6 +167,13 @@ pub struct StageSnapshot {
     pub backpressure_waits: u64,
     /// How long appends waited for slow readers, in total.
     pub backpressure_wait: Duration,
+    /// Records committed to the stage's data journal (what it emitted, lifecycle facts
+    /// included), visible to readers.
+    pub journal_committed: u64,
+    /// Records of the stage's data journal known to be on stable storage, per the run's sync
+    /// policy; equal to `journal_committed` for in-memory journals. A record counted here
+    /// survives a crash of the process (and, unless the policy is `Never`, of the machine).
+    pub journal_durable: u64,
     /// How long the stage has run: from initialization to its terminal state (or until now).
     pub duration: Duration,
 }

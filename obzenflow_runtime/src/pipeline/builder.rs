@@ -15,7 +15,8 @@ use crate::metrics::MetricsConfig;
 use crate::replay::ReplayRequest;
 use crate::stages::{
     spawn_stage, AsyncSinkHandler, AsyncSourceHandler, AsyncTransformHandler, EdgeConfig,
-    SinkHandler, SourceHandler, StageConfig, StageHandle, StageKind, StageWiring, TransformHandler,
+    ErrorBudget, SinkHandler, SourceHandler, StageConfig, StageHandle, StageKind, StageWiring,
+    TransformHandler,
 };
 use crate::stages::{
     AsyncTransform, SinkLogic, SourceLogic, SyncSink, SyncSource, SyncTransform, TransformLogic,
@@ -188,6 +189,9 @@ impl FlowBuilder {
     }
 
     /// Connects `from` to `to`; `from` never runs more than `window` records ahead of `to`.
+    ///
+    /// A window of 0 would let nothing through; [`build`](Self::build) refuses it with
+    /// [`GraphError::ZeroWindow`] naming the edge.
     pub fn edge_with_window(
         mut self,
         from: impl Into<String>,
@@ -216,6 +220,11 @@ impl FlowBuilder {
     }
 
     /// Sets the configuration of the stage named `name`.
+    ///
+    /// [`build`](Self::build) refuses a name that matches no stage
+    /// ([`FlowError::UnknownStageConfig`]) and a configuration that cannot work
+    /// ([`FlowError::InvalidConfig`]): a `batch_limit` or `control_capacity` of 0, or an
+    /// [`ErrorBudget::MaxRatio`] ratio outside `0.0..=1.0`.
     pub fn configure(mut self, name: impl Into<String>, config: StageConfig) -> Self {
         self.configs.push((name.into(), config));
         self
@@ -302,6 +311,10 @@ impl FlowBuilder {
 
     /// Validates the graph and returns a flow ready to start.
     ///
+    /// Nothing is created or started before every check passes: a graph error
+    /// ([`FlowError::Graph`]: a cycle, an edge naming an unknown stage, a stage name used twice,
+    /// a zero window, ...) or a configuration error leaves no run directory behind.
+    ///
     /// For a replay ([`replay_from`](Self::replay_from)) it also reads and checks the archived
     /// run's manifest.
     pub fn build(mut self) -> Result<Flow, FlowError> {
@@ -366,15 +379,33 @@ impl FlowBuilder {
             let position = *index
                 .get(&name)
                 .ok_or(FlowError::UnknownStageConfig { name: name.clone() })?;
-            if config.batch_limit == 0 {
+            if let Some(reason) = config_problem(&config) {
                 return Err(FlowError::InvalidConfig {
                     stage: name,
-                    reason: "batch_limit must be at least 1".to_owned(),
+                    reason: reason.to_owned(),
                 });
             }
             self.stages[position].config = config;
         }
         Ok(())
+    }
+}
+
+/// What is wrong with a stage configuration a user gave, if anything. A zero capacity would
+/// otherwise be raised to 1 without a word, and a ratio outside `0.0..=1.0` (or NaN) would
+/// fail every stage or none.
+fn config_problem(config: &StageConfig) -> Option<&'static str> {
+    if config.batch_limit == 0 {
+        return Some("batch_limit must be at least 1");
+    }
+    if config.control_capacity == 0 {
+        return Some("control_capacity must be at least 1");
+    }
+    match config.error_budget {
+        ErrorBudget::MaxRatio { ratio, .. } if !(0.0..=1.0).contains(&ratio) => {
+            Some("the error budget's ratio must be between 0.0 and 1.0")
+        }
+        _ => None,
     }
 }
 

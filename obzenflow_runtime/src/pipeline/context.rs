@@ -9,6 +9,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use crate::facts::seal;
 
 use crate::stages::{StageCommand, StageHandle, StageInfo};
+use crate::supervised_base::describe;
 
 /// One stage as the pipeline commands it.
 pub(crate) struct StageControl {
@@ -98,16 +99,26 @@ impl PipelineContext {
 
     /// Waits for every stage task to finish, so their terminal records are written. A stage
     /// whose task was aborted could not write its own; the pipeline writes it for it.
-    pub(crate) async fn join_stages(&mut self) {
+    ///
+    /// Returns why stage tasks ended abnormally after reaching their last state, e.g. a journal
+    /// that failed to sync or close after the stage drained: one reason per such stage.
+    pub(crate) async fn join_stages(&mut self) -> Vec<String> {
+        let mut failures = Vec::new();
         for stage in self.stages.drain(..) {
             let aborted = !stage.handle.current_state().is_terminal();
             if let Err(error) = stage.handle.join().await {
                 tracing::error!(stage = %stage.info.name, %error, "stage supervisor ended abnormally");
+                failures.push(format!(
+                    "stage `{}` failed while finishing: {}",
+                    stage.info.name,
+                    describe(&error)
+                ));
             }
             if aborted {
                 write_aborted_fact(&stage.info, stage.data.as_ref()).await;
             }
         }
+        failures
     }
 }
 

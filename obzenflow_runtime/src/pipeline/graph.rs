@@ -15,6 +15,14 @@ pub enum GraphError {
         /// The flow name.
         flow: String,
     },
+    /// A stage name cannot name the stage's journal directories.
+    #[error("stage name `{}` cannot be used: {reason}", name.escape_debug())]
+    InvalidStageName {
+        /// The name given.
+        name: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
     /// Two stages share a name.
     #[error("stage name `{name}` is used twice")]
     DuplicateStage {
@@ -195,9 +203,23 @@ impl Graph {
     }
 }
 
+/// Why `name` cannot be a stage name, if it cannot. A stage's name names its journal
+/// directories (`stages/<name>/data`), so names follow the run directory's rules whatever the
+/// journals: a flow that builds on memory journals also builds on disk, and a refused name
+/// leaves no half-made run directory behind.
+fn stage_name_problem(name: &str) -> Option<&'static str> {
+    crate::journal::name_problem(name)
+}
+
 fn index_stages(stages: &[(String, StageKind)]) -> Result<HashMap<&str, usize>, GraphError> {
     let mut index = HashMap::with_capacity(stages.len());
     for (position, (name, _)) in stages.iter().enumerate() {
+        if let Some(reason) = stage_name_problem(name) {
+            return Err(GraphError::InvalidStageName {
+                name: name.clone(),
+                reason,
+            });
+        }
         if index.insert(name.as_str(), position).is_some() {
             return Err(GraphError::DuplicateStage { name: name.clone() });
         }
@@ -294,6 +316,16 @@ mod tests {
             (
                 validate(&[("a", Source), ("a", Sink)], &[]),
                 "stage name `a` is used twice",
+            ),
+            (
+                validate(&[("in/out", Source), ("b", Sink)], &[("in/out", "b")]),
+                "stage name `in/out` cannot be used: it contains a path separator, a colon or \
+                 a control character",
+            ),
+            (
+                validate(&[("a\nb", Source), ("b", Sink)], &[("a\nb", "b")]),
+                "stage name `a\\nb` cannot be used: it contains a path separator, a colon or \
+                 a control character",
             ),
             (
                 validate(&[("a", Source), ("b", Sink)], &[("a", "nope")]),

@@ -10,7 +10,7 @@ use super::builder::Flow;
 use super::error::FlowError;
 use super::fsm::FlowState;
 use super::materialize::materialize;
-use super::report::{FlowReport, StageReport};
+use super::report::{DeliveryGuarantee, FlowReport, StageReport};
 use super::shared::{RunShared, StageProgress};
 use crate::metrics::FlowSnapshot;
 use crate::supervised_base::SupervisorHandle;
@@ -216,6 +216,8 @@ fn build_report(shared: &RunShared, state: FlowState) -> FlowReport {
         stages,
         run_dir: shared.run_dir.clone(),
         durability: shared.durability.clone(),
+        guarantee: DeliveryGuarantee::AtLeastOnceFromSource,
+        earlier_incomplete_runs: shared.earlier_incomplete_runs.clone(),
         metrics: FlowSnapshot::clone(&metrics),
     }
 }

@@ -4,10 +4,11 @@
 //! opening journals) happens here, before any stage runs, so `Flow::start` returns those
 //! failures as typed errors and a flow never half-starts.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use obzenflow_core::{FlowId, JournalReader, RunId, StageId, SystemComponent};
+use obzenflow_core::{FlowId, Journal, JournalReader, RunId, StageId, SystemComponent};
 use tokio::sync::watch;
 
 use super::builder::Flow;
@@ -18,7 +19,10 @@ use super::fsm::FlowState;
 use super::handle::FlowCommand;
 use super::shared::{RunShared, StageObserver};
 use super::supervisor::PipelineSupervisor;
-use crate::journal::{JournalFactory, JournalStorage, RunDirectory, RunManifest, StageJournals};
+use crate::journal::{
+    inspect, JournalFactory, JournalStorage, RunDirectory, RunLock, RunManifest, RunStatus,
+    StageJournals,
+};
 use crate::metrics::{AggregatorSetup, EdgeTracker, FlowSnapshot, MetricsConfig, MetricsHandle};
 use crate::stages::{Inputs, StageCounters, StageInfo, StageWiring};
 use crate::supervised_base::{spawn_supervised, SupervisorConfig, SupervisorHandle};
@@ -40,16 +44,17 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
         .map(|window| window.get())
         .max()
         .unwrap_or(0);
-    let factory = journal_factory(&flow.journals, run_id, largest_window)?;
     let stage_ids: Vec<StageId> = flow.stages.iter().map(|_| StageId::new()).collect();
-    let journals = flow
-        .stages
-        .iter()
-        .zip(&stage_ids)
-        .map(|(stage, stage_id)| factory.stage_journals(&stage.name, *stage_id))
-        .collect::<Result<Vec<StageJournals>, _>>()?;
-    let (system_journal, _) = factory.system_journal(SystemComponent::Pipeline)?;
-    let manifest = write_initial_manifest(&flow, &factory, flow_id, run_id, &stage_ids)?;
+    let run = open_run(&flow, flow_id, run_id, &stage_ids, largest_window)?;
+    let OpenedRun {
+        factory,
+        run_lock,
+        manifest,
+        journals,
+        system_journal,
+        metrics_journal,
+        earlier_incomplete_runs,
+    } = run;
     let mut edges = EdgeTracker::new(flow.metrics.enabled);
     let mut inputs = open_inputs(&flow, &journals, &mut edges)?;
 
@@ -81,6 +86,7 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
             kind: spec.kind,
             counters,
             state: handle.state(),
+            data: journals[index].data.clone(),
         });
         controls.push(StageControl {
             info,
@@ -90,7 +96,8 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
     }
 
     let identity = (flow.name.clone(), flow_id, run_id, started);
-    let (metrics, snapshots) = spawn_metrics(&flow.metrics, &factory, identity, &observers, edges)?;
+    let (metrics, snapshots) =
+        spawn_metrics(&flow.metrics, metrics_journal, identity, &observers, edges);
     let shared = Arc::new(RunShared {
         flow_name: flow.name.clone(),
         flow_id,
@@ -100,6 +107,7 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
             .run_dir()
             .map(|run_dir| run_dir.path().to_path_buf()),
         durability: factory.storage().to_string(),
+        earlier_incomplete_runs,
         stages: observers,
         snapshots,
     });
@@ -113,6 +121,7 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
         system_journal,
         factory,
         manifest: Mutex::new(manifest),
+        _run_lock: run_lock,
         outcome: Mutex::new(None),
         metrics,
     };
@@ -135,15 +144,14 @@ type SpawnedMetrics = (
 /// enabled.
 fn spawn_metrics(
     config: &MetricsConfig,
-    factory: &JournalFactory,
+    system_journal: Option<Arc<dyn Journal>>,
     (flow_name, flow_id, run_id, started): (Arc<str>, FlowId, RunId, Instant),
     stages: &[StageObserver],
     edges: EdgeTracker,
-) -> Result<SpawnedMetrics, FlowError> {
-    if !config.enabled {
-        return Ok((None, None));
-    }
-    let (system_journal, _) = factory.system_journal(SystemComponent::MetricsAggregator)?;
+) -> SpawnedMetrics {
+    let Some(system_journal) = system_journal.filter(|_| config.enabled) else {
+        return (None, None);
+    };
     let (handle, snapshots) = MetricsHandle::spawn(AggregatorSetup {
         config: config.clone(),
         flow_name,
@@ -154,7 +162,93 @@ fn spawn_metrics(
         edges: edges.into_probes(),
         system_journal,
     });
-    Ok((Some(handle), Some(snapshots)))
+    (Some(handle), Some(snapshots))
+}
+
+/// What a run opens before any task is spawned.
+struct OpenedRun {
+    factory: JournalFactory,
+    /// Held for the whole run, for disk journals.
+    run_lock: Option<RunLock>,
+    /// The manifest as first written, for disk journals.
+    manifest: Option<RunManifest>,
+    journals: Vec<StageJournals>,
+    system_journal: Arc<dyn Journal>,
+    /// The aggregator's journal, when metrics are enabled.
+    metrics_journal: Option<Arc<dyn Journal>>,
+    earlier_incomplete_runs: Vec<PathBuf>,
+}
+
+/// Creates the run directory (for disk journals), locks it and writes the first manifest,
+/// then opens every journal. A journal that cannot be opened fails the start, and the manifest
+/// records the run as failed: no run directory is left without one, or reading as running.
+fn open_run(
+    flow: &Flow,
+    flow_id: FlowId,
+    run_id: RunId,
+    stage_ids: &[StageId],
+    largest_window: u64,
+) -> Result<OpenedRun, FlowError> {
+    let factory = journal_factory(&flow.journals, run_id, largest_window)?;
+    let run_lock = factory.run_dir().map(RunDirectory::lock).transpose()?;
+    let earlier_incomplete_runs = factory.run_dir().map_or_else(Vec::new, |run_dir| {
+        let base = run_dir.path().parent().unwrap_or(run_dir.path());
+        inspect::incomplete_runs(base, &flow.name)
+    });
+    let manifest = write_initial_manifest(flow, &factory, flow_id, run_id, stage_ids)?;
+    let opened = open_journals(flow, &factory, stage_ids);
+    let (journals, system_journal, metrics_journal) = match opened {
+        Ok(opened) => opened,
+        Err(error) => {
+            if let (Some(run_dir), Some(mut manifest)) = (factory.run_dir(), manifest) {
+                manifest.finish(RunStatus::Failed);
+                if let Err(manifest_error) = run_dir.write_manifest(&manifest) {
+                    tracing::error!(error = %manifest_error, "cannot record the failed start");
+                }
+            }
+            return Err(error);
+        }
+    };
+    Ok(OpenedRun {
+        factory,
+        run_lock,
+        manifest,
+        journals,
+        system_journal,
+        metrics_journal,
+        earlier_incomplete_runs,
+    })
+}
+
+/// Every stage's journals, the pipeline's and (with metrics) the aggregator's.
+type RunJournals = (
+    Vec<StageJournals>,
+    Arc<dyn Journal>,
+    Option<Arc<dyn Journal>>,
+);
+
+fn open_journals(
+    flow: &Flow,
+    factory: &JournalFactory,
+    stage_ids: &[StageId],
+) -> Result<RunJournals, FlowError> {
+    let journals = flow
+        .stages
+        .iter()
+        .zip(stage_ids)
+        .map(|(stage, stage_id)| factory.stage_journals(&stage.name, *stage_id))
+        .collect::<Result<Vec<StageJournals>, _>>()?;
+    let (system_journal, _) = factory.system_journal(SystemComponent::Pipeline)?;
+    let metrics_journal = if flow.metrics.enabled {
+        Some(
+            factory
+                .system_journal(SystemComponent::MetricsAggregator)?
+                .0,
+        )
+    } else {
+        None
+    };
+    Ok((journals, system_journal, metrics_journal))
 }
 
 fn journal_factory(

@@ -20,5 +20,5 @@ pub use error::FlowError;
 pub use fsm::{FlowAction, FlowEvent, FlowState, PipelineMachine};
 pub use graph::GraphError;
 pub use handle::{FlowCommand, FlowHandle};
-pub use report::{FlowReport, StageReport};
+pub use report::{DeliveryGuarantee, FlowReport, StageReport};
 pub use shared::StageProgress;

@@ -42,9 +42,38 @@ pub struct FlowReport {
     pub run_dir: Option<PathBuf>,
     /// The durability guarantee of the journals, e.g. "group commit every 50 ms".
     pub durability: String,
+    /// What a run promises about delivery when it is interrupted and the flow is run again.
+    pub guarantee: DeliveryGuarantee,
+    /// Earlier runs of this flow under the same base directory whose process died before they
+    /// ended (crashed or killed). This run did not resume them: it started again from the
+    /// sources.
+    pub earlier_incomplete_runs: Vec<PathBuf>,
     /// The final metrics snapshot the stage numbers are taken from, with the edges' lag and
     /// the full processing-time histograms.
     pub metrics: FlowSnapshot,
+}
+
+/// What a flow promises about delivery across an interruption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeliveryGuarantee {
+    /// A run that is killed or crashes is not resumed: its run directory stays as it was
+    /// (reported as incomplete) and running the flow again starts a new run that reads its
+    /// sources from the beginning. Every source record is processed at least once; records the
+    /// interrupted run already processed (and, for sinks with outside effects, delivered) are
+    /// processed again. Within one run, no journal holds a record twice.
+    AtLeastOnceFromSource,
+}
+
+impl fmt::Display for DeliveryGuarantee {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AtLeastOnceFromSource => f.write_str(
+                "at-least-once from the source: an interrupted run is not resumed; running the \
+                 flow again re-reads its sources from the start",
+            ),
+        }
+    }
 }
 
 /// The outcome of one stage.
@@ -183,6 +212,15 @@ impl fmt::Display for FlowReport {
             writeln!(f, "  unread records left on edges: {}", lagging.join(", "))?;
         }
         writeln!(f, "  durability: {}", self.durability)?;
+        writeln!(f, "  guarantee: {}", self.guarantee)?;
+        for earlier in &self.earlier_incomplete_runs {
+            writeln!(
+                f,
+                "  earlier run {} of this flow is incomplete (its process died); this run \
+                 started again from the sources",
+                earlier.display()
+            )?;
+        }
         match &self.run_dir {
             Some(path) => write!(f, "  journals: {}", path.display()),
             None => write!(f, "  journals: in memory"),
@@ -301,7 +339,7 @@ fn grouped(value: u64) -> String {
     let digits = value.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (position, digit) in digits.chars().enumerate() {
-        if position > 0 && (digits.len() - position) % 3 == 0 {
+        if position > 0 && (digits.len() - position).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);

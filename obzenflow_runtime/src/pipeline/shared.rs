@@ -21,6 +21,8 @@ pub(crate) struct RunShared {
     pub(crate) started: Instant,
     pub(crate) run_dir: Option<PathBuf>,
     pub(crate) durability: String,
+    /// Earlier runs of the same flow under the same base directory whose process died.
+    pub(crate) earlier_incomplete_runs: Vec<PathBuf>,
     pub(crate) stages: Vec<StageObserver>,
     /// The aggregator's snapshots; `None` when metrics are disabled.
     pub(crate) snapshots: Option<watch::Receiver<Arc<FlowSnapshot>>>,

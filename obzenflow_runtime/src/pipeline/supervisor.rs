@@ -13,7 +13,7 @@ use super::context::PipelineContext;
 use super::fsm::{FlowAction, FlowEvent, FlowState, PipelineMachine};
 use super::handle::FlowCommand;
 use super::shared::RunShared;
-use crate::journal::{JournalFactory, RunManifest, RunStatus};
+use crate::journal::{JournalFactory, RunLock, RunManifest, RunStatus};
 use crate::metrics::MetricsHandle;
 use crate::stages::StageState;
 use crate::supervised_base::{CommandPolicy, EventLoopDirective, SelfSupervised, Supervisor};
@@ -28,6 +28,10 @@ pub(crate) struct PipelineSupervisor {
     /// Kept alive for the run: it owns the journals' shared sync thread.
     pub(crate) factory: JournalFactory,
     pub(crate) manifest: Mutex<Option<RunManifest>>,
+    /// The run directory's lock, for disk journals: taken before the first manifest is written
+    /// and released when the supervisor is dropped, after the final one. While it is held the
+    /// run reads as running; a process that dies releases it, and the run reads as incomplete.
+    pub(crate) _run_lock: Option<RunLock>,
     pub(crate) outcome: Mutex<Option<FlowState>>,
     /// The flow's metrics aggregator, drained once every stage finished; `None` when metrics
     /// are disabled.
@@ -83,11 +87,19 @@ impl PipelineSupervisor {
             || context.all_finished()
     }
 
-    fn watch_running(&self, context: &PipelineContext) -> EventLoopDirective<FlowEvent> {
+    async fn watch_running(&self, context: &mut PipelineContext) -> EventLoopDirective<FlowEvent> {
         if let Some(reason) = self.first_failure() {
             return EventLoopDirective::Transition(FlowEvent::StageFailed { reason });
         }
-        self.watch_teardown(context)
+        if !self.all_stages_done(context) {
+            return EventLoopDirective::Continue;
+        }
+        // Every stage drained. Joining them now surfaces what failed after a stage's last
+        // state change (its journals' final sync or close), which must not read as success.
+        match context.join_stages().await.into_iter().next() {
+            Some(reason) => EventLoopDirective::Transition(FlowEvent::StageFailed { reason }),
+            None => EventLoopDirective::Transition(FlowEvent::AllStagesDone),
+        }
     }
 
     fn watch_teardown(&self, context: &PipelineContext) -> EventLoopDirective<FlowEvent> {
@@ -105,6 +117,8 @@ impl PipelineSupervisor {
         state: &FlowState,
         context: &mut PipelineContext,
     ) -> EventLoopDirective<FlowEvent> {
+        // Stages not joined yet (a failing or cancelled flow) are joined here; their failures
+        // cannot change an outcome that is already a failure or a cancellation.
         context.join_stages().await;
         if let Some(metrics) = self.metrics.take() {
             metrics.drain().await;
@@ -220,7 +234,7 @@ impl SelfSupervised for PipelineSupervisor {
     ) -> Result<EventLoopDirective<FlowEvent>, BoxError> {
         match state {
             FlowState::Created => self.start_stages(context).await,
-            FlowState::Running | FlowState::Draining => Ok(self.watch_running(context)),
+            FlowState::Running | FlowState::Draining => Ok(self.watch_running(context).await),
             FlowState::Failing { .. } | FlowState::Cancelling { .. } => {
                 Ok(self.watch_teardown(context))
             }

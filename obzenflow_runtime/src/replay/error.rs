@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use obzenflow_core::Lane;
 use serde::Serialize;
 
-use crate::journal::{RunDirError, RunStatus};
+use crate::journal::{RunDirError, RunState};
 
 /// A run directory could not be replayed.
 ///
@@ -18,14 +18,14 @@ use crate::journal::{RunDirError, RunStatus};
 ///
 /// ```
 /// use std::path::PathBuf;
-/// use obzenflow_runtime::journal::RunStatus;
+/// use obzenflow_runtime::journal::RunState;
 /// use obzenflow_runtime::replay::ReplayError;
 ///
 /// let error = ReplayError::IncompleteRun {
 ///     run_dir: PathBuf::from("runs/run_0190f1c2a3b47c8d9e0f112233445566"),
-///     status: RunStatus::Running,
+///     state: RunState::Incomplete,
 /// };
-/// assert!(error.to_string().contains("status is `running`"));
+/// assert!(error.to_string().contains("the run is `incomplete`"));
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -41,17 +41,16 @@ pub enum ReplayError {
     },
     /// The archived run did not complete and incomplete replays were not allowed.
     #[error(
-        "refusing to replay {}: its manifest status is `{}`, not `completed`, so its journals \
-         may stop short of what the run would have produced; allow it explicitly with \
+        "refusing to replay {}: the run is `{state}`, not `completed`, so its journals may \
+         stop short of what the run would have produced; allow it explicitly with \
          `allow_incomplete_replay()`",
-        run_dir.display(),
-        status_name(*status)
+        run_dir.display()
     )]
     IncompleteRun {
         /// The archived run directory.
         run_dir: PathBuf,
-        /// The status its manifest records.
-        status: RunStatus,
+        /// How the run stands: running, failed, cancelled, or incomplete (its process died).
+        state: RunState,
     },
     /// A source of the flow has no source of the same name in the archived run.
     #[error(
@@ -190,16 +189,6 @@ pub enum VerifyError {
         #[source]
         source: Box<RunDirError>,
     },
-}
-
-/// The manifest's name of a run status (`running`, `completed`, `failed`, `cancelled`).
-pub(crate) const fn status_name(status: RunStatus) -> &'static str {
-    match status {
-        RunStatus::Running => "running",
-        RunStatus::Completed => "completed",
-        RunStatus::Failed => "failed",
-        RunStatus::Cancelled => "cancelled",
-    }
 }
 
 fn list_names(names: &[String]) -> String {

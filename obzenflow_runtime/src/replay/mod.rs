@@ -78,5 +78,4 @@ pub use error::{ReplayError, Side, VerifyError};
 pub use report::{Compared, Presence, RunSummary, StageComparison, VerifyReport};
 pub use verify::verify;
 
-pub(crate) use error::status_name;
 pub(crate) use request::ReplayRequest;

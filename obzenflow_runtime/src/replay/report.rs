@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use super::compare::{Divergence, LaneComparison, RecordView};
 use super::error::Side;
-use super::status_name;
 use crate::journal::RunStatus;
 
 /// The outcome of comparing two runs.
@@ -162,7 +161,7 @@ fn write_run(f: &mut fmt::Formatter<'_>, side: Side, run: &RunSummary) -> fmt::R
         run.run_dir.display(),
         run.flow_name,
         run.run_id,
-        status_name(run.status)
+        run.status.as_str()
     )?;
     if let Some(original) = &run.replayed_from {
         write!(f, ", replay of {}", original.display())?;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::archive::ArchiveSource;
 use super::error::ReplayError;
-use crate::journal::{RunDirectory, RunManifest, RunStatus};
+use crate::journal::{RunDirectory, RunManifest};
 use crate::stages::StageKind;
 
 /// A flow builder's replay settings: none by default.
@@ -43,20 +43,17 @@ impl ArchivedRun {
             run_dir: run_dir.to_path_buf(),
             source: Box::new(source),
         };
-        let manifest = RunDirectory::open(run_dir)
-            .and_then(|run| run.read_manifest())
-            .map_err(archive_error)?;
+        let run = RunDirectory::open(run_dir).map_err(archive_error)?;
+        let manifest = run.read_manifest().map_err(archive_error)?;
+        let state = run.state().map_err(archive_error)?;
         // An absolute path keeps `replayed_from` meaningful from any working directory.
         let run_dir = std::path::absolute(run_dir).unwrap_or_else(|_| run_dir.to_path_buf());
-        if manifest.status != RunStatus::Completed && !allow_incomplete {
-            return Err(ReplayError::IncompleteRun {
-                run_dir,
-                status: manifest.status,
-            });
+        if !state.is_completed() && !allow_incomplete {
+            return Err(ReplayError::IncompleteRun { run_dir, state });
         }
         tracing::info!(
             archive = %run_dir.display(),
-            status = super::status_name(manifest.status),
+            state = state.as_str(),
             "replaying an archived run"
         );
         Ok(Self {

@@ -308,6 +308,7 @@ mod self_supervised;
 pub use base::{EventLoopDirective, Supervisor};
 pub use control::{CommandPolicy, SupervisorConfig};
 pub use driver::Supervised;
+pub(crate) use error::describe;
 pub use error::SupervisionError;
 pub use handle::{spawn_supervised, SupervisorHandle, SupervisorStats};
 pub use handler_supervised::{HandlerSupervised, HandlerSupervisedExt};
