@@ -50,7 +50,15 @@ impl Default for CsvSourceConfig {
 /// unreadable file fails the stage from `initialize`.
 ///
 /// Rows may span lines (quoted fields with newlines); a bad row's line number is the line it
-/// starts on.
+/// starts on. A quote that is never closed runs to the end of the file: everything after it is
+/// one row, which goes to the error lane (its field count is wrong) with every byte kept in
+/// [`BadRow::raw`], rather than silently becoming records. A UTF-8 byte order mark before the
+/// header row is skipped.
+///
+/// Rows have no length limit: a 10 MB row is read and delivered like a short one. The source
+/// holds the row being read in memory (twice, parsed and as raw bytes for quoting a bad row),
+/// so its memory grows with the longest row; a row's record must still fit a journal frame
+/// (1 GiB).
 ///
 /// ```no_run
 /// use obzenflow_core::TypedPayload;

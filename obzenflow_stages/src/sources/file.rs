@@ -29,7 +29,9 @@ pub struct BadRow {
     pub file: String,
     /// The 1-based line number where the bad record starts.
     pub line: u64,
-    /// The raw line, without its line terminator; invalid UTF-8 is replaced by `U+FFFD`.
+    /// The raw line, without its line terminator; invalid UTF-8 is replaced by `U+FFFD`. For a
+    /// line over a [`JsonLinesSource`](super::JsonLinesSource)'s length limit, only its first
+    /// `max_line_bytes` bytes.
     pub raw: String,
 }
 
