@@ -31,8 +31,8 @@ use plan::{Options, Planned};
 
 /// The package whose benchmarks run.
 const PACKAGE: &str = "obzenflow_runtime";
-/// The per-scenario benchmark.
-const FLOW_BENCH: &str = "flow";
+/// The per-scenario benchmark, which `cargo xtask soak` runs too.
+pub(crate) const FLOW_BENCH: &str = "flow";
 /// The journal micro-benchmark, owned by the journal and run as it is.
 const JOURNAL_BENCH: &str = "journal";
 /// Where results, disk journals and the baseline's file go, relative to the workspace root.
@@ -45,8 +45,7 @@ pub(crate) fn run(arguments: &[String]) -> Result<(), XtaskError> {
     let output_dir = cmd::workspace_root().join(OUTPUT_DIR);
     let journal_dir = output_dir.join("journals");
     let machine = report::machine();
-    println!("==> cargo bench --no-run -p {PACKAGE} (release)");
-    let executables = build()?;
+    let executables = build(&[FLOW_BENCH, JOURNAL_BENCH])?;
     println!("{}", report::describe_machine(&machine));
     let mut results = Vec::new();
     if !scenarios.is_empty() {
@@ -79,10 +78,14 @@ pub(crate) fn run(arguments: &[String]) -> Result<(), XtaskError> {
     Ok(())
 }
 
-/// Builds the package's benchmarks with the bench profile and returns their executables.
-fn build() -> Result<HashMap<String, PathBuf>, XtaskError> {
+/// Builds the package's benchmarks named in `benches` with the bench profile (release) and
+/// returns their executables by name.
+pub(crate) fn build(benches: &[&str]) -> Result<HashMap<String, PathBuf>, XtaskError> {
+    println!("==> cargo bench --no-run -p {PACKAGE} (release)");
     let mut command = cmd::cargo(["bench", "--no-run", "--locked", "--package", PACKAGE]);
-    command.args(["--bench", FLOW_BENCH, "--bench", JOURNAL_BENCH]);
+    for bench in benches {
+        command.args(["--bench", bench]);
+    }
     command.arg("--message-format=json-render-diagnostics");
     let stdout = cmd::stdout_of(&mut command)?;
     bench_executables(&stdout).map_err(|source| XtaskError::Json {
@@ -114,7 +117,8 @@ fn bench_executables(stdout: &[u8]) -> Result<HashMap<String, PathBuf>, serde_js
     Ok(executables)
 }
 
-fn executable<'a>(
+/// The executable of `bench` among those [`build`] returned.
+pub(crate) fn executable<'a>(
     executables: &'a HashMap<String, PathBuf>,
     bench: &'static str,
 ) -> Result<&'a Path, XtaskError> {

@@ -110,6 +110,12 @@ pub(crate) enum XtaskError {
         /// What was wrong with its output.
         reason: String,
     },
+    /// The resident set size of a soak run kept growing after warm-up; the curves and the
+    /// verdicts have been printed already.
+    SoakGrowing {
+        /// The soak scenarios whose memory grew.
+        scenarios: Vec<String>,
+    },
     /// A file could not be written.
     Write {
         /// The file or directory.
@@ -186,6 +192,11 @@ impl fmt::Display for XtaskError {
                     "benchmark scenario `{scenario}` gave no figures: {reason}"
                 )
             }
+            Self::SoakGrowing { scenarios } => write!(
+                f,
+                "memory kept growing under load in {}",
+                scenarios.join(", ")
+            ),
             Self::Write { path, .. } => write!(f, "could not write {}", path.display()),
         }
     }

@@ -184,7 +184,9 @@ pub(crate) fn scan(path: &str, contents: &str) -> Vec<Violation> {
     violations
 }
 
-/// Collects every `.rs` file under `directory`, skipping hidden directories and `root/target`.
+/// Collects every `.rs` file under `directory`, skipping hidden directories and cargo build
+/// directories (`root/target`, and any `target` cargo marked with a `CACHEDIR.TAG`, such as the
+/// fuzz crate's).
 fn collect_rust_files(
     root: &Path,
     directory: &Path,
@@ -201,7 +203,9 @@ fn collect_rust_files(
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_default();
         if path.is_dir() {
-            if !name.starts_with('.') && path != root.join("target") {
+            let build_dir = path == root.join("target")
+                || (name == "target" && path.join("CACHEDIR.TAG").is_file());
+            if !name.starts_with('.') && !build_dir {
                 collect_rust_files(root, &path, files)?;
             }
         } else if name.ends_with(".rs") {

@@ -20,12 +20,12 @@ use crate::work::{add_tax, order, Tally};
 use crate::{context, BenchError, RunOutcome};
 
 /// The longest a graceful stop of the idle flow may take before it is cancelled.
-const STOP_DEADLINE: Duration = Duration::from_secs(10);
+pub(crate) const STOP_DEADLINE: Duration = Duration::from_secs(10);
 /// How long the idle flow runs before the idle window opens, so start-up work is not counted.
 const IDLE_SETTLE: Duration = Duration::from_millis(200);
 
 /// Generates the orders, as fast as asked or one per tick.
-struct Orders {
+pub(crate) struct Orders {
     next: u64,
     total: u64,
     ticker: Option<Interval>,
@@ -33,7 +33,7 @@ struct Orders {
 
 impl Orders {
     /// A source of `total` orders arriving at `pace`. Must be called within a tokio runtime.
-    fn new(total: u64, pace: Pace) -> Self {
+    pub(crate) fn new(total: u64, pace: Pace) -> Self {
         let ticker = match pace {
             Pace::Flat => None,
             Pace::Every(period) => {
@@ -82,7 +82,7 @@ impl AsyncSourceHandler for Silent {
 }
 
 /// The map: a copy of the record with the tax field added.
-struct AddTax;
+pub(crate) struct AddTax;
 
 impl TransformHandler for AddTax {
     fn process(&mut self, event: &ChainEvent) -> Result<Vec<ChainEvent>, RecordError> {
@@ -115,7 +115,7 @@ impl SinkHandler for TallySink {
 }
 
 /// The journals of `storage`, with run directories under `dir` for disk storage.
-fn journals(storage: Storage, dir: &Path) -> Journals {
+pub(crate) fn journals(storage: Storage, dir: &Path) -> Journals {
     match storage {
         Storage::Memory => Journals::memory(),
         Storage::Disk => Journals::disk(dir),
@@ -219,7 +219,7 @@ pub(crate) async fn idle(
     Ok(used)
 }
 
-fn check_drained(report: &FlowReport) -> Result<(), BenchError> {
+pub(crate) fn check_drained(report: &FlowReport) -> Result<(), BenchError> {
     if report.is_success() {
         Ok(())
     } else {
@@ -228,7 +228,7 @@ fn check_drained(report: &FlowReport) -> Result<(), BenchError> {
 }
 
 /// The bytes of the run's segment files, then removes the run directory.
-fn take_run_dir_bytes(run_dir: &PathBuf) -> Result<u64, BenchError> {
+pub(crate) fn take_run_dir_bytes(run_dir: &PathBuf) -> Result<u64, BenchError> {
     let bytes = segment_bytes(run_dir)?;
     std::fs::remove_dir_all(run_dir)
         .map_err(context(format!("cannot remove {}", run_dir.display())))?;

@@ -12,11 +12,16 @@
 //! shapes `depth<stages>` (source and sink included) and `fanout<sinks>` (source -> map ->
 //! sinks), or `trickle` (depth 3, one record per millisecond); plus `idle-memory` and
 //! `idle-disk`. The run prints one JSON object on one line of stdout.
+//!
+//! The soak scenarios, `soak-memory` and `soak-disk` (`--seconds N`, default 60), run an
+//! endless source into a paced sink for that long, printing a progress line a second before
+//! the final object; `cargo xtask soak` runs them and samples their memory.
 
 mod baseline;
 mod flows;
 mod measure;
 mod scenario;
+mod soak;
 mod work;
 
 use std::path::PathBuf;
@@ -69,6 +74,8 @@ const DEFAULT_TRICKLE_RECORDS: u64 = 2_000;
 const DEFAULT_DIR: &str = "target/bench/journals";
 /// How long the idle scenarios leave their flow alone.
 const IDLE_WINDOW: Duration = Duration::from_secs(5);
+/// How long a soak scenario runs unless `--seconds` says otherwise.
+const DEFAULT_SOAK_SECONDS: u64 = 60;
 
 /// What one run of records through a pipeline measured.
 pub(crate) struct RunOutcome {
@@ -88,12 +95,13 @@ pub(crate) struct RunOutcome {
 struct Arguments {
     scenario: Scenario,
     records: Option<u64>,
+    seconds: Option<u64>,
     dir: PathBuf,
 }
 
 fn usage() -> String {
     format!(
-        "usage: flow <scenario> [--records N] [--dir DIR]\nscenarios, for example: {}",
+        "usage: flow <scenario> [--records N] [--seconds N] [--dir DIR]\nscenarios, for example: {}",
         Scenario::EXAMPLES.join(", ")
     )
 }
@@ -102,6 +110,7 @@ fn usage() -> String {
 fn parse_arguments(arguments: &[String]) -> Result<Option<Arguments>, BenchError> {
     let mut scenario = None;
     let mut records = None;
+    let mut seconds = None;
     let mut dir = PathBuf::from(DEFAULT_DIR);
     let mut rest = arguments.iter();
     while let Some(argument) = rest.next() {
@@ -116,6 +125,14 @@ fn parse_arguments(arguments: &[String]) -> Result<Option<Arguments>, BenchError
                         .map_err(context(format!("--records {value}")))?,
                 );
             }
+            "--seconds" => {
+                let value = rest.next().ok_or("--seconds needs a number")?;
+                seconds = Some(
+                    value
+                        .parse()
+                        .map_err(context(format!("--seconds {value}")))?,
+                );
+            }
             "--dir" => dir = PathBuf::from(rest.next().ok_or("--dir needs a path")?),
             name => {
                 let parsed =
@@ -127,6 +144,7 @@ fn parse_arguments(arguments: &[String]) -> Result<Option<Arguments>, BenchError
     Ok(scenario.map(|scenario| Arguments {
         scenario,
         records,
+        seconds,
         dir,
     }))
 }
@@ -173,6 +191,11 @@ async fn run(arguments: &Arguments) -> Result<Value, BenchError> {
                 "idle_window_seconds": IDLE_WINDOW.as_secs_f64(),
                 "idle_cpu_seconds": idle_cpu_seconds,
             }))
+        }
+        Scenario::Soak { storage } => {
+            let seconds = arguments.seconds.unwrap_or(DEFAULT_SOAK_SECONDS);
+            let outcome = soak::run(storage, dir, Duration::from_secs(seconds)).await?;
+            Ok(soak_figures(arguments.scenario, &outcome))
         }
     }
 }
@@ -221,6 +244,24 @@ fn run_figures(
         "journal_bytes_per_record": outcome.journal_bytes.map(|bytes| bytes as f64 / records),
         "durability": outcome.durability,
         "checksum": outcome.tally.sum,
+    })
+}
+
+/// The figures of a soak run, as the JSON object `cargo xtask soak` reads.
+fn soak_figures(scenario: Scenario, outcome: &soak::SoakOutcome) -> Value {
+    let seconds = outcome.elapsed.as_secs_f64();
+    let blocked = outcome.source_blocked.as_secs_f64();
+    json!({
+        "scenario": scenario.to_string(),
+        "engine": "soak",
+        "seconds": seconds,
+        "sink_rate": soak::SINK_RATE,
+        "records": outcome.records,
+        "records_per_sec": outcome.records as f64 / seconds,
+        "source_blocked_seconds": blocked,
+        "source_blocked_share": blocked / seconds,
+        "journal_bytes": outcome.journal_bytes,
+        "durability": outcome.durability,
     })
 }
 

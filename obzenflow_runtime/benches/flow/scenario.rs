@@ -1,6 +1,7 @@
 //! Scenarios: what runs (a hand-written baseline or an ObzenFlow flow with some journals), in
 //! which shape, and how records arrive. Each has a name of the form `<engine>-<shape>`, such
-//! as `disk-depth3`, `baseline-fanout4` or `memory-trickle`, plus `idle-memory` and `idle-disk`.
+//! as `disk-depth3`, `baseline-fanout4` or `memory-trickle`, plus `idle-memory` and `idle-disk`,
+//! and the soak scenarios `soak-memory` and `soak-disk` that `cargo xtask soak` runs.
 
 use std::fmt;
 use std::time::Duration;
@@ -150,6 +151,12 @@ pub(crate) enum Scenario {
         /// Where its journals live.
         storage: Storage,
     },
+    /// A depth-3 flow with an endless source and a paced sink, run for a fixed time under
+    /// backpressure while `cargo xtask soak` watches its memory.
+    Soak {
+        /// Where its journals live.
+        storage: Storage,
+    },
 }
 
 impl Scenario {
@@ -157,6 +164,9 @@ impl Scenario {
     pub(crate) fn parse(name: &str) -> Option<Self> {
         if let Some(storage) = name.strip_prefix("idle-") {
             return Storage::parse(storage).map(|storage| Self::Idle { storage });
+        }
+        if let Some(storage) = name.strip_prefix("soak-") {
+            return Storage::parse(storage).map(|storage| Self::Soak { storage });
         }
         let (engine, shape) = name.rsplit_once('-')?;
         let engine = Engine::parse(engine)?;
@@ -185,6 +195,8 @@ impl Scenario {
         "disk-trickle",
         "idle-memory",
         "idle-disk",
+        "soak-memory",
+        "soak-disk",
     ];
 }
 
@@ -198,6 +210,7 @@ impl fmt::Display for Scenario {
             } => write!(f, "{engine}-trickle"),
             Self::Run { engine, shape, .. } => write!(f, "{engine}-{shape}"),
             Self::Idle { storage } => write!(f, "idle-{}", storage.name()),
+            Self::Soak { storage } => write!(f, "soak-{}", storage.name()),
         }
     }
 }
