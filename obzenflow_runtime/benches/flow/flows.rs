@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use obzenflow_core::ChainEvent;
 use obzenflow_runtime::journal::SyncPolicy;
-use obzenflow_runtime::pipeline::{Flow, FlowBuilder, FlowReport, FlowState, Journals};
+use obzenflow_runtime::pipeline::{Flow, FlowBuilder, FlowHandle, FlowReport, FlowState, Journals};
 use obzenflow_runtime::stages::{
     AsyncSourceHandler, HandlerFailure, RecordError, SinkHandler, SourcePoll, TransformHandler,
 };
@@ -198,14 +198,7 @@ pub(crate) async fn idle(
     let (done, _tallies) = mpsc::channel();
     let shape = Shape::Chain { stages: 3 };
     let handle = build(shape, Silent, journals(storage, dir), &done)?.start()?;
-    let mut state = handle.state();
-    let reached = state
-        .wait_for(|state| !matches!(state, FlowState::Created))
-        .await?
-        .clone();
-    if reached != FlowState::Running {
-        return Err(format!("the idle flow did not start: {reached:?}").into());
-    }
+    wait_running(&handle, "idle").await?;
     tokio::time::sleep(IDLE_SETTLE).await;
     let before = cpu_seconds()?;
     tokio::time::sleep(window).await;
@@ -217,6 +210,19 @@ pub(crate) async fn idle(
         take_run_dir_bytes(run_dir)?;
     }
     Ok(used)
+}
+
+/// Waits until the flow left `Created`; an error unless it is then running.
+pub(crate) async fn wait_running(handle: &FlowHandle, flow: &str) -> Result<(), BenchError> {
+    let mut state = handle.state();
+    let reached = state
+        .wait_for(|state| !matches!(state, FlowState::Created))
+        .await?
+        .clone();
+    if reached != FlowState::Running {
+        return Err(format!("the {flow} flow did not start: {reached:?}").into());
+    }
+    Ok(())
 }
 
 pub(crate) fn check_drained(report: &FlowReport) -> Result<(), BenchError> {

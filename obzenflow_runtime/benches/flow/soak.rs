@@ -18,7 +18,9 @@ use obzenflow_runtime::pipeline::{FlowBuilder, FlowHandle, FlowState};
 use obzenflow_runtime::stages::{AsyncSinkHandler, RecordError};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::flows::{check_drained, journals, take_run_dir_bytes, AddTax, Orders, STOP_DEADLINE};
+use crate::flows::{
+    check_drained, journals, take_run_dir_bytes, wait_running, AddTax, Orders, STOP_DEADLINE,
+};
 use crate::scenario::{Pace, Storage};
 use crate::BenchError;
 
@@ -98,14 +100,7 @@ pub(crate) async fn run(
         .chain([SOURCE, "map", SINK])
         .build()?
         .start()?;
-    let mut state = handle.state();
-    let reached = state
-        .wait_for(|state| !matches!(state, FlowState::Created))
-        .await?
-        .clone();
-    if reached != FlowState::Running {
-        return Err(format!("the soak flow did not start: {reached:?}").into());
-    }
+    wait_running(&handle, "soak").await?;
     let started = Instant::now();
     report_progress(&handle, started, duration).await?;
     handle.stop_graceful(STOP_DEADLINE).await?;
