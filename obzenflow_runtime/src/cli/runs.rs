@@ -72,7 +72,14 @@ fn is_named_like_a_run(path: &Path) -> bool {
 
 fn listing(run_dir: PathBuf) -> RunListing {
     let (manifest, state) = match RunDirectory::open(&run_dir) {
-        Ok(run) => (run.read_manifest(), run.state().ok()),
+        Ok(run) => {
+            let manifest = run.read_manifest();
+            let state = manifest
+                .as_ref()
+                .ok()
+                .and_then(|manifest| run.state_of(manifest).ok());
+            (manifest, state)
+        }
         Err(error) => (Err(error), None),
     };
     let stages = match &manifest {

@@ -405,7 +405,7 @@ pub fn validate_run(run_dir: impl AsRef<Path>) -> Result<ValidationReport, RunDi
         Err(error) => (None, Some(error)),
     };
     let state = match &manifest {
-        Some(_) => Some(run.state()?),
+        Some(manifest) => Some(run.state_of(manifest)?),
         None => None,
     };
     let mut journals = Vec::new();
@@ -446,11 +446,11 @@ pub fn incomplete_runs(base: impl AsRef<Path>, flow_name: &str) -> Vec<PathBuf> 
         let Ok(run) = RunDirectory::open(&path) else {
             continue;
         };
-        match run.read_manifest() {
-            Ok(manifest) if manifest.flow_name == flow_name => {}
+        let state = match run.read_manifest() {
+            Ok(manifest) if manifest.flow_name == flow_name => run.state_of(&manifest),
             _ => continue,
-        }
-        match run.state() {
+        };
+        match state {
             Ok(RunState::Incomplete) => incomplete.push(path),
             Ok(RunState::Completed | RunState::Failed | RunState::Cancelled) => incomplete.clear(),
             Ok(RunState::Running) | Err(_) => {}

@@ -450,7 +450,11 @@ impl RunDirectory {
     /// end is [`RunState::Running`] only while a live process holds its lock, and
     /// [`RunState::Incomplete`] once none does.
     pub fn state(&self) -> Result<RunState, RunDirError> {
-        let manifest = self.read_manifest()?;
+        self.state_of(&self.read_manifest()?)
+    }
+
+    /// [`state`](Self::state) for a manifest already read from this run directory.
+    pub fn state_of(&self, manifest: &RunManifest) -> Result<RunState, RunDirError> {
         Ok(match manifest.status {
             RunStatus::Completed => RunState::Completed,
             RunStatus::Failed => RunState::Failed,

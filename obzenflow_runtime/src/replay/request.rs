@@ -45,7 +45,7 @@ impl ArchivedRun {
         };
         let run = RunDirectory::open(run_dir).map_err(archive_error)?;
         let manifest = run.read_manifest().map_err(archive_error)?;
-        let state = run.state().map_err(archive_error)?;
+        let state = run.state_of(&manifest).map_err(archive_error)?;
         // An absolute path keeps `replayed_from` meaningful from any working directory.
         let run_dir = std::path::absolute(run_dir).unwrap_or_else(|_| run_dir.to_path_buf());
         if !state.is_completed() && !allow_incomplete {
