@@ -8,11 +8,12 @@ pub mod id;
 pub mod journal;
 pub mod payload;
 pub mod time;
+pub mod value;
 
 pub use error::IdParseError;
 pub use event::{
     Causality, ChainEvent, ControlEvent, DeliveryReceipt, ErrorKind, EventContent, EventType,
-    FlowContext, LifecycleEvent, ProcessingInfo, ProcessingStatus,
+    FlowContext, LifecycleEvent, Payload, ProcessingInfo, ProcessingStatus,
 };
 pub use id::{CorrelationId, EventId, FlowId, RunId, StageId, SystemComponent, WriterId};
 pub use journal::{

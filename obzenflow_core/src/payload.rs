@@ -4,7 +4,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::event::{ChainEvent, EventContent, EventType};
+use crate::event::{ChainEvent, EventContent, EventType, Payload};
 
 /// A Rust type that is the payload of one event type.
 ///
@@ -12,7 +12,7 @@ use crate::event::{ChainEvent, EventContent, EventType};
 /// use obzenflow_core::{ChainEvent, TypedPayload};
 /// use serde::{Deserialize, Serialize};
 ///
-/// #[derive(Debug, PartialEq, Serialize, Deserialize)]
+/// #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 /// struct Order {
 ///     id: u64,
 ///     amount: f64,
@@ -30,7 +30,7 @@ use crate::event::{ChainEvent, EventContent, EventType};
 /// assert_eq!(error.to_string(), "expected a `order` record, found `refund`");
 /// # Ok::<(), obzenflow_core::PayloadError>(())
 /// ```
-pub trait TypedPayload: Serialize + DeserializeOwned {
+pub trait TypedPayload: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// The event type records of this payload carry.
     const EVENT_TYPE: &'static str;
     /// The schema version this type writes and accepts.
@@ -44,17 +44,46 @@ pub trait TypedPayload: Serialize + DeserializeOwned {
         })
     }
 
-    /// A fresh data event carrying this payload.
-    fn to_event(&self) -> Result<ChainEvent, PayloadError> {
-        Ok(ChainEvent::new(EventContent::Data {
+    /// A fresh data event carrying this value as it is: readers in the same process get it
+    /// back by reference, and it is serialized only if its journal stores it on disk.
+    fn into_event(self) -> ChainEvent {
+        ChainEvent::new(EventContent::Data {
             event_type: EventType::from_static(Self::EVENT_TYPE),
             schema_version: Self::SCHEMA_VERSION,
-            payload: self.to_payload()?,
-        }))
+            payload: Payload::typed(self),
+        })
     }
 
-    /// Decodes the payload of `event`, checking its event type and schema version first.
+    /// A fresh data event carrying a copy of this value; see [`into_event`](Self::into_event),
+    /// which needs no copy. It does not fail: the value is not serialized here.
+    fn to_event(&self) -> Result<ChainEvent, PayloadError> {
+        Ok(self.clone().into_event())
+    }
+
+    /// Calls `read` with the payload of `event` by reference, checking its event type and
+    /// schema version first. A typed payload of this type is not copied; a JSON payload (a
+    /// record read back from disk) is deserialized.
+    fn with_event<R>(event: &ChainEvent, read: impl FnOnce(&Self) -> R) -> Result<R, PayloadError> {
+        let payload = Self::check_header(event)?;
+        if let Some(value) = payload.downcast_ref::<Self>() {
+            return Ok(read(value));
+        }
+        Self::decode_payload(payload).map(|value| read(&value))
+    }
+
+    /// Decodes the payload of `event`, checking its event type and schema version first. A
+    /// typed payload of this type is cloned; a JSON payload is deserialized.
     fn from_event(event: &ChainEvent) -> Result<Self, PayloadError> {
+        let payload = Self::check_header(event)?;
+        if let Some(value) = payload.downcast_ref::<Self>() {
+            return Ok(value.clone());
+        }
+        Self::decode_payload(payload)
+    }
+
+    #[doc(hidden)]
+    /// The payload of `event` once its event type and schema version are this type's.
+    fn check_header(event: &ChainEvent) -> Result<&Payload, PayloadError> {
         let EventContent::Data {
             event_type,
             schema_version,
@@ -79,10 +108,18 @@ pub trait TypedPayload: Serialize + DeserializeOwned {
                 found: *schema_version,
             });
         }
-        Self::deserialize(payload).map_err(|source| PayloadError::Decode {
+        Ok(payload)
+    }
+
+    #[doc(hidden)]
+    /// Deserializes a payload that does not hold this type as it is.
+    fn decode_payload(payload: &Payload) -> Result<Self, PayloadError> {
+        let decode = |source| PayloadError::Decode {
             event_type: Self::EVENT_TYPE,
             source,
-        })
+        };
+        let json = payload.to_json().map_err(decode)?;
+        Self::deserialize(json.as_ref()).map_err(decode)
     }
 }
 
@@ -142,7 +179,7 @@ mod tests {
     use serde::Deserialize;
     use serde_json::json;
 
-    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     struct Order {
         id: u64,
         customer: String,

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ControlEvent, EventContent, EventType, ProcessingStatus};
+use std::borrow::Cow;
+
+use super::{ControlEvent, EventContent, EventType, Payload, ProcessingStatus};
 use crate::id::{CorrelationId, EventId, FlowId, RunId, StageId, WriterId};
 use crate::time::Timestamp;
 
@@ -89,11 +91,11 @@ impl ChainEvent {
     }
 
     /// A data record of schema version 1.
-    pub fn data(event_type: impl Into<EventType>, payload: serde_json::Value) -> Self {
+    pub fn data(event_type: impl Into<EventType>, payload: impl Into<Payload>) -> Self {
         Self::new(EventContent::Data {
             event_type: event_type.into(),
             schema_version: 1,
-            payload,
+            payload: payload.into(),
         })
     }
 
@@ -112,7 +114,7 @@ impl ChainEvent {
     pub fn derive_data(
         &self,
         event_type: impl Into<EventType>,
-        payload: serde_json::Value,
+        payload: impl Into<Payload>,
     ) -> Self {
         let mut derived = Self::data(event_type, payload);
         derived.causality = self.child_causality();
@@ -162,17 +164,24 @@ impl ChainEvent {
     }
 
     /// The payload of a data record.
-    pub fn payload(&self) -> Option<&serde_json::Value> {
+    pub fn payload(&self) -> Option<&Payload> {
         match &self.content {
             EventContent::Data { payload, .. } => Some(payload),
             _ => None,
         }
     }
 
-    /// The payload of a data record, mutably.
+    /// The payload of a data record as JSON: borrowed for a JSON payload, serialized for a
+    /// typed one. `None` for other events, and for a typed payload JSON cannot represent.
+    pub fn json(&self) -> Option<Cow<'_, serde_json::Value>> {
+        self.payload().and_then(|payload| payload.to_json().ok())
+    }
+
+    /// The payload of a data record as a JSON value to change in place (see
+    /// [`Payload::make_json_mut`]); `None` for other events and unrepresentable payloads.
     pub fn payload_mut(&mut self) -> Option<&mut serde_json::Value> {
         match &mut self.content {
-            EventContent::Data { payload, .. } => Some(payload),
+            EventContent::Data { payload, .. } => payload.make_json_mut().ok(),
             _ => None,
         }
     }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::EventType;
+use super::{EventType, Payload};
 use crate::time::Timestamp;
 
 /// The body of a [`ChainEvent`](super::ChainEvent).
@@ -16,7 +16,7 @@ pub enum EventContent {
         /// The version of the payload's schema; see [`TypedPayload`](crate::TypedPayload).
         schema_version: u32,
         /// The record itself.
-        payload: serde_json::Value,
+        payload: Payload,
     },
     /// A control signal travelling with the data.
     Control(ControlEvent),

@@ -69,7 +69,7 @@ pub fn content() -> impl Strategy<Value = EventContent> {
             |(event_type, schema_version, payload)| EventContent::Data {
                 event_type: EventType::from(event_type),
                 schema_version,
-                payload,
+                payload: payload.into(),
             }
         ),
         any::<u64>()
