@@ -104,6 +104,54 @@ uuid_id!(
     "run id"
 );
 
+/// Mints event ids for one writer without a clock read or a random draw per id.
+///
+/// The first id is a fresh UUID v7 with part of its random bits cleared; the next ones count
+/// up from it, and every [`REFRESH`](Self::REFRESH) ids the mint starts again from a fresh
+/// UUID v7. Ids stay unique (a fresh start has 44 random bits) and time-ordered per writer,
+/// and consecutive records get consecutive ids, which journals store in a byte or two.
+///
+/// ```
+/// use obzenflow_core::id::EventIdMint;
+///
+/// let mut mint = EventIdMint::new();
+/// let first = mint.next_id();
+/// let second = mint.next_id();
+/// assert_eq!(second.as_uuid().as_u128(), first.as_uuid().as_u128() + 1);
+/// assert_eq!(second.as_uuid().get_version_num(), 7);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct EventIdMint {
+    next: u128,
+    left: u32,
+}
+
+impl EventIdMint {
+    /// How many ids a mint hands out before it reads the clock again.
+    pub const REFRESH: u32 = 1 << 16;
+
+    /// Bits 32 to 61 (of the 62 random bits of `rand_b`): cleared in a fresh start so that
+    /// counting up never carries into the version or variant bits.
+    const HEADROOM: u128 = ((1 << 30) - 1) << 32;
+
+    /// A mint that starts from a fresh UUID v7 at its first id.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next id.
+    pub fn next_id(&mut self) -> EventId {
+        if self.left == 0 {
+            self.next = Uuid::now_v7().as_u128() & !Self::HEADROOM;
+            self.left = Self::REFRESH;
+        }
+        let id = EventId::from_uuid(Uuid::from_u128(self.next));
+        self.next += 1;
+        self.left -= 1;
+        id
+    }
+}
+
 /// Follows a record from its source to every sink it reaches.
 ///
 /// It is the id of the source event the record descends from, so a correlation id always leads

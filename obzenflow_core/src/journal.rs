@@ -195,9 +195,9 @@ pub enum JournalError {
         journal: JournalId,
         /// The event.
         event_id: crate::id::EventId,
-        /// What serde said.
+        /// What the encoder said.
         #[source]
-        source: serde_json::Error,
+        source: crate::value::ValueEncodeError,
     },
     /// The journal was closed.
     #[error("journal {journal} is closed")]
@@ -255,11 +255,22 @@ pub enum CorruptionKind {
         /// The stored length.
         length: u64,
     },
-    /// The body's format version is unknown to this build.
-    #[error("unknown record format version {version}")]
+    /// The body's format version is not the one this build reads.
+    #[error("record format version {version} is not supported (this build reads version {supported})")]
     UnknownVersion {
         /// The stored version byte.
         version: u8,
+        /// The version this build reads and writes.
+        supported: u8,
+    },
+    /// A frame's records do not start where the records before them end: a frame was lost,
+    /// duplicated or moved.
+    #[error("frame starts at sequence {found}, but the records before it end at {expected}")]
+    FrameOutOfSequence {
+        /// The sequence the frame should start at.
+        expected: u64,
+        /// The sequence the frame says it starts at.
+        found: u64,
     },
     /// The body passed its checksum but does not decode.
     #[error("undecodable body: {reason}")]

@@ -56,6 +56,12 @@ impl KeyTable {
         self.by_text.clear();
     }
 
+    /// The index of `key`, adding it if the table has room; `None` when the key must be
+    /// written inline (the table is full, or the key is long).
+    pub fn intern(&mut self, key: &str) -> Option<u32> {
+        self.text_key(key)
+    }
+
     fn static_key(&mut self, key: &'static str) -> Option<u32> {
         let address = (key.as_ptr() as usize, key.len());
         if let Some(&index) = self.by_address.get(&address) {

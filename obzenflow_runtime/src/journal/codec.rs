@@ -1,108 +1,247 @@
-//! The binary record encoding of a [`ChainEvent`]: pure functions, format version 1.
+//! The binary encoding of a batch of [`ChainEvent`]s: pure functions, format version 2.
 //!
-//! A journal frame's body is one event in this encoding. It is hand-written rather than
-//! derived: serde's JSON form costs several microseconds per event, and compact serde formats
-//! cannot represent the internally tagged enums of `obzenflow_core`. Only the data payload,
-//! which is arbitrary JSON, is stored as JSON text.
+//! A journal frame's body is one batch: the records of one append that fit the frame, with
+//! what they share (the sequence of the first, the writer, the flow context, the names of
+//! payload fields and event types) written once ahead of them. Payloads are written in the
+//! compact value encoding of [`obzenflow_core::value`], straight from the writer's typed
+//! values; they are read back as JSON values, for replay, inspection and verification only.
 //!
-//! # Layout (format version 1)
+//! # Layout (format version 2)
 //!
-//! Integers are little-endian and fixed width. Ids are their 16 raw UUID bytes. A `str` is a
-//! `u32` byte length followed by that many bytes of UTF-8. An `opt<T>` is a `u8` flag (0 absent,
-//! 1 present) followed by `T` when present.
+//! Integers are LEB128 varints unless a width is given. A `str` is a varint byte length and
+//! that many bytes of UTF-8. A `name` is a varint: even `2 * (i + 1)` for entry `i` of the
+//! batch's name table, odd `2 * len + 1` for `len` bytes of UTF-8 that follow. An `id` is a
+//! varint relative to the previous id of the same field in the batch (nil before the first):
+//! even `2 * d` when the id is the previous one plus `d` (as 128-bit integers, `d < 2^62`),
+//! `1` followed by the 16 raw bytes otherwise.
 //!
 //! | field | encoding |
 //! | --- | --- |
-//! | format version | `u8`, always `1` |
-//! | event id | 16 bytes |
-//! | writer id | `u8` tag: `0` unassigned; `1` stage, then 16 bytes; `2` system, then `u8` component (`0` pipeline, `1` metrics aggregator, `2` replay, `255` followed by the component's `str` name) |
-//! | content | `u8` tag, then per tag (below) |
-//! | causality | `u8` flags (bit 0 parent, bit 1 correlation; other bits must be 0), then 16 bytes for each flag set, parent first |
-//! | status | `u8` tag: `0` success; `1` filtered, `opt<str>` reason; `2` error, `u8` kind (`0` validation, `1` decode, `2` timeout, `3` remote, `4` permanent, `5` panic, `6` other, `255` followed by the kind's `str` name), `str` message, `opt<16 bytes>` stage id; `3` retried, `u32` attempt |
-//! | processing time | `u64` nanoseconds |
-//! | event time | `opt<u64>` microseconds since the Unix epoch |
+//! | format version | `u8`, always `2` |
+//! | first sequence | varint: the journal sequence of the batch's first record |
+//! | record count | varint, at least 1 |
+//! | writer | the writer of the batch (below) |
 //! | flow context | 16 bytes flow id, 16 bytes run id, 16 bytes stage id |
+//! | name table | varint count, then each name as a `str` |
+//! | records | `count` records |
+//!
+//! A writer is a `u8` tag: `0` unassigned; `1` stage, then 16 bytes; `2` system, then `u8`
+//! component (`0` pipeline, `1` metrics aggregator, `2` replay, `255` followed by the
+//! component's `str` name).
+//!
+//! A record:
+//!
+//! | field | encoding |
+//! | --- | --- |
+//! | flags | `u8`: bit 0 own writer, bit 1 own flow context, bit 2 parent, bit 3 correlation, bit 4 event time; other bits 0 |
+//! | own writer, own flow context | as in the batch header, when their flags are set |
+//! | event id | `id` |
+//! | content | `u8` tag, then per tag (below) |
+//! | parent, correlation | `id` each, when their flags are set |
+//! | status | `u8` tag: `0` success; `1` filtered, `u8` flag, `str` reason if 1; `2` error, `u8` kind (`0` validation, `1` decode, `2` timeout, `3` remote, `4` permanent, `5` panic, `6` other, `255` followed by the kind's `str` name), `str` message, `u8` flag, 16 bytes stage id if 1; `3` retried, varint attempt |
+//! | processing time | varint nanoseconds |
+//! | event time | varint microseconds since the Unix epoch, when its flag is set |
 //!
 //! Content tags:
 //!
 //! | tag | content | followed by |
 //! | --- | --- | --- |
-//! | `0` | data | `str` event type, `u32` schema version, `u32` length + JSON text of the payload |
-//! | `1` | control: end of stream | `u64` records |
+//! | `0` | data | `name` event type, varint schema version, the payload as a compact value |
+//! | `1` | control: end of stream | varint records |
 //! | `2` | control: drain | nothing |
-//! | `3` | control: watermark | `u64` event time in microseconds |
-//! | `4` | delivery receipt | `str` destination, `u64` records, `u64` bytes |
+//! | `3` | control: watermark | varint event time in microseconds |
+//! | `4` | delivery receipt | `str` destination, varint records, varint bytes |
 //! | `5` | lifecycle: started | nothing |
-//! | `6` | lifecycle: completed | `u64` records in, `u64` records out, `u64` records errored |
+//! | `6` | lifecycle: completed | varint records in, out and errored |
 //! | `7` | lifecycle: failed | `str` reason |
 //! | `8` | lifecycle: cancelled | `str` reason |
 //!
-//! The body ends right after the flow context; trailing bytes are an error. Every read is
-//! bounds-checked, so [`decode`] returns a [`CorruptionKind`] for any input and never panics.
+//! The body ends right after the last record; trailing bytes are an error. Every read is
+//! bounds-checked, so [`decode_batch`] returns a [`CorruptionKind`] for any input and never
+//! panics.
 
+use std::borrow::Borrow;
+
+use obzenflow_core::value::{put_varint, KeyTable, ValueEncodeError, ValueReader};
 use obzenflow_core::{
     Causality, ChainEvent, ControlEvent, CorrelationId, CorruptionKind, DeliveryReceipt, ErrorKind,
-    EventContent, EventId, EventType, FlowContext, FlowId, LifecycleEvent, ProcessingInfo,
-    ProcessingStatus, RunId, StageId, SystemComponent, Timestamp, WriterId,
+    EventContent, EventId, EventType, FlowContext, FlowId, LifecycleEvent, Payload,
+    ProcessingInfo, ProcessingStatus, RunId, StageId, SystemComponent, Timestamp, WriterId,
 };
 use uuid::Uuid;
 
-/// The format version written as the first byte of every record body.
-pub const FORMAT_VERSION: u8 = 1;
+/// The format version written as the first byte of every batch body.
+pub const FORMAT_VERSION: u8 = 2;
 
 const TAG_EXTENSION: u8 = 255;
-const CAUSALITY_PARENT: u8 = 0b01;
-const CAUSALITY_CORRELATION: u8 = 0b10;
+const FLAG_WRITER: u8 = 0b0_0001;
+const FLAG_CONTEXT: u8 = 0b0_0010;
+const FLAG_PARENT: u8 = 0b0_0100;
+const FLAG_CORRELATION: u8 = 0b0_1000;
+const FLAG_EVENT_TIME: u8 = 0b1_0000;
+const KNOWN_FLAGS: u8 = 0b1_1111;
 
-/// Appends the format-1 encoding of `event` to `out`.
-///
-/// Fails only if a string or the payload is longer than 4 GiB, or the payload cannot be
-/// serialized; `out` is then left as it was.
-///
-/// # Example
-///
-/// ```
-/// use obzenflow_core::ChainEvent;
-/// use obzenflow_runtime::journal::codec;
-///
-/// let event = ChainEvent::data("order", serde_json::json!({"id": 1}));
-/// let mut body = Vec::new();
-/// codec::encode_into(&event, &mut body)?;
-/// assert_eq!(body[0], codec::FORMAT_VERSION);
-/// assert_eq!(codec::decode(&body).unwrap(), event);
-/// # Ok::<(), serde_json::Error>(())
-/// ```
-pub fn encode_into(event: &ChainEvent, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
-    let start = out.len();
-    let result = encode_fields(event, out);
-    if result.is_err() {
-        out.truncate(start);
-    }
-    result
+/// The first sequence and record count of a batch, read without decoding its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    /// The journal sequence of the batch's first record.
+    pub first_seq: u64,
+    /// How many records the batch holds (at least 1).
+    pub count: u64,
 }
 
-fn encode_fields(event: &ChainEvent, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
-    out.push(FORMAT_VERSION);
-    put_uuid(out, event.id.as_uuid());
-    encode_writer(&event.writer_id, out)?;
-    encode_content(&event.content, out)?;
-    encode_causality(&event.causality, out);
-    encode_status(&event.processing_info.status, out)?;
-    put_u64(out, event.processing_info.processing_time_ns);
-    match event.event_time {
-        Some(time) => {
-            out.push(1);
-            put_u64(out, time.as_micros());
-        }
-        None => out.push(0),
+impl BatchHeader {
+    /// One past the sequence of the batch's last record.
+    pub fn end_seq(&self) -> u64 {
+        self.first_seq.saturating_add(self.count)
     }
-    put_uuid(out, event.flow_context.flow_id.as_uuid());
-    put_uuid(out, event.flow_context.run_id.as_uuid());
-    put_uuid(out, event.flow_context.stage_id.as_uuid());
+}
+
+/// A batch could not be encoded: a typed payload that the compact encoding cannot hold.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode the payload of event {event_id}: {source}")]
+pub struct BatchEncodeError {
+    /// The record whose payload failed.
+    pub event_id: EventId,
+    /// What the encoder said.
+    #[source]
+    pub source: ValueEncodeError,
+}
+
+/// Encodes batches, keeping its buffers from one batch to the next.
+#[derive(Debug, Default)]
+pub struct BatchEncoder {
+    names: KeyTable,
+    records: Vec<u8>,
+}
+
+impl BatchEncoder {
+    /// An encoder with empty buffers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends the format-2 body of the batch `events`, whose first record gets journal
+    /// sequence `first_seq`, to `out`. An empty `events` appends nothing.
+    ///
+    /// On error `out` is left as it was.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use obzenflow_core::ChainEvent;
+    /// use obzenflow_runtime::journal::codec::{self, BatchEncoder};
+    ///
+    /// let events = vec![
+    ///     ChainEvent::data("order", serde_json::json!({"id": 1})),
+    ///     ChainEvent::data("order", serde_json::json!({"id": 2})),
+    /// ];
+    /// let mut body = Vec::new();
+    /// BatchEncoder::new().encode(40, &events, &mut body)?;
+    /// assert_eq!(body[0], codec::FORMAT_VERSION);
+    /// let (header, decoded) = codec::decode_batch(&body).unwrap();
+    /// assert_eq!((header.first_seq, header.count), (40, 2));
+    /// assert_eq!(decoded, events);
+    /// # Ok::<(), codec::BatchEncodeError>(())
+    /// ```
+    pub fn encode<E: Borrow<ChainEvent>>(
+        &mut self,
+        first_seq: u64,
+        events: &[E],
+        out: &mut Vec<u8>,
+    ) -> Result<(), BatchEncodeError> {
+        let Some(first) = events.first().map(Borrow::borrow) else {
+            return Ok(());
+        };
+        self.names.clear();
+        self.records.clear();
+        let shared = Shared {
+            writer: first.writer_id,
+            context: first.flow_context,
+        };
+        let mut previous = Previous::default();
+        for event in events {
+            let event = event.borrow();
+            encode_record(event, &shared, &mut previous, &mut self.names, &mut self.records)
+                .map_err(|source| BatchEncodeError {
+                    event_id: event.id,
+                    source,
+                })?;
+        }
+        out.push(FORMAT_VERSION);
+        put_varint(out, first_seq);
+        put_varint(out, events.len() as u64);
+        encode_writer(&shared.writer, out);
+        encode_context(&shared.context, out);
+        put_varint(out, self.names.keys().len() as u64);
+        for name in self.names.keys() {
+            put_str(out, name);
+        }
+        out.extend_from_slice(&self.records);
+        Ok(())
+    }
+}
+
+/// Encodes one event as a batch of one at sequence 0 (tests and tools).
+pub fn encode_into(event: &ChainEvent, out: &mut Vec<u8>) -> Result<(), BatchEncodeError> {
+    BatchEncoder::new().encode(0, std::slice::from_ref(event), out)
+}
+
+/// What the records of a batch share unless their flags say otherwise.
+struct Shared {
+    writer: WriterId,
+    context: FlowContext,
+}
+
+/// The previous id of each id field, which the next one is written relative to.
+#[derive(Default)]
+struct Previous {
+    id: u128,
+    parent: u128,
+    correlation: u128,
+}
+
+fn encode_record(
+    event: &ChainEvent,
+    shared: &Shared,
+    previous: &mut Previous,
+    names: &mut KeyTable,
+    out: &mut Vec<u8>,
+) -> Result<(), ValueEncodeError> {
+    let Causality {
+        parent_id,
+        correlation_id,
+    } = event.causality;
+    let mut flags = 0;
+    flags |= if event.writer_id != shared.writer { FLAG_WRITER } else { 0 };
+    flags |= if event.flow_context != shared.context { FLAG_CONTEXT } else { 0 };
+    flags |= if parent_id.is_some() { FLAG_PARENT } else { 0 };
+    flags |= if correlation_id.is_some() { FLAG_CORRELATION } else { 0 };
+    flags |= if event.event_time.is_some() { FLAG_EVENT_TIME } else { 0 };
+    out.push(flags);
+    if flags & FLAG_WRITER != 0 {
+        encode_writer(&event.writer_id, out);
+    }
+    if flags & FLAG_CONTEXT != 0 {
+        encode_context(&event.flow_context, out);
+    }
+    put_id(out, &mut previous.id, event.id.as_uuid());
+    encode_content(&event.content, names, out)?;
+    if let Some(parent_id) = parent_id {
+        put_id(out, &mut previous.parent, parent_id.as_uuid());
+    }
+    if let Some(correlation_id) = correlation_id {
+        put_id(out, &mut previous.correlation, correlation_id.origin().as_uuid());
+    }
+    encode_status(&event.processing_info.status, out);
+    put_varint(out, event.processing_info.processing_time_ns);
+    if let Some(time) = event.event_time {
+        put_varint(out, time.as_micros());
+    }
     Ok(())
 }
 
-fn encode_writer(writer: &WriterId, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+fn encode_writer(writer: &WriterId, out: &mut Vec<u8>) {
     match writer {
         WriterId::Unassigned => out.push(0),
         WriterId::Stage(stage_id) => {
@@ -117,15 +256,24 @@ fn encode_writer(writer: &WriterId, out: &mut Vec<u8>) -> Result<(), serde_json:
                 SystemComponent::Replay => out.push(2),
                 other => {
                     out.push(TAG_EXTENSION);
-                    put_str(out, other.as_str())?;
+                    put_str(out, other.as_str());
                 }
             }
         }
     }
-    Ok(())
 }
 
-fn encode_content(content: &EventContent, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+fn encode_context(context: &FlowContext, out: &mut Vec<u8>) {
+    put_uuid(out, context.flow_id.as_uuid());
+    put_uuid(out, context.run_id.as_uuid());
+    put_uuid(out, context.stage_id.as_uuid());
+}
+
+fn encode_content(
+    content: &EventContent,
+    names: &mut KeyTable,
+    out: &mut Vec<u8>,
+) -> Result<(), ValueEncodeError> {
     match content {
         EventContent::Data {
             event_type,
@@ -133,38 +281,31 @@ fn encode_content(content: &EventContent, out: &mut Vec<u8>) -> Result<(), serde
             payload,
         } => {
             out.push(0);
-            put_str(out, event_type)?;
-            put_u32(out, *schema_version);
-            let length_at = out.len();
-            put_u32(out, 0);
-            serde_json::to_writer(&mut *out, payload)?;
-            let length = checked_len(out.len() - length_at - 4)?;
-            out[length_at..length_at + 4].copy_from_slice(&length.to_le_bytes());
+            put_name(out, names, event_type);
+            put_varint(out, u64::from(*schema_version));
+            payload.encode(names, out)?;
         }
         EventContent::Control(ControlEvent::EndOfStream { records }) => {
             out.push(1);
-            put_u64(out, *records);
+            put_varint(out, *records);
         }
         EventContent::Control(ControlEvent::Drain) => out.push(2),
         EventContent::Control(ControlEvent::Watermark { event_time }) => {
             out.push(3);
-            put_u64(out, event_time.as_micros());
+            put_varint(out, event_time.as_micros());
         }
         EventContent::Delivery(receipt) => {
             out.push(4);
-            put_str(out, &receipt.destination)?;
-            put_u64(out, receipt.records);
-            put_u64(out, receipt.bytes);
+            put_str(out, &receipt.destination);
+            put_varint(out, receipt.records);
+            put_varint(out, receipt.bytes);
         }
-        EventContent::Lifecycle(lifecycle) => encode_lifecycle(lifecycle, out)?,
+        EventContent::Lifecycle(lifecycle) => encode_lifecycle(lifecycle, out),
     }
     Ok(())
 }
 
-fn encode_lifecycle(
-    lifecycle: &LifecycleEvent,
-    out: &mut Vec<u8>,
-) -> Result<(), serde_json::Error> {
+fn encode_lifecycle(lifecycle: &LifecycleEvent, out: &mut Vec<u8>) {
     match lifecycle {
         LifecycleEvent::Started => out.push(5),
         LifecycleEvent::Completed {
@@ -173,40 +314,22 @@ fn encode_lifecycle(
             records_errored,
         } => {
             out.push(6);
-            put_u64(out, *records_in);
-            put_u64(out, *records_out);
-            put_u64(out, *records_errored);
+            put_varint(out, *records_in);
+            put_varint(out, *records_out);
+            put_varint(out, *records_errored);
         }
         LifecycleEvent::Failed { reason } => {
             out.push(7);
-            put_str(out, reason)?;
+            put_str(out, reason);
         }
         LifecycleEvent::Cancelled { reason } => {
             out.push(8);
-            put_str(out, reason)?;
+            put_str(out, reason);
         }
     }
-    Ok(())
 }
 
-fn encode_causality(causality: &Causality, out: &mut Vec<u8>) {
-    let mut flags = 0;
-    if causality.parent_id.is_some() {
-        flags |= CAUSALITY_PARENT;
-    }
-    if causality.correlation_id.is_some() {
-        flags |= CAUSALITY_CORRELATION;
-    }
-    out.push(flags);
-    if let Some(parent_id) = causality.parent_id {
-        put_uuid(out, parent_id.as_uuid());
-    }
-    if let Some(correlation_id) = causality.correlation_id {
-        put_uuid(out, correlation_id.origin().as_uuid());
-    }
-}
-
-fn encode_status(status: &ProcessingStatus, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+fn encode_status(status: &ProcessingStatus, out: &mut Vec<u8>) {
     match status {
         ProcessingStatus::Success => out.push(0),
         ProcessingStatus::Filtered { reason } => {
@@ -214,7 +337,7 @@ fn encode_status(status: &ProcessingStatus, out: &mut Vec<u8>) -> Result<(), ser
             match reason {
                 Some(reason) => {
                     out.push(1);
-                    put_str(out, reason)?;
+                    put_str(out, reason);
                 }
                 None => out.push(0),
             }
@@ -225,8 +348,8 @@ fn encode_status(status: &ProcessingStatus, out: &mut Vec<u8>) -> Result<(), ser
             stage_id,
         } => {
             out.push(2);
-            encode_error_kind(*kind, out)?;
-            put_str(out, message)?;
+            encode_error_kind(*kind, out);
+            put_str(out, message);
             match stage_id {
                 Some(stage_id) => {
                     out.push(1);
@@ -237,13 +360,12 @@ fn encode_status(status: &ProcessingStatus, out: &mut Vec<u8>) -> Result<(), ser
         }
         ProcessingStatus::Retried { attempt } => {
             out.push(3);
-            put_u32(out, *attempt);
+            put_varint(out, u64::from(*attempt));
         }
     }
-    Ok(())
 }
 
-fn encode_error_kind(kind: ErrorKind, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+fn encode_error_kind(kind: ErrorKind, out: &mut Vec<u8>) {
     let tag = match kind {
         ErrorKind::Validation => 0,
         ErrorKind::Decode => 1,
@@ -258,69 +380,142 @@ fn encode_error_kind(kind: ErrorKind, out: &mut Vec<u8>) -> Result<(), serde_jso
         }
     };
     out.push(tag);
-    Ok(())
 }
 
 fn put_uuid(out: &mut Vec<u8>, uuid: Uuid) {
     out.extend_from_slice(uuid.as_bytes());
 }
 
-fn put_u32(out: &mut Vec<u8>, value: u32) {
-    out.extend_from_slice(&value.to_le_bytes());
+/// Writes `uuid` relative to `previous`, then makes it the previous one.
+fn put_id(out: &mut Vec<u8>, previous: &mut u128, uuid: Uuid) {
+    let value = uuid.as_u128();
+    let delta = value.wrapping_sub(*previous);
+    *previous = value;
+    match u64::try_from(delta) {
+        Ok(delta) if delta < 1 << 62 => put_varint(out, delta << 1),
+        _ => {
+            out.push(1);
+            put_uuid(out, uuid);
+        }
+    }
 }
 
-fn put_u64(out: &mut Vec<u8>, value: u64) {
-    out.extend_from_slice(&value.to_le_bytes());
-}
-
-fn put_str(out: &mut Vec<u8>, text: &str) -> Result<(), serde_json::Error> {
-    put_u32(out, checked_len(text.len())?);
+fn put_str(out: &mut Vec<u8>, text: &str) {
+    put_varint(out, text.len() as u64);
     out.extend_from_slice(text.as_bytes());
-    Ok(())
 }
 
-fn checked_len(length: usize) -> Result<u32, serde_json::Error> {
-    u32::try_from(length).map_err(|_| {
-        <serde_json::Error as serde::ser::Error>::custom("a string or payload is longer than 4 GiB")
-    })
+fn put_name(out: &mut Vec<u8>, names: &mut KeyTable, name: &str) {
+    match names.intern(name) {
+        Some(index) => put_varint(out, (u64::from(index) + 1) << 1),
+        None => {
+            put_varint(out, ((name.len() as u64) << 1) | 1);
+            out.extend_from_slice(name.as_bytes());
+        }
+    }
 }
 
-/// Decodes one record body written by [`encode_into`].
+/// Reads the first sequence and record count of a batch body, checking its version.
+pub fn decode_header(body: &[u8]) -> Result<BatchHeader, CorruptionKind> {
+    let mut cursor = Cursor::new(body);
+    cursor.header()
+}
+
+/// Decodes a batch body written by [`BatchEncoder::encode`].
 ///
 /// Returns [`CorruptionKind::UnknownVersion`] for a body of another format version and
 /// [`CorruptionKind::Undecodable`] for anything malformed; never panics.
-pub fn decode(body: &[u8]) -> Result<ChainEvent, CorruptionKind> {
-    let mut cursor = Cursor { bytes: body, at: 0 };
-    let version = cursor.u8("format version")?;
-    if version != FORMAT_VERSION {
-        return Err(CorruptionKind::UnknownVersion { version });
+pub fn decode_batch(body: &[u8]) -> Result<(BatchHeader, Vec<ChainEvent>), CorruptionKind> {
+    let mut cursor = Cursor::new(body);
+    let header = cursor.header()?;
+    let shared = Shared {
+        writer: decode_writer(&mut cursor)?,
+        context: decode_context(&mut cursor)?,
+    };
+    let name_count = cursor.varint("name count")?;
+    // Every name takes at least one byte, so a count past the body's length is damage.
+    if name_count > body.len() as u64 {
+        return Err(undecodable(format!("{name_count} names in a body of {} bytes", body.len())));
     }
-    let id = EventId::from_uuid(cursor.uuid("event id")?);
-    let writer_id = decode_writer(&mut cursor)?;
-    let content = decode_content(&mut cursor)?;
-    let causality = decode_causality(&mut cursor)?;
-    let status = decode_status(&mut cursor)?;
-    let processing_time_ns = cursor.u64("processing time")?;
-    let event_time = match cursor.flag("event time")? {
-        true => Some(Timestamp::from_micros(cursor.u64("event time")?)),
-        false => None,
-    };
-    let flow_context = FlowContext {
-        flow_id: FlowId::from_uuid(cursor.uuid("flow id")?),
-        run_id: RunId::from_uuid(cursor.uuid("run id")?),
-        stage_id: StageId::from_uuid(cursor.uuid("stage id")?),
-    };
+    let mut names = Vec::with_capacity(name_count as usize);
+    for _ in 0..name_count {
+        names.push(Box::<str>::from(cursor.str("name")?));
+    }
+    // Every record takes at least five bytes.
+    if header.count > (body.len() / 5) as u64 {
+        return Err(undecodable(format!(
+            "{} records in a body of {} bytes",
+            header.count,
+            body.len()
+        )));
+    }
+    let mut events = Vec::with_capacity(header.count as usize);
+    let mut previous = Previous::default();
+    for _ in 0..header.count {
+        events.push(decode_record(&mut cursor, &shared, &names, &mut previous)?);
+    }
     if cursor.at != body.len() {
         return Err(undecodable(format!(
-            "{} trailing bytes after the event",
+            "{} trailing bytes after the batch",
             body.len() - cursor.at
         )));
     }
+    Ok((header, events))
+}
+
+/// Decodes a body that holds exactly one record (tests and tools).
+pub fn decode(body: &[u8]) -> Result<ChainEvent, CorruptionKind> {
+    let (header, mut events) = decode_batch(body)?;
+    match (header.count, events.pop()) {
+        (1, Some(event)) => Ok(event),
+        (count, _) => Err(undecodable(format!("expected one record, found {count}"))),
+    }
+}
+
+fn decode_record(
+    cursor: &mut Cursor<'_>,
+    shared: &Shared,
+    names: &[Box<str>],
+    previous: &mut Previous,
+) -> Result<ChainEvent, CorruptionKind> {
+    let flags = cursor.u8("record flags")?;
+    if flags & !KNOWN_FLAGS != 0 {
+        return Err(undecodable(format!("unknown record flags {flags:#04x}")));
+    }
+    let writer_id = match flags & FLAG_WRITER != 0 {
+        true => decode_writer(cursor)?,
+        false => shared.writer,
+    };
+    let flow_context = match flags & FLAG_CONTEXT != 0 {
+        true => decode_context(cursor)?,
+        false => shared.context,
+    };
+    let id = EventId::from_uuid(cursor.id("event id", &mut previous.id)?);
+    let content = decode_content(cursor, names)?;
+    let parent_id = match flags & FLAG_PARENT != 0 {
+        true => Some(EventId::from_uuid(cursor.id("parent id", &mut previous.parent)?)),
+        false => None,
+    };
+    let correlation_id = match flags & FLAG_CORRELATION != 0 {
+        true => Some(CorrelationId::from_origin(EventId::from_uuid(
+            cursor.id("correlation id", &mut previous.correlation)?,
+        ))),
+        false => None,
+    };
+    let status = decode_status(cursor)?;
+    let processing_time_ns = cursor.varint("processing time")?;
+    let event_time = match flags & FLAG_EVENT_TIME != 0 {
+        true => Some(Timestamp::from_micros(cursor.varint("event time")?)),
+        false => None,
+    };
     Ok(ChainEvent {
         id,
         writer_id,
         content,
-        causality,
+        causality: Causality {
+            parent_id,
+            correlation_id,
+        },
         processing_info: ProcessingInfo {
             status,
             processing_time_ns,
@@ -356,15 +551,21 @@ fn decode_writer(cursor: &mut Cursor<'_>) -> Result<WriterId, CorruptionKind> {
     }
 }
 
-fn decode_content(cursor: &mut Cursor<'_>) -> Result<EventContent, CorruptionKind> {
+fn decode_context(cursor: &mut Cursor<'_>) -> Result<FlowContext, CorruptionKind> {
+    Ok(FlowContext {
+        flow_id: FlowId::from_uuid(cursor.uuid("flow id")?),
+        run_id: RunId::from_uuid(cursor.uuid("run id")?),
+        stage_id: StageId::from_uuid(cursor.uuid("stage id")?),
+    })
+}
+
+fn decode_content(cursor: &mut Cursor<'_>, names: &[Box<str>]) -> Result<EventContent, CorruptionKind> {
     let content = match cursor.u8("content tag")? {
         0 => {
-            let event_type = EventType::from(cursor.str("event type")?.to_owned());
-            let schema_version = cursor.u32("schema version")?;
-            let length = cursor.u32("payload length")?;
-            let json = cursor.take(length as usize, "payload")?;
-            let payload = serde_json::from_slice(json)
-                .map_err(|error| undecodable(format!("payload is not valid JSON: {error}")))?;
+            let event_type = EventType::from(cursor.name("event type", names)?.to_owned());
+            let schema_version = u32::try_from(cursor.varint("schema version")?)
+                .map_err(|_| undecodable("schema version out of range".to_owned()))?;
+            let payload = cursor.payload(names)?;
             EventContent::Data {
                 event_type,
                 schema_version,
@@ -372,22 +573,22 @@ fn decode_content(cursor: &mut Cursor<'_>) -> Result<EventContent, CorruptionKin
             }
         }
         1 => EventContent::Control(ControlEvent::EndOfStream {
-            records: cursor.u64("end-of-stream count")?,
+            records: cursor.varint("end-of-stream count")?,
         }),
         2 => EventContent::Control(ControlEvent::Drain),
         3 => EventContent::Control(ControlEvent::Watermark {
-            event_time: Timestamp::from_micros(cursor.u64("watermark")?),
+            event_time: Timestamp::from_micros(cursor.varint("watermark")?),
         }),
         4 => EventContent::Delivery(DeliveryReceipt {
             destination: cursor.str("destination")?.to_owned(),
-            records: cursor.u64("delivered records")?,
-            bytes: cursor.u64("delivered bytes")?,
+            records: cursor.varint("delivered records")?,
+            bytes: cursor.varint("delivered bytes")?,
         }),
         5 => EventContent::Lifecycle(LifecycleEvent::Started),
         6 => EventContent::Lifecycle(LifecycleEvent::Completed {
-            records_in: cursor.u64("records in")?,
-            records_out: cursor.u64("records out")?,
-            records_errored: cursor.u64("records errored")?,
+            records_in: cursor.varint("records in")?,
+            records_out: cursor.varint("records out")?,
+            records_errored: cursor.varint("records errored")?,
         }),
         7 => EventContent::Lifecycle(LifecycleEvent::Failed {
             reason: cursor.str("failure reason")?.to_owned(),
@@ -398,27 +599,6 @@ fn decode_content(cursor: &mut Cursor<'_>) -> Result<EventContent, CorruptionKin
         tag => return Err(bad_tag("content", tag)),
     };
     Ok(content)
-}
-
-fn decode_causality(cursor: &mut Cursor<'_>) -> Result<Causality, CorruptionKind> {
-    let flags = cursor.u8("causality flags")?;
-    if flags & !(CAUSALITY_PARENT | CAUSALITY_CORRELATION) != 0 {
-        return Err(undecodable(format!("unknown causality flags {flags:#04x}")));
-    }
-    let parent_id = match flags & CAUSALITY_PARENT != 0 {
-        true => Some(EventId::from_uuid(cursor.uuid("parent id")?)),
-        false => None,
-    };
-    let correlation_id = match flags & CAUSALITY_CORRELATION != 0 {
-        true => Some(CorrelationId::from_origin(EventId::from_uuid(
-            cursor.uuid("correlation id")?,
-        ))),
-        false => None,
-    };
-    Ok(Causality {
-        parent_id,
-        correlation_id,
-    })
 }
 
 fn decode_status(cursor: &mut Cursor<'_>) -> Result<ProcessingStatus, CorruptionKind> {
@@ -439,7 +619,8 @@ fn decode_status(cursor: &mut Cursor<'_>) -> Result<ProcessingStatus, Corruption
             },
         },
         3 => ProcessingStatus::Retried {
-            attempt: cursor.u32("retry attempt")?,
+            attempt: u32::try_from(cursor.varint("retry attempt")?)
+                .map_err(|_| undecodable("retry attempt out of range".to_owned()))?,
         },
         tag => return Err(bad_tag("status", tag)),
     };
@@ -475,13 +656,36 @@ fn bad_tag(field: &str, tag: u8) -> CorruptionKind {
     undecodable(format!("unknown {field} tag {tag}"))
 }
 
-/// A bounds-checked reader over a record body.
+/// A bounds-checked reader over a batch body.
 struct Cursor<'a> {
     bytes: &'a [u8],
     at: usize,
 }
 
 impl<'a> Cursor<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, at: 0 }
+    }
+
+    fn header(&mut self) -> Result<BatchHeader, CorruptionKind> {
+        let version = self.u8("format version")?;
+        if version != FORMAT_VERSION {
+            return Err(CorruptionKind::UnknownVersion {
+                version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let first_seq = self.varint("first sequence")?;
+        let count = self.varint("record count")?;
+        if count == 0 {
+            return Err(undecodable("a batch of no records".to_owned()));
+        }
+        if first_seq.checked_add(count).is_none() {
+            return Err(undecodable("the batch's sequences overflow".to_owned()));
+        }
+        Ok(BatchHeader { first_seq, count })
+    }
+
     fn take(&mut self, length: usize, field: &str) -> Result<&'a [u8], CorruptionKind> {
         let end = self
             .at
@@ -500,27 +704,42 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn array<const N: usize>(&mut self, field: &str) -> Result<[u8; N], CorruptionKind> {
-        let slice = self.take(N, field)?;
-        let mut array = [0; N];
-        array.copy_from_slice(slice);
-        Ok(array)
-    }
-
     fn u8(&mut self, field: &str) -> Result<u8, CorruptionKind> {
-        Ok(self.array::<1>(field)?[0])
+        Ok(self.take(1, field)?[0])
     }
 
-    fn u32(&mut self, field: &str) -> Result<u32, CorruptionKind> {
-        self.array(field).map(u32::from_le_bytes)
-    }
-
-    fn u64(&mut self, field: &str) -> Result<u64, CorruptionKind> {
-        self.array(field).map(u64::from_le_bytes)
+    fn varint(&mut self, field: &str) -> Result<u64, CorruptionKind> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.u8(field)?;
+            let bits = u64::from(byte & 0x7f);
+            if shift == 63 && bits > 1 {
+                break;
+            }
+            value |= bits << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(undecodable(format!("{field}: a varint overflows 64 bits")))
     }
 
     fn uuid(&mut self, field: &str) -> Result<Uuid, CorruptionKind> {
-        self.array(field).map(Uuid::from_bytes)
+        let slice = self.take(16, field)?;
+        let mut bytes = [0; 16];
+        bytes.copy_from_slice(slice);
+        Ok(Uuid::from_bytes(bytes))
+    }
+
+    fn id(&mut self, field: &str, previous: &mut u128) -> Result<Uuid, CorruptionKind> {
+        let code = self.varint(field)?;
+        let uuid = match code {
+            1 => self.uuid(field)?,
+            even if even & 1 == 0 => Uuid::from_u128(previous.wrapping_add(u128::from(even >> 1))),
+            other => return Err(undecodable(format!("{field}: unknown id code {other}"))),
+        };
+        *previous = uuid.as_u128();
+        Ok(uuid)
     }
 
     fn flag(&mut self, field: &str) -> Result<bool, CorruptionKind> {
@@ -531,11 +750,41 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn str(&mut self, field: &str) -> Result<&'a str, CorruptionKind> {
-        let length = self.u32(field)? as usize;
+    fn text(&mut self, length: u64, field: &str) -> Result<&'a str, CorruptionKind> {
+        let length = usize::try_from(length).unwrap_or(usize::MAX);
         let bytes = self.take(length, field)?;
         std::str::from_utf8(bytes)
             .map_err(|error| undecodable(format!("{field} is not UTF-8: {error}")))
+    }
+
+    fn str(&mut self, field: &str) -> Result<&'a str, CorruptionKind> {
+        let length = self.varint(field)?;
+        self.text(length, field)
+    }
+
+    fn name<'n>(&mut self, field: &str, names: &'n [Box<str>]) -> Result<&'n str, CorruptionKind>
+    where
+        'a: 'n,
+    {
+        let code = self.varint(field)?;
+        if code & 1 == 1 {
+            return self.text(code >> 1, field);
+        }
+        let index = usize::try_from((code >> 1).wrapping_sub(1)).unwrap_or(usize::MAX);
+        names
+            .get(index)
+            .map(|name| &**name)
+            .ok_or_else(|| undecodable(format!("{field}: name {index} is past the name table")))
+    }
+
+    fn payload(&mut self, names: &[Box<str>]) -> Result<Payload, CorruptionKind> {
+        let rest = &self.bytes[self.at..];
+        let mut reader = ValueReader::new(rest, names);
+        let value = reader
+            .value()
+            .map_err(|error| undecodable(format!("payload: {error}")))?;
+        self.at += reader.position();
+        Ok(Payload::json(value))
     }
 }
 
@@ -577,17 +826,72 @@ mod tests {
     }
 
     #[test]
-    fn rejects_other_versions_and_trailing_bytes() {
+    fn rejects_other_versions_naming_both_and_trailing_bytes() {
         let mut body = Vec::new();
         encode_into(&sample(), &mut body).unwrap();
-        let mut future = body.clone();
-        future[0] = 2;
+        let mut older = body.clone();
+        older[0] = 1;
+        let error = decode(&older).unwrap_err();
         assert_eq!(
-            decode(&future),
-            Err(CorruptionKind::UnknownVersion { version: 2 })
+            error,
+            CorruptionKind::UnknownVersion {
+                version: 1,
+                supported: 2
+            }
+        );
+        assert_eq!(
+            error.to_string(),
+            "record format version 1 is not supported (this build reads version 2)"
         );
         body.push(0);
         let error = decode(&body).unwrap_err();
         assert!(error.to_string().contains("1 trailing bytes"), "{error}");
+    }
+
+    #[test]
+    fn sequential_ids_and_shared_context_cost_a_few_bytes_a_record() {
+        let origin = ChainEvent::data("order", json!({"id": 0}));
+        let base = origin.id.as_uuid().as_u128();
+        let events: Vec<ChainEvent> = (0..100u64)
+            .map(|index| {
+                let mut event = origin.derive_data("order", json!({"id": index}));
+                event.id = EventId::from_uuid(Uuid::from_u128(base + 1000 + u128::from(index)));
+                event.causality.parent_id =
+                    Some(EventId::from_uuid(Uuid::from_u128(base + u128::from(index))));
+                event
+            })
+            .collect();
+        let mut body = Vec::new();
+        BatchEncoder::new().encode(7, &events, &mut body).unwrap();
+        let (header, decoded) = decode_batch(&body).unwrap();
+        assert_eq!(header, BatchHeader { first_seq: 7, count: 100 });
+        assert_eq!(decoded, events);
+        // Flags, id, content tag, name, version, a payload of one small field, parent,
+        // correlation, status, time: about a dozen bytes, not the 100-odd of format 1.
+        assert!(body.len() < 100 * 16 + 200, "{} bytes", body.len());
+    }
+
+    #[test]
+    fn typed_payloads_decode_to_their_json_form() {
+        #[derive(Clone, serde::Serialize)]
+        struct Flight {
+            carrier: &'static str,
+            delay: Option<i32>,
+        }
+        let event = ChainEvent::data(
+            "flight",
+            Payload::typed(Flight {
+                carrier: "AA",
+                delay: None,
+            }),
+        );
+        let mut body = Vec::new();
+        encode_into(&event, &mut body).unwrap();
+        let decoded = decode(&body).unwrap();
+        assert_eq!(
+            decoded.payload().unwrap().as_json(),
+            Some(&json!({"carrier": "AA", "delay": null}))
+        );
+        assert_eq!(decoded, event);
     }
 }

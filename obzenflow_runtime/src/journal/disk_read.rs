@@ -1,8 +1,8 @@
 //! Reading records back from segment files, for readers that fell behind the record cache.
 //!
-//! A sparse in-memory index (each segment's first sequence plus the offset of every record
-//! whose sequence is a multiple of `INDEX_STRIDE`) lets a reader start anywhere after skipping
-//! at most `INDEX_STRIDE - 1` frame headers; after that it reads sequentially.
+//! A sparse in-memory index (each segment's first sequence plus the offset of every frame
+//! holding a sequence that is a multiple of `INDEX_STRIDE`) lets a reader start anywhere after
+//! skipping the frames of fewer than `INDEX_STRIDE` records; after that it reads sequentially.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -16,7 +16,8 @@ use super::segment::SegmentReader;
 pub(crate) struct IndexedSegment {
     pub(crate) first_seq: u64,
     pub(crate) path: PathBuf,
-    /// `(sequence, byte offset)` of the records that [`is_marked`](super::segment::is_marked).
+    /// `(first sequence, byte offset)` of the frames that
+    /// [`range_is_marked`](super::segment::range_is_marked).
     pub(crate) marks: Vec<(u64, u64)>,
 }
 
@@ -103,7 +104,7 @@ impl DiskRecords {
 
     /// Opens a cursor at sequence `seq` via the nearest index mark.
     fn seek(&self, seq: u64) -> Result<DiskCursor, JournalError> {
-        let (segment, path, mark_seq, offset) = {
+        let (segment, path, offset) = {
             let segments = self.segments();
             let index = segments
                 .partition_point(|segment| segment.first_seq <= seq)
@@ -114,21 +115,37 @@ impl DiskRecords {
             let mark = found
                 .marks
                 .partition_point(|(mark_seq, _)| *mark_seq <= seq);
-            let (mark_seq, offset) = match mark.checked_sub(1) {
-                Some(mark) => found.marks[mark],
-                None => (found.first_seq, 0),
+            let offset = match mark.checked_sub(1) {
+                Some(mark) => found.marks[mark].1,
+                None => 0,
             };
-            (index.unwrap_or(0), found.path.clone(), mark_seq, offset)
+            (index.unwrap_or(0), found.path.clone(), offset)
         };
         let mut reader = self.open(&path)?;
         reader
             .seek(offset)
             .map_err(|source| self.io_error(&path, source))?;
-        for _ in mark_seq..seq {
+        // Skip whole frames before the one holding `seq`, then the records before it there.
+        let frame_seq = loop {
+            let frame_offset = reader.offset();
             let skipped = reader
-                .skip_frame()
+                .skip_batch()
                 .map_err(|error| error.into_journal_error(&self.journal))?;
-            if !skipped {
+            let Some(header) = skipped else {
+                return Err(self.missing(path, reader.offset()));
+            };
+            if header.end_seq() > seq {
+                reader
+                    .seek(frame_offset)
+                    .map_err(|source| self.io_error(&path, source))?;
+                break header.first_seq;
+            }
+        };
+        for _ in frame_seq..seq {
+            let skipped = reader
+                .next_event()
+                .map_err(|error| error.into_journal_error(&self.journal))?;
+            if skipped.is_none() {
                 return Err(self.missing(path, reader.offset()));
             }
         }

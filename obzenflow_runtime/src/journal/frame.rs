@@ -1,11 +1,12 @@
-//! Record frames: `[u32 LE body length][u32 LE CRC32 of body][body]`, as pure functions.
+//! Frames: `[u32 LE body length][u32 LE CRC32 of body][body]`, as pure functions; a body is
+//! one batch of records (see [`super::codec`]).
 //!
 //! Segment files are sequences of frames. The length lets a reader skip a record without
 //! decoding it; the CRC32 (IEEE) catches torn writes and bit rot before the body is decoded.
 
 use obzenflow_core::{ChainEvent, CorruptionKind};
 
-use super::codec;
+use super::codec::{self, BatchEncodeError, BatchEncoder, BatchHeader};
 
 /// The size of a frame header: body length and checksum.
 pub const FRAME_HEADER_LEN: usize = 8;
@@ -61,15 +62,24 @@ impl FrameHeader {
     }
 }
 
-/// Appends one complete frame holding `event` to `out`.
+/// Appends one complete frame holding the batch `events` (the first at sequence `first_seq`)
+/// to `out`. An empty batch appends nothing.
 ///
 /// On error `out` is left as it was.
-pub fn encode_frame(event: &ChainEvent, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+pub fn encode_batch_frame<E: std::borrow::Borrow<ChainEvent>>(
+    encoder: &mut BatchEncoder,
+    first_seq: u64,
+    events: &[E],
+    out: &mut Vec<u8>,
+) -> Result<(), FrameEncodeError> {
+    if events.is_empty() {
+        return Ok(());
+    }
     let start = out.len();
     out.extend_from_slice(&[0; FRAME_HEADER_LEN]);
-    if let Err(error) = codec::encode_into(event, out) {
+    if let Err(error) = encoder.encode(first_seq, events, out) {
         out.truncate(start);
-        return Err(error);
+        return Err(FrameEncodeError::Encode(error));
     }
     let body_start = start + FRAME_HEADER_LEN;
     let body_len = out.len() - body_start;
@@ -77,9 +87,9 @@ pub fn encode_frame(event: &ChainEvent, out: &mut Vec<u8>) -> Result<(), serde_j
         Ok(length) if length <= MAX_BODY_LEN => length,
         _ => {
             out.truncate(start);
-            return Err(<serde_json::Error as serde::ser::Error>::custom(
-                "the encoded record is larger than the 1 GiB frame limit",
-            ));
+            return Err(FrameEncodeError::TooLarge {
+                bytes: body_len as u64,
+            });
         }
     };
     let crc = crc32fast::hash(&out[body_start..]);
@@ -88,10 +98,32 @@ pub fn encode_frame(event: &ChainEvent, out: &mut Vec<u8>) -> Result<(), serde_j
     Ok(())
 }
 
-/// Decodes the frame at the start of `bytes`; returns the event and the frame's length.
+/// Appends one complete frame holding `event` alone, at sequence 0 (tests and tools).
+pub fn encode_frame(event: &ChainEvent, out: &mut Vec<u8>) -> Result<(), FrameEncodeError> {
+    encode_batch_frame(&mut BatchEncoder::new(), 0, std::slice::from_ref(event), out)
+}
+
+/// A frame could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameEncodeError {
+    /// A record's payload could not be encoded.
+    #[error(transparent)]
+    Encode(#[from] BatchEncodeError),
+    /// The encoded batch does not fit a frame.
+    #[error("the encoded batch of {bytes} bytes is larger than the 1 GiB frame limit")]
+    TooLarge {
+        /// The body's size.
+        bytes: u64,
+    },
+}
+
+/// Decodes the frame at the start of `bytes`; returns its batch and the frame's length.
 ///
 /// A frame that does not fit in `bytes` is [`CorruptionKind::Truncated`]. Never panics.
-pub fn decode_frame(bytes: &[u8]) -> Result<(ChainEvent, usize), CorruptionKind> {
+pub fn decode_batch_frame(
+    bytes: &[u8],
+) -> Result<((BatchHeader, Vec<ChainEvent>), usize), CorruptionKind> {
     let Some(header_bytes) = bytes.first_chunk::<FRAME_HEADER_LEN>() else {
         return Err(CorruptionKind::Truncated {
             missing: (FRAME_HEADER_LEN - bytes.len()) as u64,
@@ -110,8 +142,20 @@ pub fn decode_frame(bytes: &[u8]) -> Result<(ChainEvent, usize), CorruptionKind>
     let frame_len = frame_len as usize;
     let body = &bytes[FRAME_HEADER_LEN..frame_len];
     header.check_body(body)?;
-    let event = codec::decode(body)?;
-    Ok((event, frame_len))
+    let batch = codec::decode_batch(body)?;
+    Ok((batch, frame_len))
+}
+
+/// Decodes a frame holding one record at the start of `bytes` (tests and tools); returns the
+/// event and the frame's length.
+pub fn decode_frame(bytes: &[u8]) -> Result<(ChainEvent, usize), CorruptionKind> {
+    let ((header, mut events), frame_len) = decode_batch_frame(bytes)?;
+    match (header.count, events.pop()) {
+        (1, Some(event)) => Ok((event, frame_len)),
+        (count, _) => Err(CorruptionKind::Undecodable {
+            reason: format!("expected one record, found {count}"),
+        }),
+    }
 }
 
 #[cfg(test)]

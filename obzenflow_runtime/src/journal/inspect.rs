@@ -120,8 +120,8 @@ fn summarize(run_dir: &Path, name: String, lane: Lane) -> Result<JournalSummary,
             .map_err(|source| io_error("open", &file.path, source))?;
         summary.bytes += reader.file_len();
         // Count up to the first damaged frame; `validate_run` says what is wrong with it.
-        while let Ok(true) = reader.skip_frame() {
-            summary.records += 1;
+        while let Ok(Some(batch)) = reader.skip_batch() {
+            summary.records += batch.count;
         }
     }
     Ok(summary)
@@ -206,7 +206,7 @@ impl JournalRecords {
                 source: JournalError::Encode {
                     journal: journal.clone(),
                     event_id: event.id,
-                    source,
+                    source: serde::ser::Error::custom(source),
                 },
             })
         })

@@ -4,25 +4,31 @@
 //! A journal directory holds segment files named by the sequence of their first record, padded
 //! to 20 digits (`00000000000000000000.seg`), each a run of frames (see [`super::frame`]).
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use obzenflow_core::{ChainEvent, CorruptionKind, JournalError, JournalId};
 
-use super::codec;
+use super::codec::{self, BatchHeader};
 use super::frame::{self, FrameHeader, FRAME_HEADER_LEN};
+
+/// Enough of a batch body to read its header: the version byte and two varints.
+const BATCH_HEADER_MAX_LEN: usize = 1 + 10 + 10;
 
 /// The extension of segment files.
 pub(crate) const SEGMENT_EXTENSION: &str = "seg";
 
-/// Sequences that are multiples of this get an entry in a journal's in-memory offset index, so
-/// a reader can start anywhere after skipping at most this many frame headers.
+/// A frame holding a sequence that is a multiple of this gets an entry in a journal's
+/// in-memory offset index, so a reader can start anywhere after skipping the frames of at
+/// most this many records.
 pub(crate) const INDEX_STRIDE: u64 = 1024;
 
-/// Whether the record of sequence `seq` gets an index mark.
-pub(crate) fn is_marked(seq: u64) -> bool {
-    seq.is_multiple_of(INDEX_STRIDE)
+/// Whether a frame of `count` records from `first_seq` gets an index mark.
+pub(crate) fn range_is_marked(first_seq: u64, count: u64) -> bool {
+    let next_mark = first_seq.div_ceil(INDEX_STRIDE).saturating_mul(INDEX_STRIDE);
+    next_mark < first_seq.saturating_add(count)
 }
 
 const READ_BUFFER_BYTES: usize = 64 * 1024;
@@ -143,6 +149,8 @@ pub struct SegmentReader {
     offset: u64,
     file_len: u64,
     body: Vec<u8>,
+    /// Records of the last batch read that [`next_event`](Self::next_event) has not returned.
+    pending: VecDeque<ChainEvent>,
 }
 
 impl std::fmt::Debug for SegmentReader {
@@ -166,6 +174,7 @@ impl SegmentReader {
             offset: 0,
             file_len,
             body: Vec::new(),
+            pending: VecDeque::new(),
         })
     }
 
@@ -188,6 +197,7 @@ impl SegmentReader {
     pub fn seek(&mut self, offset: u64) -> io::Result<()> {
         self.reader.seek(SeekFrom::Start(offset))?;
         self.offset = offset;
+        self.pending.clear();
         Ok(())
     }
 
@@ -218,31 +228,56 @@ impl SegmentReader {
         Ok(Some(&self.body))
     }
 
-    /// Reads and decodes the next record, or returns `None` at a clean end of the file.
-    pub fn next_event(&mut self) -> Result<Option<ChainEvent>, FrameError> {
+    /// Reads and decodes the next frame's batch, or returns `None` at a clean end of the file.
+    pub fn next_batch(&mut self) -> Result<Option<(BatchHeader, Vec<ChainEvent>)>, FrameError> {
         let start = self.offset;
         let decoded = match self.next_body()? {
             None => return Ok(None),
-            Some(body) => codec::decode(body),
+            Some(body) => codec::decode_batch(body),
         };
         decoded
             .map(Some)
             .map_err(|kind| self.damaged(start, kind, self.offset >= self.file_len))
     }
 
-    /// Skips the next frame without reading its body (its checksum is not verified); returns
-    /// `false` at a clean end of the file.
+    /// Reads the next record, decoding a frame's batch when the last one is used up, or
+    /// returns `None` at a clean end of the file.
+    pub fn next_event(&mut self) -> Result<Option<ChainEvent>, FrameError> {
+        while self.pending.is_empty() {
+            match self.next_batch()? {
+                None => return Ok(None),
+                Some((_, events)) => self.pending.extend(events),
+            }
+        }
+        Ok(self.pending.pop_front())
+    }
+
+    /// Skips the next frame, reading only its batch header (its checksum is not verified);
+    /// returns `false` at a clean end of the file.
     pub fn skip_frame(&mut self) -> Result<bool, FrameError> {
+        self.skip_batch().map(|header| header.is_some())
+    }
+
+    /// Skips the next frame, reading only its batch header (its checksum is not verified);
+    /// returns that header, or `None` at a clean end of the file.
+    pub fn skip_batch(&mut self) -> Result<Option<BatchHeader>, FrameError> {
+        self.pending.clear();
         let start = self.offset;
         let Some(header) = self.read_header()? else {
-            return Ok(false);
+            return Ok(None);
         };
-        let body_len = i64::from(header.body_len);
-        self.reader
-            .seek_relative(body_len)
+        let prefix_len = (header.body_len as usize).min(BATCH_HEADER_MAX_LEN);
+        let mut prefix = [0; BATCH_HEADER_MAX_LEN];
+        let read = read_full(&mut self.reader, &mut prefix[..prefix_len])
             .map_err(|source| self.io(source))?;
-        self.offset = start + header.frame_len();
-        Ok(true)
+        let frame_end = start + header.frame_len();
+        let batch = codec::decode_header(&prefix[..read])
+            .map_err(|kind| self.damaged(start, kind, frame_end >= self.file_len))?;
+        self.reader
+            .seek_relative(i64::from(header.body_len) - read as i64)
+            .map_err(|source| self.io(source))?;
+        self.offset = frame_end;
+        Ok(Some(batch))
     }
 
     /// Reads and checks a frame header; `None` at a clean end of the file.
@@ -311,10 +346,10 @@ pub struct DamagedFrame {
     pub at_tail: bool,
 }
 
-/// Decodes the frames of a whole segment held in memory, in order.
+/// Decodes the records of the frames of a whole segment held in memory, in order.
 ///
 /// Each frame goes through the checks [`SegmentReader::next_event`] makes, in the same order
-/// ([`frame::decode_frame`]: header, length, checksum, then the body codec). The first damaged
+/// ([`frame::decode_batch_frame`]: header, length, checksum, then the batch codec). The first damaged
 /// frame ends the iteration with a [`DamagedFrame`] carrying the offset, kind and `at_tail`
 /// that [`SegmentReader`] reports for the same bytes in a file. Never panics, whatever the
 /// bytes.
@@ -342,6 +377,7 @@ pub fn decode_segment_bytes(bytes: &[u8]) -> SegmentDecoder<'_> {
         bytes,
         offset: 0,
         damaged: false,
+        pending: VecDeque::new(),
     }
 }
 
@@ -352,6 +388,7 @@ pub struct SegmentDecoder<'a> {
     bytes: &'a [u8],
     offset: usize,
     damaged: bool,
+    pending: VecDeque<ChainEvent>,
 }
 
 impl SegmentDecoder<'_> {
@@ -365,6 +402,9 @@ impl Iterator for SegmentDecoder<'_> {
     type Item = Result<ChainEvent, DamagedFrame>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(event) = self.pending.pop_front() {
+            return Some(Ok(event));
+        }
         if self.damaged {
             return None;
         }
@@ -372,10 +412,11 @@ impl Iterator for SegmentDecoder<'_> {
             .bytes
             .get(self.offset..)
             .filter(|rest| !rest.is_empty())?;
-        match frame::decode_frame(rest) {
-            Ok((event, frame_len)) => {
+        match frame::decode_batch_frame(rest) {
+            Ok(((_, events), frame_len)) => {
                 self.offset += frame_len;
-                Some(Ok(event))
+                self.pending.extend(events);
+                self.pending.pop_front().map(Ok)
             }
             Err(kind) => {
                 self.damaged = true;
@@ -430,8 +471,8 @@ pub(crate) fn rest_is_zero(path: &Path, offset: u64) -> io::Result<bool> {
 /// How thoroughly a scan checks each frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ScanDepth {
-    /// Verify every checksum and format version; fully decode only the final frame of each
-    /// segment. What open does: a checksummed body only fails to decode after an encoder bug.
+    /// Verify every checksum, format version and batch sequence; fully decode only the final
+    /// frame of each segment. What open does: a checksummed body only fails to decode after an encoder bug.
     Checksums,
     /// Verify every checksum and decode every body. What validation does.
     Decode,
@@ -446,7 +487,7 @@ pub(crate) struct ScannedSegment {
     /// Where the last good frame ends.
     pub(crate) valid_len: u64,
     pub(crate) file_len: u64,
-    /// `(sequence, byte offset)` of every record whose sequence is a multiple of
+    /// `(first sequence, byte offset)` of every frame that holds a multiple of
     /// [`INDEX_STRIDE`].
     pub(crate) marks: Vec<(u64, u64)>,
 }
@@ -529,14 +570,26 @@ fn scan_segment(
     };
     loop {
         let offset = reader.offset();
+        let expected = segment.first_seq + segment.records;
         match next_checked_frame(&mut reader, depth) {
-            Ok(false) => return Ok((segment, None)),
-            Ok(true) => {
-                let seq = segment.first_seq + segment.records;
-                if is_marked(seq) {
-                    segment.marks.push((seq, offset));
+            Ok(None) => return Ok((segment, None)),
+            Ok(Some(batch)) if batch.first_seq != expected => {
+                // A frame lost, duplicated or moved: never a torn tail, whatever follows.
+                return Err(FrameError::Damaged {
+                    path: segment.path,
+                    offset,
+                    kind: CorruptionKind::FrameOutOfSequence {
+                        expected,
+                        found: batch.first_seq,
+                    },
+                    at_tail: false,
+                });
+            }
+            Ok(Some(batch)) => {
+                if range_is_marked(batch.first_seq, batch.count) {
+                    segment.marks.push((batch.first_seq, offset));
                 }
-                segment.records += 1;
+                segment.records += batch.count;
                 segment.valid_len = reader.offset();
             }
             Err(FrameError::Damaged {
@@ -544,7 +597,7 @@ fn scan_segment(
                 offset,
                 kind,
                 at_tail,
-            }) if is_last && (at_tail || rest_is_zero(&path, offset).unwrap_or(false)) => {
+            }) if is_last && (at_tail || nothing_follows(&path, offset)) => {
                 let tail = TornTail {
                     segment: path,
                     offset,
@@ -558,24 +611,45 @@ fn scan_segment(
     }
 }
 
-/// Reads the next frame and checks it to `depth`; `false` at a clean end of the file.
-fn next_checked_frame(reader: &mut SegmentReader, depth: ScanDepth) -> Result<bool, FrameError> {
+/// Whether only zeros follow the damaged frame at `offset`: from the frame's start (a file
+/// extended but never written), or from its claimed end (a frame written in part, then the
+/// zeros a machine crash leaves where the page cache was never written back).
+fn nothing_follows(path: &Path, offset: u64) -> bool {
+    if rest_is_zero(path, offset).unwrap_or(false) {
+        return true;
+    }
+    let claimed_end = File::open(path).and_then(|mut file| {
+        file.seek(SeekFrom::Start(offset))?;
+        let mut bytes = [0; FRAME_HEADER_LEN];
+        file.read_exact(&mut bytes)?;
+        Ok(FrameHeader::parse(bytes))
+    });
+    match claimed_end {
+        Ok(header) if header.check_length().is_ok() => {
+            rest_is_zero(path, offset + header.frame_len()).unwrap_or(false)
+        }
+        _ => false,
+    }
+}
+
+/// Reads the next frame and checks it to `depth`; `None` at a clean end of the file.
+fn next_checked_frame(
+    reader: &mut SegmentReader,
+    depth: ScanDepth,
+) -> Result<Option<BatchHeader>, FrameError> {
     let start = reader.offset();
     let file_len = reader.file_len();
     let checked = match reader.next_body()? {
-        None => return Ok(false),
+        None => return Ok(None),
         Some(body) => {
             let is_final = start + (FRAME_HEADER_LEN + body.len()) as u64 >= file_len;
-            match (depth, body.first()) {
-                (ScanDepth::Checksums, Some(&codec::FORMAT_VERSION)) if !is_final => Ok(()),
-                (ScanDepth::Checksums, Some(&version)) if !is_final => {
-                    Err(CorruptionKind::UnknownVersion { version })
-                }
-                _ => codec::decode(body).map(drop),
+            match depth {
+                ScanDepth::Checksums if !is_final => codec::decode_header(body),
+                _ => codec::decode_batch(body).map(|(header, _)| header),
             }
         }
     };
-    checked.map(|()| true).map_err(|kind| FrameError::Damaged {
+    checked.map(Some).map_err(|kind| FrameError::Damaged {
         path: reader.path().to_path_buf(),
         offset: start,
         at_tail: reader.offset() >= file_len,

@@ -18,8 +18,9 @@ use std::time::Instant;
 use obzenflow_core::{ChainEvent, JournalError, JournalId};
 
 use super::disk_read::DiskRecords;
-use super::frame;
-use super::segment::{is_marked, segment_file_name};
+use super::codec::BatchEncoder;
+use super::frame::{self, FrameEncodeError};
+use super::segment::{range_is_marked, segment_file_name};
 use super::sync::{SyncPolicy, SyncScheduler, SyncTarget};
 
 /// Where a journal's records go besides its cache.
@@ -66,6 +67,27 @@ impl Storage {
     }
 }
 
+/// The most records one frame holds: an append of more is split over several frames.
+pub(crate) const MAX_FRAME_RECORDS: usize = 1024;
+
+/// Frames are split (down to one record) so that each stays about this size or smaller, which
+/// bounds what a reader holds to decode one.
+const FRAME_TARGET_BYTES: usize = 1 << 20;
+
+/// One frame of the batch being written: its records and where it ends in the buffer.
+#[derive(Debug, Clone, Copy)]
+struct EncodedFrame {
+    first_seq: u64,
+    count: u64,
+    end: usize,
+}
+
+impl EncodedFrame {
+    fn holds_mark(&self) -> bool {
+        range_is_marked(self.first_seq, self.count)
+    }
+}
+
 /// The append side of a disk journal.
 pub(crate) struct DiskWriter {
     journal: JournalId,
@@ -80,7 +102,8 @@ pub(crate) struct DiskWriter {
     /// Index of the current segment among the journal's segments.
     segment_index: usize,
     buffer: Vec<u8>,
-    frame_ends: Vec<usize>,
+    encoder: BatchEncoder,
+    frames: Vec<EncodedFrame>,
     marks: Vec<(usize, u64, u64)>,
     records: Arc<DiskRecords>,
     sync: Arc<SyncTarget>,
@@ -119,7 +142,8 @@ impl DiskWriter {
             segment_len: parts.segment_len,
             segment_index: parts.segment_index,
             buffer: Vec::new(),
-            frame_ends: Vec::new(),
+            encoder: BatchEncoder::new(),
+            frames: Vec::new(),
             marks: Vec::new(),
             records: parts.records,
             sync: parts.sync,
@@ -146,42 +170,78 @@ impl DiskWriter {
     }
 
     fn write(&mut self, first_seq: u64, records: &[Arc<ChainEvent>]) -> Result<(), JournalError> {
-        // Encode everything first: an event that cannot be encoded then fails the append
+        // Encode everything first: a record that cannot be encoded then fails the append
         // before any byte of it reaches the file.
         self.buffer.clear();
-        self.frame_ends.clear();
-        for event in records {
-            frame::encode_frame(event, &mut self.buffer).map_err(|source| {
-                JournalError::Encode {
-                    journal: self.journal.clone(),
-                    event_id: event.id,
-                    source,
-                }
-            })?;
-            self.frame_ends.push(self.buffer.len());
+        self.frames.clear();
+        let mut start = 0;
+        while start < records.len() {
+            let end = (start + MAX_FRAME_RECORDS).min(records.len());
+            self.encode_frames(first_seq + start as u64, &records[start..end])?;
+            start = end;
         }
         #[cfg(feature = "fault-injection")]
         self.faults.begin_batch();
         self.marks.clear();
         let mut flushed = 0;
-        for index in 0..self.frame_ends.len() {
-            let seq = first_seq + index as u64;
-            let frame_start = index.checked_sub(1).map_or(0, |prev| self.frame_ends[prev]);
-            let frame_end = self.frame_ends[index];
+        let mut frame_start = 0;
+        for index in 0..self.frames.len() {
+            let frame = self.frames[index];
             let before = self.segment_len + (frame_start - flushed) as u64;
-            if before > 0 && before + (frame_end - frame_start) as u64 > self.segment_bytes {
+            if before > 0 && before + (frame.end - frame_start) as u64 > self.segment_bytes {
                 self.write_out(flushed, frame_start)?;
                 flushed = frame_start;
-                self.roll(seq)?;
+                self.roll(frame.first_seq)?;
             }
-            if is_marked(seq) {
+            if frame.holds_mark() {
                 let offset = self.segment_len + (frame_start - flushed) as u64;
-                self.marks.push((self.segment_index, seq, offset));
+                self.marks
+                    .push((self.segment_index, frame.first_seq, offset));
             }
+            frame_start = frame.end;
         }
         self.write_out(flushed, self.buffer.len())?;
         self.records.add_marks(&self.marks);
         Ok(())
+    }
+
+    /// Encodes `records` as one frame, or as several if one would exceed
+    /// [`FRAME_TARGET_BYTES`] (a frame of one record may be larger).
+    fn encode_frames(
+        &mut self,
+        first_seq: u64,
+        records: &[Arc<ChainEvent>],
+    ) -> Result<(), JournalError> {
+        let start = self.buffer.len();
+        frame::encode_batch_frame(&mut self.encoder, first_seq, records, &mut self.buffer)
+            .map_err(|error| self.encode_error(records, error))?;
+        if self.buffer.len() - start > FRAME_TARGET_BYTES && records.len() > 1 {
+            self.buffer.truncate(start);
+            let half = records.len() / 2;
+            self.encode_frames(first_seq, &records[..half])?;
+            return self.encode_frames(first_seq + half as u64, &records[half..]);
+        }
+        self.frames.push(EncodedFrame {
+            first_seq,
+            count: records.len() as u64,
+            end: self.buffer.len(),
+        });
+        Ok(())
+    }
+
+    fn encode_error(&self, records: &[Arc<ChainEvent>], error: FrameEncodeError) -> JournalError {
+        let (event_id, source) = match error {
+            FrameEncodeError::Encode(error) => (error.event_id, error.source),
+            other => (
+                records.first().map(|event| event.id).unwrap_or_default(),
+                serde::ser::Error::custom(other),
+            ),
+        };
+        JournalError::Encode {
+            journal: self.journal.clone(),
+            event_id,
+            source,
+        }
     }
 
     /// Writes `buffer[from..to]` to the current segment.

@@ -8,9 +8,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use obzenflow_core::{
-    ChainEvent, EventContent, EventId, FlowContext, Journal, JournalError, LifecycleEvent,
+    ChainEvent, EventContent, FlowContext, Journal, JournalError, LifecycleEvent,
     ProcessingStatus,
 };
+
+use obzenflow_core::id::EventIdMint;
 
 use super::context::StageInfo;
 use super::counters::{BatchCounts, StageCounters};
@@ -29,6 +31,8 @@ pub(crate) struct Outputs {
     error_batch: Vec<ChainEvent>,
     batch: BatchCounts,
     data_records_written: u64,
+    /// Ids for everything the stage emits: no clock read or random draw per record.
+    ids: EventIdMint,
     counters: Arc<StageCounters>,
     /// Processing times of the batch in progress, merged into the counters on flush.
     timings: LocalHistogram,
@@ -61,6 +65,7 @@ impl Outputs {
             error_batch: Vec::new(),
             batch: BatchCounts::default(),
             data_records_written: 0,
+            ids: EventIdMint::new(),
             timings: counters.local_histogram(),
             counters,
         }
@@ -154,8 +159,8 @@ impl Outputs {
         self.error_batch.push(event);
     }
 
-    fn stamp(&self, event: &mut ChainEvent, parent: Option<&ChainEvent>) {
-        event.id = EventId::new();
+    fn stamp(&mut self, event: &mut ChainEvent, parent: Option<&ChainEvent>) {
+        event.id = self.ids.next_id();
         event.writer_id = self.info.writer_id();
         event.flow_context = self.flow_context;
         event.causality = match parent {

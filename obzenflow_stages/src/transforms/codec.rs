@@ -115,7 +115,7 @@ impl<T: TypedPayload + 'static> Decoder for Typed<T> {
     }
 
     fn inspect<R>(event: &ChainEvent, inspect: impl FnOnce(&T) -> R) -> Result<R, RecordError> {
-        Ok(inspect(&T::from_event(event)?))
+        Ok(T::with_event(event, inspect)?)
     }
 }
 
@@ -123,7 +123,7 @@ impl<T: TypedPayload + 'static> Encoder for Typed<T> {
     type Item = T;
 
     fn encode(item: T, input: &ChainEvent) -> Result<ChainEvent, RecordError> {
-        let mut output = item.to_event()?;
+        let mut output = item.into_event();
         output.event_time = input.event_time;
         Ok(output)
     }
