@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use obzenflow_core::{Lane, RunId};
 
 use crate::journal::inspect::escape_name;
+use crate::journal::is_temp_name;
 use crate::journal::{inspect, RunDirError, RunDirectory, RunManifest, RunState};
 
 /// One run directory, as listed.
@@ -57,7 +58,7 @@ pub fn list_runs(base: impl AsRef<Path>) -> Result<Vec<RunListing>, RunDirError>
         let entry = entry.map_err(io_error)?;
         // A hidden `.….tmp` directory is a run directory being created (or one a kill left
         // while it was being created): not a run yet.
-        if entry.file_name().to_str().is_some_and(is_being_created) {
+        if entry.file_name().to_str().is_some_and(is_temp_name) {
             continue;
         }
         let path = entry.path();
@@ -67,11 +68,6 @@ pub fn list_runs(base: impl AsRef<Path>) -> Result<Vec<RunListing>, RunDirError>
     }
     run_dirs.sort();
     Ok(run_dirs.into_iter().map(listing).collect())
-}
-
-/// Whether `name` is the hidden temporary name of a run directory being created.
-fn is_being_created(name: &str) -> bool {
-    name.starts_with('.') && name.ends_with(".tmp")
 }
 
 /// Whether the directory's name is a run id: a run whose manifest is missing is listed too,
