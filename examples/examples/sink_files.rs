@@ -1,6 +1,6 @@
 //! File sinks: the same records written as JSON Lines (payloads, and whole events with their
-//! lineage) and as CSV. Each file is written to `<path>.tmp` and renamed when the flow drains,
-//! so a file that exists is complete.
+//! lineage) and as CSV. Each file is written to a uniquely named `<path>.<pid>.<random>.tmp`
+//! and renamed when the flow drains, so a file that exists is complete.
 //!
 //! Run it with `cargo run -p obzenflow_examples --example sink_files`.
 

@@ -287,6 +287,11 @@ impl std::error::Error for WriteOrdersError {
 /// Writes the orders file to `path` (creating its directory) and returns how many data rows
 /// it holds. The same `config` always writes the same bytes.
 ///
+/// Another run may be reading `path` right now, so it is never rewritten in place: a file that
+/// already holds these bytes is left alone, and otherwise the bytes go to a new temporary file
+/// of a unique name (`.<name>.<pid>.<random>.tmp`, created with `create_new`) that is renamed
+/// over `path` once complete. A reader sees the old file or the new one, whole.
+///
 /// ```no_run
 /// use obzenflow_examples::orders::{write_orders, OrdersConfig};
 ///
@@ -302,10 +307,59 @@ pub fn write_orders(path: &Path, config: OrdersConfig) -> Result<u64, WriteOrder
 }
 
 fn write_rows(path: &Path, config: OrdersConfig) -> io::Result<u64> {
-    if let Some(parent) = path.parent() {
+    let bytes = order_bytes(config)?;
+    if holds(path, &bytes) {
+        return Ok(config.rows);
+    }
+    let parent = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty());
+    if let Some(parent) = parent {
         fs::create_dir_all(parent)?;
     }
-    let mut out = BufWriter::new(File::create(path)?);
+    let tmp = temp_path(path);
+    let written = (|| {
+        let mut file = File::options().write(true).create_new(true).open(&tmp)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written.map(|()| config.rows)
+}
+
+/// Whether `path` is a regular file holding exactly `bytes` (checked by size first, so a large
+/// or special file is never read).
+fn holds(path: &Path, bytes: &[u8]) -> bool {
+    let regular_of_size = fs::symlink_metadata(path)
+        .is_ok_and(|metadata| metadata.is_file() && metadata.len() == bytes.len() as u64);
+    regular_of_size && fs::read(path).is_ok_and(|existing| existing == bytes)
+}
+
+/// `.<name>.<pid>.<random>.tmp` next to `path`: no other run picks the same name.
+fn temp_path(path: &Path) -> std::path::PathBuf {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    hasher.write_u128(nanos);
+    let name = path
+        .file_name()
+        .map_or_else(|| "orders".into(), |name| name.to_string_lossy());
+    let tmp = format!(
+        ".{name}.{}.{:016x}.tmp",
+        std::process::id(),
+        hasher.finish()
+    );
+    path.with_file_name(tmp)
+}
+
+/// The whole orders file for `config`, in memory (about 8 MB for the full data set).
+fn order_bytes(config: OrdersConfig) -> io::Result<Vec<u8>> {
+    let mut out = BufWriter::new(Vec::new());
     writeln!(out, "{HEADER}")?;
     let mut random = XorShift::new(config.seed);
     let spacing = config.rows / config.broken_rows.max(1);
@@ -321,8 +375,7 @@ fn write_rows(path: &Path, config: OrdersConfig) -> io::Result<u64> {
         }
         out.write_all(b"\n")?;
     }
-    out.flush()?;
-    Ok(config.rows)
+    out.into_inner().map_err(io::IntoInnerError::into_error)
 }
 
 /// One well-formed row.
@@ -421,6 +474,41 @@ mod tests {
         let text = String::from_utf8_lossy(&bytes);
         assert_eq!(text.matches(",two,").count(), 2);
         assert_eq!(text.matches("-13-").count(), 2);
+    }
+
+    #[test]
+    fn the_file_is_never_rewritten_under_a_reader() {
+        use std::io::Read;
+        use std::os::unix::fs::MetadataExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orders.csv");
+        write_orders(&path, OrdersConfig::SMOKE).unwrap();
+        let smoke = fs::read(&path).unwrap();
+        let inode = fs::metadata(&path).unwrap().ino();
+
+        // The same bytes: the file is left alone, not truncated and rewritten.
+        let mut reader = File::open(&path).unwrap();
+        write_orders(&path, OrdersConfig::SMOKE).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().ino(), inode);
+
+        // Other bytes: a new file is renamed into place; the reader still reads the old one,
+        // whole.
+        let other = OrdersConfig {
+            rows: 500,
+            ..OrdersConfig::SMOKE
+        };
+        write_orders(&path, other).unwrap();
+        assert_ne!(fs::metadata(&path).unwrap().ino(), inode);
+        let mut read = Vec::new();
+        reader.read_to_end(&mut read).unwrap();
+        assert_eq!(read, smoke);
+        assert_eq!(fs::read(&path).unwrap(), order_bytes(other).unwrap());
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["orders.csv"], "no temporary file is left");
     }
 
     #[test]

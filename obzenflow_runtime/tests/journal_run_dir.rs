@@ -25,8 +25,10 @@ fn manifest(run_id: RunId) -> RunManifest {
 fn the_manifest_round_trips_atomically() {
     let base = tempfile::tempdir().expect("temp dir");
     let run_id = RunId::new();
-    let run_dir = RunDirectory::create(base.path(), run_id).expect("create");
+    let first = manifest(run_id);
+    let (run_dir, _lock) = RunDirectory::create(base.path(), &first).expect("create");
     assert_eq!(run_dir.path(), base.path().join(run_id.to_string()));
+    assert_eq!(run_dir.read_manifest().expect("read"), first);
     let mut written = manifest(run_id);
     written.replayed_from = Some("runs/run_earlier".into());
     run_dir.write_manifest(&written).expect("write");
@@ -39,7 +41,12 @@ fn the_manifest_round_trips_atomically() {
         .read_manifest()
         .expect("read");
     assert_eq!(read, written);
-    assert!(!run_dir.path().join("manifest.json.tmp").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(run_dir.path())
+        .expect("list")
+        .map(|entry| entry.expect("entry").file_name())
+        .filter(|name| name.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run_dir.manifest_path()).expect("read"))
@@ -55,7 +62,9 @@ fn the_manifest_round_trips_atomically() {
 #[test]
 fn a_missing_manifest_is_a_typed_error_naming_the_path() {
     let base = tempfile::tempdir().expect("temp dir");
-    let run_dir = RunDirectory::create(base.path(), RunId::new()).expect("create");
+    let run_id = RunId::new();
+    let (run_dir, _lock) = RunDirectory::create(base.path(), &manifest(run_id)).expect("create");
+    std::fs::remove_file(run_dir.manifest_path()).expect("remove");
     let error = run_dir.read_manifest().expect_err("missing");
     assert!(
         matches!(&error, RunDirError::ManifestMissing { path } if *path == run_dir.manifest_path()),
@@ -71,7 +80,7 @@ fn a_missing_manifest_is_a_typed_error_naming_the_path() {
 fn a_manifest_from_a_newer_format_is_refused_with_both_versions() {
     let base = tempfile::tempdir().expect("temp dir");
     let run_id = RunId::new();
-    let run_dir = RunDirectory::create(base.path(), run_id).expect("create");
+    let (run_dir, _lock) = RunDirectory::create(base.path(), &manifest(run_id)).expect("create");
     let mut future = serde_json::to_value(manifest(run_id)).expect("json");
     future["format_version"] = 2.into();
     future["something_new"] = "from the future".into();
@@ -110,8 +119,8 @@ fn a_manifest_from_a_newer_format_is_refused_with_both_versions() {
 fn run_directories_are_never_reused_and_names_never_escape() {
     let base = tempfile::tempdir().expect("temp dir");
     let run_id = RunId::new();
-    let run_dir = RunDirectory::create(base.path(), run_id).expect("create");
-    let again = RunDirectory::create(base.path(), run_id).expect_err("exists");
+    let (run_dir, _lock) = RunDirectory::create(base.path(), &manifest(run_id)).expect("create");
+    let again = RunDirectory::create(base.path(), &manifest(run_id)).expect_err("exists");
     assert!(
         matches!(
             again,
@@ -146,8 +155,8 @@ struct WrittenRun {
 async fn write_run() -> WrittenRun {
     let base = tempfile::tempdir().expect("temp dir");
     let run_id = RunId::new();
-    let run_dir = RunDirectory::create(base.path(), run_id).expect("create");
-    run_dir.write_manifest(&manifest(run_id)).expect("manifest");
+    let (run_dir, lock) = RunDirectory::create(base.path(), &manifest(run_id)).expect("create");
+    drop(lock);
     let config = DiskJournalConfig {
         segment_bytes: 4096,
         ..DiskJournalConfig::default()
@@ -395,9 +404,7 @@ async fn the_memory_factory_makes_memory_journals() {
 fn a_run_reads_running_while_locked_incomplete_once_released_and_as_recorded_once_ended() {
     let base = tempfile::tempdir().expect("temp dir");
     let run_id = RunId::new();
-    let run_dir = RunDirectory::create(base.path(), run_id).expect("create");
-    let lock = run_dir.lock().expect("lock");
-    run_dir.write_manifest(&manifest(run_id)).expect("manifest");
+    let (run_dir, lock) = RunDirectory::create(base.path(), &manifest(run_id)).expect("create");
     assert_eq!(run_dir.state().expect("state"), RunState::Running);
     assert!(matches!(
         run_dir.lock(),
@@ -423,10 +430,9 @@ fn incomplete_runs_are_those_of_the_flow_since_its_last_ended_run() {
     let base = tempfile::tempdir().expect("temp dir");
     let run = |flow: &str, status: RunStatus| {
         let run_id = RunId::new();
-        let run_dir = RunDirectory::create(base.path(), run_id).expect("create");
         let mut written = RunManifest::new(flow, FlowId::new(), run_id, SyncPolicy::default());
         written.status = status;
-        run_dir.write_manifest(&written).expect("manifest");
+        let (run_dir, _lock) = RunDirectory::create(base.path(), &written).expect("create");
         run_dir.path().to_path_buf()
     };
     let _forgotten = run("orders", RunStatus::Running);

@@ -10,7 +10,8 @@ use obzenflow_core::Lane;
 
 use super::args::{Cli, Command, LaneArg, StatusArg};
 use super::runs::{format_runs, list_runs};
-use crate::journal::{inspect, RunDirError, RunDirectory};
+use crate::journal::inspect::escape_name;
+use crate::journal::{inspect, RunDirError};
 use crate::replay::{verify, VerifyError};
 
 /// How `obzenflow` ends, as its exit code.
@@ -88,7 +89,8 @@ where
         // A closed pipe (`obzenflow inspect … | head`) means the reader has what it wanted.
         Err(CliError::Output(error)) if error.kind() == io::ErrorKind::BrokenPipe => Exit::Success,
         Err(error) => {
-            let _ = writeln!(stderr, "obzenflow: error: {}", one_line(&error.to_string()));
+            let message = one_line(&error.to_string());
+            let _ = writeln!(stderr, "obzenflow: error: {}", escape_name(&message));
             Exit::Error
         }
     }
@@ -179,12 +181,15 @@ fn execute(cli: &Cli, stdout: &mut dyn Write) -> Result<Exit, CliError> {
 }
 
 fn list_journals(run: &Path, stdout: &mut dyn Write) -> Result<Exit, CliError> {
-    // Listing a directory that is not there would print nothing and succeed.
-    RunDirectory::open(run)?;
+    // A directory that is not a run is an error (`RunDirError::NotARun`), not an empty list.
     for journal in inspect::list_journals(run)? {
         let line = format!(
             "{}.{}  records {}  bytes {}  segments {}\n",
-            journal.name, journal.lane, journal.records, journal.bytes, journal.segments
+            escape_name(&journal.name),
+            journal.lane,
+            journal.records,
+            journal.bytes,
+            journal.segments
         );
         write_text(stdout, &line)?;
     }
@@ -235,6 +240,28 @@ fn verify_runs(
     })
 }
 
+/// Writes `text`, escaping every control character but the line and tab breaks the formats
+/// use: the last guard against a name or a message read from disk reaching the terminal raw
+/// (names are escaped where they are formatted, line breaks included).
 fn write_text(stdout: &mut dyn Write, text: &str) -> Result<(), CliError> {
+    let escaped;
+    let text = if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        escaped = text
+            .split('\n')
+            .map(|line| {
+                line.split('\t')
+                    .map(escape_name)
+                    .collect::<Vec<_>>()
+                    .join("\t")
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        escaped.as_str()
+    } else {
+        text
+    };
     stdout.write_all(text.as_bytes()).map_err(CliError::Output)
 }

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use obzenflow_core::{Lane, RunId};
 
+use crate::journal::inspect::escape_name;
+use crate::journal::is_temp_name;
 use crate::journal::{inspect, RunDirError, RunDirectory, RunManifest, RunState};
 
 /// One run directory, as listed.
@@ -53,7 +55,13 @@ pub fn list_runs(base: impl AsRef<Path>) -> Result<Vec<RunListing>, RunDirError>
     };
     let mut run_dirs = Vec::new();
     for entry in std::fs::read_dir(base).map_err(io_error)? {
-        let path = entry.map_err(io_error)?.path();
+        let entry = entry.map_err(io_error)?;
+        // A hidden `.….tmp` directory is a run directory being created (or one a kill left
+        // while it was being created): not a run yet.
+        if entry.file_name().to_str().is_some_and(is_temp_name) {
+            continue;
+        }
+        let path = entry.path();
         if path.is_dir() && (path.join("manifest.json").is_file() || is_named_like_a_run(&path)) {
             run_dirs.push(path);
         }
@@ -130,15 +138,19 @@ pub fn format_runs(runs: &[RunListing]) -> String {
     text
 }
 
+/// Everything printed here was read from disk; names and messages are escaped
+/// ([`escape_name`]) so that none can break a line or drive the terminal.
 fn format_run(text: &mut String, run: &RunListing) {
     let name = run.run_dir.file_name().map_or_else(
         || run.run_dir.display().to_string(),
         |name| name.to_string_lossy().into_owned(),
     );
+    let name = escape_name(&name);
     let manifest = match &run.manifest {
         Ok(manifest) => manifest,
         Err(error) => {
-            let _ = writeln!(text, "{name}  manifest unreadable: {error}");
+            let error = error.to_string();
+            let _ = writeln!(text, "{name}  manifest unreadable: {}", escape_name(&error));
             return;
         }
     };
@@ -149,21 +161,29 @@ fn format_run(text: &mut String, run: &RunListing) {
     let _ = write!(
         text,
         "{name}  flow `{}`  {}  started {}  took {duration}",
-        manifest.flow_name,
+        escape_name(&manifest.flow_name),
         run.state.map_or("unknown", RunState::as_str),
         manifest.started_at
     );
     if let Some(original) = &manifest.replayed_from {
-        let _ = write!(text, "  replay of {}", original.display());
+        let original = original.display().to_string();
+        let _ = write!(text, "  replay of {}", escape_name(&original));
+    }
+    if let Some(reason) = &manifest.reason {
+        let _ = write!(text, "  because: {}", escape_name(reason));
     }
     text.push('\n');
-    let width = run.stages.iter().map(|stage| stage.name.len()).max();
+    let width = run
+        .stages
+        .iter()
+        .map(|stage| escape_name(&stage.name).len())
+        .max();
     for stage in &run.stages {
         let _ = writeln!(
             text,
             "    {:<width$}  {:<9}  data {:>8}  errors {:>8}",
-            stage.name,
-            stage.kind,
+            escape_name(&stage.name),
+            escape_name(&stage.kind),
             count_text(stage.data),
             count_text(stage.errors),
             width = width.unwrap_or(0)

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use obzenflow_core::{ChainEvent, CorruptionKind, JournalError, JournalId, Lane, WriterId};
 
+use super::files::{irregular, is_temp_name, not_regular};
 use super::run_dir::{relative_journal_dir, RunDirError, RunDirectory, RunManifest, RunState};
 use super::segment::{
     list_segments, rest_is_zero, scan_journal, FrameError, ScanDepth, SegmentFile, SegmentReader,
@@ -58,19 +59,37 @@ pub struct JournalSummary {
 /// # Ok::<(), obzenflow_runtime::journal::RunDirError>(())
 /// ```
 pub fn list_journals(run_dir: impl AsRef<Path>) -> Result<Vec<JournalSummary>, RunDirError> {
-    let run_dir = run_dir.as_ref();
+    let run = open_run(run_dir.as_ref())?;
+    let run_dir = run.path();
     journal_dirs(run_dir)?
         .into_iter()
         .map(|(name, lane)| summarize(run_dir, name, lane))
         .collect()
 }
 
-/// The `(owner, lane)` of every journal directory in the run, from the directory layout.
+/// Opens `run_dir` as a run: a directory holding a manifest, or (for a run whose manifest was
+/// lost) journals. Any other directory, `/` say, is [`RunDirError::NotARun`], not an empty run.
+fn open_run(run_dir: &Path) -> Result<RunDirectory, RunDirError> {
+    let run = RunDirectory::open(run_dir)?;
+    let has = |name: &str| std::fs::symlink_metadata(run.path().join(name)).is_ok();
+    if has("manifest.json") || has("stages") || has("system") {
+        Ok(run)
+    } else {
+        Err(RunDirError::NotARun {
+            path: run.path().to_path_buf(),
+        })
+    }
+}
+
+/// The `(owner, lane)` of every journal directory in the run, from the directory layout. A
+/// journal directory, or a directory holding one, that is a symbolic link is refused
+/// ([`RunDirError::SymlinkedJournal`]), as [`read_journal`] refuses it: every reader of a run
+/// sees the same journals.
 fn journal_dirs(run_dir: &Path) -> Result<Vec<(String, Lane)>, RunDirError> {
     let mut journals = Vec::new();
     for name in subdirectories(&run_dir.join("stages"))? {
         for lane in [Lane::Data, Lane::Error] {
-            if run_dir.join(relative_journal_dir(&name, lane)).is_dir() {
+            if real_directory(&run_dir.join(relative_journal_dir(&name, lane)))? {
                 journals.push((name.clone(), lane));
             }
         }
@@ -81,21 +100,36 @@ fn journal_dirs(run_dir: &Path) -> Result<Vec<(String, Lane)>, RunDirError> {
     Ok(journals)
 }
 
-/// The names of the directories in `dir`, sorted; none if `dir` does not exist.
+/// Whether `path` is a directory (`false` if it is missing or another kind of file); a
+/// symbolic link is [`RunDirError::SymlinkedJournal`].
+fn real_directory(path: &Path) -> Result<bool, RunDirError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.file_type().is_symlink() => Err(RunDirError::SymlinkedJournal {
+            path: path.to_path_buf(),
+        }),
+        Ok(metadata) => Ok(metadata.is_dir()),
+        Err(source) if source.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(io_error("inspect", path, source)),
+    }
+}
+
+/// The names of the directories in `dir`, sorted; none if `dir` does not exist. A symbolic
+/// link, `dir` itself or an entry, is [`RunDirError::SymlinkedJournal`].
 fn subdirectories(dir: &Path) -> Result<Vec<String>, RunDirError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(source) if source.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(io_error("list", dir, source)),
-    };
+    if !real_directory(dir)? {
+        return Ok(Vec::new());
+    }
+    let entries = std::fs::read_dir(dir).map_err(|source| io_error("list", dir, source))?;
     let mut names = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|source| io_error("list", dir, source))?;
-        let is_dir = entry
+        let file_type = entry
             .file_type()
-            .map_err(|source| io_error("inspect", &entry.path(), source))?
-            .is_dir();
-        if let (true, Some(name)) = (is_dir, entry.file_name().to_str()) {
+            .map_err(|source| io_error("inspect", &entry.path(), source))?;
+        if file_type.is_symlink() {
+            return Err(RunDirError::SymlinkedJournal { path: entry.path() });
+        }
+        if let (true, Some(name)) = (file_type.is_dir(), entry.file_name().to_str()) {
             names.push(name.to_owned());
         }
     }
@@ -103,10 +137,44 @@ fn subdirectories(dir: &Path) -> Result<Vec<String>, RunDirError> {
     Ok(names)
 }
 
+/// The directory of the `lane` journal of `name` in `run`, refusing links on the way to it.
+fn journal_dir(run: &RunDirectory, name: &str, lane: Lane) -> Result<PathBuf, RunDirError> {
+    let path = run.journal_dir(name, lane)?;
+    let mut ancestor = run.path().to_path_buf();
+    let mut found = true;
+    for part in relative_journal_dir(name, lane).components() {
+        ancestor.push(part);
+        found = real_directory(&ancestor)?;
+        if !found {
+            break;
+        }
+    }
+    if found {
+        Ok(path)
+    } else {
+        Err(RunDirError::UnknownJournal {
+            name: name.to_owned(),
+            lane,
+            path,
+        })
+    }
+}
+
+/// The segments of the journal in `dir`, each checked to be a regular file: a FIFO or a device
+/// named like a segment is [`RunDirError::NotARegularFile`], refused before anything opens it.
+fn regular_segments(dir: &Path) -> Result<Vec<SegmentFile>, RunDirError> {
+    let files = list_segments(dir).map_err(|source| io_error("list segments in", dir, source))?;
+    for file in &files {
+        if let Some(found) = irregular(&file.path) {
+            return Err(not_regular(&file.path, found));
+        }
+    }
+    Ok(files)
+}
+
 fn summarize(run_dir: &Path, name: String, lane: Lane) -> Result<JournalSummary, RunDirError> {
     let path = run_dir.join(relative_journal_dir(&name, lane));
-    let files =
-        list_segments(&path).map_err(|source| io_error("list segments in", &path, source))?;
+    let files = regular_segments(&path)?;
     let mut summary = JournalSummary {
         name,
         lane,
@@ -146,17 +214,9 @@ pub fn read_journal(
     name: &str,
     lane: Lane,
 ) -> Result<JournalRecords, RunDirError> {
-    let run = RunDirectory::open(run_dir.as_ref())?;
-    let path = run.journal_dir(name, lane)?;
-    if !path.is_dir() {
-        return Err(RunDirError::UnknownJournal {
-            name: name.to_owned(),
-            lane,
-            path,
-        });
-    }
-    let segments =
-        list_segments(&path).map_err(|source| io_error("list segments in", &path, source))?;
+    let run = open_run(run_dir.as_ref())?;
+    let path = journal_dir(&run, name, lane)?;
+    let segments = regular_segments(&path)?;
     Ok(JournalRecords {
         journal: JournalId::new(WriterId::Unassigned, name, lane),
         path,
@@ -326,6 +386,9 @@ pub struct ValidationReport {
     pub state: Option<RunState>,
     /// Every journal, in [`list_journals`] order.
     pub journals: Vec<JournalValidation>,
+    /// The journals the manifest names (stage lanes and system journals) that have no
+    /// directory: a finding, since their records are lost or were never written.
+    pub missing_journals: Vec<(String, Lane)>,
 }
 
 impl ValidationReport {
@@ -334,6 +397,7 @@ impl ValidationReport {
     pub fn is_clean(&self) -> bool {
         self.manifest_error.is_none()
             && self.state != Some(RunState::Incomplete)
+            && self.missing_journals.is_empty()
             && self
                 .journals
                 .iter()
@@ -356,8 +420,15 @@ impl fmt::Display for ValidationReport {
             Some(state) => writeln!(f, "  state: {state}")?,
             None => {}
         }
+        for (name, lane) in &self.missing_journals {
+            let name = escape_name(name);
+            writeln!(
+                f,
+                "  {name}.{lane}: named by the manifest, but there is no journal directory"
+            )?;
+        }
         for journal in &self.journals {
-            let (name, lane, records) = (&journal.name, journal.lane, journal.records);
+            let (name, lane, records) = (escape_name(&journal.name), journal.lane, journal.records);
             match &journal.health {
                 JournalHealth::Clean => writeln!(f, "  {name}.{lane}: {records} records, ok")?,
                 JournalHealth::TornTail(tail) => writeln!(
@@ -399,7 +470,7 @@ impl fmt::Display for ValidationReport {
 /// # Ok::<(), obzenflow_runtime::journal::RunDirError>(())
 /// ```
 pub fn validate_run(run_dir: impl AsRef<Path>) -> Result<ValidationReport, RunDirError> {
-    let run = RunDirectory::open(run_dir.as_ref())?;
+    let run = open_run(run_dir.as_ref())?;
     let (manifest, manifest_error) = match run.read_manifest() {
         Ok(manifest) => (Some(manifest), None),
         Err(error) => (None, Some(error)),
@@ -409,15 +480,22 @@ pub fn validate_run(run_dir: impl AsRef<Path>) -> Result<ValidationReport, RunDi
         None => None,
     };
     let mut journals = Vec::new();
-    for (name, lane) in journal_dirs(run.path())? {
+    let present = journal_dirs(run.path())?;
+    for (name, lane) in present.iter().cloned() {
         journals.push(validate_journal(run.path(), name, lane)?);
     }
+    let missing_journals = manifest.as_ref().map_or_else(Vec::new, |manifest| {
+        manifest_journals(manifest)
+            .filter(|journal| !present.contains(journal))
+            .collect()
+    });
     Ok(ValidationReport {
         run_dir: run.path().to_path_buf(),
         manifest,
         manifest_error,
         state,
         journals,
+        missing_journals,
     })
 }
 
@@ -437,7 +515,11 @@ pub fn incomplete_runs(base: impl AsRef<Path>, flow_name: &str) -> Vec<PathBuf> 
         return Vec::new();
     };
     let mut runs: Vec<PathBuf> = entries
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter_map(|entry| entry.ok())
+        // Directories still being created (or left by a kill while being created) are hidden.
+        .filter(|entry| !entry.file_name().to_str().is_some_and(is_temp_name))
+        .filter(|entry| entry.file_type().is_ok_and(|file_type| file_type.is_dir()))
+        .map(|entry| entry.path())
         .collect();
     // Run ids are time-ordered, so name order is start order.
     runs.sort();
@@ -446,17 +528,59 @@ pub fn incomplete_runs(base: impl AsRef<Path>, flow_name: &str) -> Vec<PathBuf> 
         let Ok(run) = RunDirectory::open(&path) else {
             continue;
         };
+        // A damaged neighbour never stops a new run: it is skipped, with a warning.
         let state = match run.read_manifest() {
             Ok(manifest) if manifest.flow_name == flow_name => run.state_of(&manifest),
-            _ => continue,
+            Ok(_) | Err(RunDirError::ManifestMissing { .. }) => continue,
+            Err(error) => Err(error),
         };
         match state {
             Ok(RunState::Incomplete) => incomplete.push(path),
             Ok(RunState::Completed | RunState::Failed | RunState::Cancelled) => incomplete.clear(),
-            Ok(RunState::Running) | Err(_) => {}
+            Ok(RunState::Running) => {}
+            Err(error) => {
+                tracing::warn!(run_dir = %path.display(), error = %error, "skipping an unreadable run directory");
+            }
         }
     }
     incomplete
+}
+
+/// Every journal the manifest names, as `(owner, lane)`.
+fn manifest_journals(manifest: &RunManifest) -> impl Iterator<Item = (String, Lane)> + '_ {
+    let stages = manifest
+        .stages
+        .iter()
+        .flat_map(|stage| [Lane::Data, Lane::Error].map(|lane| (stage.name.clone(), lane)));
+    let system = manifest
+        .system_journals
+        .iter()
+        .map(|journal| (journal.name.clone(), Lane::System));
+    stages.chain(system)
+}
+
+/// `name` (read from disk) as it is safe to print: control characters are escaped (`\n`,
+/// `\u{1b}`), so a name can neither break a line nor drive the terminal.
+///
+/// ```
+/// use obzenflow_runtime::journal::inspect::escape_name;
+///
+/// assert_eq!(escape_name("parse"), "parse");
+/// assert_eq!(escape_name("a\x1b[2Jb\n"), "a\\u{1b}[2Jb\\n");
+/// ```
+pub fn escape_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if !name.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let mut escaped = String::with_capacity(name.len() + 8);
+    for c in name.chars() {
+        if c.is_control() {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
 }
 
 fn validate_journal(
@@ -465,6 +589,8 @@ fn validate_journal(
     lane: Lane,
 ) -> Result<JournalValidation, RunDirError> {
     let path = run_dir.join(relative_journal_dir(&name, lane));
+    // The scan opens every segment: refuse a FIFO or a device first, naming it.
+    regular_segments(&path)?;
     let journal = JournalId::new(WriterId::Unassigned, name.as_str(), lane);
     let (records, health) = match scan_journal(&path, &journal, ScanDepth::Decode) {
         Ok(scan) => {

@@ -28,6 +28,7 @@ mod disk_read;
 mod factory;
 #[cfg(feature = "fault-injection")]
 mod faults;
+mod files;
 pub mod frame;
 pub mod inspect;
 mod memory;
@@ -41,11 +42,14 @@ pub use disk::{DiskJournal, DiskJournalConfig, RecoveryReport};
 pub use factory::{JournalFactory, JournalStorage, StageJournals};
 #[cfg(feature = "fault-injection")]
 pub use faults::{FaultKind, JournalFault};
+pub(crate) use files::is_temp_name;
 pub use memory::MemoryJournal;
 pub(crate) use run_dir::name_problem;
+#[cfg(feature = "fault-injection")]
+pub use run_dir::Interruption;
 pub use run_dir::{
-    ManifestJournal, ManifestStage, RunDirError, RunDirectory, RunLock, RunManifest, RunState,
-    RunStatus,
+    CreateStep, ManifestJournal, ManifestStage, RunDirError, RunDirectory, RunLock, RunManifest,
+    RunState, RunStatus,
 };
 pub use segment::{
     decode_segment_bytes, parse_segment_file_name, segment_file_name, DamagedFrame, FrameError,

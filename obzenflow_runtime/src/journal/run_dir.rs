@@ -11,6 +11,12 @@
 //!
 //! The manifest makes a run directory self-describing: which flow ran, which stages it had and
 //! where their journals are, how it ended, and how durable its journals were.
+//!
+//! A run directory is never seen half made: [`RunDirectory::create`] builds it under a hidden
+//! temporary name in the base (`.<run_id>.<pid>.<random>.tmp`), takes its lock and writes its
+//! first manifest there, and only then renames it into place. Whatever happens to the process,
+//! `<base>/<run_id>/` is either absent or holds a manifest and a lock, so it reads as running,
+//! as ended, or as incomplete. Listings skip the hidden temporary names.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -19,10 +25,12 @@ use std::path::{Path, PathBuf};
 use obzenflow_core::{FlowId, JournalError, Lane, RunId, StageId, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use super::files::{
+    open_regular, open_regular_for_writing, read_bounded, temp_path, MANIFEST_LIMIT_BYTES,
+};
 use super::sync::sync_directory;
 
 const MANIFEST_FILE: &str = "manifest.json";
-const MANIFEST_TMP_FILE: &str = "manifest.json.tmp";
 const LOCK_FILE: &str = "run.lock";
 
 /// Something went wrong with a run directory or its manifest.
@@ -44,6 +52,36 @@ pub enum RunDirError {
     #[error("no run manifest at {}", path.display())]
     ManifestMissing {
         /// Where the manifest should be.
+        path: PathBuf,
+    },
+    /// A file of the run directory is not a regular file (a FIFO, a device, a link, ...): it is
+    /// refused without being read, so it can never block the reader.
+    #[error("{} is {found}, not a regular file; refusing to read it", path.display())]
+    NotARegularFile {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead, e.g. `a FIFO`.
+        found: &'static str,
+    },
+    /// A journal directory of the run (or the directory holding it) is a symbolic link; a run's
+    /// journals are read only inside its own directory.
+    #[error("{} is a symbolic link; journal directories must be real directories", path.display())]
+    SymlinkedJournal {
+        /// The link.
+        path: PathBuf,
+    },
+    /// A metadata file is larger than any this build writes; it is not read further.
+    #[error("{} is larger than {limit} bytes; refusing to read it", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The most that is read.
+        limit: u64,
+    },
+    /// The directory is not a run directory: it has no manifest.
+    #[error("{} is not a run directory: it has no manifest.json", path.display())]
+    NotARun {
+        /// The directory.
         path: PathBuf,
     },
     /// The manifest is not valid JSON of the expected shape.
@@ -252,6 +290,9 @@ pub struct RunManifest {
     pub sync_policy: String,
     /// The run directory this run replayed, if it is a replay.
     pub replayed_from: Option<PathBuf>,
+    /// Why the run failed or was cancelled, once it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl RunManifest {
@@ -277,6 +318,7 @@ impl RunManifest {
             status: RunStatus::Running,
             sync_policy: sync_policy.to_string(),
             replayed_from: None,
+            reason: None,
         }
     }
 
@@ -310,6 +352,12 @@ impl RunManifest {
     pub fn finish(&mut self, status: RunStatus) {
         self.status = status;
         self.ended_at = Some(Timestamp::now());
+    }
+
+    /// Records the end of the run, now, and why it ended so (a failure or cancellation).
+    pub fn finish_because(&mut self, status: RunStatus, reason: impl Into<String>) {
+        self.finish(status);
+        self.reason = Some(reason.into());
     }
 }
 
@@ -357,11 +405,9 @@ pub(crate) fn name_problem(name: &str) -> Option<&'static str> {
 /// use obzenflow_core::{FlowId, Lane, RunId, StageId};
 /// use obzenflow_runtime::journal::{RunDirectory, RunManifest, RunStatus, SyncPolicy};
 ///
-/// let run_id = RunId::new();
-/// let run_dir = RunDirectory::create("runs", run_id)?;
-/// let mut manifest = RunManifest::new("orders", FlowId::new(), run_id, SyncPolicy::default());
+/// let mut manifest = RunManifest::new("orders", FlowId::new(), RunId::new(), SyncPolicy::default());
 /// manifest.add_stage("parse", StageId::new(), "transform");
-/// run_dir.write_manifest(&manifest)?;
+/// let (run_dir, _lock) = RunDirectory::create("runs", &manifest)?;
 /// let data_dir = run_dir.journal_dir("parse", Lane::Data)?;
 /// manifest.finish(RunStatus::Completed);
 /// run_dir.write_manifest(&manifest)?;
@@ -374,16 +420,162 @@ pub struct RunDirectory {
     root: PathBuf,
 }
 
+/// The steps of [`RunDirectory::create`], in order; a process killed after any of them leaves
+/// either no run directory or one that reads as incomplete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CreateStep {
+    /// The base directory exists.
+    BaseReady,
+    /// The hidden temporary directory is made.
+    StagingMade,
+    /// Its `run.lock` is created and held.
+    Locked,
+    /// Its first manifest is written and synced.
+    ManifestWritten,
+    /// It is renamed to `<base>/<run_id>/`.
+    RenamedIntoPlace,
+}
+
+impl CreateStep {
+    /// Every step, in order.
+    pub const ALL: [Self; 5] = [
+        Self::BaseReady,
+        Self::StagingMade,
+        Self::Locked,
+        Self::ManifestWritten,
+        Self::RenamedIntoPlace,
+    ];
+}
+
+/// How a step of creation is interrupted by [`RunDirectory::create_interrupted`].
+#[cfg(feature = "fault-injection")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Interruption {
+    /// The process dies right after the step: nothing more runs, its lock is released.
+    Killed,
+    /// The next operation fails (a full disk): creation cleans up and returns the error.
+    Failed,
+}
+
+/// What happens after each step of creation: go on, stop dead, or fail. Only tests stop or
+/// fail a step (feature `fault-injection`); a normal build always goes on.
+#[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+enum AfterStep {
+    Continue,
+    Stop,
+    Fail(io::Error),
+}
+
 impl RunDirectory {
-    /// Creates `<base>/<run_id>/` (and `base` if needed). Fails if the run directory exists.
-    pub fn create(base: impl AsRef<Path>, run_id: RunId) -> Result<Self, RunDirError> {
-        let base = base.as_ref();
+    /// Creates `<base>/<run_id>/` for `manifest`'s run (and `base` if needed), holding the
+    /// manifest and the run's lock, which the returned guard keeps. Fails if the run directory
+    /// exists.
+    ///
+    /// The directory is built under a hidden temporary name and renamed into place once its
+    /// lock is held and its manifest synced (the lock is on the open file and survives the
+    /// rename), so no run directory is ever seen without its manifest; on an error the
+    /// temporary directory is removed.
+    pub fn create(
+        base: impl AsRef<Path>,
+        manifest: &RunManifest,
+    ) -> Result<(Self, RunLock), RunDirError> {
+        let created = Self::create_observed(base.as_ref(), manifest, &mut |_| AfterStep::Continue)?;
+        created.ok_or_else(|| {
+            io_error(
+                "create",
+                base.as_ref(),
+                io::Error::other("creation was stopped"),
+            )
+        })
+    }
+
+    /// [`create`](Self::create), interrupted right after `step` as `how` says; for tests of
+    /// what a kill or a full disk at each step leaves behind (feature `fault-injection`).
+    #[cfg(feature = "fault-injection")]
+    pub fn create_interrupted(
+        base: impl AsRef<Path>,
+        manifest: &RunManifest,
+        step: CreateStep,
+        how: Interruption,
+    ) -> Result<(), RunDirError> {
+        let mut observe = |reached: CreateStep| match (reached == step, how) {
+            (false, _) => AfterStep::Continue,
+            (true, Interruption::Killed) => AfterStep::Stop,
+            (true, Interruption::Failed) => {
+                AfterStep::Fail(io::Error::from(io::ErrorKind::StorageFull))
+            }
+        };
+        Self::create_observed(base.as_ref(), manifest, &mut observe).map(drop)
+    }
+
+    /// The creation steps, each followed by `observe`: `Ok(None)` if it stopped one.
+    fn create_observed(
+        base: &Path,
+        manifest: &RunManifest,
+        observe: &mut dyn FnMut(CreateStep) -> AfterStep,
+    ) -> Result<Option<(Self, RunLock)>, RunDirError> {
+        let after =
+            |step, observe: &mut dyn FnMut(CreateStep) -> AfterStep, path: &Path| match observe(
+                step,
+            ) {
+                AfterStep::Continue => Ok(true),
+                AfterStep::Stop => Ok(false),
+                AfterStep::Fail(source) => Err(io_error("create", path, source)),
+            };
         std::fs::create_dir_all(base).map_err(|source| io_error("create", base, source))?;
-        let root = base.join(run_id.to_string());
-        std::fs::create_dir(&root).map_err(|source| io_error("create", &root, source))?;
+        if !after(CreateStep::BaseReady, observe, base)? {
+            return Ok(None);
+        }
+        let root = base.join(manifest.run_id.to_string());
+        if std::fs::symlink_metadata(&root).is_ok() {
+            let source = io::Error::from(io::ErrorKind::AlreadyExists);
+            return Err(io_error("create", &root, source));
+        }
+        let staging = Self {
+            root: temp_path(base, &manifest.run_id.to_string()),
+        };
+        std::fs::create_dir(&staging.root)
+            .map_err(|source| io_error("create", &staging.root, source))?;
+        let built = (|| {
+            if !after(CreateStep::StagingMade, observe, &staging.root)? {
+                return Ok(None);
+            }
+            let lock = staging.lock_new()?;
+            if !after(CreateStep::Locked, observe, &staging.root)? {
+                return Ok(None);
+            }
+            staging.write_manifest(manifest)?;
+            if !after(CreateStep::ManifestWritten, observe, &staging.root)? {
+                return Ok(None);
+            }
+            std::fs::rename(&staging.root, &root)
+                .map_err(|source| io_error("rename into place", &root, source))?;
+            Ok(Some(lock))
+        })();
+        let lock = match built {
+            Ok(Some(lock)) => lock,
+            // A kill leaves what is there: nothing more runs.
+            Ok(None) => return Ok(None),
+            Err(error) => {
+                let _ = std::fs::remove_dir_all(&staging.root);
+                return Err(error);
+            }
+        };
+        let run_dir = Self { root };
+        if !after(CreateStep::RenamedIntoPlace, observe, &run_dir.root)? {
+            return Ok(None);
+        }
         sync_directory(base).map_err(|source| io_error("sync", base, source))?;
-        tracing::debug!(run_dir = %root.display(), "run directory created");
-        Ok(Self { root })
+        tracing::debug!(run_dir = %run_dir.root.display(), "run directory created");
+        Ok(Some((run_dir, lock)))
+    }
+
+    /// Creates and takes the lock of a directory being built; the lock file must be new.
+    fn lock_new(&self) -> Result<RunLock, RunDirError> {
+        let path = self.root.join(LOCK_FILE);
+        let file = open_regular_for_writing(&path, true)?;
+        self.take_lock(file, &path)
     }
 
     /// Opens an existing run directory.
@@ -414,28 +606,26 @@ impl RunDirectory {
     /// Fails with [`RunDirError::InUse`] if another live holder has it.
     pub fn lock(&self) -> Result<RunLock, RunDirError> {
         let path = self.root.join(LOCK_FILE);
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|source| io_error("create", &path, source))?;
+        let file = open_regular_for_writing(&path, false)?;
+        self.take_lock(file, &path)
+    }
+
+    fn take_lock(&self, file: File, path: &Path) -> Result<RunLock, RunDirError> {
         match file.try_lock() {
             Ok(()) => Ok(RunLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(RunDirError::InUse {
                 path: self.root.clone(),
             }),
-            Err(std::fs::TryLockError::Error(source)) => Err(io_error("lock", &path, source)),
+            Err(std::fs::TryLockError::Error(source)) => Err(io_error("lock", path, source)),
         }
     }
 
-    /// Whether a live process holds the run's lock.
+    /// Whether a live process holds the run's lock. A lock file that is not a regular file
+    /// (a FIFO, a link) is an error naming it, never a wait.
     pub fn is_locked(&self) -> Result<bool, RunDirError> {
         let path = self.root.join(LOCK_FILE);
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            Err(source) if source.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(source) => return Err(io_error("open", &path, source)),
+        let Some(file) = open_regular(&path)? else {
+            return Ok(false);
         };
         // Taking a shared lock succeeds unless a running flow holds the exclusive one; the
         // lock taken here is released when `file` is dropped.
@@ -471,42 +661,47 @@ impl RunDirectory {
         Ok(self.root.join(relative_journal_dir(name, lane)))
     }
 
-    /// Writes the manifest atomically: to a temporary file that is fsynced and then renamed
-    /// over `manifest.json`, after which the directory is fsynced. A reader sees the old or the
-    /// new manifest, never a mix, even across a machine crash.
+    /// Writes the manifest atomically: to a new temporary file of a name no other writer uses
+    /// (see the module docs), fsynced and then renamed over `manifest.json`, after which the
+    /// directory is fsynced. A reader sees the old or the new manifest, never a mix, even
+    /// across a machine crash; a failed write leaves no temporary file behind.
     pub fn write_manifest(&self, manifest: &RunManifest) -> Result<(), RunDirError> {
         let path = self.manifest_path();
-        let tmp = self.root.join(MANIFEST_TMP_FILE);
+        let tmp = temp_path(&self.root, MANIFEST_FILE);
         let json =
             serde_json::to_vec_pretty(manifest).map_err(|source| RunDirError::ManifestInvalid {
                 path: path.clone(),
                 source,
             })?;
-        let write = || -> io::Result<()> {
-            let mut file = File::create(&tmp)?;
-            file.write_all(&json)?;
-            file.write_all(b"\n")?;
-            file.sync_all()
-        };
-        write().map_err(|source| io_error("write", &tmp, source))?;
-        std::fs::rename(&tmp, &path)
-            .map_err(|source| io_error("rename into place", &path, source))?;
+        let written = open_regular_for_writing(&tmp, true).and_then(|mut file| {
+            let mut write = || -> io::Result<()> {
+                file.write_all(&json)?;
+                file.write_all(b"\n")?;
+                file.sync_all()
+            };
+            write().map_err(|source| io_error("write", &tmp, source))?;
+            std::fs::rename(&tmp, &path)
+                .map_err(|source| io_error("rename into place", &path, source))
+        });
+        if let Err(error) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(error);
+        }
         sync_directory(&self.root).map_err(|source| io_error("sync", &self.root, source))
     }
 
     /// Reads the manifest.
     ///
     /// A missing manifest is [`RunDirError::ManifestMissing`]; one written with another format
-    /// version is [`RunDirError::UnsupportedVersion`].
+    /// version is [`RunDirError::UnsupportedVersion`]; one that is not a regular file (a FIFO,
+    /// a device, a link) is [`RunDirError::NotARegularFile`], refused without blocking; one
+    /// over 1 MiB is [`RunDirError::TooLarge`], refused after reading just past the limit.
     pub fn read_manifest(&self) -> Result<RunManifest, RunDirError> {
         let path = self.manifest_path();
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(source) if source.kind() == io::ErrorKind::NotFound => {
-                return Err(RunDirError::ManifestMissing { path });
-            }
-            Err(source) => return Err(io_error("read", &path, source)),
+        let Some(file) = open_regular(&path)? else {
+            return Err(RunDirError::ManifestMissing { path });
         };
+        let bytes = read_bounded(file, &path, MANIFEST_LIMIT_BYTES)?;
         #[derive(Deserialize)]
         struct VersionProbe {
             format_version: u32,

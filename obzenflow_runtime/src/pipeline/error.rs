@@ -1,6 +1,7 @@
 //! `FlowError`: why a flow could not be built, started or waited for.
 
 use super::graph::GraphError;
+use super::report::FlowReport;
 
 /// A flow could not be built, started, or followed to its end.
 ///
@@ -35,6 +36,18 @@ pub enum FlowError {
     /// A journal could not be created.
     #[error("cannot create journal: {0}")]
     Journal(#[from] obzenflow_core::JournalError),
+    /// The flow ran to an end, but that end could not be recorded: the pipeline's journal or
+    /// the run manifest could not be written (a full disk, a failed fsync, the run directory
+    /// deleted). `reason` names the journal or file and the cause; `report` is the run's
+    /// report, its state `Failed` with that reason. Where the manifest could still be written
+    /// it records the run as failed with the same reason, never as crashed.
+    #[error("the flow's end could not be recorded: {reason}")]
+    EndNotRecorded {
+        /// What could not be written, and why.
+        reason: String,
+        /// The run's report.
+        report: Box<FlowReport>,
+    },
     /// The pipeline supervisor ended abnormally.
     #[error("pipeline supervisor failed: {0}")]
     Supervision(#[from] crate::supervised_base::SupervisionError),

@@ -13,7 +13,7 @@ use super::materialize::materialize;
 use super::report::{DeliveryGuarantee, FlowReport, StageReport};
 use super::shared::{RunShared, StageProgress};
 use crate::metrics::FlowSnapshot;
-use crate::supervised_base::SupervisorHandle;
+use crate::supervised_base::{SupervisionError, SupervisorHandle};
 
 /// Commands a flow accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,12 +185,26 @@ impl FlowHandle {
 
     /// Waits for the flow to finish and returns its report.
     ///
+    /// A flow that ran but whose end could not be recorded (its journal or manifest could not
+    /// be written) is [`FlowError::EndNotRecorded`], which names the cause and carries the
+    /// report.
+    ///
     /// Cancel safety: not cancel safe; dropping it leaves the flow running without a handle.
     pub async fn wait(self) -> Result<FlowReport, FlowError> {
         let state = self.supervisor.state();
-        self.supervisor.join().await?;
+        let joined = self.supervisor.join().await;
         let final_state = state.borrow().clone();
-        Ok(build_report(&self.shared, final_state))
+        match (joined, self.shared.end_not_recorded()) {
+            (Ok(()), _) => Ok(build_report(&self.shared, final_state)),
+            (Err(SupervisionError::Completion { .. }), Some(reason)) => {
+                let failed = FlowState::Failed {
+                    reason: reason.clone(),
+                };
+                let report = Box::new(build_report(&self.shared, failed));
+                Err(FlowError::EndNotRecorded { reason, report })
+            }
+            (Err(error), _) => Err(error.into()),
+        }
     }
 }
 

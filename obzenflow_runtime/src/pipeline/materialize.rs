@@ -21,7 +21,7 @@ use super::shared::{RunShared, StageObserver};
 use super::supervisor::PipelineSupervisor;
 use crate::journal::{
     inspect, JournalFactory, JournalStorage, RunDirectory, RunLock, RunManifest, RunStatus,
-    StageJournals,
+    StageJournals, SyncPolicy,
 };
 use crate::metrics::{AggregatorSetup, EdgeTracker, FlowSnapshot, MetricsConfig, MetricsHandle};
 use crate::stages::{Inputs, StageCounters, StageInfo, StageWiring};
@@ -110,6 +110,7 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
         earlier_incomplete_runs,
         stages: observers,
         snapshots,
+        end_not_recorded: Mutex::new(None),
     });
     let supervisor = PipelineSupervisor {
         shared: shared.clone(),
@@ -179,9 +180,9 @@ struct OpenedRun {
     earlier_incomplete_runs: Vec<PathBuf>,
 }
 
-/// Creates the run directory (for disk journals), locks it and writes the first manifest,
-/// then opens every journal. A journal that cannot be opened fails the start, and the manifest
-/// records the run as failed: no run directory is left without one, or reading as running.
+/// Creates the run directory (for disk journals) with its lock and first manifest, then opens
+/// every journal. A journal that cannot be opened fails the start, and the manifest records
+/// the run as failed: no run directory is left without one, or reading as running.
 fn open_run(
     flow: &Flow,
     flow_id: FlowId,
@@ -189,19 +190,17 @@ fn open_run(
     stage_ids: &[StageId],
     largest_window: u64,
 ) -> Result<OpenedRun, FlowError> {
-    let factory = journal_factory(&flow.journals, run_id, largest_window)?;
-    let run_lock = factory.run_dir().map(RunDirectory::lock).transpose()?;
-    let earlier_incomplete_runs = factory.run_dir().map_or_else(Vec::new, |run_dir| {
-        let base = run_dir.path().parent().unwrap_or(run_dir.path());
-        inspect::incomplete_runs(base, &flow.name)
-    });
-    let manifest = write_initial_manifest(flow, &factory, flow_id, run_id, stage_ids)?;
+    let (factory, run_lock, manifest, earlier_incomplete_runs) =
+        journal_factory(flow, flow_id, run_id, stage_ids, largest_window)?;
     let opened = open_journals(flow, &factory, stage_ids);
     let (journals, system_journal, metrics_journal) = match opened {
         Ok(opened) => opened,
         Err(error) => {
             if let (Some(run_dir), Some(mut manifest)) = (factory.run_dir(), manifest) {
-                manifest.finish(RunStatus::Failed);
+                manifest.finish_because(
+                    RunStatus::Failed,
+                    format!("the run could not start: {error}"),
+                );
                 if let Err(manifest_error) = run_dir.write_manifest(&manifest) {
                     tracing::error!(error = %manifest_error, "cannot record the failed start");
                 }
@@ -251,46 +250,62 @@ fn open_journals(
     Ok((journals, system_journal, metrics_journal))
 }
 
+/// The run's journal factory and, for disk journals, the run directory's lock, its first
+/// manifest and the flow's earlier incomplete runs (looked for before this run's directory
+/// exists, so it is never among them).
+type RunStorage = (
+    JournalFactory,
+    Option<RunLock>,
+    Option<RunManifest>,
+    Vec<PathBuf>,
+);
+
 fn journal_factory(
-    journals: &Journals,
+    flow: &Flow,
+    flow_id: FlowId,
     run_id: RunId,
+    stage_ids: &[StageId],
     largest_window: u64,
-) -> Result<JournalFactory, FlowError> {
-    match journals {
+) -> Result<RunStorage, FlowError> {
+    match &flow.journals {
         Journals::Memory {
             retain_records: None,
-        } => Ok(JournalFactory::memory()),
+        } => Ok((JournalFactory::memory(), None, None, Vec::new())),
         Journals::Memory {
             retain_records: Some(retain),
         } => {
             let window = usize::try_from(largest_window).unwrap_or(usize::MAX);
-            Ok(JournalFactory::new(JournalStorage::BoundedMemory {
+            let storage = JournalStorage::BoundedMemory {
                 retain_records: (*retain).max(window),
-            })?)
+            };
+            Ok((JournalFactory::new(storage)?, None, None, Vec::new()))
         }
         Journals::Disk { base_dir, config } => {
-            let run_dir = RunDirectory::create(base_dir, run_id)?;
-            Ok(JournalFactory::new(JournalStorage::Disk {
+            let earlier_incomplete_runs = inspect::incomplete_runs(base_dir, &flow.name);
+            let manifest = initial_manifest(flow, flow_id, run_id, stage_ids, config.sync);
+            let (run_dir, run_lock) = RunDirectory::create(base_dir, &manifest)?;
+            let factory = JournalFactory::new(JournalStorage::Disk {
                 run_dir,
                 config: config.clone(),
-            })?)
+            })?;
+            Ok((
+                factory,
+                Some(run_lock),
+                Some(manifest),
+                earlier_incomplete_runs,
+            ))
         }
     }
 }
 
-fn write_initial_manifest(
+fn initial_manifest(
     flow: &Flow,
-    factory: &JournalFactory,
     flow_id: FlowId,
     run_id: RunId,
     stage_ids: &[StageId],
-) -> Result<Option<RunManifest>, FlowError> {
-    let (Some(run_dir), JournalStorage::Disk { config, .. }) =
-        (factory.run_dir(), factory.storage())
-    else {
-        return Ok(None);
-    };
-    let mut manifest = RunManifest::new(flow.name.as_ref(), flow_id, run_id, config.sync);
+    sync: SyncPolicy,
+) -> RunManifest {
+    let mut manifest = RunManifest::new(flow.name.as_ref(), flow_id, run_id, sync);
     for (stage, stage_id) in flow.stages.iter().zip(stage_ids) {
         manifest.add_stage(&stage.name, *stage_id, stage.kind.as_str());
     }
@@ -299,8 +314,7 @@ fn write_initial_manifest(
         manifest.add_system_journal(SystemComponent::MetricsAggregator.as_str());
     }
     manifest.replayed_from.clone_from(&flow.replayed_from);
-    run_dir.write_manifest(&manifest)?;
-    Ok(Some(manifest))
+    manifest
 }
 
 /// Opens one reader per edge, positioned at the start, with the edge's backpressure window;

@@ -1,7 +1,7 @@
 //! What the flow handle and the pipeline supervisor both see of a running flow.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use obzenflow_core::{FlowId, RunId};
@@ -26,6 +26,27 @@ pub(crate) struct RunShared {
     pub(crate) stages: Vec<StageObserver>,
     /// The aggregator's snapshots; `None` when metrics are disabled.
     pub(crate) snapshots: Option<watch::Receiver<Arc<FlowSnapshot>>>,
+    /// Why the flow's end could not be recorded (its pipeline journal or its manifest could
+    /// not be written), once the pipeline supervisor found so; the handle reports it.
+    pub(crate) end_not_recorded: Mutex<Option<String>>,
+}
+
+impl RunShared {
+    /// Records why the flow's end could not be recorded.
+    pub(crate) fn set_end_not_recorded(&self, reason: String) {
+        *self
+            .end_not_recorded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(reason);
+    }
+
+    /// Why the flow's end could not be recorded, if it could not.
+    pub(crate) fn end_not_recorded(&self) -> Option<String> {
+        self.end_not_recorded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// Live progress of one stage, for progress bars and dashboards.

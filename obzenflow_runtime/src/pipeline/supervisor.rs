@@ -13,7 +13,7 @@ use super::context::PipelineContext;
 use super::fsm::{FlowAction, FlowEvent, FlowState, PipelineMachine};
 use super::handle::FlowCommand;
 use super::shared::RunShared;
-use crate::journal::{JournalFactory, RunLock, RunManifest, RunStatus};
+use crate::journal::{JournalFactory, RunDirError, RunLock, RunManifest, RunStatus};
 use crate::metrics::MetricsHandle;
 use crate::stages::StageState;
 use crate::supervised_base::{CommandPolicy, EventLoopDirective, SelfSupervised, Supervisor};
@@ -166,21 +166,52 @@ impl PipelineSupervisor {
         }
     }
 
-    /// Records the outcome in the manifest, for disk journals.
-    fn finish_manifest(&self, outcome: &FlowState) -> Result<(), BoxError> {
+    /// Records the outcome in the manifest, for disk journals, with the reason of a failure
+    /// or cancellation.
+    fn finish_manifest(&self, outcome: &FlowState) -> Result<(), RunDirError> {
         let Some(run_dir) = self.factory.run_dir() else {
             return Ok(());
         };
-        let Some(mut manifest) = self.manifest.lock().ok().and_then(|mut slot| slot.take()) else {
+        let Some(mut manifest) = self.manifest.lock().ok().and_then(|slot| slot.clone()) else {
             return Ok(());
         };
-        manifest.finish(match outcome {
-            FlowState::Failed { .. } => RunStatus::Failed,
-            FlowState::Cancelled { .. } => RunStatus::Cancelled,
-            _ => RunStatus::Completed,
-        });
-        run_dir.write_manifest(&manifest)?;
-        Ok(())
+        match outcome {
+            FlowState::Failed { reason } => manifest.finish_because(RunStatus::Failed, reason),
+            FlowState::Cancelled { reason } => {
+                manifest.finish_because(RunStatus::Cancelled, reason);
+            }
+            _ => manifest.finish(RunStatus::Completed),
+        }
+        run_dir.write_manifest(&manifest)
+    }
+
+    /// Records that the flow's end could not be recorded: as the run's failure in the manifest
+    /// (when it can still be written) and for the handle, whose error and report name it.
+    /// `retry_manifest` is false when the manifest itself is what failed.
+    fn end_not_recorded(
+        &self,
+        outcome: &FlowState,
+        cause: String,
+        retry_manifest: bool,
+    ) -> BoxError {
+        let mut reason = format!(
+            "the flow ended {} but could not record it: {cause}",
+            outcome.variant_name()
+        );
+        let failed = FlowState::Failed {
+            reason: reason.clone(),
+        };
+        if let Err(error) = retry_manifest
+            .then(|| self.finish_manifest(&failed))
+            .transpose()
+        {
+            reason.push_str(&format!(
+                "; the run manifest could not be written either: {error}"
+            ));
+        }
+        tracing::error!(flow = %self.shared.flow_name, run_id = %self.shared.run_id, error = %reason, "flow end not recorded");
+        self.shared.set_end_not_recorded(reason.clone());
+        BoxError::from(reason)
     }
 }
 
@@ -293,10 +324,19 @@ impl SelfSupervised for PipelineSupervisor {
         let writer = WriterId::System(SystemComponent::Pipeline);
         let context = system_context(self.shared.flow_id, self.shared.run_id);
         let fact = self.lifecycle(&outcome);
-        let sealed = seal(self.system_journal.as_ref(), writer, context, fact).await;
-        let manifest = self.finish_manifest(&outcome);
-        sealed?;
-        manifest
+        // A journal or manifest that cannot be written ends the run as failed, with the cause
+        // (journal or file, and the error) in the manifest where it can be written, and in the
+        // handle's error and report.
+        if let Err(error) = seal(self.system_journal.as_ref(), writer, context, fact).await {
+            return Err(self.end_not_recorded(&outcome, error.to_string(), true));
+        }
+        match self.finish_manifest(&outcome) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let cause = format!("the run manifest could not be written: {error}");
+                Err(self.end_not_recorded(&outcome, cause, false))
+            }
+        }
     }
 
     fn event_for_action_error(&self, message: String) -> FlowEvent {

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::compare::{Divergence, LaneComparison, RecordView};
 use super::error::Side;
+use crate::journal::inspect::escape_name;
 use crate::journal::RunStatus;
 
 /// The outcome of comparing two runs.
@@ -158,19 +159,25 @@ fn write_run(f: &mut fmt::Formatter<'_>, side: Side, run: &RunSummary) -> fmt::R
     write!(
         f,
         "{side:<9} {} (flow `{}`, run {}, {}",
-        run.run_dir.display(),
-        run.flow_name,
+        escape_name(&run.run_dir.display().to_string()),
+        escape_name(&run.flow_name),
         run.run_id,
         run.status.as_str()
     )?;
     if let Some(original) = &run.replayed_from {
-        write!(f, ", replay of {}", original.display())?;
+        write!(
+            f,
+            ", replay of {}",
+            escape_name(&original.display().to_string())
+        )?;
     }
     writeln!(f, ")")
 }
 
 fn write_stage(f: &mut fmt::Formatter<'_>, stage: &StageComparison, width: usize) -> fmt::Result {
-    write!(f, "  {:<width$}  {:<9}  ", stage.stage, stage.kind)?;
+    // Names come from the runs' manifests: escaped, they cannot drive the terminal.
+    let (name, kind) = (escape_name(&stage.stage), escape_name(&stage.kind));
+    write!(f, "  {name:<width$}  {kind:<9}  ")?;
     let (Some(data), Some(error)) = (&stage.data, &stage.error) else {
         let run = match stage.presence {
             Presence::CandidateOnly => Side::Candidate,
@@ -250,9 +257,9 @@ fn write_record(
     writeln!(
         f,
         "      {side:<9}  {} v{}  {}  {}",
-        record.event_type,
+        escape_name(&record.event_type),
         record.schema_version,
-        status_text(record),
+        escape_name(&status_text(record)),
         record.payload
     )?;
     write!(
@@ -265,7 +272,9 @@ fn write_record(
             write!(
                 f,
                 " -> source `{}` {} record {}",
-                source.stage, source.lane, source.index
+                escape_name(&source.stage),
+                source.lane,
+                source.index
             )?;
             if let Some(original) = source.replayed_from {
                 write!(f, " (replay of {original})")?;

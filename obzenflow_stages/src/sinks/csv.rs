@@ -45,8 +45,9 @@ impl From<csv::Error> for RowError {
 /// numbers and booleans as JSON writes them, `null` as an empty cell, arrays and objects as
 /// JSON text.
 ///
-/// The file is written as `<path>.tmp` and renamed to `<path>` when the flow drains (see
-/// [`FileSinkConfig`]); the delivery receipt reports the records and bytes written.
+/// The file is written as a uniquely named `<path>.<pid>.<random>.tmp` and renamed to `<path>`
+/// when the flow drains (see [`FileSinkConfig`]); the delivery receipt reports the records and
+/// bytes written.
 ///
 /// ```no_run
 /// use obzenflow_core::TypedPayload;

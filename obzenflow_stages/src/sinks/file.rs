@@ -1,8 +1,13 @@
-//! What the file sinks share: atomic finish (write `<path>.tmp`, rename on drain), byte
-//! counting for receipts, and write failures that are recorded rather than lost.
+//! What the file sinks share: atomic finish (write `<path>.<pid>.<random>.tmp`, rename on
+//! drain), byte counting for receipts, and write failures that are recorded rather than lost.
+//!
+//! The temporary name is unique to one sink in one process and is created with `create_new`:
+//! two runs writing the same output at once never share (or truncate) each other's temporary
+//! file; the last to drain wins the rename, and each rename installs a complete file.
 
 use std::ffi::OsString;
 use std::fs::{self, File};
+use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -20,8 +25,9 @@ use obzenflow_runtime::stages::{HandlerFailure, RecordError};
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileSinkConfig {
-    /// Write to `<path>.tmp` and rename it to `<path>` when the flow drains (the default), so
-    /// `<path>` only ever holds a complete output. When `false`, write `<path>` directly.
+    /// Write to a temporary file of a unique name (`<path>.<pid>.<random>.tmp`) and rename it to
+    /// `<path>` when the flow drains (the default), so `<path>` only ever holds a complete
+    /// output. When `false`, write `<path>` directly.
     pub atomic: bool,
     /// Create missing parent directories; `true` by default.
     pub create_dirs: bool,
@@ -70,9 +76,7 @@ pub(crate) struct OutputFile {
 impl OutputFile {
     pub(crate) fn new(path: PathBuf, config: FileSinkConfig) -> Self {
         let write_path = if config.atomic {
-            let mut name = OsString::from(path.as_os_str());
-            name.push(".tmp");
-            PathBuf::from(name)
+            temp_path(&path)
         } else {
             path.clone()
         };
@@ -95,7 +99,7 @@ impl OutputFile {
         &self.path
     }
 
-    /// Creates (truncates) the file written to, and its parent directories if configured.
+    /// Creates the file written to (a new temporary file, or, not atomic, `path` truncated), and its parent directories if configured.
     pub(crate) fn create(&mut self) -> Result<Counting<File>, HandlerFailure> {
         let parent = self
             .write_path
@@ -107,7 +111,15 @@ impl OutputFile {
                 HandlerFailure::with_source(message, error)
             })?;
         }
-        let file = File::create(&self.write_path).map_err(|error| {
+        let mut options = File::options();
+        options.write(true);
+        if self.config.atomic {
+            // Never an existing file: a name another writer holds is theirs.
+            options.create_new(true);
+        } else {
+            options.create(true).truncate(true);
+        }
+        let file = options.open(&self.write_path).map_err(|error| {
             let message = format!(
                 "cannot create output file `{}`: {error}",
                 self.write_path.display()
@@ -200,17 +212,80 @@ impl OutputFile {
 impl Drop for OutputFile {
     fn drop(&mut self) {
         // An atomic sink that never committed (the flow failed or was cancelled) removes its
-        // partial file so only complete outputs are ever left behind. Failing to remove it is
-        // harmless: the next run truncates it.
+        // partial file so only complete outputs are ever left behind. Failing to remove it
+        // leaves a stray temporary file, which no later run reads or reuses.
         if self.config.atomic && self.created && !self.committed {
             let _ = fs::remove_file(&self.write_path);
         }
     }
 }
 
+/// `<path>.<pid>.<random>.tmp`: a name no other sink, run or process picks.
+fn temp_path(path: &Path) -> PathBuf {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    hasher.write_u128(nanos);
+    let mut name = OsString::from(path.as_os_str());
+    name.push(format!(
+        ".{}.{:016x}.tmp",
+        std::process::id(),
+        hasher.finish()
+    ));
+    PathBuf::from(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The temporary files in `dir`.
+    fn temp_files(dir: &Path) -> Vec<PathBuf> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "tmp"))
+            .collect()
+    }
+
+    #[test]
+    fn two_writers_of_one_path_never_share_a_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.txt");
+        let mut first = OutputFile::new(path.clone(), FileSinkConfig::default());
+        let mut second = OutputFile::new(path.clone(), FileSinkConfig::default());
+        assert_ne!(first.write_path, second.write_path);
+        let name = first
+            .write_path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(name.contains(&std::process::id().to_string()), "{name}");
+        let mut first_file = first.create().unwrap();
+        let mut second_file = second.create().unwrap();
+        first_file.write_all(b"first, longer output\n").unwrap();
+        second_file.write_all(b"second\n").unwrap();
+        // Each commit installs a whole file: neither truncated nor mixed with the other.
+        first.commit(first_file).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "first, longer output\n");
+        second.commit(second_file).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "second\n");
+        assert!(temp_files(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn an_existing_temporary_name_is_never_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut output = OutputFile::new(dir.path().join("out.txt"), FileSinkConfig::default());
+        fs::write(&output.write_path, "someone else's").unwrap();
+        assert!(output.create().is_err());
+        assert_eq!(
+            fs::read_to_string(&output.write_path).unwrap(),
+            "someone else's"
+        );
+    }
 
     #[test]
     fn atomic_files_appear_only_when_committed() {
@@ -219,11 +294,14 @@ mod tests {
         let mut output = OutputFile::new(path.clone(), FileSinkConfig::default());
         let mut file = output.create().unwrap();
         file.write_all(b"hello\n").unwrap();
-        assert!(dir.path().join("nested/out.txt.tmp").exists());
+        assert_eq!(
+            temp_files(&dir.path().join("nested")),
+            [output.write_path.clone()]
+        );
         assert!(!path.exists());
         assert_eq!(output.commit(file).unwrap(), 6);
         assert_eq!(fs::read_to_string(&path).unwrap(), "hello\n");
-        assert!(!dir.path().join("nested/out.txt.tmp").exists());
+        assert!(temp_files(&dir.path().join("nested")).is_empty());
     }
 
     #[test]
@@ -233,7 +311,7 @@ mod tests {
         let mut output = OutputFile::new(path.clone(), FileSinkConfig::default());
         let _file = output.create().unwrap();
         drop(output);
-        assert!(!dir.path().join("out.txt.tmp").exists());
+        assert!(temp_files(dir.path()).is_empty());
         assert!(!path.exists());
     }
 
@@ -243,10 +321,7 @@ mod tests {
         let mut output = OutputFile::new(dir.path().join("out.txt"), FileSinkConfig::default());
         let file = output.create().unwrap();
         let error = output.write_failed(io::Error::other("disk full"));
-        let expected = format!(
-            "cannot write `{}`: disk full",
-            dir.path().join("out.txt.tmp").display()
-        );
+        let expected = format!("cannot write `{}`: disk full", output.write_path.display());
         assert_eq!(error.message, expected);
         assert_eq!(output.check().unwrap_err().message, expected);
         assert_eq!(output.commit(file).unwrap_err().message, expected);

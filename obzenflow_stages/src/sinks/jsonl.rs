@@ -12,8 +12,8 @@ use super::file::{Counting, FileSinkConfig, OutputFile};
 /// Writes each record's payload (or, with [`whole_events`](Self::whole_events), the whole
 /// event with its id, lineage and status) as one line of JSON.
 ///
-/// The file is written as `<path>.tmp` and renamed to `<path>` when the flow drains (see
-/// [`FileSinkConfig`]); the delivery receipt reports the records and bytes written.
+/// The file is written as a uniquely named `<path>.<pid>.<random>.tmp` and renamed to `<path>`
+/// when the flow drains (see [`FileSinkConfig`]); the delivery receipt reports the records and bytes written.
 ///
 /// ```no_run
 /// use obzenflow_runtime::pipeline::FlowBuilder;
