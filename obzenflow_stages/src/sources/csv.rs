@@ -469,6 +469,12 @@ impl CsvSource {
                 let reader = self.reader.as_mut().ok_or_else(|| not_opened(&self.path))?;
                 let recorder = reader.get_mut();
                 let line = recorder.line_of(start, recorder.delivered());
+                if self.headers.is_none() {
+                    return Err(HandlerFailure::msg(format!(
+                        "{}:{line}: the header row is longer than the limit of {} bytes",
+                        self.display, self.config.max_row_bytes
+                    )));
+                }
                 let raw = recorder.slice(start, recorder.delivered());
                 let event = BadRow::new(&self.display, line, raw, true)
                     .into_event(&too_long_reason(self.config.max_row_bytes));
@@ -582,10 +588,7 @@ impl SourceHandler for CsvSource {
         self.reader = Some(reader);
         // Reading the header row now makes a directory or an unreadable file fail the stage
         // before the flow starts.
-        match self.next_step()? {
-            RowStep::Skipped | RowStep::Pause | RowStep::End => Ok(()),
-            RowStep::Record(_) => unreachable!("the first row read is the header row"),
-        }
+        self.next_step().map(drop)
     }
 
     /// Returns up to `max` records, reading at most about `max_row_bytes` bytes: a batch may

@@ -334,7 +334,12 @@ impl SourceHandler for JsonLinesSource {
             return Ok(SourcePoll::Done);
         }
         let mut records = Vec::with_capacity(max.min(super::iter::PREALLOCATE_LIMIT));
-        let mut budget = self.max_line_bytes.max(Self::MIN_BATCH_BYTES);
+        // Room for one whole line at the limit and its `\r\n`, so a line that starts a batch
+        // is decided (or found over the limit) within it.
+        let mut budget = self
+            .max_line_bytes
+            .saturating_add(2)
+            .max(Self::MIN_BATCH_BYTES);
         while records.len() < max {
             match self.read_step(&mut budget)? {
                 LineStep::Line => {
