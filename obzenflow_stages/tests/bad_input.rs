@@ -28,6 +28,9 @@
 //!    - Here: both through a flow.
 //!
 //! Also here: a UTF-8 byte order mark before the first line, and a zero line-length limit.
+//! In `file_input.rs`: CSV null values, `\r\n` and `\r` line breaks, CSV rows over the limit
+//! and files without line breaks, endless input (`/dev/zero`), FIFOs, and files truncated,
+//! replaced or rewritten while they are read.
 //! Items 5 to 7 (flow graphs, backpressure windows, run directories and manifests) are in
 //! `obzenflow_runtime/tests/bad_input.rs`.
 
