@@ -131,10 +131,9 @@ fn csv_rows_can_be_json_objects_of_strings() {
 #[test]
 fn csv_delimiter_and_trimming_are_configurable() {
     let (_dir, path) = temp_file("people.tsv", b"name\tage\n ada \t36\n");
-    let config = CsvSourceConfig {
-        delimiter: b'\t',
-        trim: false,
-    };
+    let config = CsvSourceConfig::default()
+        .with_delimiter(b'\t')
+        .with_trim(false);
     let records = drain_source(&mut CsvSource::new(&path, "person").with_config(config), 10);
     assert_eq!(
         records[0].payload().unwrap(),

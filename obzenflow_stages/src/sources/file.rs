@@ -1,8 +1,12 @@
-//! What the file sources share: errors that name the file, and bad lines turned into error-lane
-//! records that keep the raw input.
+//! What the file sources share: the input file (opened without blocking, read in bounded
+//! steps, checked for changes at its end), errors that name the file, and bad lines turned into
+//! error-lane records that quote a bounded prefix of the raw input.
 
-use std::io;
-use std::path::Path;
+use std::fmt;
+use std::fs::{File, Metadata};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use obzenflow_core::{ChainEvent, ErrorKind, ProcessingStatus, TypedPayload};
 use obzenflow_runtime::stages::HandlerFailure;
@@ -11,14 +15,15 @@ use serde::{Deserialize, Serialize};
 /// The payload of an error-lane record written for an input line that could not be decoded.
 ///
 /// The record's status carries the reason (`ErrorKind::Decode`, message
-/// `<file>:<line>: <what was wrong>`); the payload keeps the line itself, so nothing of the
-/// input is lost and the line can be fixed and replayed.
+/// `<file>:<line>: <what was wrong>`); the payload quotes the start of the line, at most
+/// [`BadRow::RAW_LIMIT`] bytes of it, so an error record stays small whatever the input (a
+/// 60 MiB bad row costs the error lane 1 KiB, not 60 MiB).
 ///
 /// ```
 /// use obzenflow_core::{ChainEvent, TypedPayload};
 /// use obzenflow_stages::sources::BadRow;
 ///
-/// let row = BadRow { file: "orders.csv".into(), line: 7, raw: "o-7,,oops".into() };
+/// let row = BadRow { file: "orders.csv".into(), line: 7, raw: "o-7,,oops".into(), truncated: false };
 /// let event = row.to_event()?;
 /// assert_eq!(BadRow::from_event(&event)?.line, 7);
 /// # Ok::<(), obzenflow_core::PayloadError>(())
@@ -29,10 +34,12 @@ pub struct BadRow {
     pub file: String,
     /// The 1-based line number where the bad record starts.
     pub line: u64,
-    /// The raw line, without its line terminator; invalid UTF-8 is replaced by `U+FFFD`. For a
-    /// line over a [`JsonLinesSource`](super::JsonLinesSource)'s length limit, only its first
-    /// `max_line_bytes` bytes.
+    /// The raw line without its line terminator, or its first [`BadRow::RAW_LIMIT`] bytes if it
+    /// is longer; invalid UTF-8 is replaced by `U+FFFD`.
     pub raw: String,
+    /// Whether [`raw`](Self::raw) is only the start of the line.
+    #[serde(default)]
+    pub truncated: bool,
 }
 
 impl TypedPayload for BadRow {
@@ -40,12 +47,18 @@ impl TypedPayload for BadRow {
 }
 
 impl BadRow {
-    /// A bad row from the raw bytes of a line.
-    pub(crate) fn new(file: &str, line: u64, raw: &[u8]) -> Self {
+    /// The most bytes of a bad line an error-lane record quotes: 1 KiB.
+    pub const RAW_LIMIT: usize = 1024;
+
+    /// A bad row from the raw bytes of a line (or of the start of a line, if `truncated`).
+    pub(crate) fn new(file: &str, line: u64, raw: &[u8], truncated: bool) -> Self {
+        let raw = trim_line_terminator(raw);
+        let (raw, cut) = quote_prefix(raw);
         Self {
             file: file.to_owned(),
             line,
-            raw: String::from_utf8_lossy(trim_line_terminator(raw)).into_owned(),
+            raw,
+            truncated: truncated || cut,
         }
     }
 
@@ -56,6 +69,7 @@ impl BadRow {
             "file": self.file,
             "line": self.line,
             "raw": self.raw,
+            "truncated": self.truncated,
         });
         ChainEvent::data(Self::EVENT_TYPE, payload).with_status(ProcessingStatus::error(
             ErrorKind::Decode,
@@ -63,6 +77,246 @@ impl BadRow {
             None,
         ))
     }
+}
+
+/// The first [`BadRow::RAW_LIMIT`] bytes of `raw` as text, and whether that cut anything. A
+/// character cut in two at the limit is dropped rather than shown as `U+FFFD`.
+fn quote_prefix(raw: &[u8]) -> (String, bool) {
+    if raw.len() <= BadRow::RAW_LIMIT {
+        return (String::from_utf8_lossy(raw).into_owned(), false);
+    }
+    let mut prefix = &raw[..BadRow::RAW_LIMIT];
+    if let Err(error) = std::str::from_utf8(prefix) {
+        if error.error_len().is_none() {
+            prefix = &prefix[..error.valid_up_to()];
+        }
+    }
+    (String::from_utf8_lossy(prefix).into_owned(), true)
+}
+
+/// An input file of a file source: opened without blocking, read in bounded waits, and checked
+/// at its end for having been truncated, replaced or rewritten while it was read.
+///
+/// A regular file is read with ordinary reads. A FIFO, pipe, socket or character device is a
+/// stream: its reads first wait for input for at most [`InputFile::STREAM_WAIT`], and a wait
+/// that times out is an [`io::ErrorKind::WouldBlock`] error, which the sources answer by
+/// returning what they have to their supervisor, so a cancel reaches a source whose writer is
+/// silent (or absent).
+pub(crate) struct InputFile {
+    file: File,
+    path: PathBuf,
+    /// What the file was when it was opened; `None` for a stream, which has no length.
+    opened: Option<Snapshot>,
+    bytes_read: u64,
+}
+
+/// The facts about a regular file that tell whether it changed while it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Snapshot {
+    device: u64,
+    inode: u64,
+    length: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Snapshot {
+    fn of(metadata: &Metadata) -> Self {
+        #[cfg(unix)]
+        let (device, inode) = {
+            use std::os::unix::fs::MetadataExt;
+            (metadata.dev(), metadata.ino())
+        };
+        #[cfg(not(unix))]
+        let (device, inode) = (0, 0);
+        Self {
+            device,
+            inode,
+            length: metadata.len(),
+            modified: metadata.modified().ok(),
+        }
+    }
+}
+
+/// How an input file changed while a source read it; the stage fails with this error, since
+/// what was read is not the file as a whole.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum InputChanged {
+    /// The file is shorter at the end of input than it was when opened, or than what was read.
+    #[error(
+        "input file `{}` was truncated while being read: {opened} bytes when opened, {now} bytes \
+         at the end of input, after {read} bytes were read",
+        path.display()
+    )]
+    Truncated {
+        path: PathBuf,
+        opened: u64,
+        now: u64,
+        read: u64,
+    },
+    /// The path names another file (or none) at the end of input.
+    #[error(
+        "input file `{}` was replaced while being read: the path no longer names the file that \
+         was opened",
+        path.display()
+    )]
+    Replaced { path: PathBuf },
+    /// The file has its length of the start but another modification time: it was rewritten.
+    #[error(
+        "input file `{}` was modified while being read: same length, new modification time",
+        path.display()
+    )]
+    Modified { path: PathBuf },
+}
+
+impl InputFile {
+    /// The longest a read of a stream waits for input before it gives control back.
+    pub(crate) const STREAM_WAIT: Duration = Duration::from_millis(100);
+
+    /// Opens `path` for reading. Opening never waits: a FIFO without a writer opens at once
+    /// (its reads then wait for one, in bounded steps).
+    pub(crate) fn open(path: &Path) -> Result<Self, HandlerFailure> {
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.custom_flags(libc::O_NONBLOCK);
+        }
+        let file = options
+            .open(path)
+            .map_err(|error| open_failure(path, error))?;
+        let metadata = file.metadata().map_err(|error| read_failure(path, error))?;
+        Ok(Self {
+            opened: (!is_stream(&metadata)).then(|| Snapshot::of(&metadata)),
+            file,
+            path: path.to_owned(),
+            bytes_read: 0,
+        })
+    }
+
+    /// Fails if the file changed since it was opened; called at the end of input.
+    fn check_unchanged(&self) -> Result<(), InputChanged> {
+        let Some(opened) = &self.opened else {
+            return Ok(());
+        };
+        let path = self.path.clone();
+        let now = match self.file.metadata() {
+            Ok(metadata) => Snapshot::of(&metadata),
+            // The file's own metadata cannot be read: nothing to compare, the read itself
+            // reported no error.
+            Err(_) => return Ok(()),
+        };
+        if now.length < opened.length.max(self.bytes_read) {
+            return Err(InputChanged::Truncated {
+                path,
+                opened: opened.length,
+                now: now.length,
+                read: self.bytes_read,
+            });
+        }
+        match std::fs::metadata(&self.path) {
+            Ok(metadata) => {
+                let named = Snapshot::of(&metadata);
+                if (named.device, named.inode) != (opened.device, opened.inode) {
+                    return Err(InputChanged::Replaced { path });
+                }
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Err(InputChanged::Replaced { path });
+            }
+            Err(_) => {}
+        }
+        if now.length == opened.length && now.modified != opened.modified {
+            return Err(InputChanged::Modified { path });
+        }
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    fn read_stream(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !wait_readable(&self.file, Self::STREAM_WAIT)? {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.file.read(buf)
+    }
+}
+
+impl fmt::Debug for InputFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InputFile")
+            .field("path", &self.path)
+            .field("opened", &self.opened)
+            .field("bytes_read", &self.bytes_read)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Read for InputFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(unix)]
+        let read = if self.opened.is_none() {
+            self.read_stream(buf)?
+        } else {
+            self.file.read(buf)?
+        };
+        #[cfg(not(unix))]
+        let read = self.file.read(buf)?;
+        if read == 0 && !buf.is_empty() {
+            self.check_unchanged().map_err(io::Error::other)?;
+        }
+        self.bytes_read += read as u64;
+        Ok(read)
+    }
+}
+
+/// Whether `metadata` is of a stream (FIFO, pipe, socket, character device) rather than a file
+/// with a length.
+fn is_stream(metadata: &Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = metadata.file_type();
+        kind.is_fifo() || kind.is_socket() || kind.is_char_device()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = metadata;
+        false
+    }
+}
+
+/// Waits at most `wait` for `file` to be readable (input, or the writer gone); `false` if the
+/// wait timed out or a signal interrupted it.
+#[cfg(unix)]
+fn wait_readable(file: &File, wait: Duration) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let mut poll_fd = libc::pollfd {
+        fd: file.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let timeout = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: `poll_fd` is one valid, initialised `pollfd` that outlives the call, and its
+    // descriptor stays open for the call because `file` is borrowed.
+    let ready = unsafe { libc::poll(&mut poll_fd, 1, timeout) };
+    match ready {
+        0 => Ok(false),
+        -1 => {
+            let error = io::Error::last_os_error();
+            if error.kind() == io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(error)
+            }
+        }
+        _ => Ok(true),
+    }
+}
+
+/// Whether `error` says a stream had no input within [`InputFile::STREAM_WAIT`].
+pub(crate) fn is_would_block(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::WouldBlock
 }
 
 /// Strips a trailing `\n` or `\r\n` (and any leading line terminators a CSV record may start
@@ -88,8 +342,15 @@ pub(crate) fn open_failure(path: &Path, error: io::Error) -> HandlerFailure {
     )
 }
 
-/// The stage failure for an input file that cannot be read (a directory, an I/O error).
+/// The stage failure for an input file that cannot be read (a directory, an I/O error), or
+/// that changed while it was read.
 pub(crate) fn read_failure(path: &Path, error: io::Error) -> HandlerFailure {
+    if let Some(changed) = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<InputChanged>())
+    {
+        return HandlerFailure::with_source(changed.to_string(), error);
+    }
     HandlerFailure::with_source(
         format!("cannot read input file `{}`: {error}", path.display()),
         error,
@@ -140,7 +401,7 @@ mod tests {
 
     #[test]
     fn bad_rows_keep_the_raw_line_and_name_the_place() {
-        let event = BadRow::new("in.csv", 4, b"1,\xff,3\n").into_event("bad field");
+        let event = BadRow::new("in.csv", 4, b"1,\xff,3\n", false).into_event("bad field");
         let ProcessingStatus::Error { kind, message, .. } = &event.processing_info.status else {
             panic!("not an error: {event:?}");
         };

@@ -2,35 +2,49 @@
 //! batches.
 
 use std::fmt;
-use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::PathBuf;
 
 use obzenflow_core::{ChainEvent, EventType, TypedPayload};
 use obzenflow_runtime::stages::{HandlerFailure, SourceHandler, SourcePoll};
 
-use super::file::{describe_json_error, not_opened, open_failure, read_failure, BadRow};
+use super::file::{
+    describe_json_error, is_would_block, not_opened, read_failure, BadRow, InputFile,
+};
 
-/// Turns the text of one line into a record, or says why it cannot.
-type LineDecoder = Box<dyn FnMut(&str) -> Result<ChainEvent, String> + Send>;
+/// Turns the bytes of one line into a record, or says why it cannot.
+type LineDecoder = Box<dyn FnMut(&[u8]) -> Result<ChainEvent, String> + Send>;
 
 /// Reads a JSON Lines file: each non-blank line is one JSON value and becomes one record.
 ///
 /// Lines that are blank (or only whitespace) are skipped, and so is a UTF-8 byte order mark
-/// before the first line. A line that is not valid JSON (including JSON nested deeper than 128
-/// levels), is not valid UTF-8, or (for [`typed`](Self::typed)) does not match the payload type
-/// becomes an error-lane record (see [`BadRow`]) and reading goes on. A missing or unreadable
-/// file fails the stage from `initialize`:
-/// ``cannot open input file `orders.jsonl`: No such file or directory (os error 2)``.
+/// before the first line; a line may end in `\n` or `\r\n`. A line that is not valid JSON
+/// (including JSON nested deeper than 128 levels), is not valid UTF-8, or (for
+/// [`typed`](Self::typed)) does not match the payload type becomes an error-lane record (see
+/// [`BadRow`]) and reading goes on. A typed line is deserialized straight from its bytes into
+/// the payload type, without an intermediate JSON value. A missing or unreadable file fails the
+/// stage from `initialize`:
+/// ``cannot open input file `orders.jsonl`: No such file or directory (os error 2)``. So does
+/// a file truncated, replaced or rewritten while it is read, when the source reaches its end:
+/// the run does not read as completed with part of its input.
 ///
 /// Long lines are ordinary lines: a 10 MB JSON value on one line is read and delivered like a
 /// short one. What guards memory against a file that is not JSON Lines at all (a binary file,
-/// one with no line breaks) is a line-length limit,
+/// one with no line breaks, `/dev/zero`) is a line-length limit,
 /// [`DEFAULT_MAX_LINE_BYTES`](Self::DEFAULT_MAX_LINE_BYTES) (64 MiB) unless set with
-/// [`with_max_line_bytes`](Self::with_max_line_bytes): a longer line becomes an error-lane
-/// record, ``orders.jsonl:7: line is 104857601 bytes long, over the limit of 67108864 bytes``,
-/// whose [`BadRow::raw`] keeps the line's first `max_line_bytes` bytes only; reading goes on
-/// with the next line. The source holds at most one line of that size in memory.
+/// [`with_max_line_bytes`](Self::with_max_line_bytes): as soon as a line is longer, it becomes
+/// one error-lane record, ``orders.jsonl:7: line is longer than the limit of 67108864 bytes``,
+/// whose [`BadRow::raw`] quotes its first [`BadRow::RAW_LIMIT`] bytes; the rest of the line is
+/// skipped and reading goes on with the next line. The source holds at most one line of that
+/// size in memory, and each batch reads at most about `max_line_bytes` bytes, so an endless line
+/// never keeps the source from its supervisor (a cancel reaches it between batches).
+///
+/// A FIFO or other stream is read as it arrives: the source never waits in `initialize` for a
+/// writer, and waits for input in steps of at most 100 ms, so a cancel reaches it even while no
+/// writer has come.
+///
+/// There is no `null_values` option, unlike [`CsvSource`](super::CsvSource): JSON has its own
+/// `null`, which serde already reads as `None` for an `Option` field.
 ///
 /// ```no_run
 /// use obzenflow_runtime::pipeline::FlowBuilder;
@@ -54,9 +68,21 @@ pub struct JsonLinesSource {
     display: String,
     decode: LineDecoder,
     max_line_bytes: usize,
-    reader: Option<BufReader<File>>,
+    reader: Option<BufReader<InputFile>>,
+    /// The number of the line being read, or of the last line read.
     line_number: u64,
+    /// The line being read, without its `\n`: at most `max_line_bytes + 1` bytes (room for a
+    /// `\r`). Kept across batches, and its capacity reused from line to line.
     line: Vec<u8>,
+    /// How many bytes of the current line have been read (all of them kept while at most
+    /// `max_line_bytes + 1`).
+    line_length: usize,
+    /// Whether some bytes of the current line have been read.
+    in_line: bool,
+    /// Whether the current line is over the limit, its error record written and the rest of
+    /// it being skipped.
+    skipping: bool,
+    finished: bool,
 }
 
 impl fmt::Debug for JsonLinesSource {
@@ -69,15 +95,30 @@ impl fmt::Debug for JsonLinesSource {
     }
 }
 
+/// What one step of reading found.
+enum LineStep {
+    /// A whole line is in the buffer.
+    Line,
+    /// The current line just went over the limit.
+    TooLong,
+    /// The batch's byte budget is spent, or a stream has no input yet.
+    Pause,
+    /// The end of the input.
+    End,
+}
+
 impl JsonLinesSource {
     /// The default longest line, in bytes without the line terminator: 64 MiB, far above any
-    /// real record and far below what a journal frame holds (1 GiB) even for an error-lane
-    /// record quoting a line of that size.
+    /// real record and far below what a journal frame holds (1 GiB).
     pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
 
     /// The line buffer's capacity is brought back to this after a longer line, so one long
     /// line does not pin its size for the rest of the file.
     const KEPT_LINE_CAPACITY: usize = 64 * 1024;
+
+    /// The smallest byte budget of a batch, so a tiny line limit does not make every batch
+    /// one buffer's worth.
+    const MIN_BATCH_BYTES: usize = 64 * 1024;
 
     /// Reads `path`; every line becomes a record of `event_type` carrying the line's JSON value.
     ///
@@ -90,16 +131,16 @@ impl JsonLinesSource {
         let event_type = event_type.into();
         Self::with_decoder(
             path.into(),
-            Box::new(move |line: &str| {
-                serde_json::from_str::<serde_json::Value>(line)
+            Box::new(move |line: &[u8]| {
+                serde_json::from_slice::<serde_json::Value>(line)
                     .map(|value| ChainEvent::data(event_type.clone(), value))
-                    .map_err(|error| describe_json_error(&error))
+                    .map_err(|error| describe_line_error(line, &error))
             }),
         )
     }
 
-    /// Reads `path`; every line is decoded into a `T` and becomes a record of `T`'s event type.
-    /// A line whose fields do not match `T` goes to the error lane.
+    /// Reads `path`; every line is deserialized from its bytes into a `T` and becomes a record
+    /// of `T`'s event type. A line whose fields do not match `T` goes to the error lane.
     ///
     /// ```
     /// use obzenflow_core::TypedPayload;
@@ -115,9 +156,9 @@ impl JsonLinesSource {
     pub fn typed<T: TypedPayload + 'static>(path: impl Into<PathBuf>) -> Self {
         Self::with_decoder(
             path.into(),
-            Box::new(|line: &str| {
-                let value: T =
-                    serde_json::from_str(line).map_err(|error| describe_json_error(&error))?;
+            Box::new(|line: &[u8]| {
+                let value: T = serde_json::from_slice(line)
+                    .map_err(|error| describe_line_error(line, &error))?;
                 value.to_event().map_err(|error| error.to_string())
             }),
         )
@@ -131,6 +172,7 @@ impl JsonLinesSource {
     ///
     /// let source = JsonLinesSource::new("events.jsonl", "click").with_max_line_bytes(1 << 20);
     /// ```
+    #[must_use]
     pub fn with_max_line_bytes(mut self, max_line_bytes: usize) -> Self {
         self.max_line_bytes = max_line_bytes;
         self
@@ -145,46 +187,71 @@ impl JsonLinesSource {
             reader: None,
             line_number: 0,
             line: Vec::new(),
+            line_length: 0,
+            in_line: false,
+            skipping: false,
+            finished: false,
         }
     }
 
-    /// Reads the next line into `self.line` without its `\n`, keeping at most
-    /// `max_line_bytes + 1` bytes of it (room for a `\r`); returns the line's length in the
-    /// file without its line terminator, or `None` at the end of the file.
-    fn read_line(&mut self) -> Result<Option<usize>, HandlerFailure> {
-        self.line.clear();
+    /// Reads on into the current line, spending at most `budget` bytes: stops at the end of a
+    /// line, when the line goes over the limit, when the budget is spent or a stream has no
+    /// input yet, or at the end of the input.
+    fn read_step(&mut self, budget: &mut usize) -> Result<LineStep, HandlerFailure> {
         let reader = self.reader.as_mut().ok_or_else(|| not_opened(&self.path))?;
         let keep_at_most = self.max_line_bytes.saturating_add(1);
-        let (mut length, mut last_byte, mut read_any) = (0, None, false);
         loop {
+            if *budget == 0 {
+                return Ok(LineStep::Pause);
+            }
             let available = match reader.fill_buf() {
                 Ok(available) => available,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) if is_would_block(&error) => return Ok(LineStep::Pause),
                 Err(error) => return Err(read_failure(&self.path, error)),
             };
             if available.is_empty() {
-                return Ok(read_any.then_some(length));
+                let ended_a_line = self.in_line && !self.skipping;
+                (self.in_line, self.skipping) = (false, false);
+                return Ok(if ended_a_line {
+                    LineStep::Line
+                } else {
+                    LineStep::End
+                });
             }
-            read_any = true;
-            let newline = available.iter().position(|byte| *byte == b'\n');
-            let content = &available[..newline.unwrap_or(available.len())];
-            let room = keep_at_most.saturating_sub(self.line.len());
-            self.line
-                .extend_from_slice(&content[..content.len().min(room)]);
-            length += content.len();
-            last_byte = content.last().copied().or(last_byte);
-            let consumed = newline.map_or(available.len(), |newline| newline + 1);
+            if !self.in_line {
+                self.in_line = true;
+                self.line_number += 1;
+            }
+            let chunk = &available[..available.len().min(*budget)];
+            let newline = chunk.iter().position(|byte| *byte == b'\n');
+            let content = &chunk[..newline.unwrap_or(chunk.len())];
+            if !self.skipping {
+                let room = keep_at_most.saturating_sub(self.line.len());
+                self.line
+                    .extend_from_slice(&content[..content.len().min(room)]);
+                self.line_length = self.line_length.saturating_add(content.len());
+            }
+            let consumed = newline.map_or(chunk.len(), |newline| newline + 1);
             reader.consume(consumed);
+            *budget -= consumed;
             if newline.is_some() {
-                return Ok(Some(length - usize::from(last_byte == Some(b'\r'))));
+                let skipped = self.skipping;
+                (self.in_line, self.skipping) = (false, false);
+                if !skipped {
+                    return Ok(LineStep::Line);
+                }
+            } else if !self.skipping && self.line_length > keep_at_most {
+                self.skipping = true;
+                return Ok(LineStep::TooLong);
             }
         }
     }
 
-    /// Decodes the line in `self.line`, `length` bytes long in the file; `None` for a blank
-    /// line.
-    fn decode_line(&mut self, mut length: usize) -> Option<ChainEvent> {
+    /// Decodes the whole line in `self.line`; `None` for a blank line.
+    fn decode_line(&mut self) -> Option<ChainEvent> {
         let mut raw = super::file::trim_line_terminator(&self.line);
+        let mut length = self.line_length - (self.line.len() - raw.len()).min(1);
         if self.line_number == 1 {
             if let Some(rest) = raw.strip_prefix(UTF8_BOM) {
                 raw = rest;
@@ -192,27 +259,47 @@ impl JsonLinesSource {
             }
         }
         if length > self.max_line_bytes {
-            let kept = &raw[..raw.len().min(self.max_line_bytes)];
-            let row = BadRow::new(&self.display, self.line_number, kept);
-            return Some(row.into_event(&format!(
-                "line is {length} bytes long, over the limit of {} bytes",
-                self.max_line_bytes
-            )));
+            let row = BadRow::new(&self.display, self.line_number, raw, true);
+            return Some(row.into_event(&self.too_long_reason()));
         }
-        let text = match std::str::from_utf8(raw) {
-            Ok(text) => text,
-            Err(error) => {
-                let row = BadRow::new(&self.display, self.line_number, raw);
-                return Some(row.into_event(&format!("invalid UTF-8: {error}")));
-            }
-        };
-        if text.trim().is_empty() {
+        if raw.iter().all(u8::is_ascii_whitespace) {
             return None;
         }
-        Some(match (self.decode)(text) {
+        Some(match (self.decode)(raw) {
             Ok(event) => event,
-            Err(reason) => BadRow::new(&self.display, self.line_number, raw).into_event(&reason),
+            Err(reason) => {
+                BadRow::new(&self.display, self.line_number, raw, false).into_event(&reason)
+            }
         })
+    }
+
+    /// The error record of a line that went over the limit before its end.
+    fn too_long_record(&self) -> ChainEvent {
+        BadRow::new(&self.display, self.line_number, &self.line, true)
+            .into_event(&self.too_long_reason())
+    }
+
+    fn too_long_reason(&self) -> String {
+        format!(
+            "line is longer than the limit of {} bytes",
+            self.max_line_bytes
+        )
+    }
+
+    /// Forgets the current line's bytes, keeping a modest buffer capacity.
+    fn clear_line(&mut self) {
+        self.line.clear();
+        self.line_length = 0;
+        self.line.shrink_to(Self::KEPT_LINE_CAPACITY);
+    }
+}
+
+/// Why a line could not be decoded: invalid UTF-8 named as such (serde_json would call it an
+/// invalid code point), any other error with its column.
+fn describe_line_error(line: &[u8], error: &serde_json::Error) -> String {
+    match std::str::from_utf8(line) {
+        Err(utf8) => format!("invalid UTF-8: {utf8}"),
+        Ok(_) => describe_json_error(error),
     }
 }
 
@@ -227,30 +314,52 @@ impl SourceHandler for JsonLinesSource {
                 self.path.display()
             )));
         }
-        let file = File::open(&self.path).map_err(|error| open_failure(&self.path, error))?;
-        let mut reader = BufReader::new(file);
+        let mut reader = BufReader::new(InputFile::open(&self.path)?);
         // Reading now, rather than on the first batch, makes a directory or an unreadable file
-        // fail the stage before the flow starts.
-        reader
-            .fill_buf()
-            .map_err(|error| read_failure(&self.path, error))?;
+        // fail the stage before the flow starts. A stream with no input yet is not a failure.
+        match reader.fill_buf() {
+            Ok(_) => {}
+            Err(error) if is_would_block(&error) => {}
+            Err(error) => return Err(read_failure(&self.path, error)),
+        }
         self.reader = Some(reader);
         Ok(())
     }
 
+    /// Returns up to `max` records, reading at most about `max_line_bytes` bytes: a batch may
+    /// hold no record (a long line being skipped, a stream without input yet) without the
+    /// source being done.
     fn next_batch(&mut self, max: usize) -> Result<SourcePoll, HandlerFailure> {
-        let mut records = Vec::with_capacity(max.min(super::iter::PREALLOCATE_LIMIT));
-        while records.len() < max {
-            let Some(length) = self.read_line()? else {
-                break;
-            };
-            self.line_number += 1;
-            if let Some(event) = self.decode_line(length) {
-                records.push(event);
-            }
-            self.line.shrink_to(Self::KEPT_LINE_CAPACITY);
+        if self.finished {
+            return Ok(SourcePoll::Done);
         }
-        Ok(if records.is_empty() {
+        let mut records = Vec::with_capacity(max.min(super::iter::PREALLOCATE_LIMIT));
+        // Room for one whole line at the limit and its `\r\n`, so a line that starts a batch
+        // is decided (or found over the limit) within it.
+        let mut budget = self
+            .max_line_bytes
+            .saturating_add(2)
+            .max(Self::MIN_BATCH_BYTES);
+        while records.len() < max {
+            match self.read_step(&mut budget)? {
+                LineStep::Line => {
+                    if let Some(event) = self.decode_line() {
+                        records.push(event);
+                    }
+                    self.clear_line();
+                }
+                LineStep::TooLong => {
+                    records.push(self.too_long_record());
+                    self.clear_line();
+                }
+                LineStep::Pause => break,
+                LineStep::End => {
+                    self.finished = true;
+                    break;
+                }
+            }
+        }
+        Ok(if records.is_empty() && self.finished {
             SourcePoll::Done
         } else {
             SourcePoll::Records(records)

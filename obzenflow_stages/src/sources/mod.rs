@@ -2,11 +2,16 @@
 //! generator.
 //!
 //! File sources never stop on a bad line. A line that cannot be decoded (malformed JSON or CSV,
-//! a value of the wrong type, invalid UTF-8) becomes an error-lane record: its status is
-//! `ProcessingStatus::Error` with [`ErrorKind::Decode`](obzenflow_core::ErrorKind::Decode) and the
-//! message `<file>:<line>: <what was wrong>`, and its payload is a [`BadRow`] keeping the raw
-//! line. A file that cannot be opened or read at all fails the source from `initialize`, with an
-//! error naming the path and the operating system's reason.
+//! a value of the wrong type, invalid UTF-8, a length over the limit) becomes an error-lane
+//! record: its status is `ProcessingStatus::Error` with
+//! [`ErrorKind::Decode`](obzenflow_core::ErrorKind::Decode) and the message
+//! `<file>:<line>: <what was wrong>`, and its payload is a [`BadRow`] quoting the start of the
+//! raw line. A file that cannot be opened or read at all fails the source from `initialize`,
+//! with an error naming the path and the operating system's reason; a file truncated, replaced
+//! or rewritten while it is read fails the source when it reaches the end of its input.
+//!
+//! A file source returns to its supervisor after at most about one length limit of bytes, and
+//! never waits long on a FIFO, so a cancel always reaches it.
 
 mod csv;
 mod file;

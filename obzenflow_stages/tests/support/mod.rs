@@ -29,12 +29,13 @@ pub fn temp_file(name: &str, contents: &[u8]) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-/// Runs a source handler to exhaustion outside a flow.
+/// Runs a source handler to exhaustion outside a flow. A file source may return an empty
+/// batch (its byte budget spent skipping a long line) before it is done.
 pub fn drain_source(source: &mut impl SourceHandler, max: usize) -> Vec<ChainEvent> {
     source.initialize().unwrap();
     let mut records = Vec::new();
     while let SourcePoll::Records(batch) = source.next_batch(max).unwrap() {
-        assert!(!batch.is_empty() && batch.len() <= max);
+        assert!(batch.len() <= max);
         records.extend(batch);
     }
     records
