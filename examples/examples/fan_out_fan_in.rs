@@ -32,7 +32,7 @@ impl TypedPayload for Payment {
     const EVENT_TYPE: &'static str = "payment";
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Clone)]
 struct Fee {
     currency: String,
     amount: f64,
@@ -42,7 +42,7 @@ impl TypedPayload for Fee {
     const EVENT_TYPE: &'static str = "fee";
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Clone)]
 struct FeeTotal {
     currency: String,
     payments: u64,

@@ -13,7 +13,7 @@ use obzenflow_stages::sinks::{CsvSink, JsonLinesSink};
 use obzenflow_stages::sources::IterSource;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Clone)]
 struct Invoice {
     number: String,
     customer: String,

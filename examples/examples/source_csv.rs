@@ -14,7 +14,7 @@ use obzenflow_stages::sources::CsvSource;
 use serde::{Deserialize, Serialize};
 
 /// One row of the file; serde maps the columns to the fields by header name.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Clone)]
 struct Reading {
     sensor: String,
     celsius: f64,

@@ -13,7 +13,7 @@ use obzenflow_stages::sinks::ConsoleSink;
 use obzenflow_stages::sources::{GeneratorConfig, GeneratorSource};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Clone)]
 struct Heartbeat {
     seq: u64,
     host: String,

@@ -14,7 +14,7 @@ use obzenflow_stages::sinks::NullSink;
 use obzenflow_stages::sources::JsonLinesSource;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Clone)]
 struct Click {
     user: u64,
     page: String,

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 /// 2024-06-01T12:00:00Z, in microseconds.
 const START_MICROS: u64 = 1_717_243_200_000_000;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Clone)]
 struct Reading {
     sensor: String,
     at_micros: u64,
@@ -29,7 +29,7 @@ impl TypedPayload for Reading {
     const EVENT_TYPE: &'static str = "reading";
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Clone)]
 struct MinuteStats {
     sensor: String,
     minute: String,

@@ -21,7 +21,7 @@ const LOOKUP_TIME: Duration = Duration::from_millis(20);
 /// How many lookups run at once.
 const CONCURRENCY: usize = 32;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Clone)]
 struct Signup {
     user: u64,
     email: String,
@@ -31,7 +31,7 @@ impl TypedPayload for Signup {
     const EVENT_TYPE: &'static str = "signup";
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Clone)]
 struct Profile {
     user: u64,
     email: String,

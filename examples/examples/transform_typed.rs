@@ -14,7 +14,7 @@ use obzenflow_stages::sources::IterSource;
 use obzenflow_stages::transforms::typed;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Clone)]
 struct Basket {
     id: u64,
     items: Vec<(String, u32, f64)>,
@@ -25,7 +25,7 @@ impl TypedPayload for Basket {
     const EVENT_TYPE: &'static str = "basket";
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, Clone)]
 struct Line {
     basket: u64,
     product: String,

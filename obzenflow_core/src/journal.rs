@@ -256,7 +256,9 @@ pub enum CorruptionKind {
         length: u64,
     },
     /// The body's format version is not the one this build reads.
-    #[error("record format version {version} is not supported (this build reads version {supported})")]
+    #[error(
+        "record format version {version} is not supported (this build reads version {supported})"
+    )]
     UnknownVersion {
         /// The stored version byte.
         version: u8,

@@ -388,7 +388,7 @@ fn check_records(run_dir: &Path) -> Result<(), String> {
             if !ids.insert(record.id) {
                 return Err(format!("`{stage}` holds record {} twice", record.id));
             }
-            if let Some(n) = record.payload().and_then(|payload| payload["n"].as_u64()) {
+            if let Some(n) = record.json().and_then(|payload| payload["n"].as_u64()) {
                 numbers.push(n);
             }
         }

@@ -5,7 +5,7 @@ mod journal_support;
 
 use std::path::{Path, PathBuf};
 
-use journal_support::{orders, read_available};
+use journal_support::{append_one_by_one, orders, read_available};
 use obzenflow_core::{ChainEvent, CorruptionKind, FlowId, Lane, RunId, StageId};
 use obzenflow_runtime::journal::inspect::{self, JournalHealth};
 use obzenflow_runtime::journal::{
@@ -181,16 +181,8 @@ async fn write_run() -> WrittenRun {
         .expect("pipeline journal");
     let source_records = orders(0, 200);
     let parse_records = orders(1000, 5);
-    source
-        .data
-        .append(source_records.clone())
-        .await
-        .expect("append");
-    parse
-        .data
-        .append(parse_records.clone())
-        .await
-        .expect("append");
+    append_one_by_one(source.data.as_ref(), &source_records).await;
+    append_one_by_one(parse.data.as_ref(), &parse_records).await;
     for journal in [
         &source.data,
         &source.error,

@@ -81,7 +81,7 @@ struct Explode;
 
 impl SinkHandler for Explode {
     fn consume(&mut self, event: &ChainEvent) -> Result<(), RecordError> {
-        if event.payload().and_then(|payload| payload["n"].as_u64()) == Some(7) {
+        if event.json().and_then(|payload| payload["n"].as_u64()) == Some(7) {
             panic!("the sink cannot take record 7");
         }
         Ok(())

@@ -20,7 +20,7 @@ const N: u64 = 1_000;
 
 fn n_of(event: &ChainEvent) -> u64 {
     event
-        .payload()
+        .json()
         .and_then(|payload| payload["n"].as_u64())
         .unwrap()
 }

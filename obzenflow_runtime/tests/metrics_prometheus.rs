@@ -261,7 +261,7 @@ struct EveryThird;
 
 impl TransformHandler for EveryThird {
     fn process(&mut self, event: &ChainEvent) -> Result<Vec<ChainEvent>, RecordError> {
-        let n = event.payload().and_then(|payload| payload["n"].as_u64());
+        let n = event.json().and_then(|payload| payload["n"].as_u64());
         if n.is_some_and(|n| n % 3 == 0) {
             return Err(RecordError::validation("a multiple of three"));
         }

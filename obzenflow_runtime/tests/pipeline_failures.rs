@@ -22,7 +22,7 @@ struct PanickingSink;
 
 impl SinkHandler for PanickingSink {
     fn consume(&mut self, event: &ChainEvent) -> Result<(), RecordError> {
-        if event.payload().and_then(|payload| payload["n"].as_u64()) == Some(42) {
+        if event.json().and_then(|payload| payload["n"].as_u64()) == Some(42) {
             panic!("the sink cannot take record 42");
         }
         Ok(())

@@ -59,7 +59,7 @@ async fn linear_flow_delivers_every_record_once_in_order() {
         assert!(report
             .to_string()
             .contains("`collect` delivered 2,500 records (0 bytes) to collector"));
-        let doubled = sink.records()[7].payload().unwrap()["doubled"].as_u64();
+        let doubled = sink.records()[7].json().unwrap()["doubled"].as_u64();
         assert_eq!(doubled, Some(14));
     }
 }

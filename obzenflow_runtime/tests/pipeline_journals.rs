@@ -53,14 +53,11 @@ async fn a_completed_run_leaves_consistent_journals() {
         let parent = output.causality.parent_id.expect("a parent");
         let origin = &sources[&parent];
         assert_eq!(output.correlation_id(), origin.correlation_id());
-        assert_eq!(
-            output.payload().unwrap()["n"],
-            origin.payload().unwrap()["n"]
-        );
+        assert_eq!(output.json().unwrap()["n"], origin.json().unwrap()["n"]);
     }
     let rejected = records(&report, "double", Lane::Error);
     assert!(rejected.iter().all(ChainEvent::is_error));
-    assert_eq!(rejected[0].payload().unwrap()["n"], 9);
+    assert_eq!(rejected[0].json().unwrap()["n"], 9);
 
     let manifest = RunDirectory::open(report.run_dir.as_ref().unwrap())
         .unwrap()

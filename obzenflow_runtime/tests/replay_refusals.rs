@@ -117,7 +117,7 @@ fn only_segment(run_dir: &Path, stage: &str) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_archive_fails_the_source_naming_segment_and_offset() {
     let base = tempfile::tempdir().unwrap();
-    let original = run_to_completion(flow(Readings::new(40), 2, base.path())).await;
+    let original = run_to_completion(flow(Readings::one_at_a_time(40), 2, base.path())).await;
     let segment = only_segment(&original, "readings");
     let (offset, position) = corrupt_middle_frame(&segment);
 

@@ -105,7 +105,7 @@ async fn a_changed_transform_diverges_at_its_first_affected_record() {
     // replayed source record points at the original one.
     let original_reading = &data_records(&original, "readings", Lane::Data)[1];
     let replayed_reading = &data_records(&replayed, "readings", Lane::Data)[1];
-    assert_eq!(original_reading.payload().unwrap()["value"], 1);
+    assert_eq!(original_reading.json().unwrap()["value"], 1);
     assert_eq!(
         baseline.correlation_id,
         CorrelationId::from_origin(original_reading.id)

@@ -2,7 +2,6 @@
 //! on the public API of `obzenflow_runtime`.
 #![doc = include_str!("../README.md")]
 
-mod payload;
 pub mod sinks;
 pub mod sources;
 pub mod stateful;

@@ -64,7 +64,7 @@ fn good_payloads(records: &[ChainEvent]) -> Vec<serde_json::Value> {
     records
         .iter()
         .filter(|record| !record.is_error())
-        .map(|record| record.payload().unwrap().clone())
+        .map(|record| record.json().unwrap().into_owned())
         .collect()
 }
 

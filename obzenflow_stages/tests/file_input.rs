@@ -126,7 +126,10 @@ d,,n/a\n";
         &mut CsvSource::new(path_with(&path, b"a,b\nNA,x\n"), "row").with_config(config),
         10,
     );
-    assert_eq!(records[0].payload().unwrap(), &json!({"a": null, "b": "x"}));
+    assert_eq!(
+        records[0].json().unwrap().into_owned(),
+        json!({"a": null, "b": "x"})
+    );
 }
 
 /// Rewrites `path` with `contents` and gives it back.

@@ -116,7 +116,7 @@ fn csv_rows_can_be_json_objects_of_strings() {
     let records = drain_source(&mut CsvSource::new(&path, "person"), 10);
     let payloads: Vec<_> = records
         .iter()
-        .map(|r| r.payload().unwrap().clone())
+        .map(|r| r.json().unwrap().into_owned())
         .collect();
     assert_eq!(
         payloads,
@@ -136,8 +136,8 @@ fn csv_delimiter_and_trimming_are_configurable() {
         .with_trim(false);
     let records = drain_source(&mut CsvSource::new(&path, "person").with_config(config), 10);
     assert_eq!(
-        records[0].payload().unwrap(),
-        &json!({"name": " ada ", "age": "36"})
+        records[0].json().unwrap().into_owned(),
+        json!({"name": " ada ", "age": "36"})
     );
 }
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use support::{assert_drained, Order};
 
-#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Serialize, Deserialize, Clone)]
 struct Invoice {
     order: u64,
     total: f64,
@@ -66,7 +66,7 @@ fn values(sink: &CollectSink) -> Vec<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn map_transforms_every_record() {
     let double = map(|event: ChainEvent| {
-        let n = event.payload().and_then(|p| p.as_u64()).unwrap_or(0);
+        let n = event.json().and_then(|p| p.as_u64()).unwrap_or(0);
         event.derive_data("n", json!(n * 2))
     });
     let (report, sink) = run_transform(numbers(5), double).await;
@@ -78,7 +78,7 @@ async fn map_transforms_every_record() {
 async fn filter_drops_and_counts_what_it_rejects() {
     let even = filter(|event: &ChainEvent| {
         event
-            .payload()
+            .json()
             .and_then(|p| p.as_u64())
             .is_some_and(|n| n % 2 == 0)
     });
@@ -90,7 +90,7 @@ async fn filter_drops_and_counts_what_it_rejects() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flat_map_emits_any_number_of_records() {
     let repeat = flat_map(|event: ChainEvent| {
-        let n = event.payload().and_then(|p| p.as_u64()).unwrap_or(0);
+        let n = event.json().and_then(|p| p.as_u64()).unwrap_or(0);
         (0..n)
             .map(|_| ChainEvent::data("n", json!(n)))
             .collect::<Vec<_>>()
@@ -104,7 +104,7 @@ async fn flat_map_emits_any_number_of_records() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn try_map_errors_go_to_the_error_lane() {
     let odd_fails = try_map(|event: ChainEvent| {
-        let n = event.payload().and_then(|p| p.as_u64()).unwrap_or(0);
+        let n = event.json().and_then(|p| p.as_u64()).unwrap_or(0);
         if n % 2 == 1 {
             Err(RecordError::validation(format!("{n} is odd")))
         } else {
@@ -195,7 +195,7 @@ async fn typed_transforms_chain_and_reject_what_does_not_decode() {
 async fn async_map_keeps_order_across_batches() {
     let config = AsyncMapConfig::with_concurrency(4);
     let slow_then_fast = async_map(config, |event: ChainEvent| async move {
-        let n = event.payload().and_then(|p| p.as_u64()).unwrap_or(0);
+        let n = event.json().and_then(|p| p.as_u64()).unwrap_or(0);
         if n == 3 {
             return Err(RecordError::validation("three"));
         }

@@ -167,9 +167,7 @@ impl Payload {
     pub fn ptr_eq(&self, other: &Payload) -> bool {
         match (&self.0, &other.0) {
             (Repr::Json(a), Repr::Json(b)) => Arc::ptr_eq(a, b),
-            (Repr::Typed(a), Repr::Typed(b)) => {
-                std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b))
-            }
+            (Repr::Typed(a), Repr::Typed(b)) => std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b)),
             _ => false,
         }
     }

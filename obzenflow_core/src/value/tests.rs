@@ -59,10 +59,7 @@ fn typed_values_decode_to_what_serde_json_gives() {
 #[test]
 fn non_finite_floats_become_null_and_bytes_become_arrays() {
     assert_eq!(round_trip(&f64::NAN), Value::Null);
-    assert_eq!(
-        round_trip(&serde_bytes_like(&[1, 2])),
-        json!([1, 2])
-    );
+    assert_eq!(round_trip(&serde_bytes_like(&[1, 2])), json!([1, 2]));
     assert_eq!(round_trip(&u64::MAX), json!(u64::MAX));
     assert_eq!(round_trip(&i64::MIN), json!(i64::MIN));
 }
@@ -81,9 +78,17 @@ fn serde_bytes_like(bytes: &[u8]) -> impl Serialize + '_ {
 fn keys_are_shared_across_values_of_a_batch() {
     let mut keys = KeyTable::new();
     let mut first = Vec::new();
-    encode_json(&json!({"customer": "c1", "amount": 3}), &mut keys, &mut first);
+    encode_json(
+        &json!({"customer": "c1", "amount": 3}),
+        &mut keys,
+        &mut first,
+    );
     let mut second = Vec::new();
-    encode_json(&json!({"customer": "c2", "amount": 4}), &mut keys, &mut second);
+    encode_json(
+        &json!({"customer": "c2", "amount": 4}),
+        &mut keys,
+        &mut second,
+    );
     assert_eq!(keys.keys().len(), 2);
     assert!(second.len() < 12, "{second:?}");
     assert_eq!(

@@ -101,7 +101,7 @@ struct TallySink {
 impl SinkHandler for TallySink {
     fn consume(&mut self, event: &ChainEvent) -> Result<(), RecordError> {
         self.tally
-            .observe(event.payload().ok_or("not a data record")?);
+            .observe(&*event.json().ok_or("not a data record")?);
         Ok(())
     }
 

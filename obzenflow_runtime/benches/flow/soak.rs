@@ -73,7 +73,7 @@ impl AsyncSinkHandler for PacedSink {
         events
             .iter()
             .map(|event| {
-                let payload = event.payload().ok_or("not a data record")?;
+                let payload = event.json().ok_or("not a data record")?;
                 self.sum += payload["with_tax"].as_f64().unwrap_or(0.0);
                 Ok(())
             })

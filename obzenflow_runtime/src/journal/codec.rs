@@ -65,8 +65,8 @@ use std::borrow::Borrow;
 use obzenflow_core::value::{put_varint, KeyTable, ValueEncodeError, ValueReader};
 use obzenflow_core::{
     Causality, ChainEvent, ControlEvent, CorrelationId, CorruptionKind, DeliveryReceipt, ErrorKind,
-    EventContent, EventId, EventType, FlowContext, FlowId, LifecycleEvent, Payload,
-    ProcessingInfo, ProcessingStatus, RunId, StageId, SystemComponent, Timestamp, WriterId,
+    EventContent, EventId, EventType, FlowContext, FlowId, LifecycleEvent, Payload, ProcessingInfo,
+    ProcessingStatus, RunId, StageId, SystemComponent, Timestamp, WriterId,
 };
 use uuid::Uuid;
 
@@ -162,11 +162,17 @@ impl BatchEncoder {
         let mut previous = Previous::default();
         for event in events {
             let event = event.borrow();
-            encode_record(event, &shared, &mut previous, &mut self.names, &mut self.records)
-                .map_err(|source| BatchEncodeError {
-                    event_id: event.id,
-                    source,
-                })?;
+            encode_record(
+                event,
+                &shared,
+                &mut previous,
+                &mut self.names,
+                &mut self.records,
+            )
+            .map_err(|source| BatchEncodeError {
+                event_id: event.id,
+                source,
+            })?;
         }
         out.push(FORMAT_VERSION);
         put_varint(out, first_seq);
@@ -213,11 +219,27 @@ fn encode_record(
         correlation_id,
     } = event.causality;
     let mut flags = 0;
-    flags |= if event.writer_id != shared.writer { FLAG_WRITER } else { 0 };
-    flags |= if event.flow_context != shared.context { FLAG_CONTEXT } else { 0 };
+    flags |= if event.writer_id != shared.writer {
+        FLAG_WRITER
+    } else {
+        0
+    };
+    flags |= if event.flow_context != shared.context {
+        FLAG_CONTEXT
+    } else {
+        0
+    };
     flags |= if parent_id.is_some() { FLAG_PARENT } else { 0 };
-    flags |= if correlation_id.is_some() { FLAG_CORRELATION } else { 0 };
-    flags |= if event.event_time.is_some() { FLAG_EVENT_TIME } else { 0 };
+    flags |= if correlation_id.is_some() {
+        FLAG_CORRELATION
+    } else {
+        0
+    };
+    flags |= if event.event_time.is_some() {
+        FLAG_EVENT_TIME
+    } else {
+        0
+    };
     out.push(flags);
     if flags & FLAG_WRITER != 0 {
         encode_writer(&event.writer_id, out);
@@ -231,7 +253,11 @@ fn encode_record(
         put_id(out, &mut previous.parent, parent_id.as_uuid());
     }
     if let Some(correlation_id) = correlation_id {
-        put_id(out, &mut previous.correlation, correlation_id.origin().as_uuid());
+        put_id(
+            out,
+            &mut previous.correlation,
+            correlation_id.origin().as_uuid(),
+        );
     }
     encode_status(&event.processing_info.status, out);
     put_varint(out, event.processing_info.processing_time_ns);
@@ -435,7 +461,10 @@ pub fn decode_batch(body: &[u8]) -> Result<(BatchHeader, Vec<ChainEvent>), Corru
     let name_count = cursor.varint("name count")?;
     // Every name takes at least one byte, so a count past the body's length is damage.
     if name_count > body.len() as u64 {
-        return Err(undecodable(format!("{name_count} names in a body of {} bytes", body.len())));
+        return Err(undecodable(format!(
+            "{name_count} names in a body of {} bytes",
+            body.len()
+        )));
     }
     let mut names = Vec::with_capacity(name_count as usize);
     for _ in 0..name_count {
@@ -493,7 +522,9 @@ fn decode_record(
     let id = EventId::from_uuid(cursor.id("event id", &mut previous.id)?);
     let content = decode_content(cursor, names)?;
     let parent_id = match flags & FLAG_PARENT != 0 {
-        true => Some(EventId::from_uuid(cursor.id("parent id", &mut previous.parent)?)),
+        true => Some(EventId::from_uuid(
+            cursor.id("parent id", &mut previous.parent)?,
+        )),
         false => None,
     };
     let correlation_id = match flags & FLAG_CORRELATION != 0 {
@@ -559,7 +590,10 @@ fn decode_context(cursor: &mut Cursor<'_>) -> Result<FlowContext, CorruptionKind
     })
 }
 
-fn decode_content(cursor: &mut Cursor<'_>, names: &[Box<str>]) -> Result<EventContent, CorruptionKind> {
+fn decode_content(
+    cursor: &mut Cursor<'_>,
+    names: &[Box<str>],
+) -> Result<EventContent, CorruptionKind> {
     let content = match cursor.u8("content tag")? {
         0 => {
             let event_type = EventType::from(cursor.name("event type", names)?.to_owned());
@@ -856,15 +890,22 @@ mod tests {
             .map(|index| {
                 let mut event = origin.derive_data("order", json!({"id": index}));
                 event.id = EventId::from_uuid(Uuid::from_u128(base + 1000 + u128::from(index)));
-                event.causality.parent_id =
-                    Some(EventId::from_uuid(Uuid::from_u128(base + u128::from(index))));
+                event.causality.parent_id = Some(EventId::from_uuid(Uuid::from_u128(
+                    base + u128::from(index),
+                )));
                 event
             })
             .collect();
         let mut body = Vec::new();
         BatchEncoder::new().encode(7, &events, &mut body).unwrap();
         let (header, decoded) = decode_batch(&body).unwrap();
-        assert_eq!(header, BatchHeader { first_seq: 7, count: 100 });
+        assert_eq!(
+            header,
+            BatchHeader {
+                first_seq: 7,
+                count: 100
+            }
+        );
         assert_eq!(decoded, events);
         // Flags, id, content tag, name, version, a payload of one small field, parent,
         // correlation, status, time: about a dozen bytes, not the 100-odd of format 1.

@@ -100,7 +100,12 @@ pub fn encode_batch_frame<E: std::borrow::Borrow<ChainEvent>>(
 
 /// Appends one complete frame holding `event` alone, at sequence 0 (tests and tools).
 pub fn encode_frame(event: &ChainEvent, out: &mut Vec<u8>) -> Result<(), FrameEncodeError> {
-    encode_batch_frame(&mut BatchEncoder::new(), 0, std::slice::from_ref(event), out)
+    encode_batch_frame(
+        &mut BatchEncoder::new(),
+        0,
+        std::slice::from_ref(event),
+        out,
+    )
 }
 
 /// A frame could not be built.

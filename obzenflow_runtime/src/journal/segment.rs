@@ -27,7 +27,9 @@ pub(crate) const INDEX_STRIDE: u64 = 1024;
 
 /// Whether a frame of `count` records from `first_seq` gets an index mark.
 pub(crate) fn range_is_marked(first_seq: u64, count: u64) -> bool {
-    let next_mark = first_seq.div_ceil(INDEX_STRIDE).saturating_mul(INDEX_STRIDE);
+    let next_mark = first_seq
+        .div_ceil(INDEX_STRIDE)
+        .saturating_mul(INDEX_STRIDE);
     next_mark < first_seq.saturating_add(count)
 }
 

@@ -17,8 +17,8 @@ use std::time::Instant;
 
 use obzenflow_core::{ChainEvent, JournalError, JournalId};
 
-use super::disk_read::DiskRecords;
 use super::codec::BatchEncoder;
+use super::disk_read::DiskRecords;
 use super::frame::{self, FrameEncodeError};
 use super::segment::{range_is_marked, segment_file_name};
 use super::sync::{SyncPolicy, SyncScheduler, SyncTarget};

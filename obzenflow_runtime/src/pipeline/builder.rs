@@ -59,7 +59,7 @@ pub(crate) struct EdgeSpec {
 /// struct Double;
 /// impl TransformHandler for Double {
 ///     fn process(&mut self, event: &ChainEvent) -> Result<Vec<ChainEvent>, RecordError> {
-///         let n = event.payload().and_then(|p| p.as_u64()).ok_or("not a number")?;
+///         let n = event.json().and_then(|p| p.as_u64()).ok_or("not a number")?;
 ///         Ok(vec![ChainEvent::data("n", serde_json::json!(n * 2))])
 ///     }
 /// }

@@ -71,7 +71,10 @@ impl RecordView {
             correlation_id: event.correlation_id(),
             event_type: event_type.as_str().to_owned(),
             schema_version: *schema_version,
-            payload: payload.to_json().map(|json| json.into_owned()).unwrap_or_default(),
+            payload: payload
+                .to_json()
+                .map(|json| json.into_owned())
+                .unwrap_or_default(),
             status,
             source: None,
         })

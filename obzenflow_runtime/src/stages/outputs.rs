@@ -8,8 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use obzenflow_core::{
-    ChainEvent, EventContent, FlowContext, Journal, JournalError, LifecycleEvent,
-    ProcessingStatus,
+    ChainEvent, EventContent, FlowContext, Journal, JournalError, LifecycleEvent, ProcessingStatus,
 };
 
 use obzenflow_core::id::EventIdMint;

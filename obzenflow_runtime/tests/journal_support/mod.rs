@@ -34,7 +34,7 @@ pub(crate) fn orders(first: u64, count: u64) -> Vec<ChainEvent> {
 /// The number of an order record.
 pub(crate) fn order_number(event: &ChainEvent) -> u64 {
     event
-        .payload()
+        .json()
         .and_then(|payload| payload["id"].as_u64())
         .expect("an order record")
 }
@@ -122,4 +122,14 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
         .enable_time()
         .build()
         .expect("runtime")
+}
+
+/// Appends `events` one append (so one frame) each: for tests that damage a chosen record.
+pub(crate) async fn append_one_by_one(
+    journal: &dyn obzenflow_core::Journal,
+    events: &[ChainEvent],
+) {
+    for event in events {
+        journal.append(vec![event.clone()]).await.expect("append");
+    }
 }

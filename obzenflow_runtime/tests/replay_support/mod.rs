@@ -20,11 +20,25 @@ const KEYS: [&str; 3] = ["a", "b", "c"];
 pub struct Readings {
     pub next: u64,
     pub count: u64,
+    /// The most records one batch holds (each batch is one journal frame).
+    pub per_batch: usize,
 }
 
 impl Readings {
     pub fn new(count: u64) -> Self {
-        Self { next: 0, count }
+        Self {
+            next: 0,
+            count,
+            per_batch: usize::MAX,
+        }
+    }
+
+    /// Readings in batches of one record, so that each is a journal frame of its own.
+    pub fn one_at_a_time(count: u64) -> Self {
+        Self {
+            per_batch: 1,
+            ..Self::new(count)
+        }
     }
 }
 
@@ -33,7 +47,7 @@ impl SourceHandler for Readings {
         if self.next == self.count {
             return Ok(SourcePoll::Done);
         }
-        let end = (self.next + max as u64).min(self.count);
+        let end = (self.next + max.min(self.per_batch) as u64).min(self.count);
         let records = (self.next..end).map(reading).collect();
         self.next = end;
         Ok(SourcePoll::Records(records))
@@ -72,7 +86,7 @@ pub struct Scale {
 
 impl TransformHandler for Scale {
     fn process(&mut self, event: &ChainEvent) -> Result<Vec<ChainEvent>, RecordError> {
-        let payload = event.payload().ok_or("not a data record")?;
+        let payload = event.json().ok_or("not a data record")?;
         let value = payload["value"].as_i64().ok_or("no value")?;
         if value % 10 == 9 {
             return Err(RecordError::validation(format!("value {value} ends in 9")));
@@ -92,7 +106,7 @@ pub struct Totals(BTreeMap<String, i64>);
 
 impl TransformHandler for Totals {
     fn process(&mut self, event: &ChainEvent) -> Result<Vec<ChainEvent>, RecordError> {
-        let payload = event.payload().ok_or("not a data record")?;
+        let payload = event.json().ok_or("not a data record")?;
         let key = payload["key"].as_str().ok_or("no key")?.to_owned();
         *self.0.entry(key).or_default() += payload["value"].as_i64().ok_or("no value")?;
         Ok(Vec::new())

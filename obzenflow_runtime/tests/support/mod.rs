@@ -53,7 +53,7 @@ pub struct Double {
 impl TransformHandler for Double {
     fn process(&mut self, event: &ChainEvent) -> Result<Vec<ChainEvent>, RecordError> {
         let n = event
-            .payload()
+            .json()
             .and_then(|payload| payload["n"].as_u64())
             .ok_or("no n")?;
         if let Some(every) = self.fail_every {
@@ -83,7 +83,7 @@ impl Collect {
         self.records()
             .iter()
             .map(|event| {
-                let payload = event.payload().unwrap();
+                let payload = event.json().unwrap();
                 (
                     payload["from"].as_str().unwrap().to_owned(),
                     payload["n"].as_u64().unwrap(),

@@ -73,7 +73,7 @@ impl CollectSink {
     pub fn payloads(&self) -> Vec<serde_json::Value> {
         self.lock()
             .iter()
-            .filter_map(|event| event.payload().cloned())
+            .filter_map(|event| event.json().map(std::borrow::Cow::into_owned))
             .collect()
     }
 
@@ -84,7 +84,7 @@ impl CollectSink {
     /// use obzenflow_stages::sinks::CollectSink;
     /// use serde::{Deserialize, Serialize};
     ///
-    /// #[derive(Serialize, Deserialize)]
+    /// #[derive(Serialize, Deserialize, Clone)]
     /// struct Order { id: u64 }
     /// impl TypedPayload for Order { const EVENT_TYPE: &'static str = "order"; }
     ///

@@ -22,7 +22,7 @@ type Format = Box<dyn FnMut(&ChainEvent) -> Result<String, RecordError> + Send>;
 /// use obzenflow_stages::sources::CsvSource;
 /// use serde::{Deserialize, Serialize};
 ///
-/// #[derive(Serialize, Deserialize)]
+/// #[derive(Serialize, Deserialize, Clone)]
 /// struct Order { id: u64, amount: f64 }
 /// impl TypedPayload for Order { const EVENT_TYPE: &'static str = "order"; }
 ///
@@ -93,7 +93,7 @@ impl ConsoleSink {
     /// use obzenflow_stages::sinks::ConsoleSink;
     /// use serde::{Deserialize, Serialize};
     ///
-    /// #[derive(Serialize, Deserialize)]
+    /// #[derive(Serialize, Deserialize, Clone)]
     /// struct Spend { customer: String, total: f64 }
     /// impl TypedPayload for Spend { const EVENT_TYPE: &'static str = "spend"; }
     ///

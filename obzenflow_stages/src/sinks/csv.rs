@@ -56,7 +56,7 @@ impl From<csv::Error> for RowError {
 /// use obzenflow_stages::sources::JsonLinesSource;
 /// use serde::{Deserialize, Serialize};
 ///
-/// #[derive(Serialize, Deserialize)]
+/// #[derive(Serialize, Deserialize, Clone)]
 /// struct Order { id: u64, amount: f64 }
 /// impl TypedPayload for Order { const EVENT_TYPE: &'static str = "order"; }
 ///
@@ -100,8 +100,9 @@ impl CsvSink {
         Self::with_row_writer(
             path.into(),
             Box::new(move |event: &ChainEvent, writer: &mut Writer| {
-                let object = event
-                    .payload()
+                let json = event.json();
+                let object = json
+                    .as_deref()
                     .and_then(serde_json::Value::as_object)
                     .ok_or_else(|| RecordError::validation("payload is not a JSON object"))?;
                 let columns = match &mut columns {
@@ -133,7 +134,7 @@ impl CsvSink {
     /// use obzenflow_stages::sinks::CsvSink;
     /// use serde::{Deserialize, Serialize};
     ///
-    /// #[derive(Serialize, Deserialize)]
+    /// #[derive(Serialize, Deserialize, Clone)]
     /// struct Revenue { day: String, total: f64 }
     /// impl TypedPayload for Revenue { const EVENT_TYPE: &'static str = "revenue"; }
     ///

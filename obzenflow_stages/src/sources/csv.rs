@@ -45,7 +45,7 @@ pub struct CsvSourceConfig {
     /// use obzenflow_stages::sources::{CsvSource, CsvSourceConfig};
     /// use serde::{Deserialize, Serialize};
     ///
-    /// #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    /// #[derive(Debug, PartialEq, Serialize, Deserialize, Clone)]
     /// struct Reading { sensor: String, celsius: Option<f64> }
     /// impl TypedPayload for Reading { const EVENT_TYPE: &'static str = "reading"; }
     ///
@@ -175,7 +175,7 @@ impl CsvSourceConfig {
 /// use obzenflow_stages::sources::CsvSource;
 /// use serde::{Deserialize, Serialize};
 ///
-/// #[derive(Serialize, Deserialize)]
+/// #[derive(Serialize, Deserialize, Clone)]
 /// struct Order { order_id: String, customer: String, amount: f64 }
 /// impl TypedPayload for Order { const EVENT_TYPE: &'static str = "order"; }
 ///
@@ -289,7 +289,10 @@ impl CsvSource {
                     };
                     object.insert(name.clone(), value);
                 }
-                Ok(ChainEvent::data(event_type.clone(), object.into()))
+                Ok(ChainEvent::data(
+                    event_type.clone(),
+                    serde_json::Value::Object(object),
+                ))
             }),
         )
     }
@@ -302,7 +305,7 @@ impl CsvSource {
     /// use obzenflow_stages::sources::CsvSource;
     /// use serde::{Deserialize, Serialize};
     ///
-    /// #[derive(Serialize, Deserialize)]
+    /// #[derive(Serialize, Deserialize, Clone)]
     /// struct Customer { id: u64, name: String }
     /// impl TypedPayload for Customer { const EVENT_TYPE: &'static str = "customer"; }
     ///
@@ -316,7 +319,7 @@ impl CsvSource {
                     .fields
                     .deserialize(Some(row.headers))
                     .map_err(|error| describe_deserialize_error(&error, row))?;
-                value.to_event().map_err(|error| error.to_string())
+                Ok(value.into_event())
             }),
         )
     }

@@ -8,8 +8,6 @@ use obzenflow_core::{ChainEvent, TypedPayload};
 use obzenflow_runtime::stages::{AsyncSourceHandler, HandlerFailure, SourcePoll};
 use tokio::time::Instant;
 
-use crate::payload::payload_event;
-
 /// Makes the record with the given sequence number (0, 1, 2, ...).
 type Generate = Box<dyn FnMut(u64) -> ChainEvent + Send>;
 
@@ -132,7 +130,7 @@ impl GeneratorSource {
     /// use obzenflow_stages::sources::{GeneratorConfig, GeneratorSource};
     /// use serde::{Deserialize, Serialize};
     ///
-    /// #[derive(Serialize, Deserialize)]
+    /// #[derive(Serialize, Deserialize, Clone)]
     /// struct Reading { sensor: u64, celsius: f64 }
     /// impl TypedPayload for Reading { const EVENT_TYPE: &'static str = "reading"; }
     ///
@@ -145,7 +143,7 @@ impl GeneratorSource {
         config: GeneratorConfig,
         mut generate: impl FnMut(u64) -> T + Send + 'static,
     ) -> Self {
-        Self::new(config, move |n| payload_event(&generate(n)))
+        Self::new(config, move |n| generate(n).into_event())
     }
 
     fn exhausted(&self) -> bool {
@@ -193,7 +191,7 @@ mod tests {
         match source.next_batch(max).await.unwrap() {
             SourcePoll::Records(records) => records
                 .iter()
-                .map(|record| record.payload().unwrap().as_u64().unwrap())
+                .map(|record| record.json().unwrap().as_u64().unwrap())
                 .collect(),
             SourcePoll::Done => Vec::new(),
         }

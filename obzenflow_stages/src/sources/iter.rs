@@ -4,7 +4,6 @@ use std::fmt;
 
 use obzenflow_core::{ChainEvent, TypedPayload};
 
-use crate::payload::payload_event;
 use obzenflow_runtime::stages::{HandlerFailure, SourceHandler, SourcePoll};
 
 /// The most records a source allocates room for up front, whatever batch size it is asked for.
@@ -82,14 +81,14 @@ where
     /// use obzenflow_stages::sources::IterSource;
     /// use serde::{Deserialize, Serialize};
     ///
-    /// #[derive(Serialize, Deserialize)]
+    /// #[derive(Serialize, Deserialize, Clone)]
     /// struct Order { id: u64, amount: f64 }
     /// impl TypedPayload for Order { const EVENT_TYPE: &'static str = "order"; }
     ///
     /// let source = IterSource::from_payloads(vec![Order { id: 1, amount: 9.5 }]);
     /// ```
     pub fn from_payloads(payloads: impl IntoIterator<IntoIter = P>) -> Self {
-        let to_event: PayloadToEvent<P::Item> = |payload| payload_event(&payload);
+        let to_event: PayloadToEvent<P::Item> = TypedPayload::into_event;
         Self {
             records: payloads.into_iter().map(to_event),
         }
@@ -113,11 +112,10 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use obzenflow_core::{ErrorKind, ProcessingStatus};
     use serde::{Deserialize, Serialize};
     use std::collections::HashMap;
 
-    #[derive(Serialize, Deserialize)]
+    #[derive(Serialize, Deserialize, Clone)]
     struct Keyed(HashMap<(u8, u8), u8>);
 
     impl TypedPayload for Keyed {
@@ -136,20 +134,21 @@ mod tests {
     }
 
     #[test]
-    fn unencodable_payloads_become_error_records() {
+    fn payloads_travel_typed_and_an_unencodable_one_fails_only_when_encoded_for_disk() {
         let payload = Keyed(HashMap::from([((1, 2), 3)]));
         let mut source = IterSource::from_payloads(vec![payload]);
         let SourcePoll::Records(records) = source.next_batch(10).unwrap() else {
             panic!("expected records");
         };
-        let ProcessingStatus::Error { kind, message, .. } = &records[0].processing_info.status
-        else {
-            panic!("expected an error record");
-        };
-        assert_eq!(*kind, ErrorKind::Other);
+        let typed = records[0].payload().unwrap();
         assert_eq!(
-            message,
-            "cannot encode `keyed` payload: key must be a string"
+            typed.downcast_ref::<Keyed>().map(|keyed| keyed.0.len()),
+            Some(1)
         );
+        // A disk journal encodes it at append, and that append fails naming the record.
+        let error = obzenflow_runtime::journal::codec::encode_into(&records[0], &mut Vec::new())
+            .unwrap_err();
+        assert_eq!(error.event_id, records[0].id);
+        assert_eq!(error.source.to_string(), "key must be a string");
     }
 }

@@ -147,7 +147,7 @@ impl JsonLinesSource {
     /// use obzenflow_stages::sources::JsonLinesSource;
     /// use serde::{Deserialize, Serialize};
     ///
-    /// #[derive(Serialize, Deserialize)]
+    /// #[derive(Serialize, Deserialize, Clone)]
     /// struct Click { page: String, millis: u64 }
     /// impl TypedPayload for Click { const EVENT_TYPE: &'static str = "click"; }
     ///
@@ -159,7 +159,7 @@ impl JsonLinesSource {
             Box::new(|line: &[u8]| {
                 let value: T = serde_json::from_slice(line)
                     .map_err(|error| describe_line_error(line, &error))?;
-                value.to_event().map_err(|error| error.to_string())
+                Ok(value.into_event())
             }),
         )
     }
@@ -406,7 +406,7 @@ mod tests {
         let records = read_all(&mut JsonLinesSource::new(&path, "n"), 2);
         let values: Vec<_> = records
             .iter()
-            .map(|r| r.payload().unwrap()["n"].clone())
+            .map(|r| r.json().unwrap()["n"].clone())
             .collect();
         assert_eq!(values, [1, 2, 3]);
         assert!(records

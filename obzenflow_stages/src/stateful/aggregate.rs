@@ -10,7 +10,6 @@ use obzenflow_runtime::stages::{HandlerFailure, RecordError, RecordResult, Trans
 
 use super::emit::Emit;
 use super::window::{GroupKey, Window};
-use crate::payload::payload_event;
 
 /// Extracts the grouping key of a record.
 type KeyFn<T, K> = Box<dyn FnMut(&T) -> K + Send>;
@@ -42,11 +41,11 @@ type CompareFn<S> = Box<dyn Fn(&S, &S) -> Ordering + Send>;
 /// use obzenflow_stages::stateful::Aggregate;
 /// use serde::{Deserialize, Serialize};
 ///
-/// #[derive(Serialize, Deserialize)]
+/// #[derive(Serialize, Deserialize, Clone)]
 /// struct Order { customer: String, amount: f64 }
 /// impl TypedPayload for Order { const EVENT_TYPE: &'static str = "order"; }
 ///
-/// #[derive(Serialize, Deserialize)]
+/// #[derive(Serialize, Deserialize, Clone)]
 /// struct Spend { customer: String, orders: u64, total: f64 }
 /// impl TypedPayload for Spend { const EVENT_TYPE: &'static str = "spend"; }
 ///
@@ -108,10 +107,10 @@ where
     /// use obzenflow_stages::stateful::Aggregate;
     /// use serde::{Deserialize, Serialize};
     ///
-    /// #[derive(Serialize, Deserialize)]
+    /// #[derive(Serialize, Deserialize, Clone)]
     /// struct Click { page: String }
     /// impl TypedPayload for Click { const EVENT_TYPE: &'static str = "click"; }
-    /// #[derive(Serialize, Deserialize)]
+    /// #[derive(Serialize, Deserialize, Clone)]
     /// struct PageViews { page: String, views: u64 }
     /// impl TypedPayload for PageViews { const EVENT_TYPE: &'static str = "page_views"; }
     ///
@@ -150,7 +149,7 @@ where
     /// use obzenflow_stages::stateful::{Aggregate, Emit};
     /// use serde::{Deserialize, Serialize};
     ///
-    /// #[derive(Serialize, Deserialize)]
+    /// #[derive(Serialize, Deserialize, Clone)]
     /// struct Reading { sensor: u32, celsius: f64 }
     /// impl TypedPayload for Reading { const EVENT_TYPE: &'static str = "reading"; }
     ///
@@ -175,7 +174,7 @@ where
     /// use obzenflow_stages::stateful::Aggregate;
     /// use serde::{Deserialize, Serialize};
     ///
-    /// #[derive(Serialize, Deserialize)]
+    /// #[derive(Serialize, Deserialize, Clone)]
     /// struct Sale { region: String, amount: f64 }
     /// impl TypedPayload for Sale { const EVENT_TYPE: &'static str = "sale"; }
     ///
@@ -204,7 +203,7 @@ where
     /// use obzenflow_stages::stateful::{Aggregate, Emit};
     /// use serde::{Deserialize, Serialize};
     ///
-    /// #[derive(Serialize, Deserialize)]
+    /// #[derive(Serialize, Deserialize, Clone)]
     /// struct Trade { symbol: String, at_micros: u64, volume: u64 }
     /// impl TypedPayload for Trade { const EVENT_TYPE: &'static str = "trade"; }
     ///
@@ -300,7 +299,7 @@ where
     /// use obzenflow_stages::stateful::Aggregate;
     /// use serde::{Deserialize, Serialize};
     ///
-    /// #[derive(Serialize, Deserialize)]
+    /// #[derive(Serialize, Deserialize, Clone)]
     /// struct Total { account: String, cents: i64 }
     /// impl TypedPayload for Total { const EVENT_TYPE: &'static str = "total"; }
     ///
@@ -398,7 +397,7 @@ fn emit_groups<K: Ord, S: TypedPayload>(
             selected.truncate(*n);
         }
         for (group, state) in selected {
-            let mut event = payload_event(*state);
+            let mut event = (*state).clone().into_event();
             event.event_time = group.window.map(|window| window.start);
             out.push(event);
         }

@@ -264,7 +264,7 @@ mod tests {
 
     fn number(result: &RecordResult) -> u64 {
         result.as_ref().unwrap()[0]
-            .payload()
+            .json()
             .unwrap()
             .as_u64()
             .unwrap()
@@ -281,7 +281,7 @@ mod tests {
                 let running = now.fetch_add(1, Ordering::SeqCst) + 1;
                 top.fetch_max(running, Ordering::SeqCst);
                 // Later records finish first, so completion order is the reverse of input order.
-                let n = event.payload().unwrap().as_u64().unwrap();
+                let n = event.json().unwrap().as_u64().unwrap();
                 tokio::time::sleep(Duration::from_millis(100 - n * 10)).await;
                 now.fetch_sub(1, Ordering::SeqCst);
                 Ok::<_, RecordError>(event)
@@ -297,7 +297,7 @@ mod tests {
     async fn errors_timeouts_and_panics_stay_with_their_record() {
         let config = AsyncMapConfig::with_concurrency(4).timeout(Duration::from_secs(1));
         let mut stage = async_map(config, |event: ChainEvent| async move {
-            match event.payload().unwrap().as_u64().unwrap() {
+            match event.json().unwrap().as_u64().unwrap() {
                 1 => Err(RecordError::validation("one is odd")),
                 2 => {
                     tokio::time::sleep(Duration::from_secs(5)).await;

@@ -96,7 +96,7 @@ impl Encoder for Events {
 /// use obzenflow_stages::transforms::{Decoder, Typed};
 /// use serde::{Deserialize, Serialize};
 ///
-/// #[derive(Debug, PartialEq, Serialize, Deserialize)]
+/// #[derive(Debug, PartialEq, Serialize, Deserialize, Clone)]
 /// struct Order { id: u64 }
 /// impl TypedPayload for Order { const EVENT_TYPE: &'static str = "order"; }
 ///
@@ -135,7 +135,7 @@ mod tests {
     use obzenflow_core::{ErrorKind, Timestamp};
     use serde::{Deserialize, Serialize};
 
-    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[derive(Debug, PartialEq, Serialize, Deserialize, Clone)]
     struct Order {
         id: u64,
     }

@@ -22,7 +22,7 @@ use super::codec::{Decoder, Events};
 /// FlowBuilder::new("big-ones")
 ///     .source("in", JsonLinesSource::new("orders.jsonl", "order"))
 ///     .transform("big", filter(|event| {
-///         event.payload().and_then(|p| p["amount"].as_f64()).is_some_and(|amount| amount > 100.0)
+///         event.json().and_then(|p| p["amount"].as_f64()).is_some_and(|amount| amount > 100.0)
 ///     }))
 ///     .sink("out", ConsoleSink::new())
 ///     .chain(["in", "big", "out"])

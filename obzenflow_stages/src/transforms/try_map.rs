@@ -22,7 +22,7 @@ use super::codec::{Decoder, Encoder, Events};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let checked = try_map(|event: ChainEvent| {
-///     let amount = event.payload().and_then(|p| p["amount"].as_f64());
+///     let amount = event.json().and_then(|p| p["amount"].as_f64());
 ///     match amount {
 ///         Some(amount) if amount >= 0.0 => Ok(event),
 ///         Some(amount) => Err(RecordError::validation(format!("negative amount {amount}"))),

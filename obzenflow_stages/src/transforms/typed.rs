@@ -13,11 +13,11 @@
 //! use obzenflow_stages::transforms::typed;
 //! use serde::{Deserialize, Serialize};
 //!
-//! #[derive(Serialize, Deserialize)]
+//! #[derive(Serialize, Deserialize, Clone)]
 //! struct Order { id: u64, amount: f64 }
 //! impl TypedPayload for Order { const EVENT_TYPE: &'static str = "order"; }
 //!
-//! #[derive(Serialize, Deserialize)]
+//! #[derive(Serialize, Deserialize, Clone)]
 //! struct Invoice { order: u64, total: f64 }
 //! impl TypedPayload for Invoice { const EVENT_TYPE: &'static str = "invoice"; }
 //!
@@ -54,10 +54,10 @@ use super::try_map::TryMap;
 /// use obzenflow_stages::transforms::typed;
 /// use serde::{Deserialize, Serialize};
 ///
-/// #[derive(Serialize, Deserialize)]
+/// #[derive(Serialize, Deserialize, Clone)]
 /// struct Celsius(f64);
 /// impl TypedPayload for Celsius { const EVENT_TYPE: &'static str = "celsius"; }
-/// #[derive(Serialize, Deserialize)]
+/// #[derive(Serialize, Deserialize, Clone)]
 /// struct Fahrenheit(f64);
 /// impl TypedPayload for Fahrenheit { const EVENT_TYPE: &'static str = "fahrenheit"; }
 ///
@@ -80,10 +80,10 @@ where
 /// use obzenflow_stages::transforms::typed;
 /// use serde::{Deserialize, Serialize};
 ///
-/// #[derive(Serialize, Deserialize)]
+/// #[derive(Serialize, Deserialize, Clone)]
 /// struct Order { id: u64, amount: f64 }
 /// impl TypedPayload for Order { const EVENT_TYPE: &'static str = "order"; }
-/// #[derive(Serialize, Deserialize)]
+/// #[derive(Serialize, Deserialize, Clone)]
 /// struct Invoice { order: u64, total: f64 }
 /// impl TypedPayload for Invoice { const EVENT_TYPE: &'static str = "invoice"; }
 ///
@@ -111,7 +111,7 @@ where
 /// use obzenflow_stages::transforms::typed;
 /// use serde::{Deserialize, Serialize};
 ///
-/// #[derive(Serialize, Deserialize)]
+/// #[derive(Serialize, Deserialize, Clone)]
 /// struct Order { id: u64, amount: f64 }
 /// impl TypedPayload for Order { const EVENT_TYPE: &'static str = "order"; }
 ///
@@ -132,10 +132,10 @@ where
 /// use obzenflow_stages::transforms::typed;
 /// use serde::{Deserialize, Serialize};
 ///
-/// #[derive(Serialize, Deserialize)]
+/// #[derive(Serialize, Deserialize, Clone)]
 /// struct Basket { items: Vec<String> }
 /// impl TypedPayload for Basket { const EVENT_TYPE: &'static str = "basket"; }
-/// #[derive(Serialize, Deserialize)]
+/// #[derive(Serialize, Deserialize, Clone)]
 /// struct Item { name: String }
 /// impl TypedPayload for Item { const EVENT_TYPE: &'static str = "item"; }
 ///
@@ -161,10 +161,10 @@ where
 /// use obzenflow_stages::transforms::{typed, AsyncMapConfig};
 /// use serde::{Deserialize, Serialize};
 ///
-/// #[derive(Serialize, Deserialize)]
+/// #[derive(Serialize, Deserialize, Clone)]
 /// struct Order { id: u64, customer: String }
 /// impl TypedPayload for Order { const EVENT_TYPE: &'static str = "order"; }
-/// #[derive(Serialize, Deserialize)]
+/// #[derive(Serialize, Deserialize, Clone)]
 /// struct Enriched { id: u64, customer: String, tier: String }
 /// impl TypedPayload for Enriched { const EVENT_TYPE: &'static str = "order.enriched"; }
 ///
@@ -194,7 +194,7 @@ mod tests {
     use obzenflow_runtime::stages::TransformHandler;
     use serde::{Deserialize, Serialize};
 
-    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[derive(Debug, PartialEq, Serialize, Deserialize, Clone)]
     struct Order {
         id: u64,
         amount: f64,
@@ -204,7 +204,7 @@ mod tests {
         const EVENT_TYPE: &'static str = "order";
     }
 
-    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[derive(Debug, PartialEq, Serialize, Deserialize, Clone)]
     struct Invoice {
         order: u64,
         total: f64,
