@@ -73,12 +73,11 @@ pub(crate) fn run(arguments: &[String]) -> Result<(), XtaskError> {
         results = report::summarize(&scenarios, &runs);
         let mut targets = report::targets(&results);
         targets.extend(csv_typed::targets(&results));
-        println!();
-        print!("{}", report::table(&results));
-        let csv_table = csv_typed::table(&results);
-        if !csv_table.is_empty() {
-            println!();
-            print!("{csv_table}");
+        for table in [report::table(&results), csv_typed::table(&results)] {
+            if !table.is_empty() {
+                println!();
+                print!("{table}");
+            }
         }
         println!();
         print!("{}", report::target_lines(&targets));
