@@ -1,6 +1,8 @@
 //! Shared helpers for the ObzenFlow examples: smoke mode, output locations, the deterministic
-//! orders data set of the quickstart, and a progress bar driven by a running flow.
+//! orders data set of the quickstart, the flight data set of the `csv_typed` benchmark, and a
+//! progress bar driven by a running flow.
 
+pub mod flights;
 pub mod orders;
 pub mod progress;
 pub mod random;

@@ -1,11 +1,13 @@
 //! `cargo xtask bench`: the runtime's benchmarks, side by side with hand-written baselines.
 //!
-//! Builds `obzenflow_runtime`'s benchmarks in release mode, runs the flow benchmark once per
-//! scenario and round, each run in its own process (so its peak memory is its own), reads the
-//! one JSON line each run prints, and keeps per scenario the round with the median throughput.
-//! Every flow is compared with the baseline of the same shape measured in the same invocation.
-//! Prints a table and the design targets met or missed, writes everything to
-//! `target/bench/results.json`, then runs the journal micro-benchmark.
+//! Builds `obzenflow_runtime`'s benchmarks (and `obzenflow_examples`' csv-typed benchmark) in
+//! release mode, runs the flow benchmark once per scenario and round, each run in its own
+//! process (so its peak memory is its own), reads the one JSON line each run prints, and keeps
+//! per scenario the round with the median throughput. Every run is compared with the tokio
+//! baseline and the single-thread loop of the same shape measured in the same invocation; the
+//! csv-typed flows with the csv-typed single thread, whose aggregates every csv-typed round must
+//! reproduce exactly. Prints the tables and the design targets met or missed, writes everything
+//! to `target/bench/results.json`, then runs the journal micro-benchmark.
 //!
 //! ```text
 //! cargo xtask bench [--full] [--rounds N] [FILTER...]
@@ -15,6 +17,7 @@
 //! scenarios whose name contains one of them (and skip the journal micro-benchmark unless one
 //! of them is `journal`).
 
+mod csv_typed;
 mod plan;
 mod report;
 
@@ -31,6 +34,11 @@ use plan::{Options, Planned};
 
 /// The package whose benchmarks run.
 const PACKAGE: &str = "obzenflow_runtime";
+/// The package of the csv-typed benchmark, which needs the stages and so cannot live in the
+/// runtime.
+const EXAMPLES_PACKAGE: &str = "obzenflow_examples";
+/// The csv-typed benchmark: typed CSV, enrichment and aggregations against one thread.
+const CSV_TYPED_BENCH: &str = "csv_typed";
 /// The per-scenario benchmark, which `cargo xtask soak` runs too.
 pub(crate) const FLOW_BENCH: &str = "flow";
 /// The journal micro-benchmark, owned by the journal and run as it is.
@@ -45,16 +53,32 @@ pub(crate) fn run(arguments: &[String]) -> Result<(), XtaskError> {
     let output_dir = cmd::workspace_root().join(OUTPUT_DIR);
     let journal_dir = output_dir.join("journals");
     let machine = report::machine();
-    let executables = build(&[FLOW_BENCH, JOURNAL_BENCH])?;
+    let mut executables = build(&[FLOW_BENCH, JOURNAL_BENCH])?;
+    if scenarios.iter().any(Planned::is_csv_typed) {
+        executables.extend(build_in(EXAMPLES_PACKAGE, &[CSV_TYPED_BENCH])?);
+    }
     println!("{}", report::describe_machine(&machine));
     let mut results = Vec::new();
+    let mut agreement = Ok(());
     if !scenarios.is_empty() {
-        let flow = executable(&executables, FLOW_BENCH)?;
-        let runs = run_rounds(flow, &scenarios, options.rounds, &journal_dir)?;
+        let programs = Programs {
+            flow: executable(&executables, FLOW_BENCH)?,
+            csv_typed: executables.get(CSV_TYPED_BENCH).map(PathBuf::as_path),
+        };
+        if let Some(csv_typed) = programs.csv_typed {
+            generate_csv_input(csv_typed)?;
+        }
+        let runs = run_rounds(&programs, &scenarios, options.rounds, &journal_dir)?;
+        agreement = csv_typed::check_agreement(&runs);
         results = report::summarize(&scenarios, &runs);
-        let targets = report::targets(&results);
-        println!();
-        print!("{}", report::table(&results));
+        let mut targets = report::targets(&results);
+        targets.extend(csv_typed::targets(&results));
+        for table in [report::table(&results), csv_typed::table(&results)] {
+            if !table.is_empty() {
+                println!();
+                print!("{table}");
+            }
+        }
         println!();
         print!("{}", report::target_lines(&targets));
         let document = json!({
@@ -63,6 +87,7 @@ pub(crate) fn run(arguments: &[String]) -> Result<(), XtaskError> {
             "rounds": options.rounds,
             "scenarios": results,
             "targets": targets,
+            "csv_typed_aggregates_agree": agreement.is_ok(),
         });
         write_results(&output_dir.join("results.json"), &document)?;
     }
@@ -75,14 +100,62 @@ pub(crate) fn run(arguments: &[String]) -> Result<(), XtaskError> {
     if results.is_empty() && !options.runs_journal_bench() {
         println!("no scenario matches the filters");
     }
+    agreement.map_err(|reason| XtaskError::BenchOutput {
+        scenario: csv_typed::BENCHMARK.to_owned(),
+        reason,
+    })
+}
+
+/// The benchmark executables the scenarios run in.
+struct Programs<'a> {
+    /// The flow benchmark of `obzenflow_runtime`.
+    flow: &'a Path,
+    /// The csv-typed benchmark of `obzenflow_examples`, when a csv-typed scenario is planned.
+    csv_typed: Option<&'a Path>,
+}
+
+impl Programs<'_> {
+    /// The executable that runs `planned`.
+    fn of(&self, planned: &Planned) -> Result<&Path, XtaskError> {
+        if planned.is_csv_typed() {
+            self.csv_typed.ok_or(XtaskError::BenchNotBuilt {
+                bench: CSV_TYPED_BENCH,
+            })
+        } else {
+            Ok(self.flow)
+        }
+    }
+}
+
+/// Writes the csv-typed input once, before the rounds, so that no timed run writes it (the
+/// benchmark reuses a file of the same rows and seed).
+fn generate_csv_input(csv_typed: &Path) -> Result<(), XtaskError> {
+    let mut command = Command::new(csv_typed);
+    command.current_dir(cmd::workspace_root()).arg("generate");
+    let stdout = cmd::stdout_of(&mut command)?;
+    let figures: Value = serde_json::from_slice(&stdout).map_err(|source| XtaskError::Json {
+        command: cmd::describe(&command),
+        source,
+    })?;
+    println!(
+        "==> csv-typed input: {} ({} bytes)",
+        figures["input"].as_str().unwrap_or("?"),
+        figures["input_bytes"]
+    );
     Ok(())
 }
 
-/// Builds the package's benchmarks named in `benches` with the bench profile (release) and
+/// Builds the runtime's benchmarks named in `benches` with the bench profile (release) and
 /// returns their executables by name.
 pub(crate) fn build(benches: &[&str]) -> Result<HashMap<String, PathBuf>, XtaskError> {
-    println!("==> cargo bench --no-run -p {PACKAGE} (release)");
-    let mut command = cmd::cargo(["bench", "--no-run", "--locked", "--package", PACKAGE]);
+    build_in(PACKAGE, benches)
+}
+
+/// Builds `package`'s benchmarks named in `benches` with the bench profile (release) and
+/// returns their executables by name.
+fn build_in(package: &str, benches: &[&str]) -> Result<HashMap<String, PathBuf>, XtaskError> {
+    println!("==> cargo bench --no-run -p {package} (release)");
+    let mut command = cmd::cargo(["bench", "--no-run", "--locked", "--package", package]);
     for bench in benches {
         command.args(["--bench", bench]);
     }
@@ -132,7 +205,7 @@ pub(crate) fn executable<'a>(
 /// spreads over many scenarios instead of spoiling every round of one. Returns each
 /// scenario's runs, in plan order.
 fn run_rounds(
-    flow: &Path,
+    programs: &Programs<'_>,
     scenarios: &[Planned],
     rounds: usize,
     journal_dir: &Path,
@@ -141,7 +214,7 @@ fn run_rounds(
     for round in 1..=rounds {
         println!("==> round {round}/{rounds}: {} scenarios", scenarios.len());
         for (planned, scenario_runs) in scenarios.iter().zip(&mut runs) {
-            let figures = run_scenario(flow, planned, journal_dir)?;
+            let figures = run_scenario(programs.of(planned)?, planned, journal_dir)?;
             println!("    {}", report::progress_line(planned, &figures));
             scenario_runs.push(figures);
         }
@@ -150,8 +223,12 @@ fn run_rounds(
 }
 
 /// Runs one scenario in its own process and reads the JSON line it prints last.
-fn run_scenario(flow: &Path, planned: &Planned, journal_dir: &Path) -> Result<Value, XtaskError> {
-    let mut command = Command::new(flow);
+fn run_scenario(
+    program: &Path,
+    planned: &Planned,
+    journal_dir: &Path,
+) -> Result<Value, XtaskError> {
+    let mut command = Command::new(program);
     command
         .current_dir(cmd::workspace_root())
         .arg(&planned.scenario)

@@ -7,8 +7,8 @@
 //! cargo bench -p obzenflow_runtime --bench flow -- <scenario> [--records N] [--dir DIR]
 //! ```
 //!
-//! Scenario names are `<engine>-<shape>` (see `scenario.rs`): engines `baseline`,
-//! `baseline-file`, `memory`, `disk` (group commit) and `disk-every` (fsync every batch);
+//! Scenario names are `<engine>-<shape>` (see `scenario.rs`): engines `baseline`, `single`
+//! (one loop on one thread, the COST baseline), `baseline-file`, `memory`, `disk` (group commit) and `disk-every` (fsync every batch);
 //! shapes `depth<stages>` (source and sink included) and `fanout<sinks>` (source -> map ->
 //! sinks), or `trickle` (depth 3, one record per millisecond); plus `idle-memory` and
 //! `idle-disk`. The run prints one JSON object on one line of stdout.
@@ -21,6 +21,7 @@ mod baseline;
 mod flows;
 mod measure;
 mod scenario;
+mod single;
 mod soak;
 mod work;
 
@@ -166,6 +167,7 @@ async fn run(arguments: &Arguments) -> Result<Value, BenchError> {
             let cpu_before = measure::cpu_seconds()?;
             let outcome = match engine {
                 Engine::Baseline => baseline::run(shape, pace, records, None).await?,
+                Engine::Single => single_run(shape, pace, records)?,
                 Engine::BaselineFile => {
                     baseline::run(shape, pace, records, Some(&arguments.dir)).await?
                 }
@@ -197,6 +199,14 @@ async fn run(arguments: &Arguments) -> Result<Value, BenchError> {
             let outcome = soak::run(storage, dir, Duration::from_secs(seconds)).await?;
             Ok(soak_figures(arguments.scenario, &outcome))
         }
+    }
+}
+
+/// The single-thread engine, which only goes flat out: a paced loop would measure its pacing.
+fn single_run(shape: Shape, pace: Pace, records: u64) -> Result<RunOutcome, BenchError> {
+    match pace {
+        Pace::Flat => Ok(single::run(shape, records)),
+        Pace::Every(_) => Err("the single-thread engine has no trickle scenario".into()),
     }
 }
 

@@ -1,6 +1,7 @@
-//! Scenarios: what runs (a hand-written baseline or an ObzenFlow flow with some journals), in
-//! which shape, and how records arrive. Each has a name of the form `<engine>-<shape>`, such
-//! as `disk-depth3`, `baseline-fanout4` or `memory-trickle`, plus `idle-memory` and `idle-disk`,
+//! Scenarios: what runs (a hand-written baseline, the single-thread loop or an ObzenFlow flow
+//! with some journals), in which shape, and how records arrive. Each has a name of the form
+//! `<engine>-<shape>`, such as `disk-depth3`, `baseline-fanout4`, `single-depth10` or
+//! `memory-trickle`, plus `idle-memory` and `idle-disk`,
 //! and the soak scenarios `soak-memory` and `soak-disk` that `cargo xtask soak` runs.
 
 use std::fmt;
@@ -95,6 +96,8 @@ impl Storage {
 pub(crate) enum Engine {
     /// Hand-written tokio tasks connected by bounded mpsc channels.
     Baseline,
+    /// One loop on one thread doing the baseline's per-record work: no channels, no tasks.
+    Single,
     /// The baseline whose source also appends every record to a buffered file: the cost of
     /// raw durability.
     BaselineFile,
@@ -106,6 +109,7 @@ impl Engine {
     fn parse(text: &str) -> Option<Self> {
         match text {
             "baseline" => Some(Self::Baseline),
+            "single" => Some(Self::Single),
             "baseline-file" => Some(Self::BaselineFile),
             other => Storage::parse(other).map(Self::Flow),
         }
@@ -116,6 +120,7 @@ impl fmt::Display for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Baseline => f.write_str("baseline"),
+            Self::Single => f.write_str("single"),
             Self::BaselineFile => f.write_str("baseline-file"),
             Self::Flow(storage) => f.write_str(storage.name()),
         }
@@ -187,6 +192,7 @@ impl Scenario {
     /// Example names, for the usage message.
     pub(crate) const EXAMPLES: &'static [&'static str] = &[
         "baseline-depth3",
+        "single-depth3",
         "baseline-file-depth3",
         "memory-depth3",
         "disk-depth3",

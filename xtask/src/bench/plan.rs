@@ -1,8 +1,10 @@
 //! What `cargo xtask bench` runs: its options and its list of scenarios.
 //!
 //! Scenario names are the flow benchmark's (`obzenflow_runtime/benches/flow/scenario.rs`):
-//! `<engine>-<shape>`, where a shape's depth counts every stage, source and sink included.
+//! `<engine>-<shape>`, where a shape's depth counts every stage, source and sink included; and
+//! the csv-typed benchmark's (`examples/benches/csv_typed`): `csv-typed-<engine>`.
 
+use super::csv_typed::SCENARIOS as CSV_TYPED_SCENARIOS;
 use crate::error::XtaskError;
 
 /// Rounds per scenario by default: the median of three shrugs off one noisy run.
@@ -10,8 +12,16 @@ pub(crate) const DEFAULT_ROUNDS: usize = 3;
 /// Records of the runs `--full` adds, to check that peak memory is flat in the input size.
 pub(crate) const FULL_RECORDS: u64 = 10_000_000;
 
-/// What moves the records: the two baselines, then flows by journal storage.
-const ENGINES: &[&str] = &["baseline", "baseline-file", "memory", "disk", "disk-every"];
+/// What moves the records: the tokio baseline, the single-thread loop, the baseline with a
+/// file, then flows by journal storage.
+const ENGINES: &[&str] = &[
+    "baseline",
+    "single",
+    "baseline-file",
+    "memory",
+    "disk",
+    "disk-every",
+];
 /// Pipeline shapes: 2, 3 and 10 stages in a line, and source -> map -> 4 sinks.
 const SHAPES: &[&str] = &["depth2", "depth3", "depth10", "fanout4"];
 /// Engines of the trickle runs (depth 3, one record per millisecond): wake-up latency.
@@ -114,6 +124,11 @@ impl Planned {
         Self { scenario, records }
     }
 
+    /// Whether the scenario belongs to the csv-typed benchmark rather than the flow benchmark.
+    pub(crate) fn is_csv_typed(&self) -> bool {
+        CSV_TYPED_SCENARIOS.contains(&self.scenario.as_str())
+    }
+
     /// The scenario name, with the record count when it is not the default.
     pub(crate) fn label(&self) -> String {
         match self.records {
@@ -138,6 +153,7 @@ pub(crate) fn scenarios(options: &Options) -> Vec<Planned> {
                 .map(|engine| format!("{engine}-trickle")),
         )
         .chain(IDLE_SCENARIOS.iter().map(|name| (*name).to_owned()))
+        .chain(CSV_TYPED_SCENARIOS.iter().map(|name| (*name).to_owned()))
         .map(|scenario| Planned::new(scenario, None))
         .collect();
     if options.full {
@@ -207,7 +223,10 @@ mod tests {
     #[test]
     fn the_default_plan_runs_every_shape_trickle_and_idle_but_not_ten_million() {
         let planned = scenarios(&parse(&[]).expect("valid"));
-        assert_eq!(planned.len(), SHAPES.len() * ENGINES.len() + 3 + 2);
+        assert_eq!(
+            planned.len(),
+            SHAPES.len() * ENGINES.len() + 3 + 2 + CSV_TYPED_SCENARIOS.len()
+        );
         assert_eq!(planned[0], Planned::new("baseline-depth2".to_owned(), None));
         assert!(planned.iter().all(|planned| planned.records.is_none()));
         let names: Vec<&str> = planned
@@ -216,12 +235,19 @@ mod tests {
             .collect();
         for name in [
             "disk-every-depth10",
+            "single-depth10",
             "memory-fanout4",
             "disk-trickle",
             "idle-disk",
+            "csv-typed-single",
+            "csv-typed-disk",
         ] {
             assert!(names.contains(&name), "{name} missing from {names:?}");
         }
+        assert!(planned
+            .iter()
+            .filter(|planned| planned.is_csv_typed())
+            .all(|planned| planned.scenario.starts_with("csv-typed-")));
     }
 
     #[test]

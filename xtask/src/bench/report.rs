@@ -1,5 +1,5 @@
-//! Turning benchmark runs into results: the median round per scenario, each flow's ratio to
-//! the baseline of the same shape, the design targets, the table, and the machine they ran on.
+//! Turning benchmark runs into results: the median round per scenario, each run's ratios to
+//! the tokio baseline and to the single-thread loop of the same shape, the design targets, the table, and the machine they ran on.
 //!
 //! Runs are the JSON objects the flow benchmark prints (`obzenflow_runtime/benches/flow`);
 //! everything here is a pure function of them, so it is unit-tested on hand-written runs.
@@ -16,6 +16,8 @@ use super::plan::Planned;
 const FLAT_OUT: &str = "flat out";
 /// The engine name of the plain baseline.
 const BASELINE: &str = "baseline";
+/// The engine name of the single-thread loop, the COST baseline.
+const SINGLE: &str = "single";
 /// Clock ticks per second of `/proc/stat` (`USER_HZ`, 100 on every Linux target).
 const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 /// Cores other processes may use, on average over a run, before the run counts as noisy: on a
@@ -91,6 +93,12 @@ pub(crate) fn progress_line(planned: &Planned, figures: &Value) -> String {
     let label = planned.label();
     let mut line = match figures["idle_cpu_seconds"].as_f64() {
         Some(cpu) => format!("{label:<24} {cpu:.3} CPU s while idle"),
+        None if super::csv_typed::is_csv_typed(figures) => format!(
+            "{label:<24} {:>11} rows/s      wall {:.2} s   peak RSS {}",
+            grouped(figures["records_per_sec"].as_f64()),
+            figures["seconds"].as_f64().unwrap_or_default(),
+            mebibytes(figures["peak_rss_kib"].as_f64()),
+        ),
         None => format!(
             "{label:<24} {:>11} records/s   p50 {:>9} µs   peak RSS {}",
             grouped(figures["records_per_sec"].as_f64()),
@@ -114,6 +122,7 @@ pub(crate) fn summarize(scenarios: &[Planned], runs: &[Vec<Value>]) -> Vec<Value
         .filter_map(|(planned, runs)| median_run(planned, runs))
         .collect();
     attach_ratios(&mut results);
+    super::csv_typed::attach_ratios(&mut results);
     results
 }
 
@@ -147,33 +156,50 @@ fn median_run(planned: &Planned, runs: &[Value]) -> Option<Value> {
     Some(chosen)
 }
 
+/// Gives every run its throughput ratio to the tokio baseline (`ratio_to_baseline`) and to the
+/// single-thread loop (`ratio_to_single`) of the same shape, size and pace, where measured.
 fn attach_ratios(results: &mut [Value]) {
-    let comparable = |result: &Value| -> Option<(String, u64, f64)> {
-        if result["pace"] != FLAT_OUT {
-            return None;
-        }
-        Some((
-            result["shape"].as_str()?.to_owned(),
-            result["records"].as_u64()?,
-            result["records_per_sec"].as_f64()?,
-        ))
-    };
-    let baselines: HashMap<(String, u64), f64> = results
-        .iter()
-        .filter(|result| result["engine"] == BASELINE)
-        .filter_map(comparable)
-        .map(|(shape, records, rate)| ((shape, records), rate))
-        .collect();
+    let baselines = rates_of(results, BASELINE);
+    let singles = rates_of(results, SINGLE);
     for result in results.iter_mut() {
-        if result["engine"] == BASELINE {
+        let Some((shape, records, rate)) = comparable(result) else {
             continue;
-        }
-        if let Some((shape, records, rate)) = comparable(result) {
-            if let Some(baseline) = baselines.get(&(shape, records)) {
+        };
+        let key = (shape, records);
+        let engine = result["engine"].as_str().unwrap_or_default().to_owned();
+        if engine != BASELINE && engine != SINGLE {
+            if let Some(baseline) = baselines.get(&key) {
                 result["ratio_to_baseline"] = json!(rate / baseline);
             }
         }
+        if engine != SINGLE {
+            if let Some(single) = singles.get(&key) {
+                result["ratio_to_single"] = json!(rate / single);
+            }
+        }
     }
+}
+
+/// A flat-out run's shape, record count and throughput; `None` for other runs.
+fn comparable(result: &Value) -> Option<(String, u64, f64)> {
+    if result["pace"] != FLAT_OUT {
+        return None;
+    }
+    Some((
+        result["shape"].as_str()?.to_owned(),
+        result["records"].as_u64()?,
+        result["records_per_sec"].as_f64()?,
+    ))
+}
+
+/// The throughput of `engine`'s runs by shape and record count.
+fn rates_of(results: &[Value], engine: &str) -> HashMap<(String, u64), f64> {
+    results
+        .iter()
+        .filter(|result| result["engine"] == engine)
+        .filter_map(comparable)
+        .map(|(shape, records, rate)| ((shape, records), rate))
+        .collect()
 }
 
 /// The result labelled `label`.
@@ -182,7 +208,7 @@ fn find<'a>(results: &'a [Value], label: &str) -> Option<&'a Value> {
 }
 
 /// One design target, judged.
-fn judged(target: String, measured: String, met: bool) -> Value {
+pub(super) fn judged(target: String, measured: String, met: bool) -> Value {
     json!({ "target": target, "measured": measured, "met": met })
 }
 
@@ -295,30 +321,37 @@ pub(crate) fn target_lines(targets: &[Value]) -> String {
 /// The results as a table: throughput runs first, then idle runs.
 pub(crate) fn table(results: &[Value]) -> String {
     let mut table = format!(
-        "{:<24} {:>10} {:>11} {:>8} {:>10} {:>10} {:>10} {:>8} {:>7}\n",
+        "{:<24} {:>10} {:>11} {:>8} {:>9} {:>10} {:>10} {:>10} {:>8} {:>7}\n",
         "scenario",
         "records",
         "records/s",
         "vs base",
+        "vs single",
         "p50 µs",
         "p99 µs",
         "peak RSS",
         "B/rec",
         "CPU s"
     );
+    // The csv-typed runs have a table of their own (`csv_typed::table`).
     let (idle, runs): (Vec<&Value>, Vec<&Value>) = results
         .iter()
+        .filter(|result| !super::csv_typed::is_csv_typed(result))
         .partition(|result| result["idle_cpu_seconds"].is_number());
+    if idle.is_empty() && runs.is_empty() {
+        return String::new();
+    }
     let mut any_noisy = false;
     for run in runs {
         any_noisy |= run["noisy"] == true;
         let _ = writeln!(
             table,
-            "{:<24} {:>10} {:>11} {:>8} {:>10} {:>10} {:>10} {:>8} {:>7}",
+            "{:<24} {:>10} {:>11} {:>8} {:>9} {:>10} {:>10} {:>10} {:>8} {:>7}",
             noisy_label(run),
             grouped(run["records"].as_f64()),
             grouped(run["records_per_sec"].as_f64()),
             percent(run["ratio_to_baseline"].as_f64()),
+            percent(run["ratio_to_single"].as_f64()),
             micros(run["latency_p50_us"].as_f64()),
             micros(run["latency_p99_us"].as_f64()),
             mebibytes(run["peak_rss_kib"].as_f64()),
@@ -352,7 +385,7 @@ pub(crate) fn table(results: &[Value]) -> String {
 }
 
 /// A result's label, starred when its figures come from a noisy round.
-fn noisy_label(run: &Value) -> String {
+pub(super) fn noisy_label(run: &Value) -> String {
     let label = run["label"].as_str().unwrap_or_default();
     if run["noisy"] == true {
         format!("{label} *")
@@ -362,7 +395,7 @@ fn noisy_label(run: &Value) -> String {
 }
 
 /// A whole number with thousands separators, or `-`.
-fn grouped(value: Option<f64>) -> String {
+pub(super) fn grouped(value: Option<f64>) -> String {
     let Some(value) = value else {
         return "-".to_owned();
     };
@@ -387,12 +420,12 @@ fn micros(value: Option<f64>) -> String {
 }
 
 /// KiB as MiB with one decimal, or `-`.
-fn mebibytes(kib: Option<f64>) -> String {
+pub(super) fn mebibytes(kib: Option<f64>) -> String {
     kib.map_or("-".to_owned(), |kib| format!("{:.1} MiB", kib / 1024.0))
 }
 
 /// A ratio as a whole percentage, or `-`.
-fn percent(ratio: Option<f64>) -> String {
+pub(super) fn percent(ratio: Option<f64>) -> String {
     ratio.map_or("-".to_owned(), |ratio| format!("{:.0}%", ratio * 100.0))
 }
 
@@ -416,10 +449,11 @@ mod tests {
     }
 
     #[test]
-    fn the_median_round_is_kept_and_flows_get_their_baseline_ratio() {
+    fn the_median_round_is_kept_and_runs_get_their_baseline_and_single_ratios() {
         let scenarios = [
             planned("baseline-depth3", None),
             planned("disk-depth3", None),
+            planned("single-depth3", None),
         ];
         let runs = [
             vec![
@@ -431,6 +465,7 @@ mod tests {
                 run("disk", "depth3", 1_000_000, 450.0, 10),
                 run("disk", "depth3", 1_000_000, 600.0, 10),
             ],
+            vec![run("single", "depth3", 1_000_000, 1800.0, 10)],
         ];
         let results = summarize(&scenarios, &runs);
         assert_eq!(results[0]["records_per_sec"], 900.0);
@@ -440,6 +475,12 @@ mod tests {
         assert_eq!(results[1]["records_per_sec"], 450.0);
         assert_eq!(results[1]["ratio_to_baseline"], 0.5);
         assert_eq!(results[1]["label"], "disk-depth3");
+        // Both the baseline and the flow are measured against the single-thread loop, which
+        // is measured against nothing.
+        assert_eq!(results[0]["ratio_to_single"], 0.5);
+        assert_eq!(results[1]["ratio_to_single"], 0.25);
+        assert!(results[2].get("ratio_to_single").is_none());
+        assert!(results[2].get("ratio_to_baseline").is_none());
     }
 
     #[test]

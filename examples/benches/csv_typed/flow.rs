@@ -1,0 +1,148 @@
+//! The ObzenFlow side: a typed CSV source, validation and enrichment, three keyed aggregations
+//! and file sinks of their results, built from the public API of the runtime and the stages.
+//!
+//! ```text
+//! flights -> validate -> enrich -+-> by_carrier -> carriers.csv
+//!                                +-> by_origin  -> origins.csv
+//!                                +-> by_route   -+-> routes.csv
+//!                                                +-> top_routes -> top_routes.jsonl
+//! ```
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use obzenflow_runtime::pipeline::{FlowBuilder, FlowReport, Journals};
+use obzenflow_runtime::stages::RecordError;
+use obzenflow_stages::sinks::{CsvSink, JsonLinesSink};
+use obzenflow_stages::sources::CsvSource;
+use obzenflow_stages::stateful::Aggregate;
+use obzenflow_stages::transforms::typed;
+
+use crate::outputs::Outputs;
+use crate::records::{
+    enrich, fold_carrier, fold_origin, fold_route, more_flights_first, new_carrier, new_origin,
+    new_route, validate, CarrierStats, EnrichedFlight, Flight, OriginStats, RouteCount,
+    ValidFlight, TOP_ROUTES,
+};
+use crate::BenchError;
+
+/// What a flow run measured.
+pub(crate) struct FlowOutcome {
+    /// From just before the flow was built to `Flow::run` returning.
+    pub(crate) elapsed: Duration,
+    /// Rows the source read.
+    pub(crate) rows: u64,
+    /// Rows the validation put on the error lane.
+    pub(crate) rejected: u64,
+    /// Where the disk journals are, for disk journals.
+    pub(crate) run_dir: Option<std::path::PathBuf>,
+    /// What survives a crash, in words.
+    pub(crate) durability: String,
+}
+
+/// Runs the flow over `input` with `journals`, writing `outputs`. `carrier_names` is the
+/// lookup table the enrichment captures.
+pub(crate) async fn run(
+    input: &Path,
+    journals: Journals,
+    outputs: &Outputs,
+    carrier_names: HashMap<String, String>,
+) -> Result<FlowOutcome, BenchError> {
+    let started = Instant::now();
+    let report = FlowBuilder::new("csv-typed")
+        .journals(journals)
+        .source("flights", CsvSource::typed::<Flight>(input))
+        .transform(
+            "validate",
+            typed::try_map(|flight: Flight| validate(flight).map_err(RecordError::validation)),
+        )
+        .transform(
+            "enrich",
+            typed::map(move |flight: ValidFlight| enrich(flight, &carrier_names)),
+        )
+        .stateful("by_carrier", by_carrier())
+        .stateful("by_origin", by_origin())
+        .stateful("by_route", by_route())
+        .stateful("top_routes", top_routes())
+        .sink(
+            "carriers",
+            CsvSink::typed::<CarrierStats>(&outputs.carriers),
+        )
+        .sink("origins", CsvSink::typed::<OriginStats>(&outputs.origins))
+        .sink("routes", CsvSink::typed::<RouteCount>(&outputs.routes))
+        .sink("top_routes_file", JsonLinesSink::new(&outputs.top_routes))
+        .chain(["flights", "validate", "enrich", "by_carrier", "carriers"])
+        .chain(["enrich", "by_origin", "origins"])
+        .chain(["enrich", "by_route", "routes"])
+        .chain(["by_route", "top_routes", "top_routes_file"])
+        .build()?
+        .run()
+        .await?;
+    let elapsed = started.elapsed();
+    check(&report)?;
+    let stage_count = |name: &str, count: fn(&obzenflow_runtime::pipeline::StageReport) -> u64| {
+        report.stage(name).map_or(0, count)
+    };
+    Ok(FlowOutcome {
+        elapsed,
+        rows: stage_count("flights", |stage| stage.records_in),
+        rejected: stage_count("validate", |stage| stage.records_errored),
+        run_dir: report.run_dir.clone(),
+        durability: report.durability.clone(),
+    })
+}
+
+/// Per carrier: flights and mean arrival delay.
+fn by_carrier() -> Aggregate<EnrichedFlight, String, CarrierStats> {
+    Aggregate::fold(
+        |flight: &EnrichedFlight| flight.carrier.clone(),
+        |group| new_carrier(&group.key),
+        |stats: &mut CarrierStats, flight: EnrichedFlight| fold_carrier(stats, &flight),
+    )
+}
+
+/// Per origin: departures and total distance.
+fn by_origin() -> Aggregate<EnrichedFlight, String, OriginStats> {
+    Aggregate::fold(
+        |flight: &EnrichedFlight| flight.origin.clone(),
+        |group| new_origin(&group.key),
+        |stats: &mut OriginStats, flight: EnrichedFlight| fold_origin(stats, &flight),
+    )
+}
+
+/// Per route: flights.
+fn by_route() -> Aggregate<EnrichedFlight, (String, String), RouteCount> {
+    Aggregate::fold(
+        |flight: &EnrichedFlight| (flight.origin.clone(), flight.dest.clone()),
+        |group| new_route(&group.key.0, &group.key.1),
+        |count: &mut RouteCount, flight: EnrichedFlight| fold_route(count, &flight),
+    )
+}
+
+/// The routes with the most flights, from the per-route counts (one record per route).
+fn top_routes() -> Aggregate<RouteCount, (String, String), RouteCount> {
+    Aggregate::reduce(
+        |count: &RouteCount| (count.origin.clone(), count.dest.clone()),
+        |total: &mut RouteCount, count: RouteCount| total.flights += count.flights,
+    )
+    .top_n(TOP_ROUTES, more_flights_first)
+}
+
+/// The flow must have drained, and every sink written its file.
+fn check(report: &FlowReport) -> Result<(), BenchError> {
+    if !report.is_success() {
+        return Err(format!("the flow did not drain:\n{report}").into());
+    }
+    let sinks_errored: u64 = ["carriers", "origins", "routes", "top_routes_file"]
+        .iter()
+        .filter_map(|name| report.stage(name))
+        .map(|stage| stage.records_errored)
+        .sum();
+    if sinks_errored > 0 {
+        return Err(
+            format!("the sinks put {sinks_errored} records on the error lane:\n{report}").into(),
+        );
+    }
+    Ok(())
+}
