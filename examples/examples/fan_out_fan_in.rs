@@ -80,7 +80,7 @@ fn fee_totals() -> Aggregate<Fee, String, FeeTotal> {
             payments: 0,
             fees: 0.0,
         },
-        |total: &mut FeeTotal, fee: Fee| {
+        |total: &mut FeeTotal, fee: &Fee| {
             total.payments += 1;
             total.fees += fee.amount;
         },

@@ -167,8 +167,8 @@ fn revenue_by_customer() -> Aggregate<Sale, String, CustomerRevenue> {
             orders: 0,
             revenue: 0.0,
         },
-        |total: &mut CustomerRevenue, sale: Sale| {
-            total.customer_name = sale.customer_name;
+        |total: &mut CustomerRevenue, sale: &Sale| {
+            total.customer_name.clone_from(&sale.customer_name);
             total.orders += 1;
             total.revenue = add_money(total.revenue, sale.revenue);
         },
@@ -184,7 +184,7 @@ fn revenue_by_day() -> Aggregate<Sale, String, DailyRevenue> {
             orders: 0,
             revenue: 0.0,
         },
-        |total: &mut DailyRevenue, sale: Sale| {
+        |total: &mut DailyRevenue, sale: &Sale| {
             total.orders += 1;
             total.revenue = add_money(total.revenue, sale.revenue);
         },
@@ -195,7 +195,7 @@ fn revenue_by_day() -> Aggregate<Sale, String, DailyRevenue> {
 fn top_customers() -> Aggregate<CustomerRevenue, String, CustomerRevenue> {
     Aggregate::reduce(
         |customer: &CustomerRevenue| customer.customer_id.clone(),
-        |latest: &mut CustomerRevenue, update: CustomerRevenue| *latest = update,
+        |latest: &mut CustomerRevenue, update: &CustomerRevenue| *latest = update.clone(),
     )
     .top_n(TOP_CUSTOMERS, |a, b| b.revenue.total_cmp(&a.revenue))
 }

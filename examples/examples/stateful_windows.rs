@@ -80,7 +80,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
             mean: 0.0,
             max: f64::MIN,
         },
-        |stats: &mut MinuteStats, reading: Reading| {
+        |stats: &mut MinuteStats, reading: &Reading| {
             stats.readings += 1;
             stats.mean += (reading.celsius - stats.mean) / stats.readings as f64;
             stats.max = stats.max.max(reading.celsius);

@@ -33,7 +33,7 @@ fn spend() -> Aggregate<Order, String, Spend> {
             orders: 0,
             total: 0.0,
         },
-        |spend: &mut Spend, order: Order| {
+        |spend: &mut Spend, order: &Order| {
             spend.orders += 1;
             spend.total += order.amount;
         },
@@ -88,9 +88,9 @@ fn fold_emits_every_group_in_key_order_at_drain() {
 fn reduce_starts_from_the_first_record() {
     let mut stage = Aggregate::reduce(
         |order: &Order| order.customer.clone(),
-        |best: &mut Order, order: Order| {
+        |best: &mut Order, order: &Order| {
             if order.amount > best.amount {
-                *best = order;
+                *best = order.clone();
             }
         },
     );

@@ -42,6 +42,7 @@ pub use disk::{DiskJournal, DiskJournalConfig, RecoveryReport};
 pub use factory::{JournalFactory, JournalStorage, StageJournals};
 #[cfg(feature = "fault-injection")]
 pub use faults::{FaultKind, JournalFault};
+#[cfg(feature = "cli")]
 pub(crate) use files::is_temp_name;
 pub use memory::MemoryJournal;
 pub(crate) use run_dir::name_problem;

@@ -14,7 +14,7 @@ use super::window::{GroupKey, Window};
 /// Extracts the grouping key of a record.
 type KeyFn<T, K> = Box<dyn FnMut(&T) -> K + Send>;
 /// Folds a record into its group's state, or creates the state for a new group.
-type AccumulateFn<T, K, S> = Box<dyn FnMut(&GroupKey<K>, Option<&mut S>, T) -> Option<S> + Send>;
+type AccumulateFn<T, K, S> = Box<dyn FnMut(&GroupKey<K>, Option<&mut S>, &T) -> Option<S> + Send>;
 /// Extracts a record's event time.
 type EventTimeFn<T> = Box<dyn FnMut(&T, &ChainEvent) -> Option<Timestamp> + Send>;
 /// Orders states for top-N selection: the first in order are kept.
@@ -53,7 +53,7 @@ type CompareFn<S> = Box<dyn Fn(&S, &S) -> Ordering + Send>;
 /// let top_spenders = Aggregate::fold(
 ///     |order: &Order| order.customer.clone(),
 ///     |group| Spend { customer: group.key.clone(), orders: 0, total: 0.0 },
-///     |spend: &mut Spend, order: Order| {
+///     |spend: &mut Spend, order: &Order| {
 ///         spend.orders += 1;
 ///         spend.total += order.amount;
 ///     },
@@ -117,13 +117,13 @@ where
     /// let views = Aggregate::fold(
     ///     |click: &Click| click.page.clone(),
     ///     |group| PageViews { page: group.key.clone(), views: 0 },
-    ///     |views: &mut PageViews, _click: Click| views.views += 1,
+    ///     |views: &mut PageViews, _click: &Click| views.views += 1,
     /// );
     /// ```
     pub fn fold(
         key: impl FnMut(&T) -> K + Send + 'static,
         mut init: impl FnMut(&GroupKey<K>) -> S + Send + 'static,
-        mut fold: impl FnMut(&mut S, T) + Send + 'static,
+        mut fold: impl FnMut(&mut S, &T) + Send + 'static,
     ) -> Self {
         Self::with_accumulator(
             Box::new(key),
@@ -155,7 +155,7 @@ where
     ///
     /// let hottest_per_minute = Aggregate::reduce(
     ///     |reading: &Reading| reading.sensor,
-    ///     |hottest: &mut Reading, reading: Reading| {
+    ///     |hottest: &mut Reading, reading: &Reading| {
     ///         if reading.celsius > hottest.celsius { *hottest = reading; }
     ///     },
     /// )
@@ -181,7 +181,7 @@ where
     /// // The three regions with the largest single sale.
     /// let top3 = Aggregate::reduce(
     ///     |sale: &Sale| sale.region.clone(),
-    ///     |best: &mut Sale, sale: Sale| if sale.amount > best.amount { *best = sale },
+    ///     |best: &mut Sale, sale: &Sale| if sale.amount > best.amount { *best = sale },
     /// )
     /// .top_n(3, |a, b| b.amount.total_cmp(&a.amount));
     /// ```
@@ -209,7 +209,7 @@ where
     ///
     /// let volume_per_second = Aggregate::reduce(
     ///     |trade: &Trade| trade.symbol.clone(),
-    ///     |total: &mut Trade, trade: Trade| total.volume += trade.volume,
+    ///     |total: &mut Trade, trade: &Trade| total.volume += trade.volume,
     /// )
     /// .event_time(|trade: &Trade| Timestamp::from_micros(trade.at_micros))
     /// .emit(Emit::TumblingWindow(Duration::from_secs(1)));
@@ -305,12 +305,12 @@ where
     ///
     /// let balance = Aggregate::reduce(
     ///     |entry: &Total| entry.account.clone(),
-    ///     |balance: &mut Total, entry: Total| balance.cents += entry.cents,
+    ///     |balance: &mut Total, entry: &Total| balance.cents += entry.cents,
     /// );
     /// ```
     pub fn reduce(
         key: impl FnMut(&T) -> K + Send + 'static,
-        mut reduce: impl FnMut(&mut T, T) + Send + 'static,
+        mut reduce: impl FnMut(&mut T, &T) + Send + 'static,
     ) -> Self {
         Self::with_accumulator(
             Box::new(key),
@@ -319,7 +319,7 @@ where
                     reduce(state, record);
                     None
                 }
-                None => Some(record),
+                None => Some(record.clone()),
             }),
         )
     }
@@ -341,12 +341,27 @@ where
     }
 
     fn process(&mut self, event: &ChainEvent) -> RecordResult {
-        let record = T::from_event(event)?;
+        // By reference: a typed record from the stage before is folded without a copy.
+        T::with_event(event, |record| self.process_record(record, event))?
+    }
+
+    fn drain(&mut self) -> Result<Vec<ChainEvent>, HandlerFailure> {
+        self.drain_groups()
+    }
+}
+
+impl<T, K, S> Aggregate<T, K, S>
+where
+    T: TypedPayload + 'static,
+    K: Ord + Clone + Send + 'static,
+    S: TypedPayload + Send + 'static,
+{
+    fn process_record(&mut self, record: &T, event: &ChainEvent) -> RecordResult {
         let mut out = Vec::new();
-        let window = self.advance_windows(&record, event, &mut out)?;
+        let window = self.advance_windows(record, event, &mut out)?;
         let group = GroupKey {
             window,
-            key: (self.key)(&record),
+            key: (self.key)(record),
         };
         match self.groups.get_mut(&group) {
             Some(state) => {
@@ -368,7 +383,7 @@ where
         Ok(out)
     }
 
-    fn drain(&mut self) -> Result<Vec<ChainEvent>, HandlerFailure> {
+    fn drain_groups(&mut self) -> Result<Vec<ChainEvent>, HandlerFailure> {
         let mut out = Vec::new();
         match self.emit {
             Emit::EveryRecords(_) if self.since_snapshot == 0 => {}
