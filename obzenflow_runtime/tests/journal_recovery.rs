@@ -329,3 +329,74 @@ async fn reopening_continues_the_sequence_and_counts_what_was_synced() {
     appended.extend(tail);
     assert_eq!(read_all(&journal, 0), appended);
 }
+
+/// The shape a machine crash leaves: the last frame written in part, then zeros to the end of
+/// the file (pages the file system had allocated but the page cache never wrote back).
+#[tokio::test]
+async fn a_partly_written_frame_followed_by_zeros_is_a_torn_tail() {
+    let setup = Setup::new(1 << 20, 1024);
+    let appended = orders(0, 10);
+    let journal = setup.open().expect("open");
+    append_one_by_one(&journal, &appended).await;
+    journal.close().await.expect("close");
+    drop(journal);
+
+    let segment = setup.segment(0);
+    let last_frame = *frame_offsets(&segment).last().expect("frames");
+    let mut bytes = std::fs::read(&segment).expect("read");
+    let frame_len = bytes.len() - last_frame as usize;
+    // Keep the header and half the body, zero the rest, and add a page of zeros after it.
+    for byte in &mut bytes[last_frame as usize + 8 + (frame_len - 8) / 2..] {
+        *byte = 0;
+    }
+    bytes.extend_from_slice(&[0; 4096]);
+    std::fs::write(&segment, &bytes).expect("write");
+
+    let journal = setup
+        .open()
+        .expect("a torn tail, not corruption in the middle");
+    let report = journal.recovery().expect("a recovery report").clone();
+    assert_eq!((report.offset, report.records_kept), (last_frame, 9));
+    assert_eq!(read_all(&journal, 0), appended[..9]);
+}
+
+/// A frame removed from the middle of a segment leaves frames that decode and checksum
+/// perfectly; only the sequences they carry show the loss.
+#[tokio::test]
+async fn a_frame_removed_at_a_frame_boundary_is_named_not_skipped() {
+    let setup = Setup::new(1 << 20, 1024);
+    let journal = setup.open().expect("open");
+    append_one_by_one(&journal, &orders(0, 10)).await;
+    journal.close().await.expect("close");
+    drop(journal);
+
+    let segment = setup.segment(0);
+    let offsets = frame_offsets(&segment);
+    let mut bytes = std::fs::read(&segment).expect("read");
+    bytes.drain(offsets[4] as usize..offsets[5] as usize);
+    std::fs::write(&segment, &bytes).expect("write");
+
+    let error = setup.open().expect_err("a lost frame must not open");
+    let JournalError::Corrupt {
+        segment: named,
+        offset,
+        kind,
+    } = &error
+    else {
+        panic!("{error}");
+    };
+    assert_eq!((named, *offset), (&segment, offsets[4]));
+    assert_eq!(
+        kind,
+        &CorruptionKind::FrameOutOfSequence {
+            expected: 4,
+            found: 5
+        }
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("frame starts at sequence 5, but the records before it end at 4"),
+        "{error}"
+    );
+}

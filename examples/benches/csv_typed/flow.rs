@@ -98,7 +98,7 @@ fn by_carrier() -> Aggregate<EnrichedFlight, String, CarrierStats> {
     Aggregate::fold(
         |flight: &EnrichedFlight| flight.carrier.clone(),
         |group| new_carrier(&group.key),
-        |stats: &mut CarrierStats, flight: &EnrichedFlight| fold_carrier(stats, &flight),
+        |stats: &mut CarrierStats, flight: &EnrichedFlight| fold_carrier(stats, flight),
     )
 }
 
@@ -107,7 +107,7 @@ fn by_origin() -> Aggregate<EnrichedFlight, String, OriginStats> {
     Aggregate::fold(
         |flight: &EnrichedFlight| flight.origin.clone(),
         |group| new_origin(&group.key),
-        |stats: &mut OriginStats, flight: &EnrichedFlight| fold_origin(stats, &flight),
+        |stats: &mut OriginStats, flight: &EnrichedFlight| fold_origin(stats, flight),
     )
 }
 
@@ -116,7 +116,7 @@ fn by_route() -> Aggregate<EnrichedFlight, (String, String), RouteCount> {
     Aggregate::fold(
         |flight: &EnrichedFlight| (flight.origin.clone(), flight.dest.clone()),
         |group| new_route(&group.key.0, &group.key.1),
-        |count: &mut RouteCount, flight: &EnrichedFlight| fold_route(count, &flight),
+        |count: &mut RouteCount, flight: &EnrichedFlight| fold_route(count, flight),
     )
 }
 

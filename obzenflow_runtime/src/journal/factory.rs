@@ -71,12 +71,13 @@ impl fmt::Debug for StageJournals {
 /// For disk storage it owns the run's [`SyncScheduler`], shared by every journal it makes.
 ///
 /// ```no_run
-/// use obzenflow_core::{RunId, StageId};
+/// use obzenflow_core::{FlowId, RunId, StageId};
 /// use obzenflow_runtime::journal::{
-///     DiskJournalConfig, JournalFactory, JournalStorage, RunDirectory,
+///     DiskJournalConfig, JournalFactory, JournalStorage, RunDirectory, RunManifest, SyncPolicy,
 /// };
 ///
-/// let run_dir = RunDirectory::create("runs", RunId::new())?;
+/// let manifest = RunManifest::new("orders", FlowId::new(), RunId::new(), SyncPolicy::default());
+/// let (run_dir, _lock) = RunDirectory::create("runs", &manifest)?;
 /// let storage = JournalStorage::Disk { run_dir, config: DiskJournalConfig::default() };
 /// let factory = JournalFactory::new(storage)?;
 /// let parse = factory.stage_journals("parse", StageId::new())?;

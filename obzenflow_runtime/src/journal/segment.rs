@@ -372,7 +372,7 @@ pub struct DamagedFrame {
 /// assert_eq!(damage.offset, whole_frame);
 /// assert_eq!(damage.kind, CorruptionKind::Truncated { missing: 5 });
 /// assert_eq!(frames.next(), None);
-/// # Ok::<(), serde_json::Error>(())
+/// # Ok::<(), obzenflow_runtime::journal::frame::FrameEncodeError>(())
 /// ```
 pub fn decode_segment_bytes(bytes: &[u8]) -> SegmentDecoder<'_> {
     SegmentDecoder {
