@@ -17,7 +17,7 @@ use obzenflow_runtime::stages::{HandlerFailure, RecordError, SinkHandler};
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let sink = CollectSink::new();
 /// FlowBuilder::new("collect")
-///     .source("numbers", IterSource::new((0..5).map(|n| ChainEvent::data("n", n.into()))))
+///     .source("numbers", IterSource::new((0..5).map(|n| ChainEvent::data("n", serde_json::json!(n)))))
 ///     .sink("collect", sink.clone())
 ///     .edge("numbers", "collect")
 ///     .journals(Journals::memory())

@@ -156,7 +156,7 @@ where
     /// let hottest_per_minute = Aggregate::reduce(
     ///     |reading: &Reading| reading.sensor,
     ///     |hottest: &mut Reading, reading: &Reading| {
-    ///         if reading.celsius > hottest.celsius { *hottest = reading; }
+    ///         if reading.celsius > hottest.celsius { *hottest = reading.clone(); }
     ///     },
     /// )
     /// .emit(Emit::TumblingWindow(Duration::from_secs(60)));
@@ -181,7 +181,7 @@ where
     /// // The three regions with the largest single sale.
     /// let top3 = Aggregate::reduce(
     ///     |sale: &Sale| sale.region.clone(),
-    ///     |best: &mut Sale, sale: &Sale| if sale.amount > best.amount { *best = sale },
+    ///     |best: &mut Sale, sale: &Sale| if sale.amount > best.amount { *best = sale.clone() },
     /// )
     /// .top_n(3, |a, b| b.amount.total_cmp(&a.amount));
     /// ```

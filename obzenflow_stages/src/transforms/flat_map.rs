@@ -21,9 +21,9 @@ use super::codec::{Decoder, Encoder, Events};
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// // One record per word of each line's `text`.
 /// let words = flat_map(|event: ChainEvent| {
-///     let text = event.json().and_then(|p| p["text"].as_str()).unwrap_or("").to_owned();
+///     let text = event.json().and_then(|p| p["text"].as_str().map(str::to_owned)).unwrap_or_default();
 ///     text.split_whitespace()
-///         .map(|word| event.derive_data("word", word.into()))
+///         .map(|word| event.derive_data("word", serde_json::json!(word)))
 ///         .collect::<Vec<_>>()
 /// });
 /// FlowBuilder::new("words")

@@ -73,7 +73,7 @@ where
 /// use obzenflow_stages::transforms::map;
 ///
 /// let rename = map(|event: ChainEvent| {
-///     event.derive_data("renamed", event.payload().cloned().unwrap_or_default())
+///     event.derive_data("renamed", event.payload().cloned().unwrap_or_else(|| serde_json::Value::Null.into()))
 /// });
 /// ```
 pub fn map<F>(function: F) -> Map<Events, Events, F>

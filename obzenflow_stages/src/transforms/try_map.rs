@@ -84,7 +84,7 @@ where
 /// use obzenflow_stages::transforms::try_map;
 ///
 /// let needs_payload = try_map(|event: ChainEvent| {
-///     if event.payload().is_some_and(|p| p.is_object()) { Ok(event) } else { Err("not an object") }
+///     if event.json().is_some_and(|p| p.is_object()) { Ok(event) } else { Err("not an object") }
 /// });
 /// ```
 pub fn try_map<F, E>(function: F) -> TryMap<Events, Events, F>
