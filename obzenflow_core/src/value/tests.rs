@@ -1,3 +1,6 @@
+//! Properties of the compact value encoding: typed values decode to what `serde_json` gives,
+//! JSON values round-trip, and no bytes make the decoder panic.
+
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
