@@ -163,7 +163,7 @@ pub(crate) fn temp_path(dir: &Path, stem: &str) -> PathBuf {
     dir.join(unique_temp_name(stem))
 }
 
-fn io_error(operation: &'static str, path: &Path, source: io::Error) -> RunDirError {
+pub(crate) fn io_error(operation: &'static str, path: &Path, source: io::Error) -> RunDirError {
     RunDirError::Io {
         operation,
         path: path.to_path_buf(),

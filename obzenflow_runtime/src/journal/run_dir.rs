@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use obzenflow_core::{FlowId, JournalError, Lane, RunId, StageId, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use super::files::io_error;
 use super::files::{
     open_regular, open_regular_for_writing, read_bounded, temp_path, MANIFEST_LIMIT_BYTES,
 };
@@ -719,14 +720,6 @@ impl RunDirectory {
             });
         }
         serde_json::from_slice(&bytes).map_err(invalid)
-    }
-}
-
-fn io_error(operation: &'static str, path: &Path, source: io::Error) -> RunDirError {
-    RunDirError::Io {
-        operation,
-        path: path.to_path_buf(),
-        source,
     }
 }
 
