@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use std::borrow::Cow;
 
-use super::{ControlEvent, EventContent, EventType, Payload, ProcessingStatus};
+use super::{ControlEvent, EventContent, EventType, FieldError, Payload, ProcessingStatus};
 use crate::id::{CorrelationId, EventId, FlowId, RunId, StageId, WriterId};
 use crate::time::Timestamp;
 
@@ -183,6 +183,39 @@ impl ChainEvent {
         match &mut self.content {
             EventContent::Data { payload, .. } => payload.make_json_mut().ok(),
             _ => None,
+        }
+    }
+
+    /// One field of a data record's object payload (see [`Payload::field`]): borrowed, never
+    /// building the whole JSON value of a JSON payload. `None` for other events, payloads
+    /// that are not objects and missing fields.
+    pub fn field(&self, name: &str) -> Option<Cow<'_, serde_json::Value>> {
+        self.payload().and_then(|payload| payload.field(name))
+    }
+
+    /// Sets one field of a data record's object payload without copying the rest (see
+    /// [`Payload::set_field`]): the way for a transform to change a clone of its input.
+    ///
+    /// ```
+    /// use obzenflow_core::ChainEvent;
+    /// use serde_json::json;
+    ///
+    /// let input = ChainEvent::data("order", json!({"amount": 10.0, "customer": "c1"}));
+    /// let mut taxed = input.clone();
+    /// taxed.set_field("with_tax", 12.0)?;
+    /// assert_eq!(taxed.json().as_deref(), Some(&json!({"amount": 10.0, "customer": "c1", "with_tax": 12.0})));
+    /// assert_eq!(input.field("with_tax"), None);
+    /// # Ok::<(), obzenflow_core::event::FieldError>(())
+    /// ```
+    pub fn set_field(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<serde_json::Value>,
+    ) -> Result<(), FieldError> {
+        let found = self.content_kind();
+        match &mut self.content {
+            EventContent::Data { payload, .. } => payload.set_field(name, value),
+            _ => Err(FieldError::NotData { found }),
         }
     }
 

@@ -3,11 +3,12 @@
 mod chain_event;
 mod content;
 mod event_type;
+mod patch;
 mod payload;
 mod status;
 
 pub use chain_event::{Causality, ChainEvent, FlowContext, ProcessingInfo};
 pub use content::{ControlEvent, DeliveryReceipt, EventContent, LifecycleEvent};
 pub use event_type::EventType;
-pub use payload::Payload;
+pub use payload::{FieldError, Payload};
 pub use status::{ErrorKind, ProcessingStatus};

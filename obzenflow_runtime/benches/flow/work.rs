@@ -35,10 +35,20 @@ pub(crate) fn order(index: u64) -> Value {
     })
 }
 
+/// The field the map reads.
+pub(crate) const AMOUNT_FIELD: &str = "amount";
+/// The field the map adds.
+pub(crate) const TAXED_FIELD: &str = "with_tax";
+
+/// The taxed amount of `amount`.
+pub(crate) fn tax(amount: f64) -> f64 {
+    amount * 1.2
+}
+
 /// The map's work: read the amount and add a `with_tax` field.
 pub(crate) fn add_tax(payload: &mut Value) {
-    let amount = payload["amount"].as_f64().unwrap_or(0.0);
-    payload["with_tax"] = json!(amount * 1.2);
+    let amount = payload[AMOUNT_FIELD].as_f64().unwrap_or(0.0);
+    payload[TAXED_FIELD] = json!(tax(amount));
 }
 
 /// What one or more sinks saw: how many records, the sum of their amounts (taxed where a map
@@ -66,14 +76,18 @@ impl Tally {
 
     /// Counts one record and its latency from its stamp to now.
     pub(crate) fn observe(&mut self, payload: &Value) {
-        let amount = payload
-            .get("with_tax")
-            .or_else(|| payload.get("amount"))
-            .and_then(Value::as_f64)
+        self.observe_fields(|name| payload.get(name).cloned());
+    }
+
+    /// Counts one record whose fields `field` gives by name.
+    pub(crate) fn observe_fields(&mut self, field: impl Fn(&str) -> Option<Value>) {
+        let amount = field(TAXED_FIELD)
+            .or_else(|| field(AMOUNT_FIELD))
+            .and_then(|amount| amount.as_f64())
             .unwrap_or(0.0);
         self.sum += amount;
         self.records += 1;
-        if let Some(stamp) = payload[STAMP_FIELD].as_u64() {
+        if let Some(stamp) = field(STAMP_FIELD).and_then(|stamp| stamp.as_u64()) {
             self.latency_ns
                 .saturating_record(now_ns().saturating_sub(stamp).max(1));
         }

@@ -28,7 +28,7 @@ impl Journals {
     pub const DEFAULT_BASE_DIR: &'static str = "target/obzenflow/runs";
 
     /// How many recent records an in-memory journal keeps by default.
-    pub const DEFAULT_MEMORY_RETENTION: usize = 8_192;
+    pub const DEFAULT_MEMORY_RETENTION: usize = 4_096;
 
     /// In-memory journals keeping the most recent [`Journals::DEFAULT_MEMORY_RETENTION`]
     /// records each (never fewer than the largest edge window).

@@ -1,5 +1,6 @@
 //! Stage errors: per-record failures that go to the error lane, and stage failures that stop it.
 
+use obzenflow_core::event::FieldError;
 use obzenflow_core::{ErrorKind, JournalError, JournalId, PayloadError};
 
 /// A handler failed on one record. The record goes to the stage's error lane and the stage goes
@@ -36,6 +37,12 @@ impl RecordError {
 impl From<PayloadError> for RecordError {
     fn from(error: PayloadError) -> Self {
         Self::decode(error.to_string())
+    }
+}
+
+impl From<FieldError> for RecordError {
+    fn from(error: FieldError) -> Self {
+        Self::validation(error.to_string())
     }
 }
 
