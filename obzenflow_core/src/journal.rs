@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::ChainEvent;
+use crate::event::{ChainEvent, Record};
 use crate::id::WriterId;
 
 /// A half-open range of sequences `[start, end)`.
@@ -150,7 +150,7 @@ pub trait JournalReader: Send + Sync {
 
     /// Moves up to `max` committed records into `out` and advances the cursor past them;
     /// returns how many. Never waits: zero means nothing is committed beyond the cursor.
-    fn read(&mut self, max: usize, out: &mut Vec<Arc<ChainEvent>>) -> Result<usize, JournalError>;
+    fn read(&mut self, max: usize, out: &mut Vec<Record>) -> Result<usize, JournalError>;
 
     /// Waits until a record is committed beyond the cursor.
     ///

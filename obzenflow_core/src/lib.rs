@@ -13,7 +13,7 @@ pub mod value;
 pub use error::IdParseError;
 pub use event::{
     Causality, ChainEvent, ControlEvent, DeliveryReceipt, ErrorKind, EventContent, EventType,
-    FlowContext, LifecycleEvent, Payload, ProcessingInfo, ProcessingStatus,
+    FlowContext, LifecycleEvent, Payload, ProcessingInfo, ProcessingStatus, Record,
 };
 pub use id::{CorrelationId, EventId, FlowId, RunId, StageId, SystemComponent, WriterId};
 pub use journal::{

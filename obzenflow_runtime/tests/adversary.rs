@@ -16,7 +16,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use obzenflow_core::{ChainEvent, FlowId, Lane, RunId};
+use obzenflow_core::{FlowId, Lane, Record, RunId};
 use obzenflow_runtime::cli::{self, Exit};
 use obzenflow_runtime::journal::{
     inspect, CreateStep, DiskJournalConfig, FaultKind, Interruption, JournalFault, RunDirError,
@@ -422,7 +422,7 @@ struct HeldSink {
 }
 
 impl AsyncSinkHandler for HeldSink {
-    async fn consume_batch(&mut self, events: &[Arc<ChainEvent>]) -> Vec<Result<(), RecordError>> {
+    async fn consume_batch(&mut self, events: &[Record]) -> Vec<Result<(), RecordError>> {
         if let Some(started) = self.started.take() {
             let _ = started.send(());
             self.release.notified().await;

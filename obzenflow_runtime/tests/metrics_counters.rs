@@ -4,10 +4,9 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use obzenflow_core::{ChainEvent, ErrorKind};
+use obzenflow_core::{ChainEvent, ErrorKind, Record};
 use obzenflow_runtime::metrics::MetricsConfig;
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowState, Journals};
 use obzenflow_runtime::stages::{
@@ -212,10 +211,7 @@ struct Gated {
 }
 
 impl AsyncSinkHandler for Gated {
-    async fn consume_batch<'a>(
-        &'a mut self,
-        events: &'a [Arc<ChainEvent>],
-    ) -> Vec<Result<(), RecordError>> {
+    async fn consume_batch<'a>(&'a mut self, events: &'a [Record]) -> Vec<Result<(), RecordError>> {
         let _ = self.gate.wait_for(|open| *open).await;
         events.iter().map(|_| Ok(())).collect()
     }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use obzenflow_core::ChainEvent;
+use obzenflow_core::{ChainEvent, Record};
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowState, Journals};
 use obzenflow_runtime::stages::{
     HandlerFailure, RecordError, SinkHandler, SourceHandler, SourcePoll, StageConfig, StageState,
@@ -208,7 +208,7 @@ struct Stuck;
 impl obzenflow_runtime::stages::AsyncSinkHandler for Stuck {
     async fn consume_batch<'a>(
         &'a mut self,
-        _events: &'a [Arc<ChainEvent>],
+        _events: &'a [Record],
     ) -> Vec<Result<(), RecordError>> {
         std::future::pending().await
     }

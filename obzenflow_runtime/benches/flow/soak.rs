@@ -10,10 +10,9 @@
 //! drained, and returns its figures.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use obzenflow_core::ChainEvent;
+use obzenflow_core::Record;
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowHandle, FlowState};
 use obzenflow_runtime::stages::{AsyncSinkHandler, RecordError};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -60,10 +59,7 @@ struct PacedSink {
 
 impl AsyncSinkHandler for PacedSink {
     // Never cancelled once started (the runtime's contract); the only await is a sleep.
-    async fn consume_batch<'a>(
-        &'a mut self,
-        events: &'a [Arc<ChainEvent>],
-    ) -> Vec<Result<(), RecordError>> {
+    async fn consume_batch<'a>(&'a mut self, events: &'a [Record]) -> Vec<Result<(), RecordError>> {
         let now = Instant::now();
         // A sink that was starved does not get to catch up with a burst afterwards.
         let due = self.next_due.map_or(now, |due| due.max(now));

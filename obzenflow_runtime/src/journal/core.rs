@@ -13,7 +13,7 @@ use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use obzenflow_core::{ChainEvent, JournalError, JournalId, JournalReader, SeqRange};
+use obzenflow_core::{ChainEvent, JournalError, JournalId, JournalReader, Record, SeqRange};
 use tokio::sync::Notify;
 
 use super::disk_read::DiskRecords;
@@ -91,7 +91,7 @@ impl CoreShared {
 
     /// Makes `records` visible after `committed` and wakes waiting readers; returns the new
     /// committed count.
-    fn publish(&self, records: Vec<Arc<ChainEvent>>) -> u64 {
+    fn publish(&self, records: Vec<Record>) -> u64 {
         let (committed, evicted) = {
             let mut state = self.lock();
             state.cache.records.extend(records);
@@ -111,7 +111,7 @@ impl CoreShared {
 pub(crate) struct RecordCache {
     /// The sequence of the oldest cached record.
     pub(crate) base: u64,
-    pub(crate) records: VecDeque<Arc<ChainEvent>>,
+    pub(crate) records: VecDeque<Record>,
     /// `None` keeps every record (an unbounded memory journal, whose cache is its storage).
     capacity: Option<usize>,
 }
@@ -122,7 +122,7 @@ impl RecordCache {
     }
 
     /// Clones up to `max` records from `from` (which must be cached) into `out`.
-    pub(crate) fn copy_into(&self, from: u64, max: usize, out: &mut Vec<Arc<ChainEvent>>) -> usize {
+    pub(crate) fn copy_into(&self, from: u64, max: usize, out: &mut Vec<Record>) -> usize {
         let skip = usize::try_from(from - self.base).unwrap_or(usize::MAX);
         let available = self.records.len().saturating_sub(skip);
         let count = available.min(max);
@@ -130,7 +130,7 @@ impl RecordCache {
         count
     }
 
-    fn evict(&mut self) -> Vec<Arc<ChainEvent>> {
+    fn evict(&mut self) -> Vec<Record> {
         let Some(capacity) = self.capacity else {
             return Vec::new();
         };
@@ -246,7 +246,8 @@ impl JournalCore {
         }
         storage.check_usable()?;
         let start = self.shared.committed();
-        let mut rest: Vec<Arc<ChainEvent>> = events.into_iter().map(Arc::new).collect();
+        // One allocation for the batch's records, shared by the cache and every reader.
+        let mut rest = Record::batch(events);
         while !rest.is_empty() {
             let space = self.wait_for_space(rest.len()).await?;
             let chunk = if space >= rest.len() {

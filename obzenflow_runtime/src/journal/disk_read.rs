@@ -5,9 +5,9 @@
 //! skipping the frames of fewer than `INDEX_STRIDE` records; after that it reads sequentially.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
-use obzenflow_core::{ChainEvent, CorruptionKind, JournalError, JournalId};
+use obzenflow_core::{CorruptionKind, JournalError, JournalId, Record};
 
 use super::frame::FRAME_HEADER_LEN;
 use super::segment::SegmentReader;
@@ -77,7 +77,7 @@ impl DiskRecords {
         from: u64,
         limit: u64,
         max: usize,
-        out: &mut Vec<Arc<ChainEvent>>,
+        out: &mut Vec<Record>,
     ) -> Result<usize, JournalError> {
         let reusable = cursor
             .as_ref()
@@ -86,19 +86,20 @@ impl DiskRecords {
             Some(current) if reusable => current,
             _ => self.seek(from)?,
         };
-        let mut count = 0;
-        while count < max && current.next_seq < limit {
+        let mut events = Vec::new();
+        while events.len() < max && current.next_seq < limit {
             match current.reader.next_event() {
                 Ok(Some(event)) => {
-                    out.push(Arc::new(event));
+                    events.push(event);
                     current.next_seq += 1;
-                    count += 1;
                 }
                 Ok(None) => current = self.next_segment(current)?,
                 Err(error) => return Err(error.into_journal_error(&self.journal)),
             }
         }
         *cursor = Some(current);
+        let count = events.len();
+        out.extend(Record::batch(events));
         Ok(count)
     }
 

@@ -5,7 +5,7 @@
 //! the implementations of the [`obzenflow_core::Journal`] port:
 //!
 //! - [`MemoryJournal`] and [`DiskJournal`] share one in-process core: a cache of
-//!   `Arc<ChainEvent>` records, the committed count, the registry of readers with
+//!   `Record` records, the committed count, the registry of readers with
 //!   backpressure windows, and write-then-notify wake-ups (no reader or writer ever polls).
 //!   Storage is a strategy: nothing for memory journals, segment files for disk journals.
 //! - On disk a journal is a directory of segment files ([`segment_file_name`]) holding frames

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use obzenflow_core::{ChainEvent, JournalError, JournalId, JournalReader};
+use obzenflow_core::{JournalError, JournalId, JournalReader, Record};
 
 use super::core::CoreShared;
 use super::disk_read::DiskCursor;
@@ -29,7 +29,7 @@ impl CoreReader {
     }
 
     /// Reads from the cache; `Err(cache_base)` if `position` is older than the cache.
-    fn read_cached(&mut self, max: usize, out: &mut Vec<Arc<ChainEvent>>) -> Result<usize, u64> {
+    fn read_cached(&mut self, max: usize, out: &mut Vec<Record>) -> Result<usize, u64> {
         let mut state = self.shared.lock();
         if self.position < state.cache.base {
             return Err(state.cache.base);
@@ -51,7 +51,7 @@ impl CoreReader {
         &mut self,
         limit: u64,
         max: usize,
-        out: &mut Vec<Arc<ChainEvent>>,
+        out: &mut Vec<Record>,
     ) -> Result<usize, JournalError> {
         let Some(disk) = self.shared.disk.as_ref() else {
             // A bounded memory journal dropped these records for good.
@@ -82,7 +82,7 @@ impl JournalReader for CoreReader {
         self.position
     }
 
-    fn read(&mut self, max: usize, out: &mut Vec<Arc<ChainEvent>>) -> Result<usize, JournalError> {
+    fn read(&mut self, max: usize, out: &mut Vec<Record>) -> Result<usize, JournalError> {
         if max == 0 || self.position >= self.shared.committed() {
             return Ok(0);
         }

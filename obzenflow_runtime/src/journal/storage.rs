@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 
-use obzenflow_core::{ChainEvent, JournalError, JournalId};
+use obzenflow_core::{JournalError, JournalId, Record};
 
 use super::codec::BatchEncoder;
 use super::disk_read::DiskRecords;
@@ -40,11 +40,7 @@ impl Storage {
     }
 
     /// Stores `records`, the first of which gets sequence `first_seq`.
-    pub(crate) fn write(
-        &mut self,
-        first_seq: u64,
-        records: &[Arc<ChainEvent>],
-    ) -> Result<(), JournalError> {
+    pub(crate) fn write(&mut self, first_seq: u64, records: &[Record]) -> Result<(), JournalError> {
         match self {
             Self::Memory => Ok(()),
             Self::Disk(writer) => writer.write(first_seq, records),
@@ -169,7 +165,7 @@ impl DiskWriter {
         self.sync.check_failure()
     }
 
-    fn write(&mut self, first_seq: u64, records: &[Arc<ChainEvent>]) -> Result<(), JournalError> {
+    fn write(&mut self, first_seq: u64, records: &[Record]) -> Result<(), JournalError> {
         // Encode everything first: a record that cannot be encoded then fails the append
         // before any byte of it reaches the file.
         self.buffer.clear();
@@ -207,11 +203,7 @@ impl DiskWriter {
 
     /// Encodes `records` as one frame, or as several if one would exceed
     /// [`FRAME_TARGET_BYTES`] (a frame of one record may be larger).
-    fn encode_frames(
-        &mut self,
-        first_seq: u64,
-        records: &[Arc<ChainEvent>],
-    ) -> Result<(), JournalError> {
+    fn encode_frames(&mut self, first_seq: u64, records: &[Record]) -> Result<(), JournalError> {
         let start = self.buffer.len();
         frame::encode_batch_frame(&mut self.encoder, first_seq, records, &mut self.buffer)
             .map_err(|error| self.encode_error(records, error))?;
@@ -229,7 +221,7 @@ impl DiskWriter {
         Ok(())
     }
 
-    fn encode_error(&self, records: &[Arc<ChainEvent>], error: FrameEncodeError) -> JournalError {
+    fn encode_error(&self, records: &[Record], error: FrameEncodeError) -> JournalError {
         let (event_id, source) = match error {
             FrameEncodeError::Encode(error) => (error.event_id, error.source),
             other => (

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use obzenflow_core::{ChainEvent, Journal, JournalError, JournalId, JournalReader, RunId};
+use obzenflow_core::{Journal, JournalError, JournalId, JournalReader, Record, RunId};
 use obzenflow_fsm::StateVariant;
 use tokio::sync::watch;
 
@@ -75,7 +75,7 @@ impl JournalReader for TrackedReader {
         self.inner.position()
     }
 
-    fn read(&mut self, max: usize, out: &mut Vec<Arc<ChainEvent>>) -> Result<usize, JournalError> {
+    fn read(&mut self, max: usize, out: &mut Vec<Record>) -> Result<usize, JournalError> {
         let first = out.len();
         let read = self.inner.read(max, out)?;
         if read > 0 {

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use obzenflow_core::{ChainEvent, EventContent, JournalError, JournalReader};
+use obzenflow_core::{ChainEvent, EventContent, JournalError, JournalReader, Record};
 
 use super::error::StageError;
 use super::logic::Progress;
@@ -25,8 +25,8 @@ struct Upstream {
 pub(crate) struct Inputs {
     stage: Arc<str>,
     upstreams: Vec<Upstream>,
-    scratch: Vec<Arc<ChainEvent>>,
-    batch: Vec<Arc<ChainEvent>>,
+    scratch: Vec<Record>,
+    batch: Vec<Record>,
     next_upstream: usize,
 }
 
@@ -72,7 +72,7 @@ impl Inputs {
         max: usize,
         outputs: &mut Outputs,
         on_error: fn(&mut Outputs, &ChainEvent),
-        work: &mut Vec<Arc<ChainEvent>>,
+        work: &mut Vec<Record>,
     ) -> Result<(), StageError> {
         let mut batch = std::mem::take(&mut self.batch);
         let read = self.read_batch(max, &mut batch);
@@ -115,7 +115,7 @@ impl Inputs {
     pub(crate) fn read_batch(
         &mut self,
         max: usize,
-        out: &mut Vec<Arc<ChainEvent>>,
+        out: &mut Vec<Record>,
     ) -> Result<usize, StageError> {
         let count = self.upstreams.len();
         let mut read = 0;
@@ -135,7 +135,7 @@ impl Inputs {
         &mut self,
         index: usize,
         max: usize,
-        out: &mut Vec<Arc<ChainEvent>>,
+        out: &mut Vec<Record>,
     ) -> Result<usize, StageError> {
         let upstream = &mut self.upstreams[index];
         if upstream.ended {

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use obzenflow_core::{ChainEvent, DeliveryReceipt};
+use obzenflow_core::{ChainEvent, DeliveryReceipt, Record};
 
 use super::error::{HandlerFailure, RecordError, StageError};
 use super::inputs::Inputs;
@@ -61,7 +61,7 @@ pub trait AsyncSinkHandler: Send + 'static {
     /// Cancel safety: never cancelled by the runtime once started.
     fn consume_batch<'a>(
         &'a mut self,
-        events: &'a [Arc<ChainEvent>],
+        events: &'a [Record],
     ) -> impl Future<Output = Vec<Result<(), RecordError>>> + Send + 'a;
 
     /// Called once when every upstream has ended.
@@ -80,10 +80,7 @@ impl<H: SinkHandler> AsyncSinkHandler for SyncSink<H> {
         self.0.initialize()
     }
 
-    async fn consume_batch<'a>(
-        &'a mut self,
-        events: &'a [Arc<ChainEvent>],
-    ) -> Vec<Result<(), RecordError>> {
+    async fn consume_batch<'a>(&'a mut self, events: &'a [Record]) -> Vec<Result<(), RecordError>> {
         events.iter().map(|event| self.0.consume(event)).collect()
     }
 
@@ -97,7 +94,7 @@ pub(crate) struct SinkLogic<H> {
     stage: Arc<str>,
     handler: H,
     inputs: Inputs,
-    to_deliver: Vec<Arc<ChainEvent>>,
+    to_deliver: Vec<Record>,
 }
 
 impl<H: AsyncSinkHandler> SinkLogic<H> {

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use obzenflow_core::ChainEvent;
+use obzenflow_core::{ChainEvent, Record};
 
 use super::context::StageKind;
 use super::error::{HandlerFailure, RecordError, StageError};
@@ -66,7 +66,7 @@ pub trait AsyncTransformHandler: Send + 'static {
     /// Cancel safety: never cancelled by the runtime once started.
     fn process_batch<'a>(
         &'a mut self,
-        events: &'a [Arc<ChainEvent>],
+        events: &'a [Record],
     ) -> impl Future<Output = Vec<RecordResult>> + Send + 'a;
 
     /// Called once when every upstream has ended; returns records still held.
@@ -80,7 +80,7 @@ pub(crate) trait TimedProcessor: Send + 'static {
     fn initialize(&mut self) -> impl Future<Output = Result<(), HandlerFailure>> + Send;
     fn process_batch<'a>(
         &'a mut self,
-        events: &'a [Arc<ChainEvent>],
+        events: &'a [Record],
         results: &'a mut Vec<(RecordResult, u64)>,
     ) -> impl Future<Output = ()> + Send + 'a;
     fn drain(&mut self) -> impl Future<Output = Result<Vec<ChainEvent>, HandlerFailure>> + Send;
@@ -96,7 +96,7 @@ impl<H: TransformHandler> TimedProcessor for SyncTransform<H> {
 
     async fn process_batch<'a>(
         &'a mut self,
-        events: &'a [Arc<ChainEvent>],
+        events: &'a [Record],
         results: &'a mut Vec<(RecordResult, u64)>,
     ) {
         // One clock read per batch, not per record: each record is charged an equal share.
@@ -124,7 +124,7 @@ impl<H: AsyncTransformHandler> TimedProcessor for AsyncTransform<H> {
 
     async fn process_batch<'a>(
         &'a mut self,
-        events: &'a [Arc<ChainEvent>],
+        events: &'a [Record],
         results: &'a mut Vec<(RecordResult, u64)>,
     ) {
         let start = Instant::now();
@@ -145,7 +145,7 @@ pub(crate) struct TransformLogic<P> {
     stage: Arc<str>,
     processor: P,
     inputs: Inputs,
-    to_process: Vec<Arc<ChainEvent>>,
+    to_process: Vec<Record>,
     results: Vec<(RecordResult, u64)>,
 }
 

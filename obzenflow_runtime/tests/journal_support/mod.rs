@@ -6,7 +6,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use obzenflow_core::{ChainEvent, Journal, JournalId, JournalReader, Lane, StageId, WriterId};
+use obzenflow_core::{
+    ChainEvent, Journal, JournalId, JournalReader, Lane, Record, StageId, WriterId,
+};
 use obzenflow_runtime::journal::{
     DiskJournal, DiskJournalConfig, MemoryJournal, SyncPolicy, SyncScheduler,
 };
@@ -44,7 +46,7 @@ pub(crate) fn journal_id(name: &str) -> JournalId {
 }
 
 /// Reads everything committed from `reader`, `max` records per call.
-pub(crate) fn read_available(reader: &mut dyn JournalReader, max: usize) -> Vec<Arc<ChainEvent>> {
+pub(crate) fn read_available(reader: &mut dyn JournalReader, max: usize) -> Vec<Record> {
     let mut records = Vec::new();
     while reader.read(max, &mut records).expect("read") > 0 {}
     records

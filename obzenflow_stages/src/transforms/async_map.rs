@@ -6,10 +6,9 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::num::NonZeroUsize;
-use std::sync::Arc;
 use std::time::Duration;
 
-use obzenflow_core::{ChainEvent, ErrorKind};
+use obzenflow_core::{ChainEvent, ErrorKind, Record};
 use obzenflow_runtime::stages::{AsyncTransformHandler, RecordError, RecordResult};
 use tokio::task::{Id, JoinError, JoinSet};
 
@@ -202,7 +201,7 @@ where
     /// Runs the batch with at most `concurrency` calls in flight.
     ///
     /// Cancel safety: dropping the returned future aborts the calls still in flight.
-    async fn process_batch<'a>(&'a mut self, events: &'a [Arc<ChainEvent>]) -> Vec<RecordResult> {
+    async fn process_batch<'a>(&'a mut self, events: &'a [Record]) -> Vec<RecordResult> {
         let mut results: Vec<Option<RecordResult>> = events.iter().map(|_| None).collect();
         let mut calls = Calls {
             tasks: JoinSet::new(),
@@ -255,11 +254,14 @@ mod tests {
     use super::*;
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
 
-    fn batch(count: u64) -> Vec<Arc<ChainEvent>> {
-        (0..count)
-            .map(|n| Arc::new(ChainEvent::data("n", json!(n))))
-            .collect()
+    fn batch(count: u64) -> Vec<Record> {
+        Record::batch(
+            (0..count)
+                .map(|n| ChainEvent::data("n", json!(n)))
+                .collect(),
+        )
     }
 
     fn number(result: &RecordResult) -> u64 {
