@@ -107,7 +107,7 @@ impl CoreShared {
     }
 }
 
-/// The most recent records, shared with readers as `Arc` clones.
+/// The most recent records, shared with readers as `Record` clones.
 pub(crate) struct RecordCache {
     /// The sequence of the oldest cached record.
     pub(crate) base: u64,

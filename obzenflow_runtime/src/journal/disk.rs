@@ -90,7 +90,7 @@ impl fmt::Display for RecoveryReport {
 
 /// A journal stored as a directory of segment files.
 ///
-/// Live readers are served from an in-memory cache of recent records (`Arc` clones, no
+/// Live readers are served from an in-memory cache of recent records (`Record` clones, no
 /// decoding); a reader that falls behind the cache reads from the files. Opening an existing
 /// directory validates every segment and cuts a torn tail (see [`DiskJournal::recovery`]).
 ///
