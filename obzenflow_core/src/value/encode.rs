@@ -14,6 +14,8 @@ use super::tags::{
 
 /// The most keys one table holds; keys met after that are written inline.
 const MAX_KEYS: usize = 4096;
+/// Up to this many keys, a key is looked up by comparing it with each (no hashing).
+const LINEAR_SEARCH_KEYS: usize = 16;
 /// Keys longer than this are always written inline.
 const MAX_TABLE_KEY_LEN: usize = 64;
 
@@ -73,7 +75,13 @@ impl KeyTable {
     }
 
     fn text_key(&mut self, key: &str) -> Option<u32> {
-        if let Some(&index) = self.by_text.get(key) {
+        // Records of one batch mostly share a handful of keys: comparing a few short strings
+        // costs less than hashing one.
+        if self.keys.len() <= LINEAR_SEARCH_KEYS {
+            if let Some(index) = self.keys.iter().position(|known| **known == *key) {
+                return Some(index as u32);
+            }
+        } else if let Some(&index) = self.by_text.get(key) {
             return Some(index);
         }
         if self.keys.len() >= MAX_KEYS || key.len() > MAX_TABLE_KEY_LEN {
