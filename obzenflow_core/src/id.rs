@@ -142,7 +142,9 @@ impl EventIdMint {
     /// The next id.
     pub fn next_id(&mut self) -> EventId {
         if self.left == 0 {
-            self.next = Uuid::now_v7().as_u128() & !Self::HEADROOM;
+            // Never below an id already handed out, even if the clock went back: the ids of
+            // one mint only ever increase, which journal checks rely on.
+            self.next = self.next.max(Uuid::now_v7().as_u128() & !Self::HEADROOM);
             self.left = Self::REFRESH;
         }
         let id = EventId::from_uuid(Uuid::from_u128(self.next));
@@ -299,6 +301,17 @@ fn parse_prefixed(input: &str, prefix: &str, kind: &'static str) -> Result<Uuid,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mint_hands_out_increasing_ids_across_clock_refreshes() {
+        let mut mint = EventIdMint::new();
+        let mut previous = mint.next_id();
+        for _ in 0..(3 * EventIdMint::REFRESH) {
+            let id = mint.next_id();
+            assert!(id > previous, "{id} after {previous}");
+            previous = id;
+        }
+    }
 
     #[test]
     fn ids_print_with_prefix_and_parse_back() {

@@ -63,6 +63,12 @@ impl CoreShared {
         std::mem::take(&mut state.writer_waiting)
     }
 
+    /// Forgets a reader without a window.
+    pub(crate) fn unregister_unwindowed(&self) {
+        let mut state = self.lock();
+        state.readers.unwindowed = state.readers.unwindowed.saturating_sub(1);
+    }
+
     /// Removes a windowed reader; wakes the writer if it was waiting.
     pub(crate) fn unregister_reader(&self, slot: usize) {
         let wake = {
@@ -95,7 +101,8 @@ impl CoreShared {
         let (committed, evicted) = {
             let mut state = self.lock();
             state.cache.records.extend(records);
-            let evicted = state.cache.evict();
+            let consumed = state.readers.consumed();
+            let evicted = state.cache.evict(consumed);
             let committed = state.cache.end();
             self.committed.store(committed, Ordering::Release);
             (committed, evicted)
@@ -130,24 +137,49 @@ impl RecordCache {
         count
     }
 
-    fn evict(&mut self) -> Vec<Record> {
+    /// Drops the records beyond the capacity, and those every reader has read (`consumed`, the
+    /// slowest position when every reader is known): they are needed by nobody, and dropping
+    /// them early keeps memory to the readers' actual lag rather than the capacity.
+    fn evict(&mut self, consumed: Option<u64>) -> Vec<Record> {
         let Some(capacity) = self.capacity else {
             return Vec::new();
         };
-        let excess = self.records.len().saturating_sub(capacity);
+        let read_by_all = consumed.map_or(0, |position| {
+            usize::try_from(position.saturating_sub(self.base)).unwrap_or(usize::MAX)
+        });
+        let excess = self
+            .records
+            .len()
+            .saturating_sub(capacity)
+            .max(read_by_all.min(self.records.len()));
         self.base += excess as u64;
         self.records.drain(..excess).collect()
     }
 }
 
-/// Positions and windows of the readers that hold the writer back.
+/// Positions and windows of the readers that hold the writer back, and how many readers
+/// without a window are open.
 #[derive(Default)]
 struct WindowRegistry {
     slots: Vec<Option<(u64, u64)>>,
     free: Vec<usize>,
+    unwindowed: usize,
 }
 
 impl WindowRegistry {
+    /// The position every reader has passed: the slowest windowed reader's, when there is at
+    /// least one and no reader without a window (whose position the registry does not know).
+    fn consumed(&self) -> Option<u64> {
+        if self.unwindowed > 0 {
+            return None;
+        }
+        self.slots
+            .iter()
+            .flatten()
+            .map(|(position, _)| *position)
+            .min()
+    }
+
     fn register(&mut self, position: u64, window: u64) -> usize {
         match self.free.pop() {
             Some(slot) => {
@@ -307,6 +339,9 @@ impl JournalCore {
             return Err(self.shared.evicted(from, state.cache.base));
         }
         let slot = window.map(|window| state.readers.register(from, window.get()));
+        if slot.is_none() {
+            state.readers.unwindowed += 1;
+        }
         drop(state);
         Ok(Box::new(CoreReader::new(
             Arc::clone(&self.shared),

@@ -121,8 +121,9 @@ impl JournalReader for CoreReader {
 
 impl Drop for CoreReader {
     fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            self.shared.unregister_reader(slot);
+        match self.slot.take() {
+            Some(slot) => self.shared.unregister_reader(slot),
+            None => self.shared.unregister_unwindowed(),
         }
     }
 }

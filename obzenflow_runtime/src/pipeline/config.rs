@@ -9,9 +9,10 @@ use crate::journal::{DiskJournalConfig, SyncPolicy};
 pub enum Journals {
     /// In memory: fast, gone when the process ends.
     Memory {
-        /// How many recent records each journal keeps; `None` keeps every record. Live
-        /// readers never fall further behind than their backpressure window, so a bound of at
-        /// least the largest window loses nothing they need and keeps memory flat.
+        /// How many recent records each journal keeps at most; `None` keeps every record.
+        /// Live readers never fall further behind than their backpressure window, so a bound
+        /// of at least the largest window loses nothing they need and keeps memory flat. A
+        /// bounded journal also drops records every one of its readers has read.
         retain_records: Option<usize>,
     },
     /// On disk, one run directory per run under `base_dir`.
