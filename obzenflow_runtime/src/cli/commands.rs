@@ -149,7 +149,11 @@ fn execute(cli: &Cli, stdout: &mut dyn Write) -> Result<Exit, CliError> {
         Command::Runs => {
             let runs = list_runs(&cli.base)?;
             write_text(stdout, &format_runs(&runs))?;
-            Ok(Exit::Success)
+            Ok(if runs.iter().any(|run| run.is_damaged()) {
+                Exit::Findings
+            } else {
+                Exit::Success
+            })
         }
         Command::Inspect {
             run, stage: None, ..
@@ -204,7 +208,8 @@ fn print_records(
     status: Option<StatusArg>,
     stdout: &mut dyn Write,
 ) -> Result<Exit, CliError> {
-    for event in inspect::read_journal(run, stage, lane)? {
+    let mut records = inspect::read_journal(run, stage, lane)?;
+    for event in records.by_ref() {
         let event = event?;
         let wanted = status
             .is_none_or(|status| event.is_data() && status.matches(&event.processing_info.status));
@@ -213,6 +218,17 @@ fn print_records(
             line.push('\n');
             write_text(stdout, &line)?;
         }
+    }
+    // What was printed ends at a torn tail: say so, as `validate` would, and fail.
+    if let Some(tail) = records.torn_tail() {
+        return Err(CliError::RunDir(RunDirError::Journal {
+            path: run.to_path_buf(),
+            source: obzenflow_core::JournalError::Corrupt {
+                segment: tail.segment.clone(),
+                offset: tail.offset,
+                kind: tail.reason.clone(),
+            },
+        }));
     }
     Ok(Exit::Success)
 }

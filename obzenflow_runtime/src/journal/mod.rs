@@ -21,10 +21,13 @@
 //! - With the test-only feature `fault-injection`, `JournalFault` plans make disk journals
 //!   fail a write (`ENOSPC`, a short write) or an fsync (`EIO`) on cue.
 
+mod audit;
+mod check;
 pub mod codec;
 mod core;
 mod disk;
 mod disk_read;
+mod escape;
 mod factory;
 #[cfg(feature = "fault-injection")]
 mod faults;
