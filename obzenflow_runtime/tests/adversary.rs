@@ -20,10 +20,10 @@ use obzenflow_core::{ChainEvent, FlowId, Lane, RunId};
 use obzenflow_runtime::cli::{self, Exit};
 use obzenflow_runtime::journal::{
     inspect, CreateStep, DiskJournalConfig, FaultKind, Interruption, JournalFault, RunDirError,
-    RunDirectory, RunManifest, RunState, RunStatus, SyncPolicy,
+    RunDirectory, RunManifest, RunState, RunStatus, SegmentReader, SyncPolicy,
 };
 use obzenflow_runtime::pipeline::{FlowError, FlowState, Journals};
-use obzenflow_runtime::stages::{AsyncSinkHandler, HandlerFailure, RecordError};
+use obzenflow_runtime::stages::{AsyncSinkHandler, HandlerFailure, RecordError, StageConfig};
 use support::{doubling_flow, Collect};
 use tokio::sync::{oneshot, Notify};
 
@@ -534,4 +534,224 @@ fn a_run_directory_deleted_mid_run_is_named_in_the_returned_error() {
         "{reason}"
     );
     assert!(message.contains(&reason), "{message}");
+}
+
+/// A completed run of the doubling flow whose `double` stage has several segments in each
+/// lane (small segments, small batches, every other record an error) and whose every frame
+/// holds a few records.
+fn completed_run_with_segments(base: &Path) -> PathBuf {
+    let config = DiskJournalConfig {
+        segment_bytes: 2048,
+        ..DiskJournalConfig::default()
+    };
+    let small_batches = StageConfig {
+        batch_limit: 5,
+        ..StageConfig::default()
+    };
+    let report = runtime()
+        .block_on(
+            doubling_flow("sealed", 200, Some(2), Collect::default())
+                .configure("numbers", small_batches.clone())
+                .configure("double", small_batches)
+                .journals(Journals::disk(base).with_disk_config(config))
+                .build()
+                .unwrap()
+                .run(),
+        )
+        .unwrap();
+    assert!(report.is_success(), "{report}");
+    report.run_dir.unwrap()
+}
+
+/// The segment files of a journal directory, in order.
+fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "seg"))
+        .collect();
+    segments.sort();
+    segments
+}
+
+/// The byte ranges of the frames of a segment, and whether each is the seal.
+fn frame_ranges(segment: &Path) -> Vec<(std::ops::Range<usize>, bool)> {
+    let mut reader = SegmentReader::open(segment).unwrap();
+    let mut frames = Vec::new();
+    loop {
+        let start = reader.offset() as usize;
+        match reader.skip_batch().unwrap() {
+            Some(batch) => frames.push((start..reader.offset() as usize, batch.is_seal())),
+            None => return frames,
+        }
+    }
+}
+
+/// Rewrites `segment` as `frames` (byte ranges of its current content) in that order.
+fn rewrite_frames(segment: &Path, frames: &[std::ops::Range<usize>]) {
+    let bytes = std::fs::read(segment).unwrap();
+    let rewritten: Vec<u8> = frames
+        .iter()
+        .flat_map(|range| bytes[range.clone()].iter().copied())
+        .collect();
+    std::fs::write(segment, rewritten).unwrap();
+}
+
+/// Ways to damage a journal that leave every frame whole: only sequences, counts, seals and
+/// hashes can tell.
+#[derive(Debug, Clone, Copy)]
+enum Damage {
+    LoseMiddleFrame,
+    LoseLastRecordFrame,
+    LoseSeal,
+    DuplicateMiddleFrame,
+    SwapTwoFrames,
+    /// The last frame of a segment repeated as the first of the next.
+    DuplicateAcrossSegments,
+    DeleteFirstSegment,
+    DeleteMiddleSegment,
+    DeleteLastSegment,
+    EmptyLastSegment,
+    EmptyEverySegment,
+    DeleteLaneDirectory,
+    /// The lane's files replaced by the same lane of another stage, sealed and whole.
+    SwapInAnotherStagesLane,
+}
+
+const DAMAGES: [Damage; 13] = [
+    Damage::LoseMiddleFrame,
+    Damage::LoseLastRecordFrame,
+    Damage::LoseSeal,
+    Damage::DuplicateMiddleFrame,
+    Damage::SwapTwoFrames,
+    Damage::DuplicateAcrossSegments,
+    Damage::DeleteFirstSegment,
+    Damage::DeleteMiddleSegment,
+    Damage::DeleteLastSegment,
+    Damage::EmptyLastSegment,
+    Damage::EmptyEverySegment,
+    Damage::DeleteLaneDirectory,
+    Damage::SwapInAnotherStagesLane,
+];
+
+impl Damage {
+    /// Damages the `lane` journal of `double` in the run at `run_dir`.
+    fn apply(self, run_dir: &Path, lane: Lane) {
+        let dir = run_dir.join("stages/double").join(lane.as_str());
+        let segments = segment_files(&dir);
+        assert!(segments.len() >= 3, "{lane}: {segments:?}");
+        let first = &segments[0];
+        let last = segments.last().unwrap();
+        let records_of = |segment: &Path| -> Vec<std::ops::Range<usize>> {
+            frame_ranges(segment)
+                .into_iter()
+                .filter(|(_, seal)| !seal)
+                .map(|(range, _)| range)
+                .collect()
+        };
+        match self {
+            Self::LoseMiddleFrame => {
+                let mut frames = records_of(first);
+                assert!(frames.len() >= 3);
+                frames.remove(frames.len() / 2);
+                rewrite_frames(first, &frames);
+            }
+            Self::LoseLastRecordFrame => {
+                let mut frames: Vec<_> = frame_ranges(last).into_iter().map(|f| f.0).collect();
+                let seal = frames.pop().unwrap();
+                frames.pop();
+                frames.push(seal);
+                rewrite_frames(last, &frames);
+            }
+            Self::LoseSeal => {
+                let frames = records_of(last);
+                rewrite_frames(last, &frames);
+            }
+            Self::DuplicateMiddleFrame => {
+                let mut frames = records_of(first);
+                let middle = frames[frames.len() / 2].clone();
+                frames.insert(frames.len() / 2, middle);
+                rewrite_frames(first, &frames);
+            }
+            Self::SwapTwoFrames => {
+                let mut frames = records_of(first);
+                assert!(frames.len() >= 2);
+                frames.swap(0, 1);
+                rewrite_frames(first, &frames);
+            }
+            Self::DuplicateAcrossSegments => {
+                let repeated = records_of(first).pop().unwrap();
+                let bytes = std::fs::read(first).unwrap()[repeated].to_vec();
+                let mut next = bytes;
+                next.extend(std::fs::read(&segments[1]).unwrap());
+                std::fs::write(&segments[1], next).unwrap();
+            }
+            Self::DeleteFirstSegment => std::fs::remove_file(first).unwrap(),
+            Self::DeleteMiddleSegment => std::fs::remove_file(&segments[1]).unwrap(),
+            Self::DeleteLastSegment => std::fs::remove_file(last).unwrap(),
+            Self::EmptyLastSegment => std::fs::write(last, b"").unwrap(),
+            Self::EmptyEverySegment => {
+                for segment in &segments {
+                    std::fs::write(segment, b"").unwrap();
+                }
+            }
+            Self::DeleteLaneDirectory => std::fs::remove_dir_all(&dir).unwrap(),
+            Self::SwapInAnotherStagesLane => {
+                let other = run_dir.join("stages/numbers").join(lane.as_str());
+                std::fs::remove_dir_all(&dir).unwrap();
+                std::fs::create_dir(&dir).unwrap();
+                for segment in segment_files(&other) {
+                    std::fs::copy(&segment, dir.join(segment.file_name().unwrap())).unwrap();
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_journal_damage_that_leaves_frames_whole_is_found_by_every_reader_naming_the_journal() {
+    let base = tempfile::tempdir().unwrap();
+    // The same run, undamaged, passes every reader.
+    let pristine = completed_run_with_segments(&base.path().join("pristine"));
+    let (exit, stdout, _) = obzenflow(&["validate", text(&pristine)]);
+    assert_eq!(exit, Exit::Success, "{stdout}");
+    for lane in [Lane::Data, Lane::Error] {
+        let dir = pristine.join("stages/double").join(lane.as_str());
+        assert!(segment_files(&dir).len() >= 3, "{lane}: too few segments");
+    }
+
+    for lane in [Lane::Data, Lane::Error] {
+        for damage in DAMAGES {
+            let case = format!("{damage:?} of double.{lane}");
+            let case_base = base.path().join(format!("{damage:?}-{lane}"));
+            let run_dir = completed_run_with_segments(&case_base);
+            damage.apply(&run_dir, lane);
+
+            // `validate` finds it and names the stage's journal that holds the contradiction.
+            let (exit, stdout, stderr) = obzenflow(&["validate", text(&run_dir)]);
+            assert_eq!(exit, Exit::Findings, "{case}: {stdout}{stderr}");
+            let finding = stdout
+                .lines()
+                .find(|line| line.starts_with("  double.") && !line.ends_with(", ok"))
+                .unwrap_or_else(|| panic!("{case}: no finding names double: {stdout}"));
+            let report = inspect::validate_run(&run_dir).unwrap();
+            assert!(!report.is_clean(), "{case}: {report}");
+
+            // Every other reader refuses the run too, naming the same journal.
+            let lane_arg = lane.as_str();
+            for args in [
+                vec!["inspect", text(&run_dir), "double", "--lane", lane_arg],
+                vec!["verify", text(&pristine), text(&run_dir)],
+                vec!["--base", text(&case_base), "runs"],
+            ] {
+                let (exit, stdout, stderr) = obzenflow(&args);
+                assert_ne!(exit, Exit::Success, "{case}: {args:?}: {stdout}{stderr}");
+                let output = format!("{stdout}{stderr}");
+                assert!(
+                    output.contains("stages/double/") || output.contains("double."),
+                    "{case}: {args:?} does not name the journal ({finding}): {output}"
+                );
+            }
+        }
+    }
 }
