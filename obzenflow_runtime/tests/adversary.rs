@@ -9,6 +9,7 @@
 //! Checks that could hang run on a thread joined with a deadline: a hang fails the test
 //! instead of stalling it.
 
+mod journal_support;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -16,11 +17,15 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use obzenflow_core::{ChainEvent, FlowId, Lane, RunId};
+use journal_support::{append_one_by_one, stage_end, system_end};
+use obzenflow_core::{
+    ChainEvent, EventContent, FlowId, Lane, LifecycleEvent, RunId, StageId, SystemComponent,
+};
 use obzenflow_runtime::cli::{self, Exit};
 use obzenflow_runtime::journal::{
-    inspect, CreateStep, DiskJournalConfig, FaultKind, Interruption, JournalFault, RunDirError,
-    RunDirectory, RunManifest, RunState, RunStatus, SegmentReader, SyncPolicy,
+    inspect, CreateStep, DiskJournalConfig, FaultKind, Interruption, JournalFactory, JournalFault,
+    JournalStorage, RunDirError, RunDirectory, RunManifest, RunState, RunStatus, SegmentReader,
+    SyncPolicy,
 };
 use obzenflow_runtime::pipeline::{FlowError, FlowState, Journals};
 use obzenflow_runtime::stages::{AsyncSinkHandler, HandlerFailure, RecordError, StageConfig};
@@ -754,4 +759,143 @@ fn every_journal_damage_that_leaves_frames_whole_is_found_by_every_reader_naming
             }
         }
     }
+}
+
+/// Records of `double`'s data journal that contradict each other or its (empty) error
+/// journal, each as a run written by hand: the run completed, every journal sealed.
+fn contradictions() -> Vec<(&'static str, Vec<ChainEvent>)> {
+    let data = |n| ChainEvent::data("number", serde_json::json!({ "n": n }));
+    let started = || ChainEvent::new(EventContent::Lifecycle(LifecycleEvent::Started));
+    let mut out_of_order = vec![data(0), data(1)];
+    out_of_order.reverse();
+    vec![
+        (
+            "errored records in the `completed` record against its error journal: recorded 15, found 0",
+            [vec![started(), data(0)], stage_end(1, 15)].concat(),
+        ),
+        (
+            "a second end-of-stream marker",
+            [vec![started(), data(0), ChainEvent::end_of_stream(1)], stage_end(1, 0)].concat(),
+        ),
+        (
+            "a data record after end-of-stream",
+            [vec![started(), ChainEvent::end_of_stream(0), data(0)], stage_end(1, 0)].concat(),
+        ),
+        (
+            "data records before the end-of-stream marker: recorded 3, found 1",
+            [vec![started(), data(0)], stage_end(3, 0)].concat(),
+        ),
+        (
+            "the journal has no terminal lifecycle record",
+            vec![started(), data(0), ChainEvent::end_of_stream(1)],
+        ),
+        (
+            "a record after the terminal lifecycle record",
+            [vec![started()], stage_end(0, 0), vec![data(0)]].concat(),
+        ),
+        (
+            "an event id not after the one before it",
+            [vec![started()], out_of_order, stage_end(2, 0)].concat(),
+        ),
+    ]
+}
+
+/// Writes a completed run of one stage, `double`, whose data journal holds `records` (one
+/// frame each) and whose error journal is empty; every journal is closed, so sealed.
+fn hand_written_run(base: &Path, records: &[ChainEvent], finish: bool) -> PathBuf {
+    let mut manifest = RunManifest::new("by-hand", FlowId::new(), RunId::new(), SyncPolicy::Never);
+    manifest.add_stage("double", StageId::new(), "transform");
+    manifest.add_system_journal("pipeline");
+    let (run_dir, lock) = RunDirectory::create(base, &manifest).unwrap();
+    let storage = JournalStorage::Disk {
+        run_dir: run_dir.clone(),
+        config: DiskJournalConfig::default(),
+    };
+    let factory = JournalFactory::new(storage).unwrap();
+    let double = factory.stage_journals("double", StageId::new()).unwrap();
+    let (pipeline, _) = factory.system_journal(SystemComponent::Pipeline).unwrap();
+    runtime().block_on(async {
+        append_one_by_one(double.data.as_ref(), records).await;
+        pipeline.append(vec![system_end()]).await.unwrap();
+        if finish {
+            for journal in [&double.error, &double.data, &pipeline] {
+                journal.close().await.unwrap();
+            }
+        }
+    });
+    if finish {
+        manifest.finish(RunStatus::Completed);
+        run_dir.write_manifest(&manifest).unwrap();
+    }
+    drop(lock);
+    run_dir.path().to_path_buf()
+}
+
+#[test]
+fn a_sealed_journal_whose_records_contradict_each_other_or_its_error_lane_is_a_finding() {
+    let base = tempfile::tempdir().unwrap();
+    // The shape every finished stage journal has passes.
+    let whole = [
+        vec![ChainEvent::new(EventContent::Lifecycle(
+            LifecycleEvent::Started,
+        ))],
+        stage_end(0, 0),
+    ]
+    .concat();
+    let run_dir = hand_written_run(base.path(), &whole, true);
+    let (exit, stdout, stderr) = obzenflow(&["validate", text(&run_dir)]);
+    assert_eq!(exit, Exit::Success, "{stdout}{stderr}");
+
+    for (finding, records) in contradictions() {
+        let run_dir = hand_written_run(base.path(), &records, true);
+        let (exit, stdout, _) = obzenflow(&["validate", text(&run_dir)]);
+        assert_eq!(exit, Exit::Findings, "{finding}: {stdout}");
+        let line = stdout
+            .lines()
+            .find(|line| line.starts_with("  double.data: corrupt record in "))
+            .unwrap_or_else(|| panic!("{finding}: {stdout}"));
+        assert!(line.contains(finding), "{finding}: {line}");
+        assert!(line.contains("stages/double/data/"), "{line}");
+        // The readers that decode find the same while reading, and fail naming it.
+        for args in [
+            vec!["inspect", text(&run_dir), "double"],
+            vec!["verify", text(&run_dir), text(&run_dir)],
+        ] {
+            let (exit, stdout, stderr) = obzenflow(&args);
+            assert_eq!(exit, Exit::Error, "{finding}: {args:?}: {stdout}");
+            assert!(stderr.contains(finding), "{finding}: {args:?}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn journals_of_a_run_that_did_not_finish_are_unsealed_not_damaged() {
+    let base = tempfile::tempdir().unwrap();
+    let records = [
+        ChainEvent::new(EventContent::Lifecycle(LifecycleEvent::Started)),
+        ChainEvent::data("number", serde_json::json!({ "n": 0 })),
+    ];
+    let run_dir = hand_written_run(base.path(), &records, false);
+    let report = inspect::validate_run(&run_dir).unwrap();
+    assert_eq!(report.state, Some(RunState::Incomplete), "{report}");
+    for journal in &report.journals {
+        assert_eq!(
+            journal.health,
+            inspect::JournalHealth::Unsealed,
+            "{journal}"
+        );
+    }
+    let text_report = report.to_string();
+    assert!(
+        text_report.contains("double.data: 2 records, unsealed (the run did not finish)"),
+        "{text_report}"
+    );
+    // Readers read it; the listing shows it without calling it damaged.
+    let (exit, stdout, stderr) = obzenflow(&["inspect", text(&run_dir), "double"]);
+    assert_eq!(exit, Exit::Success, "{stderr}");
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    let (exit, stdout, _) = obzenflow(&["--base", text(base.path()), "runs"]);
+    assert_eq!(exit, Exit::Success, "{stdout}");
+    assert!(stdout.contains("data unsealed"), "{stdout}");
+    assert!(!stdout.contains("damaged"), "{stdout}");
 }
