@@ -640,9 +640,9 @@ const DAMAGES: [Damage; 13] = [
 ];
 
 impl Damage {
-    /// Damages the `lane` journal of `double` in the run at `run_dir`.
-    fn apply(self, run_dir: &Path, lane: Lane) {
-        let dir = run_dir.join("stages/double").join(lane.as_str());
+    /// Damages the `lane` journal of `stage` in the run at `run_dir`.
+    fn apply(self, run_dir: &Path, stage: &str, lane: Lane) {
+        let dir = run_dir.join("stages").join(stage).join(lane.as_str());
         let segments = segment_files(&dir);
         assert!(segments.len() >= 3, "{lane}: {segments:?}");
         let first = &segments[0];
@@ -702,7 +702,12 @@ impl Damage {
             }
             Self::DeleteLaneDirectory => std::fs::remove_dir_all(&dir).unwrap(),
             Self::SwapInAnotherStagesLane => {
-                let other = run_dir.join("stages/numbers").join(lane.as_str());
+                let other_stage = if stage == "numbers" {
+                    "double"
+                } else {
+                    "numbers"
+                };
+                let other = run_dir.join("stages").join(other_stage).join(lane.as_str());
                 std::fs::remove_dir_all(&dir).unwrap();
                 std::fs::create_dir(&dir).unwrap();
                 for segment in segment_files(&other) {
@@ -730,7 +735,7 @@ fn every_journal_damage_that_leaves_frames_whole_is_found_by_every_reader_naming
             let case = format!("{damage:?} of double.{lane}");
             let case_base = base.path().join(format!("{damage:?}-{lane}"));
             let run_dir = completed_run_with_segments(&case_base);
-            damage.apply(&run_dir, lane);
+            damage.apply(&run_dir, "double", lane);
 
             // `validate` finds it and names the stage's journal that holds the contradiction.
             let (exit, stdout, stderr) = obzenflow(&["validate", text(&run_dir)]);
@@ -745,6 +750,7 @@ fn every_journal_damage_that_leaves_frames_whole_is_found_by_every_reader_naming
             // Every other reader refuses the run too, naming the same journal.
             let lane_arg = lane.as_str();
             for args in [
+                vec!["inspect", text(&run_dir)],
                 vec!["inspect", text(&run_dir), "double", "--lane", lane_arg],
                 vec!["verify", text(&pristine), text(&run_dir)],
                 vec!["--base", text(&case_base), "runs"],
@@ -898,4 +904,33 @@ fn journals_of_a_run_that_did_not_finish_are_unsealed_not_damaged() {
     assert_eq!(exit, Exit::Success, "{stdout}");
     assert!(stdout.contains("data unsealed"), "{stdout}");
     assert!(!stdout.contains("damaged"), "{stdout}");
+}
+
+#[test]
+fn a_replay_of_a_source_journal_damaged_in_any_of_those_ways_is_refused_naming_it() {
+    let base = tempfile::tempdir().unwrap();
+    for damage in DAMAGES {
+        let case_base = base.path().join(format!("{damage:?}"));
+        let run_dir = completed_run_with_segments(&case_base);
+        damage.apply(&run_dir, "numbers", Lane::Data);
+        let replayed = runtime().block_on(
+            doubling_flow("sealed", 200, Some(2), Collect::default())
+                .journals(Journals::disk(case_base.join("replays")))
+                .replay_from(&run_dir)
+                .build()
+                .unwrap()
+                .run(),
+        );
+        let refusal = match replayed {
+            Ok(report) => {
+                assert!(!report.is_success(), "{damage:?}: {report}");
+                report.to_string()
+            }
+            Err(error) => error.to_string(),
+        };
+        assert!(
+            refusal.contains("stages/numbers/"),
+            "{damage:?}: the refusal does not name the journal: {refusal}"
+        );
+    }
 }

@@ -10,7 +10,7 @@ use obzenflow_core::Lane;
 
 use super::args::{Cli, Command, LaneArg, StatusArg};
 use super::runs::{format_runs, list_runs};
-use crate::journal::inspect::escape_name;
+use crate::journal::inspect::{escape_name, JournalHealth};
 use crate::journal::{inspect, RunDirError};
 use crate::replay::{verify, VerifyError};
 
@@ -186,18 +186,52 @@ fn execute(cli: &Cli, stdout: &mut dyn Write) -> Result<Exit, CliError> {
 
 fn list_journals(run: &Path, stdout: &mut dyn Write) -> Result<Exit, CliError> {
     // A directory that is not a run is an error (`RunDirError::NotARun`), not an empty list.
+    let mut exit = Exit::Success;
     for journal in inspect::list_journals(run)? {
+        let health = match &journal.health {
+            JournalHealth::Clean => "sealed".to_owned(),
+            JournalHealth::Unsealed => "unsealed".to_owned(),
+            JournalHealth::TornTail(tail) => {
+                exit = Exit::Findings;
+                format!(
+                    "torn tail at byte offset {} of {}: {}",
+                    tail.offset,
+                    tail.segment.display(),
+                    tail.reason
+                )
+            }
+            JournalHealth::Corrupt {
+                segment,
+                offset,
+                kind,
+            } => {
+                exit = Exit::Findings;
+                format!(
+                    "corrupt record in {} at byte offset {offset}: {kind}",
+                    segment.display()
+                )
+            }
+        };
         let line = format!(
-            "{}.{}  records {}  bytes {}  segments {}\n",
+            "{}.{}  records {}  bytes {}  segments {}  {}\n",
             escape_name(&journal.name),
             journal.lane,
             journal.records,
             journal.bytes,
-            journal.segments
+            journal.segments,
+            escape_name(&health)
         );
         write_text(stdout, &line)?;
     }
-    Ok(Exit::Success)
+    for (name, lane) in inspect::missing_journals(run)? {
+        exit = Exit::Findings;
+        let line = format!(
+            "{}.{lane}  named by the manifest, but there is no journal directory\n",
+            escape_name(&name)
+        );
+        write_text(stdout, &line)?;
+    }
+    Ok(exit)
 }
 
 /// Prints the records of one journal as JSON lines; with a status, only data records of it.

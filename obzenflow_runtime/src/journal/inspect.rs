@@ -49,6 +49,9 @@ pub struct JournalSummary {
     pub bytes: u64,
     /// How many segment files it has.
     pub segments: usize,
+    /// What the checks every reader makes found in its frames and seal (no record is
+    /// decoded; [`validate_run`] also checks the records).
+    pub health: JournalHealth,
 }
 
 /// Lists the journals of the run in `run_dir`, ordered by owner name, stages before system
@@ -64,10 +67,14 @@ pub struct JournalSummary {
 /// ```
 pub fn list_journals(run_dir: impl AsRef<Path>) -> Result<Vec<JournalSummary>, RunDirError> {
     let run = open_run(run_dir.as_ref())?;
+    let finished = run_finished(&run)?;
     let run_dir = run.path();
-    journal_dirs(run_dir)?
+    let present = journal_dirs(run_dir)?;
+    let checked = check_journals(run_dir, &present, finished, ScanDepth::Frames)?;
+    present
         .into_iter()
-        .map(|(name, lane)| summarize(run_dir, name, lane))
+        .zip(checked)
+        .map(|((name, lane), checked)| summarize(run_dir, name, lane, checked.health))
         .collect()
 }
 
@@ -164,7 +171,12 @@ fn journal_dir(run: &RunDirectory, name: &str, lane: Lane) -> Result<PathBuf, Ru
     }
 }
 
-fn summarize(run_dir: &Path, name: String, lane: Lane) -> Result<JournalSummary, RunDirError> {
+fn summarize(
+    run_dir: &Path,
+    name: String,
+    lane: Lane,
+    health: JournalHealth,
+) -> Result<JournalSummary, RunDirError> {
     let path = run_dir.join(relative_journal_dir(&name, lane));
     let files = regular_segments(&path)?;
     let mut summary = JournalSummary {
@@ -174,6 +186,7 @@ fn summarize(run_dir: &Path, name: String, lane: Lane) -> Result<JournalSummary,
         records: 0,
         bytes: 0,
         segments: files.len(),
+        health,
     };
     for file in files {
         let mut reader = SegmentReader::open(&file.path)
@@ -592,6 +605,26 @@ fn check_journals(
         journals.extend(check_owner(run_dir, name, &lanes, finished, depth)?);
     }
     Ok(journals)
+}
+
+/// The journals the manifest of the run in `run_dir` names that have no directory (none if
+/// the manifest cannot be read: [`validate_run`] says why).
+///
+/// ```no_run
+/// use obzenflow_runtime::journal::inspect;
+///
+/// for (name, lane) in inspect::missing_journals("runs/run_0190f1c2a3b47c8d9e0f112233445566")? {
+///     println!("{name}.{lane} is missing");
+/// }
+/// # Ok::<(), obzenflow_runtime::journal::RunDirError>(())
+/// ```
+pub fn missing_journals(run_dir: impl AsRef<Path>) -> Result<Vec<(String, Lane)>, RunDirError> {
+    let run = open_run(run_dir.as_ref())?;
+    let Ok(manifest) = run.read_manifest() else {
+        return Ok(Vec::new());
+    };
+    let present = journal_dirs(run.path())?;
+    Ok(absent_journals(&manifest, &present))
 }
 
 /// The journals `manifest` names that are not `present`.

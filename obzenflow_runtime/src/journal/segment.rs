@@ -152,8 +152,6 @@ pub struct SegmentReader {
     offset: u64,
     file_len: u64,
     body: Vec<u8>,
-    /// The header of the last frame [`next_body`](Self::next_body) read.
-    last_header: Option<FrameHeader>,
     /// Records of the last batch read that [`next_event`](Self::next_event) has not returned.
     pending: VecDeque<ChainEvent>,
 }
@@ -179,7 +177,6 @@ impl SegmentReader {
             offset: 0,
             file_len,
             body: Vec::new(),
-            last_header: None,
             pending: VecDeque::new(),
         })
     }
@@ -189,9 +186,9 @@ impl SegmentReader {
     pub(crate) fn read_frame(&mut self, depth: ScanDepth) -> Result<Option<ReadFrame>, FrameError> {
         let start = self.offset;
         let file_len = self.file_len;
-        let body = match self.next_body()? {
+        let (header, body) = match self.next_frame_body()? {
             None => return Ok(None),
-            Some(body) => body,
+            Some(frame) => frame,
         };
         let is_final = start + (FRAME_HEADER_LEN + body.len()) as u64 >= file_len;
         let decode = match depth {
@@ -214,11 +211,7 @@ impl SegmentReader {
         Ok(Some(ReadFrame {
             offset: start,
             end: self.offset,
-            // `next_body` returned a body, so it read this frame's header.
-            header: self.last_header.unwrap_or(FrameHeader {
-                body_len: 0,
-                crc: 0,
-            }),
+            header,
             batch,
             body,
         }))
@@ -250,6 +243,11 @@ impl SegmentReader {
     /// Reads the next frame and returns its checksum-verified body, or `None` at a clean end of
     /// the file.
     pub fn next_body(&mut self) -> Result<Option<&[u8]>, FrameError> {
+        Ok(self.next_frame_body()?.map(|(_, body)| body))
+    }
+
+    /// Reads the next frame; returns its header and checksum-verified body.
+    fn next_frame_body(&mut self) -> Result<Option<(FrameHeader, &[u8])>, FrameError> {
         let start = self.offset;
         let Some(header) = self.read_header()? else {
             return Ok(None);
@@ -271,8 +269,7 @@ impl SegmentReader {
             return Err(self.damaged(start, kind, frame_end >= self.file_len));
         }
         self.offset = frame_end;
-        self.last_header = Some(header);
-        Ok(Some(&self.body))
+        Ok(Some((header, &self.body)))
     }
 
     /// Reads and decodes the next frame's batch, or returns `None` at a clean end of the file.
