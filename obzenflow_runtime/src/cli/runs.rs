@@ -117,11 +117,12 @@ fn listing(run_dir: PathBuf) -> RunListing {
     );
     // A run without a readable manifest is listed as such; its journals are not checked.
     let checked = match &manifest {
-        Ok(manifest) => inspect::check_run_frames(&run_dir, manifest, finished),
-        Err(_) => Ok((Vec::new(), Vec::new())),
+        Ok(manifest) => inspect::check_run_frames(&run_dir, manifest, finished).map(Some),
+        Err(_) => Ok(None),
     };
     let (checked, missing) = match checked {
-        Ok((checked, missing)) => (Ok(checked), missing),
+        Ok(Some(frames)) => (Ok(frames.journals), frames.missing),
+        Ok(None) => (Ok(Vec::new()), Vec::new()),
         Err(error) => (Err(error), Vec::new()),
     };
     let journals: &[JournalValidation] = checked.as_deref().unwrap_or(&[]);

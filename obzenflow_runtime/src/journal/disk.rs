@@ -173,7 +173,13 @@ impl DiskJournal {
         };
         unseal(&id, &mut scan)?;
         let append = open_append_segment(&id, &dir, &scan, config.sync)?;
-        let journal = Self::assemble(id, dir, config, scheduler, scan, append, recovery, link);
+        let opened = Opened {
+            scan,
+            append,
+            recovery,
+            link,
+        };
+        let journal = Self::assemble(id, dir, config, scheduler, opened);
         tracing::debug!(
             journal = %journal.core.id(),
             dir = %journal.dir.display(),
@@ -189,11 +195,14 @@ impl DiskJournal {
         dir: PathBuf,
         config: &DiskJournalConfig,
         scheduler: &SyncScheduler,
-        scan: JournalScan,
-        append: AppendSegment,
-        recovery: Option<RecoveryReport>,
-        link: LaneLink,
+        opened: Opened,
     ) -> Self {
+        let Opened {
+            scan,
+            append,
+            recovery,
+            link,
+        } = opened;
         let records = scan.records;
         let digest = scan.frames.digest();
         // What is in the files at open was synced by `open_append_segment`, except under `Never`.
@@ -357,6 +366,14 @@ fn cut_torn_tail(
         "journal tail cut during recovery"
     );
     Ok(report)
+}
+
+/// What opening found and made, for `assemble`.
+struct Opened {
+    scan: JournalScan,
+    append: AppendSegment,
+    recovery: Option<RecoveryReport>,
+    link: LaneLink,
 }
 
 /// The segment a journal appends to.

@@ -634,17 +634,26 @@ fn absent_journals(manifest: &RunManifest, present: &[(String, Lane)]) -> Vec<(S
         .collect()
 }
 
+/// What [`check_run_frames`] found.
+pub(crate) struct RunFrames {
+    /// Every journal present, checked.
+    pub(crate) journals: Vec<JournalValidation>,
+    /// The journals the manifest names that have no directory.
+    pub(crate) missing: Vec<(String, Lane)>,
+}
+
 /// The journals of the run at `run_dir` checked frame by frame, no record decoded: what the
 /// run listing shows; and the journals `manifest` names that have no directory.
 pub(crate) fn check_run_frames(
     run_dir: &Path,
     manifest: &RunManifest,
     finished: bool,
-) -> Result<(Vec<JournalValidation>, Vec<(String, Lane)>), RunDirError> {
+) -> Result<RunFrames, RunDirError> {
     let run = open_run(run_dir)?;
     let present = journal_dirs(run.path())?;
-    let checked = check_journals(run.path(), &present, finished, ScanDepth::Frames)?;
-    Ok((checked, absent_journals(manifest, &present)))
+    let journals = check_journals(run.path(), &present, finished, ScanDepth::Frames)?;
+    let missing = absent_journals(manifest, &present);
+    Ok(RunFrames { journals, missing })
 }
 
 /// The incomplete runs of the flow `flow_name` under `base` that came after its last run that
