@@ -635,6 +635,7 @@ fn absent_journals(manifest: &RunManifest, present: &[(String, Lane)]) -> Vec<(S
 }
 
 /// What [`check_run_frames`] found.
+#[cfg(feature = "cli")]
 pub(crate) struct RunFrames {
     /// Every journal present, checked.
     pub(crate) journals: Vec<JournalValidation>,
@@ -644,6 +645,7 @@ pub(crate) struct RunFrames {
 
 /// The journals of the run at `run_dir` checked frame by frame, no record decoded: what the
 /// run listing shows; and the journals `manifest` names that have no directory.
+#[cfg(feature = "cli")]
 pub(crate) fn check_run_frames(
     run_dir: &Path,
     manifest: &RunManifest,
