@@ -295,4 +295,52 @@ pub enum CorruptionKind {
         /// How many bytes are missing.
         missing: u64,
     },
+    /// The journal belongs to a run that ended, but it has no seal: its tail (the seal and
+    /// perhaps records before it) was lost, or the journal was never closed.
+    #[error("the journal of a finished run has no seal after its {records} records: its tail is missing")]
+    Unsealed {
+        /// How many records the journal holds.
+        records: u64,
+    },
+    /// A frame follows the journal's seal, which must be its last frame.
+    #[error("a frame follows the journal's seal")]
+    FrameAfterSeal,
+    /// A count recorded in the journal (its seal, an end-of-stream marker, a terminal record,
+    /// or the seal of its other lane) disagrees with what the journal holds.
+    #[error("{what}: recorded {recorded}, found {found}")]
+    CountMismatch {
+        /// What was counted, and where it was recorded.
+        what: &'static str,
+        /// The recorded count.
+        recorded: u64,
+        /// The count of what is there.
+        found: u64,
+    },
+    /// The running hash over the journal's frames disagrees with the one its seal (or its
+    /// other lane's seal) records: a frame was replaced, or the lane was swapped.
+    #[error("{what}: sealed hash {sealed:#018x}, computed {computed:#018x}")]
+    HashMismatch {
+        /// Which seal.
+        what: &'static str,
+        /// The hash the seal records.
+        sealed: u64,
+        /// The hash of the frames there.
+        computed: u64,
+    },
+    /// A record stands where the journal's shape forbids it: a second end-of-stream or
+    /// terminal record, a record after the terminal one, an event id not after the one before.
+    #[error("misplaced record {event_id}: {reason}")]
+    MisplacedRecord {
+        /// The record.
+        event_id: crate::id::EventId,
+        /// What is wrong with where it stands.
+        reason: &'static str,
+    },
+    /// A finished journal lacks a record its shape requires (its terminal record, or the
+    /// end-of-stream marker before a `completed` one).
+    #[error("the journal has no {missing}")]
+    MissingRecord {
+        /// What is missing.
+        missing: &'static str,
+    },
 }

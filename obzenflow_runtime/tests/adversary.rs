@@ -9,6 +9,7 @@
 //! Checks that could hang run on a thread joined with a deadline: a hang fails the test
 //! instead of stalling it.
 
+mod journal_support;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -16,14 +17,18 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use obzenflow_core::{FlowId, Lane, Record, RunId};
+use journal_support::{append_one_by_one, stage_end, system_end};
+use obzenflow_core::{
+    ChainEvent, EventContent, FlowId, Lane, LifecycleEvent, Record, RunId, StageId, SystemComponent,
+};
 use obzenflow_runtime::cli::{self, Exit};
 use obzenflow_runtime::journal::{
-    inspect, CreateStep, DiskJournalConfig, FaultKind, Interruption, JournalFault, RunDirError,
-    RunDirectory, RunManifest, RunState, RunStatus, SyncPolicy,
+    inspect, CreateStep, DiskJournalConfig, FaultKind, Interruption, JournalFactory, JournalFault,
+    JournalStorage, RunDirError, RunDirectory, RunManifest, RunState, RunStatus, SegmentReader,
+    SyncPolicy,
 };
 use obzenflow_runtime::pipeline::{FlowError, FlowState, Journals};
-use obzenflow_runtime::stages::{AsyncSinkHandler, HandlerFailure, RecordError};
+use obzenflow_runtime::stages::{AsyncSinkHandler, HandlerFailure, RecordError, StageConfig};
 use support::{doubling_flow, Collect};
 use tokio::sync::{oneshot, Notify};
 
@@ -534,4 +539,398 @@ fn a_run_directory_deleted_mid_run_is_named_in_the_returned_error() {
         "{reason}"
     );
     assert!(message.contains(&reason), "{message}");
+}
+
+/// A completed run of the doubling flow whose `double` stage has several segments in each
+/// lane (small segments, small batches, every other record an error) and whose every frame
+/// holds a few records.
+fn completed_run_with_segments(base: &Path) -> PathBuf {
+    let config = DiskJournalConfig {
+        segment_bytes: 2048,
+        ..DiskJournalConfig::default()
+    };
+    let small_batches = StageConfig {
+        batch_limit: 5,
+        ..StageConfig::default()
+    };
+    let report = runtime()
+        .block_on(
+            doubling_flow("sealed", 200, Some(2), Collect::default())
+                .configure("numbers", small_batches.clone())
+                .configure("double", small_batches)
+                .journals(Journals::disk(base).with_disk_config(config))
+                .build()
+                .unwrap()
+                .run(),
+        )
+        .unwrap();
+    assert!(report.is_success(), "{report}");
+    report.run_dir.unwrap()
+}
+
+/// The segment files of a journal directory, in order.
+fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "seg"))
+        .collect();
+    segments.sort();
+    segments
+}
+
+/// The byte ranges of the frames of a segment, and whether each is the seal.
+fn frame_ranges(segment: &Path) -> Vec<(std::ops::Range<usize>, bool)> {
+    let mut reader = SegmentReader::open(segment).unwrap();
+    let mut frames = Vec::new();
+    loop {
+        let start = reader.offset() as usize;
+        match reader.skip_batch().unwrap() {
+            Some(batch) => frames.push((start..reader.offset() as usize, batch.is_seal())),
+            None => return frames,
+        }
+    }
+}
+
+/// Rewrites `segment` as `frames` (byte ranges of its current content) in that order.
+fn rewrite_frames(segment: &Path, frames: &[std::ops::Range<usize>]) {
+    let bytes = std::fs::read(segment).unwrap();
+    let rewritten: Vec<u8> = frames
+        .iter()
+        .flat_map(|range| bytes[range.clone()].iter().copied())
+        .collect();
+    std::fs::write(segment, rewritten).unwrap();
+}
+
+/// Ways to damage a journal that leave every frame whole: only sequences, counts, seals and
+/// hashes can tell.
+#[derive(Debug, Clone, Copy)]
+enum Damage {
+    LoseMiddleFrame,
+    LoseLastRecordFrame,
+    LoseSeal,
+    DuplicateMiddleFrame,
+    SwapTwoFrames,
+    /// The last frame of a segment repeated as the first of the next.
+    DuplicateAcrossSegments,
+    DeleteFirstSegment,
+    DeleteMiddleSegment,
+    DeleteLastSegment,
+    EmptyLastSegment,
+    EmptyEverySegment,
+    DeleteLaneDirectory,
+    /// The lane's files replaced by the same lane of another stage, sealed and whole.
+    SwapInAnotherStagesLane,
+}
+
+const DAMAGES: [Damage; 13] = [
+    Damage::LoseMiddleFrame,
+    Damage::LoseLastRecordFrame,
+    Damage::LoseSeal,
+    Damage::DuplicateMiddleFrame,
+    Damage::SwapTwoFrames,
+    Damage::DuplicateAcrossSegments,
+    Damage::DeleteFirstSegment,
+    Damage::DeleteMiddleSegment,
+    Damage::DeleteLastSegment,
+    Damage::EmptyLastSegment,
+    Damage::EmptyEverySegment,
+    Damage::DeleteLaneDirectory,
+    Damage::SwapInAnotherStagesLane,
+];
+
+impl Damage {
+    /// Damages the `lane` journal of `stage` in the run at `run_dir`.
+    fn apply(self, run_dir: &Path, stage: &str, lane: Lane) {
+        let dir = run_dir.join("stages").join(stage).join(lane.as_str());
+        let segments = segment_files(&dir);
+        assert!(segments.len() >= 3, "{lane}: {segments:?}");
+        let first = &segments[0];
+        let last = segments.last().unwrap();
+        let records_of = |segment: &Path| -> Vec<std::ops::Range<usize>> {
+            frame_ranges(segment)
+                .into_iter()
+                .filter(|(_, seal)| !seal)
+                .map(|(range, _)| range)
+                .collect()
+        };
+        match self {
+            Self::LoseMiddleFrame => {
+                let mut frames = records_of(first);
+                assert!(frames.len() >= 3);
+                frames.remove(frames.len() / 2);
+                rewrite_frames(first, &frames);
+            }
+            Self::LoseLastRecordFrame => {
+                let mut frames: Vec<_> = frame_ranges(last).into_iter().map(|f| f.0).collect();
+                let seal = frames.pop().unwrap();
+                frames.pop();
+                frames.push(seal);
+                rewrite_frames(last, &frames);
+            }
+            Self::LoseSeal => {
+                let frames = records_of(last);
+                rewrite_frames(last, &frames);
+            }
+            Self::DuplicateMiddleFrame => {
+                let mut frames = records_of(first);
+                let middle = frames[frames.len() / 2].clone();
+                frames.insert(frames.len() / 2, middle);
+                rewrite_frames(first, &frames);
+            }
+            Self::SwapTwoFrames => {
+                let mut frames = records_of(first);
+                assert!(frames.len() >= 2);
+                frames.swap(0, 1);
+                rewrite_frames(first, &frames);
+            }
+            Self::DuplicateAcrossSegments => {
+                let repeated = records_of(first).pop().unwrap();
+                let bytes = std::fs::read(first).unwrap()[repeated].to_vec();
+                let mut next = bytes;
+                next.extend(std::fs::read(&segments[1]).unwrap());
+                std::fs::write(&segments[1], next).unwrap();
+            }
+            Self::DeleteFirstSegment => std::fs::remove_file(first).unwrap(),
+            Self::DeleteMiddleSegment => std::fs::remove_file(&segments[1]).unwrap(),
+            Self::DeleteLastSegment => std::fs::remove_file(last).unwrap(),
+            Self::EmptyLastSegment => std::fs::write(last, b"").unwrap(),
+            Self::EmptyEverySegment => {
+                for segment in &segments {
+                    std::fs::write(segment, b"").unwrap();
+                }
+            }
+            Self::DeleteLaneDirectory => std::fs::remove_dir_all(&dir).unwrap(),
+            Self::SwapInAnotherStagesLane => {
+                let other_stage = if stage == "numbers" {
+                    "double"
+                } else {
+                    "numbers"
+                };
+                let other = run_dir.join("stages").join(other_stage).join(lane.as_str());
+                std::fs::remove_dir_all(&dir).unwrap();
+                std::fs::create_dir(&dir).unwrap();
+                for segment in segment_files(&other) {
+                    std::fs::copy(&segment, dir.join(segment.file_name().unwrap())).unwrap();
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_journal_damage_that_leaves_frames_whole_is_found_by_every_reader_naming_the_journal() {
+    let base = tempfile::tempdir().unwrap();
+    // The same run, undamaged, passes every reader.
+    let pristine = completed_run_with_segments(&base.path().join("pristine"));
+    let (exit, stdout, _) = obzenflow(&["validate", text(&pristine)]);
+    assert_eq!(exit, Exit::Success, "{stdout}");
+    for lane in [Lane::Data, Lane::Error] {
+        let dir = pristine.join("stages/double").join(lane.as_str());
+        assert!(segment_files(&dir).len() >= 3, "{lane}: too few segments");
+    }
+
+    for lane in [Lane::Data, Lane::Error] {
+        for damage in DAMAGES {
+            let case = format!("{damage:?} of double.{lane}");
+            let case_base = base.path().join(format!("{damage:?}-{lane}"));
+            let run_dir = completed_run_with_segments(&case_base);
+            damage.apply(&run_dir, "double", lane);
+
+            // `validate` finds it and names the stage's journal that holds the contradiction.
+            let (exit, stdout, stderr) = obzenflow(&["validate", text(&run_dir)]);
+            assert_eq!(exit, Exit::Findings, "{case}: {stdout}{stderr}");
+            let finding = stdout
+                .lines()
+                .find(|line| line.starts_with("  double.") && !line.ends_with(", ok"))
+                .unwrap_or_else(|| panic!("{case}: no finding names double: {stdout}"));
+            let report = inspect::validate_run(&run_dir).unwrap();
+            assert!(!report.is_clean(), "{case}: {report}");
+
+            // Every other reader refuses the run too, naming the same journal.
+            let lane_arg = lane.as_str();
+            for args in [
+                vec!["inspect", text(&run_dir)],
+                vec!["inspect", text(&run_dir), "double", "--lane", lane_arg],
+                vec!["verify", text(&pristine), text(&run_dir)],
+                vec!["--base", text(&case_base), "runs"],
+            ] {
+                let (exit, stdout, stderr) = obzenflow(&args);
+                assert_ne!(exit, Exit::Success, "{case}: {args:?}: {stdout}{stderr}");
+                let output = format!("{stdout}{stderr}");
+                assert!(
+                    output.contains("stages/double/") || output.contains("double."),
+                    "{case}: {args:?} does not name the journal ({finding}): {output}"
+                );
+            }
+        }
+    }
+}
+
+/// Records of `double`'s data journal that contradict each other or its (empty) error
+/// journal, each as a run written by hand: the run completed, every journal sealed.
+fn contradictions() -> Vec<(&'static str, Vec<ChainEvent>)> {
+    let data = |n| ChainEvent::data("number", serde_json::json!({ "n": n }));
+    let started = || ChainEvent::new(EventContent::Lifecycle(LifecycleEvent::Started));
+    let mut out_of_order = vec![data(0), data(1)];
+    out_of_order.reverse();
+    vec![
+        (
+            "errored records in the `completed` record against its error journal: recorded 15, found 0",
+            [vec![started(), data(0)], stage_end(1, 15)].concat(),
+        ),
+        (
+            "a second end-of-stream marker",
+            [vec![started(), data(0), ChainEvent::end_of_stream(1)], stage_end(1, 0)].concat(),
+        ),
+        (
+            "a data record after end-of-stream",
+            [vec![started(), ChainEvent::end_of_stream(0), data(0)], stage_end(1, 0)].concat(),
+        ),
+        (
+            "data records before the end-of-stream marker: recorded 3, found 1",
+            [vec![started(), data(0)], stage_end(3, 0)].concat(),
+        ),
+        (
+            "the journal has no terminal lifecycle record",
+            vec![started(), data(0), ChainEvent::end_of_stream(1)],
+        ),
+        (
+            "a record after the terminal lifecycle record",
+            [vec![started()], stage_end(0, 0), vec![data(0)]].concat(),
+        ),
+        (
+            "an event id not after the one before it",
+            [vec![started()], out_of_order, stage_end(2, 0)].concat(),
+        ),
+    ]
+}
+
+/// Writes a completed run of one stage, `double`, whose data journal holds `records` (one
+/// frame each) and whose error journal is empty; every journal is closed, so sealed.
+fn hand_written_run(base: &Path, records: &[ChainEvent], finish: bool) -> PathBuf {
+    let mut manifest = RunManifest::new("by-hand", FlowId::new(), RunId::new(), SyncPolicy::Never);
+    manifest.add_stage("double", StageId::new(), "transform");
+    manifest.add_system_journal("pipeline");
+    let (run_dir, lock) = RunDirectory::create(base, &manifest).unwrap();
+    let storage = JournalStorage::Disk {
+        run_dir: run_dir.clone(),
+        config: DiskJournalConfig::default(),
+    };
+    let factory = JournalFactory::new(storage).unwrap();
+    let double = factory.stage_journals("double", StageId::new()).unwrap();
+    let (pipeline, _) = factory.system_journal(SystemComponent::Pipeline).unwrap();
+    runtime().block_on(async {
+        append_one_by_one(double.data.as_ref(), records).await;
+        pipeline.append(vec![system_end()]).await.unwrap();
+        if finish {
+            for journal in [&double.error, &double.data, &pipeline] {
+                journal.close().await.unwrap();
+            }
+        }
+    });
+    if finish {
+        manifest.finish(RunStatus::Completed);
+        run_dir.write_manifest(&manifest).unwrap();
+    }
+    drop(lock);
+    run_dir.path().to_path_buf()
+}
+
+#[test]
+fn a_sealed_journal_whose_records_contradict_each_other_or_its_error_lane_is_a_finding() {
+    let base = tempfile::tempdir().unwrap();
+    // The shape every finished stage journal has passes.
+    let whole = [
+        vec![ChainEvent::new(EventContent::Lifecycle(
+            LifecycleEvent::Started,
+        ))],
+        stage_end(0, 0),
+    ]
+    .concat();
+    let run_dir = hand_written_run(base.path(), &whole, true);
+    let (exit, stdout, stderr) = obzenflow(&["validate", text(&run_dir)]);
+    assert_eq!(exit, Exit::Success, "{stdout}{stderr}");
+
+    for (finding, records) in contradictions() {
+        let run_dir = hand_written_run(base.path(), &records, true);
+        let (exit, stdout, _) = obzenflow(&["validate", text(&run_dir)]);
+        assert_eq!(exit, Exit::Findings, "{finding}: {stdout}");
+        let line = stdout
+            .lines()
+            .find(|line| line.starts_with("  double.data: corrupt record in "))
+            .unwrap_or_else(|| panic!("{finding}: {stdout}"));
+        assert!(line.contains(finding), "{finding}: {line}");
+        assert!(line.contains("stages/double/data/"), "{line}");
+        // The readers that decode find the same while reading, and fail naming it.
+        for args in [
+            vec!["inspect", text(&run_dir), "double"],
+            vec!["verify", text(&run_dir), text(&run_dir)],
+        ] {
+            let (exit, stdout, stderr) = obzenflow(&args);
+            assert_eq!(exit, Exit::Error, "{finding}: {args:?}: {stdout}");
+            assert!(stderr.contains(finding), "{finding}: {args:?}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn journals_of_a_run_that_did_not_finish_are_unsealed_not_damaged() {
+    let base = tempfile::tempdir().unwrap();
+    let records = [
+        ChainEvent::new(EventContent::Lifecycle(LifecycleEvent::Started)),
+        ChainEvent::data("number", serde_json::json!({ "n": 0 })),
+    ];
+    let run_dir = hand_written_run(base.path(), &records, false);
+    let report = inspect::validate_run(&run_dir).unwrap();
+    assert_eq!(report.state, Some(RunState::Incomplete), "{report}");
+    for journal in &report.journals {
+        assert_eq!(
+            journal.health,
+            inspect::JournalHealth::Unsealed,
+            "{journal}"
+        );
+    }
+    let text_report = report.to_string();
+    assert!(
+        text_report.contains("double.data: 2 records, unsealed (the run did not finish)"),
+        "{text_report}"
+    );
+    // Readers read it; the listing shows it without calling it damaged.
+    let (exit, stdout, stderr) = obzenflow(&["inspect", text(&run_dir), "double"]);
+    assert_eq!(exit, Exit::Success, "{stderr}");
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    let (exit, stdout, _) = obzenflow(&["--base", text(base.path()), "runs"]);
+    assert_eq!(exit, Exit::Success, "{stdout}");
+    assert!(stdout.contains("data unsealed"), "{stdout}");
+    assert!(!stdout.contains("damaged"), "{stdout}");
+}
+
+#[test]
+fn a_replay_of_a_source_journal_damaged_in_any_of_those_ways_is_refused_naming_it() {
+    let base = tempfile::tempdir().unwrap();
+    for damage in DAMAGES {
+        let case_base = base.path().join(format!("{damage:?}"));
+        let run_dir = completed_run_with_segments(&case_base);
+        damage.apply(&run_dir, "numbers", Lane::Data);
+        let replayed = runtime().block_on(
+            doubling_flow("sealed", 200, Some(2), Collect::default())
+                .journals(Journals::disk(case_base.join("replays")))
+                .replay_from(&run_dir)
+                .build()
+                .unwrap()
+                .run(),
+        );
+        let refusal = match replayed {
+            Ok(report) => {
+                assert!(!report.is_success(), "{damage:?}: {report}");
+                report.to_string()
+            }
+            Err(error) => error.to_string(),
+        };
+        assert!(
+            refusal.contains("stages/numbers/"),
+            "{damage:?}: the refusal does not name the journal: {refusal}"
+        );
+    }
 }

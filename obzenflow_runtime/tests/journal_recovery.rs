@@ -80,15 +80,26 @@ fn segment_records(path: &Path) -> u64 {
     records
 }
 
-/// The byte offsets at which the frames of a segment start.
+/// The byte offsets at which the record frames of a segment start (its seal aside).
 fn frame_offsets(path: &Path) -> Vec<u64> {
+    record_frames(path)
+        .into_iter()
+        .map(|(start, _)| start)
+        .collect()
+}
+
+/// Where each record frame of a segment starts and ends (its seal aside).
+fn record_frames(path: &Path) -> Vec<(u64, u64)> {
     let mut reader = SegmentReader::open(path).expect("open segment");
-    let mut offsets = vec![reader.offset()];
-    while reader.skip_frame().expect("skip") {
-        offsets.push(reader.offset());
+    let mut frames = Vec::new();
+    loop {
+        let start = reader.offset();
+        match reader.skip_batch().expect("skip") {
+            None => return frames,
+            Some(batch) if batch.is_seal() => {}
+            Some(_) => frames.push((start, reader.offset())),
+        }
     }
-    offsets.pop();
-    offsets
 }
 
 #[tokio::test]
@@ -101,9 +112,8 @@ async fn a_torn_last_record_is_cut_and_reported_and_nothing_before_it_is_lost() 
     drop(journal);
 
     let segment = setup.segment(0);
-    let last_frame = *frame_offsets(&segment).last().expect("frames");
-    let full_len = std::fs::metadata(&segment).expect("metadata").len();
-    let torn_len = last_frame + (full_len - last_frame) / 2;
+    let (last_frame, frame_end) = *record_frames(&segment).last().expect("frames");
+    let torn_len = last_frame + (frame_end - last_frame) / 2;
     std::fs::OpenOptions::new()
         .write(true)
         .open(&segment)
@@ -342,8 +352,10 @@ async fn a_partly_written_frame_followed_by_zeros_is_a_torn_tail() {
     drop(journal);
 
     let segment = setup.segment(0);
-    let last_frame = *frame_offsets(&segment).last().expect("frames");
+    let (last_frame, frame_end) = *record_frames(&segment).last().expect("frames");
     let mut bytes = std::fs::read(&segment).expect("read");
+    // The seal goes with the torn frame, as it would if the writer had died in it.
+    bytes.truncate(frame_end as usize);
     let frame_len = bytes.len() - last_frame as usize;
     // Keep the header and half the body, zero the rest, and add a page of zeros after it.
     for byte in &mut bytes[last_frame as usize + 8 + (frame_len - 8) / 2..] {

@@ -5,7 +5,7 @@ mod journal_support;
 
 use std::path::{Path, PathBuf};
 
-use journal_support::{append_one_by_one, orders, read_available};
+use journal_support::{append_one_by_one, orders, read_available, stage_end, system_end};
 use obzenflow_core::{ChainEvent, CorruptionKind, FlowId, Lane, RunId, StageId};
 use obzenflow_runtime::journal::inspect::{self, JournalHealth};
 use obzenflow_runtime::journal::{
@@ -183,6 +183,10 @@ async fn write_run() -> WrittenRun {
     let parse_records = orders(1000, 5);
     append_one_by_one(source.data.as_ref(), &source_records).await;
     append_one_by_one(parse.data.as_ref(), &parse_records).await;
+    // A finished run's journals end as a stage's do: what `validate` holds them to.
+    source.data.append(stage_end(200, 0)).await.expect("end");
+    parse.data.append(stage_end(5, 0)).await.expect("end");
+    pipeline.append(vec![system_end()]).await.expect("end");
     for journal in [
         &source.data,
         &source.error,
@@ -216,11 +220,11 @@ async fn inspection_lists_and_reads_the_journals_of_a_run() {
     assert_eq!(
         listed,
         [
-            ("parse".to_owned(), Lane::Data, 5),
+            ("parse".to_owned(), Lane::Data, 7),
             ("parse".to_owned(), Lane::Error, 0),
-            ("source".to_owned(), Lane::Data, 200),
+            ("source".to_owned(), Lane::Data, 202),
             ("source".to_owned(), Lane::Error, 0),
-            ("pipeline".to_owned(), Lane::System, 0),
+            ("pipeline".to_owned(), Lane::System, 1),
         ]
     );
     let source = &journals[2];
@@ -235,14 +239,15 @@ async fn inspection_lists_and_reads_the_journals_of_a_run() {
         .expect("read")
         .collect::<Result<_, _>>()
         .expect("records");
-    assert_eq!(read, run.source_records);
+    assert_eq!(read[..200], run.source_records);
+    assert_eq!(read.len(), 202);
     let json: Vec<serde_json::Value> =
         inspect::read_journal(run.run_dir.path(), "parse", Lane::Data)
             .expect("read")
             .json()
             .collect::<Result<_, _>>()
             .expect("records");
-    assert_eq!(json.len(), 5);
+    assert_eq!(json.len(), 7);
     assert_eq!(json[0]["id"], run.parse_records[0].id.to_string());
     assert_eq!(json[0]["content"]["payload"]["id"], 1000);
 
@@ -322,7 +327,8 @@ async fn validation_reports_torn_tails_and_corruption_without_changing_files() {
     let report = inspect::validate_run(run.run_dir.path()).expect("validate");
     assert!(!report.is_clean());
     let parse = &report.journals[0];
-    assert_eq!(parse.records, 4);
+    // The tear took the seal: every record frame is whole.
+    assert_eq!(parse.records, 7);
     match &parse.health {
         JournalHealth::TornTail(tail) => {
             assert_eq!(&tail.segment, parse_segment);
@@ -340,7 +346,7 @@ async fn validation_reports_torn_tails_and_corruption_without_changing_files() {
         other => panic!("expected corruption: {other:?}"),
     }
     let text = report.to_string();
-    assert!(text.contains("parse.data: 4 records, torn tail"), "{text}");
+    assert!(text.contains("parse.data: 7 records, torn tail"), "{text}");
     assert!(
         text.contains(&format!(
             "source.data: corrupt record in {} at byte offset {damaged}",
@@ -354,17 +360,23 @@ async fn validation_reports_torn_tails_and_corruption_without_changing_files() {
         parse_len - 5
     );
 
-    // Reading stops cleanly at the torn tail and reports it.
-    let mut records = inspect::read_journal(run.run_dir.path(), "parse", Lane::Data).expect("read");
-    let read: Vec<ChainEvent> = records.by_ref().collect::<Result<_, _>>().expect("records");
-    assert_eq!(read, run.parse_records[..4]);
-    assert!(records.torn_tail().is_some());
-    // And stops with an error at the corruption.
-    let results: Vec<_> = inspect::read_journal(run.run_dir.path(), "source", Lane::Data)
-        .expect("read")
-        .collect();
-    assert_eq!(results.len(), 4);
-    assert!(matches!(results[3], Err(RunDirError::Journal { .. })));
+    // The run finished, so a reader refuses the torn journal (its seal is gone) and the corrupt
+    // one, naming segment and offset, before reading a record.
+    let torn = inspect::read_journal(run.run_dir.path(), "parse", Lane::Data).expect_err("torn");
+    assert!(
+        torn.to_string()
+            .contains(&format!("{} at byte offset", parse_segment.display())),
+        "{torn}"
+    );
+    let corrupt =
+        inspect::read_journal(run.run_dir.path(), "source", Lane::Data).expect_err("corrupt");
+    assert!(
+        corrupt.to_string().contains(&format!(
+            "{} at byte offset {damaged}",
+            source_segment.display()
+        )),
+        "{corrupt}"
+    );
 }
 
 #[tokio::test]

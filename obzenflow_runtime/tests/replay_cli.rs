@@ -135,6 +135,8 @@ fn the_run_listing_shows_status_duration_and_counts() {
             },
         ],
         manifest: Ok(manifest.clone()),
+        damage: Ok(Vec::new()),
+        missing: Vec::new(),
     };
     let text = format_runs(&[listing]);
     let lines: Vec<&str> = text.lines().collect();
@@ -154,7 +156,8 @@ fn the_run_listing_shows_status_duration_and_counts() {
         "{text}"
     );
     assert!(lines[1].contains("errors        1"), "{text}");
-    assert!(lines[2].contains("data unreadable"), "{text}");
+    // The run ended, so a count missing from a seal is damage.
+    assert!(lines[2].contains("data  damaged"), "{text}");
     assert_eq!(format_runs(&[]), "no runs\n");
 }
 

@@ -137,10 +137,12 @@ async fn a_corrupt_archive_fails_the_source_naming_segment_and_offset() {
         reason.contains(&format!("byte offset {offset}")),
         "{reason}"
     );
-    // The records before the damaged one (after the `started` fact) were replayed.
+    // The archive is checked before any of it is replayed: nothing was re-emitted, not even
+    // the records before the damaged frame (`position` of them, the `started` fact aside).
+    assert!(position > 1);
     let replay_dir = report.run_dir.as_deref().unwrap();
     let replayed = replay_support::data_records(replay_dir, "readings", Lane::Data);
-    assert_eq!(replayed.len(), position - 1);
+    assert_eq!(replayed.len(), 0);
 
     // The same failure, typed, from the archive source on its own.
     let mut source = ArchiveSource::new(&original, "readings");

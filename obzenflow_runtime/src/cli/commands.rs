@@ -10,7 +10,7 @@ use obzenflow_core::Lane;
 
 use super::args::{Cli, Command, LaneArg, StatusArg};
 use super::runs::{format_runs, list_runs};
-use crate::journal::inspect::escape_name;
+use crate::journal::inspect::{escape_name, JournalHealth};
 use crate::journal::{inspect, RunDirError};
 use crate::replay::{verify, VerifyError};
 
@@ -149,7 +149,11 @@ fn execute(cli: &Cli, stdout: &mut dyn Write) -> Result<Exit, CliError> {
         Command::Runs => {
             let runs = list_runs(&cli.base)?;
             write_text(stdout, &format_runs(&runs))?;
-            Ok(Exit::Success)
+            Ok(if runs.iter().any(|run| run.is_damaged()) {
+                Exit::Findings
+            } else {
+                Exit::Success
+            })
         }
         Command::Inspect {
             run, stage: None, ..
@@ -182,18 +186,52 @@ fn execute(cli: &Cli, stdout: &mut dyn Write) -> Result<Exit, CliError> {
 
 fn list_journals(run: &Path, stdout: &mut dyn Write) -> Result<Exit, CliError> {
     // A directory that is not a run is an error (`RunDirError::NotARun`), not an empty list.
+    let mut exit = Exit::Success;
     for journal in inspect::list_journals(run)? {
+        let health = match &journal.health {
+            JournalHealth::Clean => "sealed".to_owned(),
+            JournalHealth::Unsealed => "unsealed".to_owned(),
+            JournalHealth::TornTail(tail) => {
+                exit = Exit::Findings;
+                format!(
+                    "torn tail at byte offset {} of {}: {}",
+                    tail.offset,
+                    tail.segment.display(),
+                    tail.reason
+                )
+            }
+            JournalHealth::Corrupt {
+                segment,
+                offset,
+                kind,
+            } => {
+                exit = Exit::Findings;
+                format!(
+                    "corrupt record in {} at byte offset {offset}: {kind}",
+                    segment.display()
+                )
+            }
+        };
         let line = format!(
-            "{}.{}  records {}  bytes {}  segments {}\n",
+            "{}.{}  records {}  bytes {}  segments {}  {}\n",
             escape_name(&journal.name),
             journal.lane,
             journal.records,
             journal.bytes,
-            journal.segments
+            journal.segments,
+            escape_name(&health)
         );
         write_text(stdout, &line)?;
     }
-    Ok(Exit::Success)
+    for (name, lane) in inspect::missing_journals(run)? {
+        exit = Exit::Findings;
+        let line = format!(
+            "{}.{lane}  named by the manifest, but there is no journal directory\n",
+            escape_name(&name)
+        );
+        write_text(stdout, &line)?;
+    }
+    Ok(exit)
 }
 
 /// Prints the records of one journal as JSON lines; with a status, only data records of it.
@@ -204,7 +242,8 @@ fn print_records(
     status: Option<StatusArg>,
     stdout: &mut dyn Write,
 ) -> Result<Exit, CliError> {
-    for event in inspect::read_journal(run, stage, lane)? {
+    let mut records = inspect::read_journal(run, stage, lane)?;
+    for event in records.by_ref() {
         let event = event?;
         let wanted = status
             .is_none_or(|status| event.is_data() && status.matches(&event.processing_info.status));
@@ -213,6 +252,17 @@ fn print_records(
             line.push('\n');
             write_text(stdout, &line)?;
         }
+    }
+    // What was printed ends at a torn tail: say so, as `validate` would, and fail.
+    if let Some(tail) = records.torn_tail() {
+        return Err(CliError::RunDir(RunDirError::Journal {
+            path: run.to_path_buf(),
+            source: obzenflow_core::JournalError::Corrupt {
+                segment: tail.segment.clone(),
+                offset: tail.offset,
+                kind: tail.reason.clone(),
+            },
+        }));
     }
     Ok(Exit::Success)
 }

@@ -1,14 +1,15 @@
-//! `obzenflow runs`: find the run directories under a base directory, count their records, and
-//! format the listing.
+//! `obzenflow runs`: find the run directories under a base directory, check their journals
+//! frame by frame (checksums, sequence, seals; no record is decoded), take their counts from
+//! the seals, and format the listing.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use obzenflow_core::{Lane, RunId};
 
-use crate::journal::inspect::escape_name;
+use crate::journal::inspect::{self, escape_name, JournalHealth, JournalValidation};
 use crate::journal::is_temp_name;
-use crate::journal::{inspect, RunDirError, RunDirectory, RunManifest, RunState};
+use crate::journal::{RunDirError, RunDirectory, RunManifest, RunState};
 
 /// One run directory, as listed.
 #[derive(Debug)]
@@ -21,6 +22,23 @@ pub struct RunListing {
     pub state: Option<RunState>,
     /// The record counts of its stages, in declaration order.
     pub stages: Vec<StageCounts>,
+    /// Its damaged journals, as `validate` reports them (a torn tail of a run that did not
+    /// finish is what a crash leaves, and is not listed here), or why its journals could not
+    /// be checked.
+    pub damage: Result<Vec<JournalValidation>, RunDirError>,
+    /// The journals its manifest names that have no directory.
+    pub missing: Vec<(String, Lane)>,
+}
+
+impl RunListing {
+    /// Whether the listing found damage.
+    pub fn is_damaged(&self) -> bool {
+        !self.missing.is_empty()
+            || self
+                .damage
+                .as_ref()
+                .map_or(true, |damage| !damage.is_empty())
+    }
 }
 
 /// The records of one stage's journals.
@@ -30,14 +48,17 @@ pub struct StageCounts {
     pub name: String,
     /// Its kind.
     pub kind: String,
-    /// Data records in its data journal; `None` if the journal cannot be read.
+    /// Data records in its data journal, from its seal; `None` if the journal is not sealed
+    /// (its run did not finish) or is damaged.
     pub data: Option<u64>,
-    /// Records in its error journal; `None` if the journal cannot be read.
+    /// Records in its error journal, from its seal; `None` as for `data`.
     pub errors: Option<u64>,
 }
 
 /// Lists the run directories under `base` (the subdirectories holding a `manifest.json` or
-/// named by a run id), in name order, which for run ids is start order. Journals are read to count their records.
+/// named by a run id), in name order, which for run ids is start order. Every journal is
+/// checked frame by frame as `validate` checks it, but no record is decoded: counts come from
+/// the journals' seals.
 ///
 /// ```no_run
 /// use obzenflow_runtime::cli::{format_runs, list_runs};
@@ -90,6 +111,28 @@ fn listing(run_dir: PathBuf) -> RunListing {
         }
         Err(error) => (Err(error), None),
     };
+    let finished = matches!(
+        state,
+        Some(RunState::Completed | RunState::Failed | RunState::Cancelled)
+    );
+    // A run without a readable manifest is listed as such; its journals are not checked.
+    let checked = match &manifest {
+        Ok(manifest) => inspect::check_run_frames(&run_dir, manifest, finished).map(Some),
+        Err(_) => Ok(None),
+    };
+    let (checked, missing) = match checked {
+        Ok(Some(frames)) => (Ok(frames.journals), frames.missing),
+        Ok(None) => (Ok(Vec::new()), Vec::new()),
+        Err(error) => (Err(error), Vec::new()),
+    };
+    let journals: &[JournalValidation] = checked.as_deref().unwrap_or(&[]);
+    let count = |name: &str, lane: Lane| {
+        journals
+            .iter()
+            .find(|journal| journal.name == name && journal.lane == lane)
+            .filter(|journal| journal.health == JournalHealth::Clean)
+            .and_then(|journal| journal.data_records)
+    };
     let stages = match &manifest {
         Ok(manifest) => manifest
             .stages
@@ -97,27 +140,30 @@ fn listing(run_dir: PathBuf) -> RunListing {
             .map(|stage| StageCounts {
                 name: stage.name.clone(),
                 kind: stage.kind.clone(),
-                data: count_records(&run_dir, &stage.name, Lane::Data),
-                errors: count_records(&run_dir, &stage.name, Lane::Error),
+                data: count(&stage.name, Lane::Data),
+                errors: count(&stage.name, Lane::Error),
             })
             .collect(),
         Err(_) => Vec::new(),
     };
+    let damage = checked.map(|journals| {
+        journals
+            .into_iter()
+            .filter(|journal| match journal.health {
+                JournalHealth::Corrupt { .. } => true,
+                JournalHealth::TornTail(_) => finished,
+                JournalHealth::Clean | JournalHealth::Unsealed => false,
+            })
+            .collect()
+    });
     RunListing {
         run_dir,
         manifest,
         state,
         stages,
+        damage,
+        missing,
     }
-}
-
-/// The data records of a journal, or `None` if it cannot be read to the end.
-fn count_records(run_dir: &Path, stage: &str, lane: Lane) -> Option<u64> {
-    let mut count = 0;
-    for event in inspect::read_journal(run_dir, stage, lane).ok()? {
-        count += u64::from(event.ok()?.is_data());
-    }
-    Some(count)
 }
 
 /// The listing as text: one line per run, one indented line per stage.
@@ -173,6 +219,11 @@ fn format_run(text: &mut String, run: &RunListing) {
         let _ = write!(text, "  because: {}", escape_name(reason));
     }
     text.push('\n');
+    // A run that ended has sealed journals; without a seal a count is damage.
+    let sealed = matches!(
+        run.state,
+        Some(RunState::Completed | RunState::Failed | RunState::Cancelled)
+    );
     let width = run
         .stages
         .iter()
@@ -184,13 +235,38 @@ fn format_run(text: &mut String, run: &RunListing) {
             "    {:<width$}  {:<9}  data {:>8}  errors {:>8}",
             escape_name(&stage.name),
             escape_name(&stage.kind),
-            count_text(stage.data),
-            count_text(stage.errors),
+            count_text(stage.data, sealed),
+            count_text(stage.errors, sealed),
             width = width.unwrap_or(0)
         );
     }
+    for (name, lane) in &run.missing {
+        let name = escape_name(name);
+        let _ = writeln!(
+            text,
+            "    damaged: {name}.{lane}: named by the manifest, but there is no journal directory"
+        );
+    }
+    match &run.damage {
+        Ok(damage) => {
+            for journal in damage {
+                let line = journal.to_string();
+                let _ = writeln!(text, "    damaged: {}", escape_name(&line));
+            }
+        }
+        Err(error) => {
+            let error = error.to_string();
+            let _ = writeln!(text, "    journals unreadable: {}", escape_name(&error));
+        }
+    }
 }
 
-fn count_text(count: Option<u64>) -> String {
-    count.map_or_else(|| "unreadable".to_owned(), |count| count.to_string())
+/// A count from a seal; without one, `unsealed` for a run that did not finish (its journals
+/// have no seal yet) and `damaged` for one that did.
+fn count_text(count: Option<u64>, sealed: bool) -> String {
+    match (count, sealed) {
+        (Some(count), _) => count.to_string(),
+        (None, true) => "damaged".to_owned(),
+        (None, false) => "unsealed".to_owned(),
+    }
 }

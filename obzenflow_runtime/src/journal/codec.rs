@@ -1,4 +1,5 @@
-//! The binary encoding of a batch of [`ChainEvent`]s: pure functions, format version 2.
+//! The binary encoding of a batch of [`ChainEvent`]s and of a journal's seal: pure functions,
+//! format version 3.
 //!
 //! A journal frame's body is one batch: the records of one append that fit the frame, with
 //! what they share (the sequence of the first, the writer, the flow context, the names of
@@ -6,7 +7,7 @@
 //! compact value encoding of [`obzenflow_core::value`], straight from the writer's typed
 //! values; they are read back as JSON values, for replay, inspection and verification only.
 //!
-//! # Layout (format version 2)
+//! # Layout (format version 3)
 //!
 //! Integers are LEB128 varints unless a width is given. A `str` is a varint byte length and
 //! that many bytes of UTF-8. A `name` is a varint: even `2 * (i + 1)` for entry `i` of the
@@ -17,9 +18,9 @@
 //!
 //! | field | encoding |
 //! | --- | --- |
-//! | format version | `u8`, always `2` |
+//! | format version | `u8`, always `3` |
 //! | first sequence | varint: the journal sequence of the batch's first record |
-//! | record count | varint, at least 1 |
+//! | record count | varint, at least 1 (`0` marks a seal, below) |
 //! | writer | the writer of the batch (below) |
 //! | flow context | 16 bytes flow id, 16 bytes run id, 16 bytes stage id |
 //! | name table | varint count, then each name as a `str` |
@@ -59,19 +60,42 @@
 //! The body ends right after the last record; trailing bytes are an error. Every read is
 //! bounds-checked, so [`decode_batch`] returns a [`CorruptionKind`] for any input and never
 //! panics.
+//!
+//! # The seal
+//!
+//! A journal closed in order ends with one seal frame, whose body is a batch header of no
+//! records followed by what a reader needs to know the journal is whole ([`Seal`]):
+//!
+//! | field | encoding |
+//! | --- | --- |
+//! | format version | `u8`, always `3` |
+//! | first sequence | varint: the number of records the journal holds |
+//! | record count | varint `0` |
+//! | lane | `u8`: `0` data, `1` error, `2` system |
+//! | digest | the journal's [`JournalDigest`] (below) |
+//! | companion | `u8` flag; if `1`, the digest of the other lane of the same stage |
+//!
+//! A digest is varint records, varint data records, varint frames, then the running hash as a
+//! `u64` LE. The hash starts at [`JournalDigest::EMPTY`]'s and folds in every record frame, in
+//! order, by its CRC32 and body length ([`JournalDigest::add_frame`]): a writer keeps it as
+//! it appends, at the cost of one multiplication per frame. The seal frame itself is not folded
+//! in. A data journal's seal carries its error journal's digest as the companion, so a lost,
+//! emptied or swapped error journal is found from the data journal alone.
+//!
+//! Version 2 bodies, which had no seal, are [`CorruptionKind::UnknownVersion`].
 
 use std::borrow::Borrow;
 
 use obzenflow_core::value::{put_varint, KeyTable, ValueEncodeError, ValueReader};
 use obzenflow_core::{
     Causality, ChainEvent, ControlEvent, CorrelationId, CorruptionKind, DeliveryReceipt, ErrorKind,
-    EventContent, EventId, EventType, FlowContext, FlowId, LifecycleEvent, Payload, ProcessingInfo,
-    ProcessingStatus, RunId, StageId, SystemComponent, Timestamp, WriterId,
+    EventContent, EventId, EventType, FlowContext, FlowId, Lane, LifecycleEvent, Payload,
+    ProcessingInfo, ProcessingStatus, RunId, StageId, SystemComponent, Timestamp, WriterId,
 };
 use uuid::Uuid;
 
 /// The format version written as the first byte of every batch body.
-pub const FORMAT_VERSION: u8 = 2;
+pub const FORMAT_VERSION: u8 = 3;
 
 const TAG_EXTENSION: u8 = 255;
 const FLAG_WRITER: u8 = 0b0_0001;
@@ -86,7 +110,7 @@ const KNOWN_FLAGS: u8 = 0b1_1111;
 pub struct BatchHeader {
     /// The journal sequence of the batch's first record.
     pub first_seq: u64,
-    /// How many records the batch holds (at least 1).
+    /// How many records the batch holds: at least 1, or 0 for a seal.
     pub count: u64,
 }
 
@@ -95,6 +119,125 @@ impl BatchHeader {
     pub fn end_seq(&self) -> u64 {
         self.first_seq.saturating_add(self.count)
     }
+
+    /// Whether the frame is a journal's seal rather than a batch of records.
+    pub fn is_seal(&self) -> bool {
+        self.count == 0
+    }
+}
+
+/// What a journal holds up to a point, counted and hashed frame by frame as it is appended.
+///
+/// ```
+/// use obzenflow_runtime::journal::codec::JournalDigest;
+///
+/// let mut digest = JournalDigest::EMPTY;
+/// digest.add_frame(0xdead_beef, 120, 3, 2);
+/// let mut swapped = JournalDigest::EMPTY;
+/// swapped.add_frame(0xdead_beef, 121, 3, 2);
+/// assert_eq!((digest.records, digest.data_records, digest.frames), (3, 2, 1));
+/// assert_ne!(digest.hash, swapped.hash);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalDigest {
+    /// Records held.
+    pub records: u64,
+    /// Data records among them (what end-of-stream markers and `runs` count).
+    pub data_records: u64,
+    /// Record frames holding them.
+    pub frames: u64,
+    /// The running hash over the frames' checksums and lengths, in order.
+    pub hash: u64,
+}
+
+impl JournalDigest {
+    /// The digest of an empty journal.
+    pub const EMPTY: Self = Self {
+        records: 0,
+        data_records: 0,
+        frames: 0,
+        hash: 0x6f62_7a65_6e66_6c6f,
+    };
+
+    /// Folds in one record frame: its body's CRC32 and length, and the records it holds.
+    pub fn add_frame(&mut self, crc: u32, body_len: u32, records: u64, data_records: u64) {
+        let frame = (u64::from(crc) << 32) | u64::from(body_len);
+        self.hash = (self.hash.rotate_left(23) ^ frame).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.records += records;
+        self.data_records += data_records;
+        self.frames += 1;
+    }
+}
+
+/// A journal's seal: its last frame, written when it is closed in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seal {
+    /// The lane of the journal that wrote it.
+    pub lane: Lane,
+    /// What the journal holds.
+    pub digest: JournalDigest,
+    /// For a stage's data journal, what its error journal held when the data journal closed.
+    pub companion: Option<JournalDigest>,
+}
+
+/// Appends the body of `seal` to `out`.
+///
+/// ```
+/// use obzenflow_core::Lane;
+/// use obzenflow_runtime::journal::codec::{self, JournalDigest, Seal};
+///
+/// let mut digest = JournalDigest::EMPTY;
+/// digest.add_frame(7, 40, 2, 2);
+/// let seal = Seal { lane: Lane::Data, digest, companion: Some(JournalDigest::EMPTY) };
+/// let mut body = Vec::new();
+/// codec::encode_seal(&seal, &mut body);
+/// assert!(codec::decode_header(&body).unwrap().is_seal());
+/// assert_eq!(codec::decode_seal(&body), Ok(seal));
+/// ```
+pub fn encode_seal(seal: &Seal, out: &mut Vec<u8>) {
+    out.push(FORMAT_VERSION);
+    put_varint(out, seal.digest.records);
+    put_varint(out, 0);
+    out.push(match seal.lane {
+        Lane::Data => 0,
+        Lane::Error => 1,
+        Lane::System => 2,
+    });
+    put_digest(out, &seal.digest);
+    match &seal.companion {
+        Some(companion) => {
+            out.push(1);
+            put_varint(out, companion.records);
+            put_digest(out, companion);
+        }
+        None => out.push(0),
+    }
+}
+
+fn put_digest(out: &mut Vec<u8>, digest: &JournalDigest) {
+    put_varint(out, digest.data_records);
+    put_varint(out, digest.frames);
+    out.extend_from_slice(&digest.hash.to_le_bytes());
+}
+
+/// Decodes a seal body written by [`encode_seal`]; a batch of records is
+/// [`CorruptionKind::Undecodable`]. Never panics.
+pub fn decode_seal(body: &[u8]) -> Result<Seal, CorruptionKind> {
+    let mut cursor = Cursor::new(body);
+    let header = cursor.header()?;
+    if !header.is_seal() {
+        return Err(undecodable(
+            "a batch of records where a seal was expected".to_owned(),
+        ));
+    }
+    let seal = cursor.seal_fields(header.first_seq)?;
+    if cursor.at != body.len() {
+        return Err(undecodable(format!(
+            "{} trailing bytes after the seal",
+            body.len() - cursor.at
+        )));
+    }
+    Ok(seal)
 }
 
 /// A batch could not be encoded: a typed payload that the compact encoding cannot hold.
@@ -454,6 +597,11 @@ pub fn decode_header(body: &[u8]) -> Result<BatchHeader, CorruptionKind> {
 pub fn decode_batch(body: &[u8]) -> Result<(BatchHeader, Vec<ChainEvent>), CorruptionKind> {
     let mut cursor = Cursor::new(body);
     let header = cursor.header()?;
+    if header.is_seal() {
+        // A seal holds no records; it decodes (and so is checked) all the same.
+        decode_seal(body)?;
+        return Ok((header, Vec::new()));
+    }
     let shared = Shared {
         writer: decode_writer(&mut cursor)?,
         context: decode_context(&mut cursor)?,
@@ -711,13 +859,47 @@ impl<'a> Cursor<'a> {
         }
         let first_seq = self.varint("first sequence")?;
         let count = self.varint("record count")?;
-        if count == 0 {
-            return Err(undecodable("a batch of no records".to_owned()));
-        }
         if first_seq.checked_add(count).is_none() {
             return Err(undecodable("the batch's sequences overflow".to_owned()));
         }
         Ok(BatchHeader { first_seq, count })
+    }
+
+    /// The fields of a seal after its header, whose first sequence says `records`.
+    fn seal_fields(&mut self, records: u64) -> Result<Seal, CorruptionKind> {
+        let lane = match self.u8("seal lane")? {
+            0 => Lane::Data,
+            1 => Lane::Error,
+            2 => Lane::System,
+            tag => return Err(bad_tag("seal lane", tag)),
+        };
+        let digest = self.digest(records)?;
+        let companion = match self.flag("seal companion")? {
+            true => {
+                let records = self.varint("companion records")?;
+                Some(self.digest(records)?)
+            }
+            false => None,
+        };
+        Ok(Seal {
+            lane,
+            digest,
+            companion,
+        })
+    }
+
+    fn digest(&mut self, records: u64) -> Result<JournalDigest, CorruptionKind> {
+        let data_records = self.varint("sealed data records")?;
+        let frames = self.varint("sealed frames")?;
+        let hash = self.take(8, "sealed hash")?;
+        let mut bytes = [0; 8];
+        bytes.copy_from_slice(hash);
+        Ok(JournalDigest {
+            records,
+            data_records,
+            frames,
+            hash: u64::from_le_bytes(bytes),
+        })
     }
 
     fn take(&mut self, length: usize, field: &str) -> Result<&'a [u8], CorruptionKind> {
@@ -860,22 +1042,47 @@ mod tests {
     }
 
     #[test]
+    fn seals_round_trip_and_any_cut_or_extra_byte_is_an_error() {
+        let mut digest = JournalDigest::EMPTY;
+        digest.add_frame(0x1234_5678, 300, 1024, 1000);
+        let seal = Seal {
+            lane: Lane::Error,
+            digest,
+            companion: None,
+        };
+        let mut body = Vec::new();
+        encode_seal(&seal, &mut body);
+        assert_eq!(decode_seal(&body), Ok(seal));
+        let (header, records) = decode_batch(&body).unwrap();
+        assert_eq!((header.first_seq, header.count, records), (1024, 0, vec![]));
+        for cut in 0..body.len() {
+            assert!(decode_seal(&body[..cut]).is_err(), "cut at {cut}");
+        }
+        body.push(0);
+        assert!(decode_batch(&body).is_err());
+        let mut batch = Vec::new();
+        encode_into(&sample(), &mut batch).unwrap();
+        assert!(decode_seal(&batch).is_err());
+    }
+
+    #[test]
     fn rejects_other_versions_naming_both_and_trailing_bytes() {
         let mut body = Vec::new();
         encode_into(&sample(), &mut body).unwrap();
         let mut older = body.clone();
-        older[0] = 1;
+        // Version 2, which had no seal, is refused as unknown, never misread.
+        older[0] = 2;
         let error = decode(&older).unwrap_err();
         assert_eq!(
             error,
             CorruptionKind::UnknownVersion {
-                version: 1,
-                supported: 2
+                version: 2,
+                supported: 3
             }
         );
         assert_eq!(
             error.to_string(),
-            "record format version 1 is not supported (this build reads version 2)"
+            "record format version 2 is not supported (this build reads version 3)"
         );
         body.push(0);
         let error = decode(&body).unwrap_err();

@@ -13,7 +13,7 @@ use obzenflow_core::{
 use super::core::JournalCore;
 use super::disk_read::{DiskRecords, IndexedSegment};
 use super::segment::{scan_journal, segment_file_name, JournalScan, ScanDepth, TornTail};
-use super::storage::{DiskWriter, DiskWriterParts, Storage};
+use super::storage::{DiskWriter, DiskWriterParts, LaneLink, Storage};
 use super::sync::{sync_directory, SyncFiles, SyncPolicy, SyncScheduler, SyncTarget};
 
 /// How a disk journal stores and syncs its records.
@@ -151,15 +151,35 @@ impl DiskJournal {
         config: &DiskJournalConfig,
         scheduler: &SyncScheduler,
     ) -> Result<Self, JournalError> {
-        let dir = dir.into();
+        Self::open_linked(dir.into(), id, config, scheduler, LaneLink::Alone)
+    }
+
+    /// [`DiskJournal::open`], taking part in a stage's pair of journals as `link` says.
+    ///
+    /// A journal that was sealed (closed in order) and is opened again loses its seal, which
+    /// was checked: it is open for appends again, and its next close seals it anew.
+    pub(crate) fn open_linked(
+        dir: PathBuf,
+        id: JournalId,
+        config: &DiskJournalConfig,
+        scheduler: &SyncScheduler,
+        link: LaneLink,
+    ) -> Result<Self, JournalError> {
         std::fs::create_dir_all(&dir).map_err(|source| io_error(&id, "create", &dir, source))?;
         let mut scan = scan_journal(&dir, &id, ScanDepth::Checksums)?;
         let recovery = match scan.torn_tail.take() {
             Some(tail) => Some(cut_torn_tail(&id, tail, scan.records)?),
             None => None,
         };
+        unseal(&id, &mut scan)?;
         let append = open_append_segment(&id, &dir, &scan, config.sync)?;
-        let journal = Self::assemble(id, dir, config, scheduler, scan, append, recovery);
+        let opened = Opened {
+            scan,
+            append,
+            recovery,
+            link,
+        };
+        let journal = Self::assemble(id, dir, config, scheduler, opened);
         tracing::debug!(
             journal = %journal.core.id(),
             dir = %journal.dir.display(),
@@ -175,11 +195,16 @@ impl DiskJournal {
         dir: PathBuf,
         config: &DiskJournalConfig,
         scheduler: &SyncScheduler,
-        scan: JournalScan,
-        append: AppendSegment,
-        recovery: Option<RecoveryReport>,
+        opened: Opened,
     ) -> Self {
+        let Opened {
+            scan,
+            append,
+            recovery,
+            link,
+        } = opened;
         let records = scan.records;
+        let digest = scan.frames.digest();
         // What is in the files at open was synced by `open_append_segment`, except under `Never`.
         let durable = if config.sync == SyncPolicy::Never {
             0
@@ -211,6 +236,8 @@ impl DiskJournal {
             segment_index,
             records: Arc::clone(&disk_records),
             sync: Arc::clone(&sync),
+            digest,
+            link,
         });
         #[cfg(feature = "fault-injection")]
         let writer =
@@ -287,6 +314,27 @@ impl Journal for DiskJournal {
     }
 }
 
+/// Cuts the seal off a journal opened again, so that appends follow its last record.
+fn unseal(id: &JournalId, scan: &mut JournalScan) -> Result<(), JournalError> {
+    let Some(found) = scan.frames.seal() else {
+        return Ok(());
+    };
+    let (segment, offset) = (found.place.segment.clone(), found.place.offset);
+    let file = OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .map_err(|source| io_error(id, "open for appending", &segment, source))?;
+    file.set_len(offset)
+        .map_err(|source| io_error(id, "remove the seal of", &segment, source))?;
+    if let Some(last) = scan.segments.last_mut() {
+        last.valid_len = offset;
+        last.file_len = offset;
+    }
+    scan.frames = scan.frames.unsealed();
+    tracing::debug!(journal = %id, segment = %segment.display(), "sealed journal reopened");
+    Ok(())
+}
+
 /// Truncates the last segment back to its last good frame.
 fn cut_torn_tail(
     id: &JournalId,
@@ -318,6 +366,14 @@ fn cut_torn_tail(
         "journal tail cut during recovery"
     );
     Ok(report)
+}
+
+/// What opening found and made, for `assemble`.
+struct Opened {
+    scan: JournalScan,
+    append: AppendSegment,
+    recovery: Option<RecoveryReport>,
+    link: LaneLink,
 }
 
 /// The segment a journal appends to.

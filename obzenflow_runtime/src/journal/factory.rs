@@ -8,6 +8,7 @@ use obzenflow_core::{Journal, JournalId, Lane, StageId, SystemComponent, WriterI
 use super::disk::{DiskJournal, DiskJournalConfig, RecoveryReport};
 use super::memory::MemoryJournal;
 use super::run_dir::{RunDirError, RunDirectory};
+use super::storage::{CompanionDigest, LaneLink};
 use super::sync::SyncScheduler;
 
 /// Where a run's journals live.
@@ -128,8 +129,14 @@ impl JournalFactory {
         stage_id: StageId,
     ) -> Result<StageJournals, RunDirError> {
         let owner = WriterId::Stage(stage_id);
-        let (data, data_recovery) = self.journal(JournalId::new(owner, name, Lane::Data))?;
-        let (error, error_recovery) = self.journal(JournalId::new(owner, name, Lane::Error))?;
+        // The data journal's seal carries what the error journal holds.
+        let companion = CompanionDigest::default();
+        let error_link = LaneLink::Publishes(companion.clone());
+        let (error, error_recovery) =
+            self.journal(JournalId::new(owner, name, Lane::Error), error_link)?;
+        let data_link = LaneLink::Carries(companion);
+        let (data, data_recovery) =
+            self.journal(JournalId::new(owner, name, Lane::Data), data_link)?;
         Ok(StageJournals {
             data,
             error,
@@ -143,12 +150,16 @@ impl JournalFactory {
         component: SystemComponent,
     ) -> Result<(Arc<dyn Journal>, Option<RecoveryReport>), RunDirError> {
         let owner = WriterId::System(component);
-        self.journal(JournalId::new(owner, component.as_str(), Lane::System))
+        self.journal(
+            JournalId::new(owner, component.as_str(), Lane::System),
+            LaneLink::Alone,
+        )
     }
 
     fn journal(
         &self,
         id: JournalId,
+        link: LaneLink,
     ) -> Result<(Arc<dyn Journal>, Option<RecoveryReport>), RunDirError> {
         let (run_dir, config) = match &self.storage {
             JournalStorage::Memory => return Ok((Arc::new(MemoryJournal::new(id)), None)),
@@ -164,7 +175,7 @@ impl JournalFactory {
             None => start_scheduler(run_dir)?,
         };
         let dir = run_dir.journal_dir(&id.name, id.lane)?;
-        let journal = DiskJournal::open(&dir, id, config, &scheduler)
+        let journal = DiskJournal::open_linked(dir.clone(), id, config, &scheduler, link)
             .map_err(|source| RunDirError::Journal { path: dir, source })?;
         let recovery = journal.recovery().cloned();
         Ok((Arc::new(journal), recovery))

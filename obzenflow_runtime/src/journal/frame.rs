@@ -6,7 +6,7 @@
 
 use obzenflow_core::{ChainEvent, CorruptionKind};
 
-use super::codec::{self, BatchEncodeError, BatchEncoder, BatchHeader};
+use super::codec::{self, BatchEncodeError, BatchEncoder, BatchHeader, Seal};
 
 /// The size of a frame header: body length and checksum.
 pub const FRAME_HEADER_LEN: usize = 8;
@@ -92,10 +92,33 @@ pub fn encode_batch_frame<E: std::borrow::Borrow<ChainEvent>>(
             });
         }
     };
+    fill_header(out, start, body_len);
+    Ok(())
+}
+
+/// Writes the length and checksum of the body that follows the header at `start`.
+fn fill_header(out: &mut [u8], start: usize, body_len: u32) {
+    let body_start = start + FRAME_HEADER_LEN;
     let crc = crc32fast::hash(&out[body_start..]);
     out[start..start + 4].copy_from_slice(&body_len.to_le_bytes());
     out[start + 4..body_start].copy_from_slice(&crc.to_le_bytes());
-    Ok(())
+}
+
+/// Appends the seal frame of a journal (see [`codec::encode_seal`]) to `out`.
+pub fn encode_seal_frame(seal: &Seal, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME_HEADER_LEN]);
+    codec::encode_seal(seal, out);
+    // A seal is a few dozen bytes.
+    let body_len = (out.len() - start - FRAME_HEADER_LEN) as u32;
+    fill_header(out, start, body_len);
+}
+
+/// The header of the frame starting at `start` in `bytes`, which must hold it.
+pub(crate) fn header_at(bytes: &[u8], start: usize) -> FrameHeader {
+    let mut header = [0; FRAME_HEADER_LEN];
+    header.copy_from_slice(&bytes[start..start + FRAME_HEADER_LEN]);
+    FrameHeader::parse(header)
 }
 
 /// Appends one complete frame holding `event` alone, at sequence 0 (tests and tools).

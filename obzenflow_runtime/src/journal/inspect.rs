@@ -21,12 +21,16 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use obzenflow_core::{ChainEvent, CorruptionKind, JournalError, JournalId, Lane, WriterId};
+use obzenflow_core::{ChainEvent, JournalError, JournalId, Lane, WriterId};
 
-use super::files::{irregular, is_temp_name, not_regular};
+use super::audit::{FrameAudit, Place, RecordAudit};
+use super::check::{check_owner, regular_segments};
+pub use super::check::{JournalHealth, JournalValidation, TornTail};
+pub use super::escape::escape_name;
+use super::files::is_temp_name;
 use super::run_dir::{relative_journal_dir, RunDirError, RunDirectory, RunManifest, RunState};
 use super::segment::{
-    list_segments, rest_is_zero, scan_journal, FrameError, ScanDepth, SegmentFile, SegmentReader,
+    nothing_follows, FrameBody, FrameError, ScanDepth, SegmentFile, SegmentReader,
 };
 
 /// One journal of a run, as listed.
@@ -45,6 +49,9 @@ pub struct JournalSummary {
     pub bytes: u64,
     /// How many segment files it has.
     pub segments: usize,
+    /// What the checks every reader makes found in its frames and seal (no record is
+    /// decoded; [`validate_run`] also checks the records).
+    pub health: JournalHealth,
 }
 
 /// Lists the journals of the run in `run_dir`, ordered by owner name, stages before system
@@ -60,10 +67,14 @@ pub struct JournalSummary {
 /// ```
 pub fn list_journals(run_dir: impl AsRef<Path>) -> Result<Vec<JournalSummary>, RunDirError> {
     let run = open_run(run_dir.as_ref())?;
+    let finished = run_finished(&run)?;
     let run_dir = run.path();
-    journal_dirs(run_dir)?
+    let present = journal_dirs(run_dir)?;
+    let checked = check_journals(run_dir, &present, finished, ScanDepth::Frames)?;
+    present
         .into_iter()
-        .map(|(name, lane)| summarize(run_dir, name, lane))
+        .zip(checked)
+        .map(|((name, lane), checked)| summarize(run_dir, name, lane, checked.health))
         .collect()
 }
 
@@ -160,19 +171,12 @@ fn journal_dir(run: &RunDirectory, name: &str, lane: Lane) -> Result<PathBuf, Ru
     }
 }
 
-/// The segments of the journal in `dir`, each checked to be a regular file: a FIFO or a device
-/// named like a segment is [`RunDirError::NotARegularFile`], refused before anything opens it.
-fn regular_segments(dir: &Path) -> Result<Vec<SegmentFile>, RunDirError> {
-    let files = list_segments(dir).map_err(|source| io_error("list segments in", dir, source))?;
-    for file in &files {
-        if let Some(found) = irregular(&file.path) {
-            return Err(not_regular(&file.path, found));
-        }
-    }
-    Ok(files)
-}
-
-fn summarize(run_dir: &Path, name: String, lane: Lane) -> Result<JournalSummary, RunDirError> {
+fn summarize(
+    run_dir: &Path,
+    name: String,
+    lane: Lane,
+    health: JournalHealth,
+) -> Result<JournalSummary, RunDirError> {
     let path = run_dir.join(relative_journal_dir(&name, lane));
     let files = regular_segments(&path)?;
     let mut summary = JournalSummary {
@@ -182,6 +186,7 @@ fn summarize(run_dir: &Path, name: String, lane: Lane) -> Result<JournalSummary,
         records: 0,
         bytes: 0,
         segments: files.len(),
+        health,
     };
     for file in files {
         let mut reader = SegmentReader::open(&file.path)
@@ -197,6 +202,13 @@ fn summarize(run_dir: &Path, name: String, lane: Lane) -> Result<JournalSummary,
 
 /// Reads the records of the `lane` journal of `name` (a stage, or a system component for
 /// [`Lane::System`]) in the run in `run_dir`.
+///
+/// The journal is checked first as [`validate_run`] checks it, its frames and its seal, and for
+/// a stage together with the stage's other journal: damage is [`RunDirError::Journal`]
+/// naming the journal, segment and offset, before any record is read. The records themselves
+/// are checked as they are read (event ids, end-of-stream and terminal records, and their
+/// counts), and a disagreement is an error item naming the same. A journal of a finished run
+/// must be sealed.
 ///
 /// ```no_run
 /// use obzenflow_core::Lane;
@@ -217,25 +229,96 @@ pub fn read_journal(
     let run = open_run(run_dir.as_ref())?;
     let path = journal_dir(&run, name, lane)?;
     let segments = regular_segments(&path)?;
+    let finished = run_finished(&run)?;
+    let lanes = owner_lanes(run.path(), name, lane)?;
+    let checked = check_owner(run.path(), name, &lanes, finished, ScanDepth::Frames)?;
+    // Corruption is refused; so is a torn tail once the run finished (its seal went with it).
+    for journal in &checked {
+        let source = match &journal.health {
+            JournalHealth::TornTail(tail) if finished => Some(JournalError::Corrupt {
+                segment: tail.segment.clone(),
+                offset: tail.offset,
+                kind: tail.reason.clone(),
+            }),
+            health => health.corruption(),
+        };
+        if let Some(source) = source {
+            let path = journal.path.clone();
+            return Err(RunDirError::Journal { path, source });
+        }
+    }
+    let error_records = match lane {
+        Lane::Data => Some(
+            checked
+                .iter()
+                .find(|journal| journal.lane == Lane::Error)
+                .map_or(0, |journal| journal.records),
+        ),
+        Lane::Error | Lane::System => None,
+    };
     Ok(JournalRecords {
         journal: JournalId::new(WriterId::Unassigned, name, lane),
         path,
         segments: segments.into(),
         current: None,
+        frames: FrameAudit::new(),
+        records: RecordAudit::new(lane),
+        pending: VecDeque::new(),
+        place: None,
+        finished,
+        error_records,
         done: false,
         torn_tail: None,
     })
 }
 
+/// Whether the run ended (completed, failed or cancelled), so its journals must be sealed. A
+/// run whose manifest cannot be read is not known to have ended.
+fn run_finished(run: &RunDirectory) -> Result<bool, RunDirError> {
+    let Ok(manifest) = run.read_manifest() else {
+        return Ok(false);
+    };
+    Ok(matches!(
+        run.state_of(&manifest)?,
+        RunState::Completed | RunState::Failed | RunState::Cancelled
+    ))
+}
+
+/// The lanes of the owner of a `lane` journal named `name` that have directories: a stage's
+/// data and error journals are checked together.
+fn owner_lanes(run_dir: &Path, name: &str, lane: Lane) -> Result<Vec<Lane>, RunDirError> {
+    if lane == Lane::System {
+        return Ok(vec![Lane::System]);
+    }
+    let mut lanes = Vec::new();
+    for lane in [Lane::Data, Lane::Error] {
+        if real_directory(&run_dir.join(relative_journal_dir(name, lane)))? {
+            lanes.push(lane);
+        }
+    }
+    Ok(lanes)
+}
+
 /// The records of one journal, in order, decoded from its segment files.
 ///
-/// Iteration stops at a torn tail of the last segment (see [`JournalRecords::torn_tail`]);
-/// damage anywhere else yields one error and ends the iteration.
+/// Every frame and record goes through the checks [`validate_run`] makes. Iteration stops at a
+/// torn tail of the last segment (see [`JournalRecords::torn_tail`]); damage anywhere else,
+/// a missing seal in a finished run, or records that contradict each other yield one error and
+/// end the iteration.
 pub struct JournalRecords {
     journal: JournalId,
     path: PathBuf,
     segments: VecDeque<SegmentFile>,
     current: Option<SegmentReader>,
+    frames: FrameAudit,
+    records: RecordAudit,
+    /// Decoded records of the current frame not yet returned.
+    pending: VecDeque<ChainEvent>,
+    /// Where the current frame is.
+    place: Option<Place>,
+    finished: bool,
+    /// For a data journal, how many records its error journal holds.
+    error_records: Option<u64>,
     done: bool,
     torn_tail: Option<TornTail>,
 }
@@ -255,6 +338,11 @@ impl JournalRecords {
         self.torn_tail.as_ref()
     }
 
+    /// Whether the journal was read to its seal (only once the iteration ended).
+    pub fn is_sealed(&self) -> bool {
+        self.frames.seal().is_some()
+    }
+
     /// The records as JSON values (the serde form of [`ChainEvent`]).
     pub fn json(self) -> impl Iterator<Item = Result<serde_json::Value, RunDirError>> {
         let path = self.path.clone();
@@ -272,6 +360,14 @@ impl JournalRecords {
         })
     }
 
+    fn corrupt(&mut self, source: JournalError) -> Option<Result<ChainEvent, RunDirError>> {
+        self.done = true;
+        Some(Err(RunDirError::Journal {
+            path: self.path.clone(),
+            source,
+        }))
+    }
+
     fn fail(&mut self, error: FrameError) -> Option<Result<ChainEvent, RunDirError>> {
         self.done = true;
         let is_last = self.segments.is_empty();
@@ -282,7 +378,7 @@ impl JournalRecords {
             at_tail,
         } = &error
         {
-            if is_last && (*at_tail || rest_is_zero(path, *offset).unwrap_or(false)) {
+            if is_last && (*at_tail || nothing_follows(path, *offset)) {
                 self.torn_tail = Some(TornTail {
                     segment: path.clone(),
                     offset: *offset,
@@ -292,10 +388,66 @@ impl JournalRecords {
                 return None;
             }
         }
-        Some(Err(RunDirError::Journal {
-            path: self.path.clone(),
-            source: error.into_journal_error(&self.journal),
-        }))
+        let source = error.into_journal_error(&self.journal);
+        self.corrupt(source)
+    }
+
+    /// The end of the last segment: the journal must be sealed if its run finished, and a
+    /// sealed journal's terminal record must agree with what it (and its error journal) holds.
+    fn finish(&mut self) -> Option<Result<ChainEvent, RunDirError>> {
+        self.done = true;
+        let checked = self
+            .frames
+            .finish(&self.path, self.finished)
+            .and_then(|()| match self.frames.seal() {
+                Some(seal) => self.records.finish_sealed(&seal.place, self.error_records),
+                None => Ok(()),
+            });
+        match checked {
+            Ok(()) => None,
+            Err(source) => self.corrupt(source),
+        }
+    }
+
+    /// Reads the next frame into `pending`; `Some` to end the iteration with.
+    fn read_frame(&mut self) -> Option<Option<Result<ChainEvent, RunDirError>>> {
+        let Some(reader) = self.current.as_mut() else {
+            let Some(segment) = self.segments.pop_front() else {
+                return Some(self.finish());
+            };
+            if let Err(source) = self.frames.segment(&segment.path, segment.first_seq) {
+                return Some(self.corrupt(source));
+            }
+            match SegmentReader::open(&segment.path) {
+                Ok(reader) => self.current = Some(reader),
+                Err(source) => {
+                    self.done = true;
+                    return Some(Some(Err(io_error("open", &segment.path, source))));
+                }
+            }
+            return None;
+        };
+        let frame = match reader.read_frame(ScanDepth::Decode) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => {
+                self.current = None;
+                return None;
+            }
+            Err(error) => return Some(self.fail(error)),
+        };
+        let place = Place::new(reader.path(), frame.offset);
+        let content = frame.content();
+        if let Err(kind) =
+            self.frames
+                .frame(place.clone(), frame.end, frame.header, frame.batch, content)
+        {
+            return Some(self.corrupt(place.corrupt(kind)));
+        }
+        if let FrameBody::Records(events) = frame.body {
+            self.pending.extend(events);
+        }
+        self.place = Some(place);
+        None
     }
 }
 
@@ -304,73 +456,18 @@ impl Iterator for JournalRecords {
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
-            let Some(reader) = self.current.as_mut() else {
-                let segment = self.segments.pop_front()?;
-                match SegmentReader::open(&segment.path) {
-                    Ok(reader) => self.current = Some(reader),
-                    Err(source) => {
-                        self.done = true;
-                        return Some(Err(io_error("open", &segment.path, source)));
-                    }
-                }
-                continue;
-            };
-            match reader.next_event() {
-                Ok(Some(event)) => return Some(Ok(event)),
-                Ok(None) => self.current = None,
-                Err(error) => return self.fail(error),
+            if let (Some(event), Some(place)) = (self.pending.pop_front(), &self.place) {
+                return match self.records.record(&event, place) {
+                    Ok(()) => Some(Ok(event)),
+                    Err(source) => self.corrupt(source),
+                };
+            }
+            if let Some(end) = self.read_frame() {
+                return end;
             }
         }
         None
     }
-}
-
-/// A damaged end of a journal's last segment: `DiskJournal::open` would cut it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TornTail {
-    /// The segment.
-    pub segment: PathBuf,
-    /// Where the damaged frame starts.
-    pub offset: u64,
-    /// How many bytes would be cut.
-    pub bytes: u64,
-    /// What is wrong with the first damaged frame.
-    pub reason: CorruptionKind,
-}
-
-/// What validation found in one journal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JournalHealth {
-    /// Every frame checks out.
-    Clean,
-    /// The last segment ends in a torn tail, which opening the journal will cut.
-    TornTail(TornTail),
-    /// A record is damaged where cutting it would lose later records (or a segment is
-    /// missing); opening the journal fails.
-    Corrupt {
-        /// The segment.
-        segment: PathBuf,
-        /// The offset of the damaged frame.
-        offset: u64,
-        /// What is wrong.
-        kind: CorruptionKind,
-    },
-}
-
-/// One journal's validation result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JournalValidation {
-    /// The owner's name.
-    pub name: String,
-    /// The lane.
-    pub lane: Lane,
-    /// The journal's directory.
-    pub path: PathBuf,
-    /// How many records decode cleanly: all of them for a clean journal, those before the tail
-    /// for a torn one, and 0 for a corrupt one (its scan stops at the damage).
-    pub records: u64,
-    /// What was found.
-    pub health: JournalHealth,
 }
 
 /// What [`validate_run`] found.
@@ -392,8 +489,9 @@ pub struct ValidationReport {
 }
 
 impl ValidationReport {
-    /// Whether the manifest reads, the run is not [`RunState::Incomplete`], and every journal
-    /// is clean.
+    /// Whether the manifest reads, the run is not [`RunState::Incomplete`], and no journal is
+    /// damaged (a journal of a finished run that lacks its seal is damaged; one of a running run
+    /// is [`JournalHealth::Unsealed`], which is no damage).
     pub fn is_clean(&self) -> bool {
         self.manifest_error.is_none()
             && self.state != Some(RunState::Incomplete)
@@ -401,7 +499,7 @@ impl ValidationReport {
             && self
                 .journals
                 .iter()
-                .all(|journal| journal.health == JournalHealth::Clean)
+                .all(|journal| !journal.health.is_damage())
     }
 }
 
@@ -428,34 +526,18 @@ impl fmt::Display for ValidationReport {
             )?;
         }
         for journal in &self.journals {
-            let (name, lane, records) = (escape_name(&journal.name), journal.lane, journal.records);
-            match &journal.health {
-                JournalHealth::Clean => writeln!(f, "  {name}.{lane}: {records} records, ok")?,
-                JournalHealth::TornTail(tail) => writeln!(
-                    f,
-                    "  {name}.{lane}: {records} records, torn tail of {} bytes at offset {} of {} ({})",
-                    tail.bytes,
-                    tail.offset,
-                    tail.segment.display(),
-                    tail.reason
-                )?,
-                JournalHealth::Corrupt {
-                    segment,
-                    offset,
-                    kind,
-                } => writeln!(
-                    f,
-                    "  {name}.{lane}: corrupt record in {} at byte offset {offset}: {kind}",
-                    segment.display()
-                )?,
-            }
+            writeln!(f, "  {journal}")?;
         }
         Ok(())
     }
 }
 
 /// Validates the run in `run_dir`: reads the manifest, then checks every frame of every journal
-/// (checksum and full decode) the way opening would, without changing any file.
+/// (checksum and full decode) the way opening would, without changing any file, and what a
+/// finished journal must be: sealed, its seal's counts and running hash matching its frames,
+/// event ids in order, exactly one terminal record (after exactly one end-of-stream marker for
+/// a `completed` stage) whose counts match the journal and its stage's error journal, whose
+/// digest the data journal's seal also carries.
 ///
 /// Damage is reported in the [`ValidationReport`]; an error means the run could not be read at
 /// all (I/O failure, not a run directory).
@@ -479,16 +561,15 @@ pub fn validate_run(run_dir: impl AsRef<Path>) -> Result<ValidationReport, RunDi
         Some(manifest) => Some(run.state_of(manifest)?),
         None => None,
     };
-    let mut journals = Vec::new();
+    let finished = matches!(
+        state,
+        Some(RunState::Completed | RunState::Failed | RunState::Cancelled)
+    );
     let present = journal_dirs(run.path())?;
-    for (name, lane) in present.iter().cloned() {
-        journals.push(validate_journal(run.path(), name, lane)?);
-    }
-    let missing_journals = manifest.as_ref().map_or_else(Vec::new, |manifest| {
-        manifest_journals(manifest)
-            .filter(|journal| !present.contains(journal))
-            .collect()
-    });
+    let journals = check_journals(run.path(), &present, finished, ScanDepth::Decode)?;
+    let missing_journals = manifest
+        .as_ref()
+        .map_or_else(Vec::new, |manifest| absent_journals(manifest, &present));
     Ok(ValidationReport {
         run_dir: run.path().to_path_buf(),
         manifest,
@@ -497,6 +578,84 @@ pub fn validate_run(run_dir: impl AsRef<Path>) -> Result<ValidationReport, RunDi
         journals,
         missing_journals,
     })
+}
+
+/// Checks the journals `present` (in [`list_journals`] order) of the run at `run_dir`, each
+/// owner's together ([`check_owner`]).
+fn check_journals(
+    run_dir: &Path,
+    present: &[(String, Lane)],
+    finished: bool,
+    depth: ScanDepth,
+) -> Result<Vec<JournalValidation>, RunDirError> {
+    let mut journals = Vec::with_capacity(present.len());
+    let mut index = 0;
+    while let Some((name, _)) = present.get(index) {
+        let lanes: Vec<Lane> = present[index..]
+            .iter()
+            .take_while(|(other, lane)| other == name && *lane != Lane::System)
+            .map(|(_, lane)| *lane)
+            .collect();
+        let lanes = if lanes.is_empty() {
+            vec![Lane::System]
+        } else {
+            lanes
+        };
+        index += lanes.len();
+        journals.extend(check_owner(run_dir, name, &lanes, finished, depth)?);
+    }
+    Ok(journals)
+}
+
+/// The journals the manifest of the run in `run_dir` names that have no directory (none if
+/// the manifest cannot be read: [`validate_run`] says why).
+///
+/// ```no_run
+/// use obzenflow_runtime::journal::inspect;
+///
+/// for (name, lane) in inspect::missing_journals("runs/run_0190f1c2a3b47c8d9e0f112233445566")? {
+///     println!("{name}.{lane} is missing");
+/// }
+/// # Ok::<(), obzenflow_runtime::journal::RunDirError>(())
+/// ```
+pub fn missing_journals(run_dir: impl AsRef<Path>) -> Result<Vec<(String, Lane)>, RunDirError> {
+    let run = open_run(run_dir.as_ref())?;
+    let Ok(manifest) = run.read_manifest() else {
+        return Ok(Vec::new());
+    };
+    let present = journal_dirs(run.path())?;
+    Ok(absent_journals(&manifest, &present))
+}
+
+/// The journals `manifest` names that are not `present`.
+fn absent_journals(manifest: &RunManifest, present: &[(String, Lane)]) -> Vec<(String, Lane)> {
+    manifest_journals(manifest)
+        .filter(|journal| !present.contains(journal))
+        .collect()
+}
+
+/// What [`check_run_frames`] found.
+#[cfg(feature = "cli")]
+pub(crate) struct RunFrames {
+    /// Every journal present, checked.
+    pub(crate) journals: Vec<JournalValidation>,
+    /// The journals the manifest names that have no directory.
+    pub(crate) missing: Vec<(String, Lane)>,
+}
+
+/// The journals of the run at `run_dir` checked frame by frame, no record decoded: what the
+/// run listing shows; and the journals `manifest` names that have no directory.
+#[cfg(feature = "cli")]
+pub(crate) fn check_run_frames(
+    run_dir: &Path,
+    manifest: &RunManifest,
+    finished: bool,
+) -> Result<RunFrames, RunDirError> {
+    let run = open_run(run_dir)?;
+    let present = journal_dirs(run.path())?;
+    let journals = check_journals(run.path(), &present, finished, ScanDepth::Frames)?;
+    let missing = absent_journals(manifest, &present);
+    Ok(RunFrames { journals, missing })
 }
 
 /// The incomplete runs of the flow `flow_name` under `base` that came after its last run that
@@ -557,75 +716,6 @@ fn manifest_journals(manifest: &RunManifest) -> impl Iterator<Item = (String, La
         .iter()
         .map(|journal| (journal.name.clone(), Lane::System));
     stages.chain(system)
-}
-
-/// `name` (read from disk) as it is safe to print: control characters are escaped (`\n`,
-/// `\u{1b}`), so a name can neither break a line nor drive the terminal.
-///
-/// ```
-/// use obzenflow_runtime::journal::inspect::escape_name;
-///
-/// assert_eq!(escape_name("parse"), "parse");
-/// assert_eq!(escape_name("a\x1b[2Jb\n"), "a\\u{1b}[2Jb\\n");
-/// ```
-pub fn escape_name(name: &str) -> std::borrow::Cow<'_, str> {
-    if !name.chars().any(char::is_control) {
-        return std::borrow::Cow::Borrowed(name);
-    }
-    let mut escaped = String::with_capacity(name.len() + 8);
-    for c in name.chars() {
-        if c.is_control() {
-            escaped.extend(c.escape_default());
-        } else {
-            escaped.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(escaped)
-}
-
-fn validate_journal(
-    run_dir: &Path,
-    name: String,
-    lane: Lane,
-) -> Result<JournalValidation, RunDirError> {
-    let path = run_dir.join(relative_journal_dir(&name, lane));
-    // The scan opens every segment: refuse a FIFO or a device first, naming it.
-    regular_segments(&path)?;
-    let journal = JournalId::new(WriterId::Unassigned, name.as_str(), lane);
-    let (records, health) = match scan_journal(&path, &journal, ScanDepth::Decode) {
-        Ok(scan) => {
-            let health = match scan.torn_tail {
-                None => JournalHealth::Clean,
-                Some(tail) => JournalHealth::TornTail(TornTail {
-                    bytes: tail.file_len.saturating_sub(tail.offset),
-                    segment: tail.segment,
-                    offset: tail.offset,
-                    reason: tail.kind,
-                }),
-            };
-            (scan.records, health)
-        }
-        Err(JournalError::Corrupt {
-            segment,
-            offset,
-            kind,
-        }) => (
-            0,
-            JournalHealth::Corrupt {
-                segment,
-                offset,
-                kind,
-            },
-        ),
-        Err(source) => return Err(RunDirError::Journal { path, source }),
-    };
-    Ok(JournalValidation {
-        name,
-        lane,
-        path,
-        records,
-        health,
-    })
 }
 
 fn file_len(path: &Path) -> u64 {

@@ -14,6 +14,9 @@
 //!   from a file, [`decode_segment_bytes`] from memory, with the same checks.
 //! - [`SyncPolicy`] says when appended records reach stable storage; [`SyncScheduler`] is the
 //!   one group-commit thread a run shares between its journals.
+//! - A journal closed in order ends with a seal ([`codec::Seal`]): its counts and a running
+//!   hash over its frames, and for a stage's data journal its error journal's as well. One set
+//!   of checks, run by every reader, holds a journal to its seal and its records to each other.
 //! - [`RunDirectory`] lays out a run on disk with its [`RunManifest`]; [`inspect`] lists,
 //!   reads and validates a run's journals without changing them.
 //! - [`JournalFactory`] makes the data and error journals of each stage of a run, in memory
@@ -21,10 +24,13 @@
 //! - With the test-only feature `fault-injection`, `JournalFault` plans make disk journals
 //!   fail a write (`ENOSPC`, a short write) or an fsync (`EIO`) on cue.
 
+mod audit;
+mod check;
 pub mod codec;
 mod core;
 mod disk;
 mod disk_read;
+mod escape;
 mod factory;
 #[cfg(feature = "fault-injection")]
 mod faults;

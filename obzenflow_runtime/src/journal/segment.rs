@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use obzenflow_core::{ChainEvent, CorruptionKind, JournalError, JournalId};
 
-use super::codec::{self, BatchHeader};
+use super::audit::{FrameAudit, FrameContent, Place, RecordAudit};
+use super::codec::{self, BatchHeader, Seal};
 use super::frame::{self, FrameHeader, FRAME_HEADER_LEN};
 
 /// Enough of a batch body to read its header: the version byte and two varints.
@@ -180,6 +181,42 @@ impl SegmentReader {
         })
     }
 
+    /// Reads the next frame whole, checksum verified, and decodes its records as `depth` says
+    /// (a seal is always decoded); `None` at a clean end of the file.
+    pub(crate) fn read_frame(&mut self, depth: ScanDepth) -> Result<Option<ReadFrame>, FrameError> {
+        let start = self.offset;
+        let file_len = self.file_len;
+        let (header, body) = match self.next_frame_body()? {
+            None => return Ok(None),
+            Some(frame) => frame,
+        };
+        let is_final = start + (FRAME_HEADER_LEN + body.len()) as u64 >= file_len;
+        let decode = match depth {
+            ScanDepth::Frames => false,
+            ScanDepth::Checksums => is_final,
+            ScanDepth::Decode => true,
+        };
+        let decoded = codec::decode_header(body).and_then(|batch| {
+            let content = if batch.is_seal() {
+                FrameBody::Seal(codec::decode_seal(body)?)
+            } else if decode {
+                FrameBody::Records(codec::decode_batch(body)?.1)
+            } else {
+                FrameBody::Skipped
+            };
+            Ok((batch, content))
+        });
+        let (batch, body) =
+            decoded.map_err(|kind| self.damaged(start, kind, self.offset >= self.file_len))?;
+        Ok(Some(ReadFrame {
+            offset: start,
+            end: self.offset,
+            header,
+            batch,
+            body,
+        }))
+    }
+
     /// The segment file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -206,6 +243,11 @@ impl SegmentReader {
     /// Reads the next frame and returns its checksum-verified body, or `None` at a clean end of
     /// the file.
     pub fn next_body(&mut self) -> Result<Option<&[u8]>, FrameError> {
+        Ok(self.next_frame_body()?.map(|(_, body)| body))
+    }
+
+    /// Reads the next frame; returns its header and checksum-verified body.
+    fn next_frame_body(&mut self) -> Result<Option<(FrameHeader, &[u8])>, FrameError> {
         let start = self.offset;
         let Some(header) = self.read_header()? else {
             return Ok(None);
@@ -227,7 +269,7 @@ impl SegmentReader {
             return Err(self.damaged(start, kind, frame_end >= self.file_len));
         }
         self.offset = frame_end;
-        Ok(Some(&self.body))
+        Ok(Some((header, &self.body)))
     }
 
     /// Reads and decodes the next frame's batch, or returns `None` at a clean end of the file.
@@ -470,13 +512,52 @@ pub(crate) fn rest_is_zero(path: &Path, offset: u64) -> io::Result<bool> {
     }
 }
 
+/// One frame read by [`SegmentReader::read_frame`].
+#[derive(Debug)]
+pub(crate) struct ReadFrame {
+    /// Where it starts and ends in its segment.
+    pub(crate) offset: u64,
+    pub(crate) end: u64,
+    pub(crate) header: FrameHeader,
+    pub(crate) batch: BatchHeader,
+    pub(crate) body: FrameBody,
+}
+
+impl ReadFrame {
+    /// What the frame holds, for the frame audit.
+    pub(crate) fn content(&self) -> FrameContent<'_> {
+        match &self.body {
+            FrameBody::Seal(seal) => FrameContent::Seal(seal),
+            FrameBody::Records(events) => {
+                FrameContent::Records(Some(events.iter().filter(|e| e.is_data()).count() as u64))
+            }
+            FrameBody::Skipped => FrameContent::Records(None),
+        }
+    }
+}
+
+/// The body of a [`ReadFrame`].
+#[derive(Debug)]
+pub(crate) enum FrameBody {
+    /// A journal's seal.
+    Seal(Seal),
+    /// Decoded records.
+    Records(Vec<ChainEvent>),
+    /// Records not decoded.
+    Skipped,
+}
+
 /// How thoroughly a scan checks each frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ScanDepth {
-    /// Verify every checksum, format version and batch sequence; fully decode only the final
-    /// frame of each segment. What open does: a checksummed body only fails to decode after an encoder bug.
+    /// Verify every checksum, format version, batch sequence and the seal, decoding no records:
+    /// what the run listing does.
+    Frames,
+    /// As `Frames`, and fully decode the final frame of each segment. What open does: a
+    /// checksummed body only fails to decode after an encoder bug.
     Checksums,
-    /// Verify every checksum and decode every body. What validation does.
+    /// Verify every checksum, decode every body and check every record ([`RecordAudit`]).
+    /// What validation does.
     Decode,
 }
 
@@ -486,7 +567,8 @@ pub(crate) struct ScannedSegment {
     pub(crate) first_seq: u64,
     pub(crate) path: PathBuf,
     pub(crate) records: u64,
-    /// Where the last good frame ends.
+    /// Where the last good frame ends (for the last segment of a sealed journal, where its
+    /// seal ends).
     pub(crate) valid_len: u64,
     pub(crate) file_len: u64,
     /// `(first sequence, byte offset)` of every frame that holds a multiple of
@@ -509,12 +591,31 @@ pub(crate) struct JournalScan {
     pub(crate) segments: Vec<ScannedSegment>,
     pub(crate) records: u64,
     pub(crate) torn_tail: Option<TornTail>,
+    /// The frame checks, with the journal's digest and seal.
+    pub(crate) frames: FrameAudit,
+    /// The record checks, for a [`ScanDepth::Decode`] scan.
+    pub(crate) record_audit: Option<RecordAudit>,
 }
 
-/// Scans every segment in `dir`, read-only.
+impl JournalScan {
+    /// The scan of a journal with no segments.
+    pub(crate) fn empty() -> Self {
+        Self {
+            segments: Vec::new(),
+            records: 0,
+            torn_tail: None,
+            frames: FrameAudit::new(),
+            record_audit: None,
+        }
+    }
+}
+
+/// Scans every segment in `dir`, read-only, through the frame checks (and, at
+/// [`ScanDepth::Decode`], the record checks).
 ///
 /// Damage in the last segment that nothing valid follows is reported as a [`TornTail`]; any
-/// other damage, and segments whose names break the sequence, are [`JournalError::Corrupt`].
+/// other damage, segments whose names break the sequence, frames out of sequence or after the
+/// seal, and a seal that disagrees with the frames are [`JournalError::Corrupt`].
 pub(crate) fn scan_journal(
     dir: &Path,
     journal: &JournalId,
@@ -530,21 +631,13 @@ pub(crate) fn scan_journal(
         segments: Vec::with_capacity(files.len()),
         records: 0,
         torn_tail: None,
+        frames: FrameAudit::new(),
+        record_audit: (depth == ScanDepth::Decode).then(|| RecordAudit::new(journal.lane)),
     };
     let last = files.len().saturating_sub(1);
     for (index, file) in files.into_iter().enumerate() {
-        if file.first_seq != scan.records {
-            return Err(JournalError::Corrupt {
-                segment: file.path,
-                offset: 0,
-                kind: CorruptionKind::SequenceGap {
-                    expected: scan.records,
-                    found: file.first_seq,
-                },
-            });
-        }
-        let (segment, torn_tail) = scan_segment(file, index == last, depth)
-            .map_err(|error| error.into_journal_error(journal))?;
+        scan.frames.segment(&file.path, file.first_seq)?;
+        let (segment, torn_tail) = scan_segment(file, index == last, depth, &mut scan, journal)?;
         scan.records += segment.records;
         scan.segments.push(segment);
         scan.torn_tail = torn_tail;
@@ -556,11 +649,16 @@ fn scan_segment(
     file: SegmentFile,
     is_last: bool,
     depth: ScanDepth,
-) -> Result<(ScannedSegment, Option<TornTail>), FrameError> {
-    let mut reader = SegmentReader::open(&file.path).map_err(|source| FrameError::Io {
-        path: file.path.clone(),
-        offset: 0,
-        source,
+    scan: &mut JournalScan,
+    journal: &JournalId,
+) -> Result<(ScannedSegment, Option<TornTail>), JournalError> {
+    let mut reader = SegmentReader::open(&file.path).map_err(|source| {
+        FrameError::Io {
+            path: file.path.clone(),
+            offset: 0,
+            source,
+        }
+        .into_journal_error(journal)
     })?;
     let mut segment = ScannedSegment {
         first_seq: file.first_seq,
@@ -571,29 +669,9 @@ fn scan_segment(
         marks: Vec::new(),
     };
     loop {
-        let offset = reader.offset();
-        let expected = segment.first_seq + segment.records;
-        match next_checked_frame(&mut reader, depth) {
+        let frame = match reader.read_frame(depth) {
             Ok(None) => return Ok((segment, None)),
-            Ok(Some(batch)) if batch.first_seq != expected => {
-                // A frame lost, duplicated or moved: never a torn tail, whatever follows.
-                return Err(FrameError::Damaged {
-                    path: segment.path,
-                    offset,
-                    kind: CorruptionKind::FrameOutOfSequence {
-                        expected,
-                        found: batch.first_seq,
-                    },
-                    at_tail: false,
-                });
-            }
-            Ok(Some(batch)) => {
-                if range_is_marked(batch.first_seq, batch.count) {
-                    segment.marks.push((batch.first_seq, offset));
-                }
-                segment.records += batch.count;
-                segment.valid_len = reader.offset();
-            }
+            Ok(Some(frame)) => frame,
             Err(FrameError::Damaged {
                 path,
                 offset,
@@ -608,15 +686,36 @@ fn scan_segment(
                 };
                 return Ok((segment, Some(tail)));
             }
-            Err(error) => return Err(error),
+            Err(error) => return Err(error.into_journal_error(journal)),
+        };
+        // A frame lost, duplicated or moved is never a torn tail, whatever follows.
+        let place = Place::new(&segment.path, frame.offset);
+        scan.frames
+            .frame(
+                place.clone(),
+                frame.end,
+                frame.header,
+                frame.batch,
+                frame.content(),
+            )
+            .map_err(|kind| place.corrupt(kind))?;
+        if let (Some(audit), FrameBody::Records(events)) = (&mut scan.record_audit, &frame.body) {
+            for event in events {
+                audit.record(event, &place)?;
+            }
         }
+        if range_is_marked(frame.batch.first_seq, frame.batch.count) {
+            segment.marks.push((frame.batch.first_seq, frame.offset));
+        }
+        segment.records += frame.batch.count;
+        segment.valid_len = frame.end;
     }
 }
 
 /// Whether only zeros follow the damaged frame at `offset`: from the frame's start (a file
 /// extended but never written), or from its claimed end (a frame written in part, then the
 /// zeros a machine crash leaves where the page cache was never written back).
-fn nothing_follows(path: &Path, offset: u64) -> bool {
+pub(crate) fn nothing_follows(path: &Path, offset: u64) -> bool {
     if rest_is_zero(path, offset).unwrap_or(false) {
         return true;
     }
@@ -632,31 +731,6 @@ fn nothing_follows(path: &Path, offset: u64) -> bool {
         }
         _ => false,
     }
-}
-
-/// Reads the next frame and checks it to `depth`; `None` at a clean end of the file.
-fn next_checked_frame(
-    reader: &mut SegmentReader,
-    depth: ScanDepth,
-) -> Result<Option<BatchHeader>, FrameError> {
-    let start = reader.offset();
-    let file_len = reader.file_len();
-    let checked = match reader.next_body()? {
-        None => return Ok(None),
-        Some(body) => {
-            let is_final = start + (FRAME_HEADER_LEN + body.len()) as u64 >= file_len;
-            match depth {
-                ScanDepth::Checksums if !is_final => codec::decode_header(body),
-                _ => codec::decode_batch(body).map(|(header, _)| header),
-            }
-        }
-    };
-    checked.map(Some).map_err(|kind| FrameError::Damaged {
-        path: reader.path().to_path_buf(),
-        offset: start,
-        at_tail: reader.offset() >= file_len,
-        kind,
-    })
 }
 
 #[cfg(test)]

@@ -12,12 +12,12 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use obzenflow_core::{JournalError, JournalId, Record};
 
-use super::codec::BatchEncoder;
+use super::codec::{BatchEncoder, JournalDigest, Seal};
 use super::disk_read::DiskRecords;
 use super::frame::{self, FrameEncodeError};
 use super::segment::{range_is_marked, segment_file_name};
@@ -75,7 +75,36 @@ const FRAME_TARGET_BYTES: usize = 1 << 20;
 struct EncodedFrame {
     first_seq: u64,
     count: u64,
+    data_records: u64,
     end: usize,
+}
+
+/// The digest of a stage's error journal, shared with its data journal (made by the factory,
+/// given to both at open): the error journal publishes its digest after every write, and the
+/// data journal's seal carries the latest as its companion.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CompanionDigest(Arc<Mutex<Option<JournalDigest>>>);
+
+impl CompanionDigest {
+    fn publish(&self, digest: JournalDigest) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(digest);
+    }
+
+    fn get(&self) -> Option<JournalDigest> {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// How a disk journal takes part in its stage's pair of journals.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum LaneLink {
+    /// On its own: a system journal, or one opened by hand.
+    #[default]
+    Alone,
+    /// An error journal: publishes its digest.
+    Publishes(CompanionDigest),
+    /// A data journal: its seal carries the published digest.
+    Carries(CompanionDigest),
 }
 
 impl EncodedFrame {
@@ -103,6 +132,9 @@ pub(crate) struct DiskWriter {
     marks: Vec<(usize, u64, u64)>,
     records: Arc<DiskRecords>,
     sync: Arc<SyncTarget>,
+    /// What the segments hold, kept frame by frame for the seal.
+    digest: JournalDigest,
+    link: LaneLink,
     /// Set after a write failed: what is on disk is no longer known.
     failed: bool,
     /// Writes to fail on purpose, for tests.
@@ -123,10 +155,18 @@ pub(crate) struct DiskWriterParts {
     pub(crate) segment_index: usize,
     pub(crate) records: Arc<DiskRecords>,
     pub(crate) sync: Arc<SyncTarget>,
+    /// What the segments hold at open.
+    pub(crate) digest: JournalDigest,
+    pub(crate) link: LaneLink,
 }
 
 impl DiskWriter {
     pub(crate) fn new(parts: DiskWriterParts) -> Self {
+        // An error journal publishes what it holds from the start: a data journal sealed before
+        // any error was appended still carries its (empty) error journal's digest.
+        if let LaneLink::Publishes(companion) = &parts.link {
+            companion.publish(parts.digest);
+        }
         Self {
             journal: parts.journal,
             dir: parts.dir,
@@ -143,6 +183,8 @@ impl DiskWriter {
             marks: Vec::new(),
             records: parts.records,
             sync: parts.sync,
+            digest: parts.digest,
+            link: parts.link,
             failed: false,
             #[cfg(feature = "fault-injection")]
             faults: super::faults::WriteFaults::default(),
@@ -198,7 +240,39 @@ impl DiskWriter {
         }
         self.write_out(flushed, self.buffer.len())?;
         self.records.add_marks(&self.marks);
+        self.add_to_digest();
         Ok(())
+    }
+
+    /// Folds the frames just written into the digest: one multiplication per frame.
+    fn add_to_digest(&mut self) {
+        let mut start = 0;
+        for frame in &self.frames {
+            let header = frame::header_at(&self.buffer, start);
+            self.digest
+                .add_frame(header.crc, header.body_len, frame.count, frame.data_records);
+            start = frame.end;
+        }
+        if let LaneLink::Publishes(companion) = &self.link {
+            companion.publish(self.digest);
+        }
+    }
+
+    /// Writes the seal: the last frame of a journal closed in order.
+    fn write_seal(&mut self) -> Result<(), JournalError> {
+        let seal = Seal {
+            lane: self.journal.lane,
+            digest: self.digest,
+            companion: match &self.link {
+                LaneLink::Carries(companion) => companion.get(),
+                LaneLink::Alone | LaneLink::Publishes(_) => None,
+            },
+        };
+        self.buffer.clear();
+        frame::encode_seal_frame(&seal, &mut self.buffer);
+        #[cfg(feature = "fault-injection")]
+        self.faults.begin_batch();
+        self.write_out(0, self.buffer.len())
     }
 
     /// Encodes `records` as one frame, or as several if one would exceed
@@ -216,6 +290,7 @@ impl DiskWriter {
         self.frames.push(EncodedFrame {
             first_seq,
             count: records.len() as u64,
+            data_records: records.iter().filter(|record| record.is_data()).count() as u64,
             end: self.buffer.len(),
         });
         Ok(())
@@ -304,6 +379,7 @@ impl DiskWriter {
 
     async fn close(&mut self) -> Result<(), JournalError> {
         self.check_usable()?;
+        self.write_seal()?;
         match self.policy {
             SyncPolicy::Never => Ok(()),
             _ => self.sync_blocking().await,

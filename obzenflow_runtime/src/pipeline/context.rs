@@ -18,6 +18,8 @@ pub(crate) struct StageControl {
     /// The stage's data journal, where the pipeline writes the terminal fact of a stage it
     /// had to abort.
     pub(crate) data: Arc<dyn Journal>,
+    /// Its error journal, which the pipeline closes (and so seals) for an aborted stage.
+    pub(crate) error: Arc<dyn Journal>,
 }
 
 /// The context the pipeline machine's actions run against.
@@ -115,15 +117,19 @@ impl PipelineContext {
                 ));
             }
             if aborted {
-                write_aborted_fact(&stage.info, stage.data.as_ref()).await;
+                write_aborted_fact(&stage.info, stage.data.as_ref(), stage.error.as_ref()).await;
             }
         }
         failures
     }
 }
 
-/// Appends the terminal fact of a stage the pipeline aborted, written by the pipeline.
-async fn write_aborted_fact(info: &StageInfo, data: &dyn Journal) {
+/// Appends the terminal fact of a stage the pipeline aborted, written by the pipeline, and
+/// closes (so seals) both of its journals.
+async fn write_aborted_fact(info: &StageInfo, data: &dyn Journal, error: &dyn Journal) {
+    if let Err(error) = error.close().await {
+        tracing::error!(stage = %info.name, %error, "cannot close the aborted stage's error journal");
+    }
     let fact = LifecycleEvent::Cancelled {
         reason: "aborted: the stage did not stop within the teardown deadline".to_owned(),
     };

@@ -92,6 +92,7 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
             info,
             handle,
             data: journals[index].data.clone(),
+            error: journals[index].error.clone(),
         });
     }
 

@@ -271,8 +271,9 @@ impl<L: StageLogic> HandlerSupervised for StageSupervisor<L> {
                 reason: "terminated without an outcome".to_owned(),
             });
         let (writer, flow_context) = (self.info.writer_id(), self.info.flow_context());
-        let sealed_data = seal(self.data.as_ref(), writer, flow_context, outcome).await;
+        // The error journal closes first, so the data journal's seal carries all it holds.
         let closed_error = self.error.close().await;
+        let sealed_data = seal(self.data.as_ref(), writer, flow_context, outcome).await;
         sealed_data?;
         closed_error?;
         Ok(())

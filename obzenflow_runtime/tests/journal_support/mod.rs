@@ -7,7 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use obzenflow_core::{
-    ChainEvent, Journal, JournalId, JournalReader, Lane, Record, StageId, WriterId,
+    ChainEvent, EventContent, Journal, JournalId, JournalReader, Lane, LifecycleEvent, Record,
+    StageId, WriterId,
 };
 use obzenflow_runtime::journal::{
     DiskJournal, DiskJournalConfig, MemoryJournal, SyncPolicy, SyncScheduler,
@@ -124,6 +125,28 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
         .enable_time()
         .build()
         .expect("runtime")
+}
+
+/// How a completed stage's data journal ends: its end-of-stream marker after `records` data
+/// records, then its `completed` record counting `errored` records in its error journal.
+pub(crate) fn stage_end(records: u64, errored: u64) -> Vec<ChainEvent> {
+    vec![
+        ChainEvent::end_of_stream(records),
+        ChainEvent::new(EventContent::Lifecycle(LifecycleEvent::Completed {
+            records_in: records,
+            records_out: records,
+            records_errored: errored,
+        })),
+    ]
+}
+
+/// How a system journal ends: its `completed` record.
+pub(crate) fn system_end() -> ChainEvent {
+    ChainEvent::new(EventContent::Lifecycle(LifecycleEvent::Completed {
+        records_in: 0,
+        records_out: 0,
+        records_errored: 0,
+    }))
 }
 
 /// Appends `events` one append (so one frame) each: for tests that damage a chosen record.
