@@ -118,7 +118,7 @@ async fn run() -> Result<bool, Box<dyn Error>> {
     let mut builder = FlowBuilder::new("quickstart")
         // Rows that do not parse (short rows, a quantity of "two", bytes that are not UTF-8)
         // go to the error lane with file, line and reason; the flow goes on.
-        .source("orders", CsvSource::typed::<Order>(&orders_path))
+        .async_source("orders", CsvSource::typed::<Order>(&orders_path))
         .transform(
             "paid",
             typed::filter(|order: &Order| order.status == "paid"),

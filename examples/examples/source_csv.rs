@@ -50,7 +50,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     std::fs::write(&path, csv)?;
 
     let report = FlowBuilder::new("source-csv")
-        .source("readings", CsvSource::typed::<Reading>(&path))
+        .async_source("readings", CsvSource::typed::<Reading>(&path))
         .sink(
             "print",
             ConsoleSink::typed(|r: &Reading| {

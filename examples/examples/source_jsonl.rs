@@ -47,8 +47,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     // Both sources read the same file; memory journals are enough for a look at the counts.
     let report = FlowBuilder::new("source-jsonl")
-        .source("as_json", JsonLinesSource::new(&path, "click"))
-        .source("as_clicks", JsonLinesSource::typed::<Click>(&path))
+        .async_source("as_json", JsonLinesSource::new(&path, "click"))
+        .async_source("as_clicks", JsonLinesSource::typed::<Click>(&path))
         .sink("discard", NullSink::new())
         .edge("as_json", "discard")
         .edge("as_clicks", "discard")

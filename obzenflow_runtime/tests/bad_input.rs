@@ -31,15 +31,16 @@
 //!      a source missing from the archive, through `replay_from`:
 //!      `replay_refusals.rs::an_incomplete_run_is_refused_unless_allowed` and
 //!      `replay_refusals.rs::a_source_missing_from_the_archive_is_named`.
-//!    - Here: a missing manifest, a manifest from a future format version and a path that is
-//!      not a directory, through `FlowBuilder::replay_from`; and the first two through
+//!    - Here: a missing manifest, a manifest from a future format version, one from before
+//!      journal format 2 (manifest version 1) and a path that is not a directory, through
+//!      `FlowBuilder::replay_from`; and the first two through
 //!      `obzenflow validate`, `inspect` and `runs` (feature `cli`).
 
 mod support;
 
 use std::path::{Path, PathBuf};
 
-use obzenflow_runtime::journal::RunDirError;
+use obzenflow_runtime::journal::{RunDirError, RunManifest};
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowError, GraphError, Journals};
 use obzenflow_runtime::replay::ReplayError;
 use obzenflow_runtime::stages::{ErrorBudget, StageConfig};
@@ -289,13 +290,21 @@ async fn completed_run(base: &Path) -> PathBuf {
     report.run_dir.unwrap()
 }
 
-/// Rewrites the manifest of `run_dir` with format version 2, as a future build might write it.
+/// The manifest format after this build's, as a future build might write it.
+const FUTURE_VERSION: u32 = RunManifest::FORMAT_VERSION + 1;
+
+/// Rewrites the manifest of `run_dir` with format version [`FUTURE_VERSION`].
 fn make_manifest_from_the_future(run_dir: &Path) {
+    rewrite_manifest_version(run_dir, FUTURE_VERSION, "a future build");
+}
+
+/// Rewrites the manifest of `run_dir` with format version `version`, marked as `written_by`.
+fn rewrite_manifest_version(run_dir: &Path, version: u32, written_by: &str) {
     let path = run_dir.join("manifest.json");
     let mut manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    manifest["format_version"] = 2.into();
-    manifest["written_by"] = "a future build".into();
+    manifest["format_version"] = version.into();
+    manifest["written_by"] = written_by.into();
     std::fs::write(&path, manifest.to_string()).unwrap();
 }
 
@@ -355,8 +364,8 @@ async fn a_replay_of_a_run_from_a_future_format_is_refused_at_build_naming_both_
         matches!(
             error,
             RunDirError::UnsupportedVersion {
-                found: 2,
-                supported: 1,
+                found: FUTURE_VERSION,
+                supported: RunManifest::FORMAT_VERSION,
                 ..
             }
         ),
@@ -366,7 +375,39 @@ async fn a_replay_of_a_run_from_a_future_format_is_refused_at_build_naming_both_
         message,
         format!(
             "cannot replay: cannot read the archived run {0}: run manifest {0}/manifest.json has \
-             format version 2; this build reads version 1",
+             format version {FUTURE_VERSION}; this build reads version {1}",
+            run_dir.display(),
+            RunManifest::FORMAT_VERSION,
+        )
+    );
+}
+
+/// A run written before journal format 2 has a version-1 manifest: it is refused at the
+/// manifest, naming both versions, before any of its segments is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_of_a_run_from_journal_format_1_is_refused_at_its_manifest() {
+    let base = tempfile::tempdir().unwrap();
+    let run_dir = completed_run(base.path()).await;
+    rewrite_manifest_version(&run_dir, 1, "a build of journal format 1");
+
+    let replays = tempfile::tempdir().unwrap();
+    let (error, message) = replay_refusal(&run_dir, replays.path());
+    assert!(
+        matches!(
+            error,
+            RunDirError::UnsupportedVersion {
+                found: 1,
+                supported: 2,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(
+        message,
+        format!(
+            "cannot replay: cannot read the archived run {0}: run manifest {0}/manifest.json has \
+             format version 1; this build reads version 2",
             run_dir.display()
         )
     );
@@ -468,8 +509,10 @@ mod cli {
         let run_dir = completed_run(base.path()).await;
         make_manifest_from_the_future(&run_dir);
         let refusal = format!(
-            "run manifest {}/manifest.json has format version 2; this build reads version 1",
-            run_dir.display()
+            "run manifest {}/manifest.json has format version {FUTURE_VERSION}; this build reads \
+             version {}",
+            run_dir.display(),
+            RunManifest::FORMAT_VERSION,
         );
 
         let (exit, stdout, stderr) = obzenflow(&["validate", text(&run_dir)]);

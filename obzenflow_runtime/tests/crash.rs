@@ -10,10 +10,21 @@
 //! - running the flow again over the same input completes, delivers every source record, and
 //!   its report states the at-least-once guarantee and names the interrupted run.
 //!
+//! Besides those kills across the run, a quarter as many again land in its first milliseconds:
+//! right at spawn, and at seeded short delays after the child says it started, that it is
+//! starting the flow (creating the run directory and opening the journals) and that the flow
+//! started (journals open, no record yet). The child prints each of those markers and the
+//! parent kills on reading it (after the seeded delay, which only picks the kill point, so
+//! kills spread over the window rather than landing where the parent happens to react). After
+//! such a kill either no run directory is listed (at most a hidden temporary directory, which
+//! listings skip) or the run reads as incomplete as above and the restart names it; `obzenflow
+//! runs` and `validate` answer within a deadline, without panicking.
+//!
 //! This is a test binary with its own `main` (`harness = false`): the parent re-runs its own
-//! executable as the child. `OBZENFLOW_CRASH_RUNS` sets the number of kills (default 24),
-//! `OBZENFLOW_CRASH_SEED` the seed (default fixed); `cargo xtask crash --runs 200` runs the long
-//! version in release mode.
+//! executable as the child. `OBZENFLOW_CRASH_RUNS` sets the number of kills across the run
+//! (default 24), `OBZENFLOW_CRASH_EARLY_RUNS` the number of early kills (default a quarter of
+//! that, rounded up), `OBZENFLOW_CRASH_SEED` the
+//! seed (default fixed); `cargo xtask crash --runs 200` runs the long version in release mode.
 
 mod support;
 
@@ -22,7 +33,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::mpsc::{self, Receiver};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use obzenflow_core::Lane;
 use obzenflow_core::{JournalId, WriterId};
@@ -45,6 +56,23 @@ const STAGES: [&str; 3] = ["numbers", "double", "collect"];
 const FLOW_NAME: &str = "crash";
 const DEFAULT_RUNS: u64 = 24;
 const DEFAULT_SEED: u64 = 0x0b2e_7f10_c4a5_4e11;
+/// Mixed into the seed for the early kill points, so adding them left the others unchanged.
+const EARLY_SEED_MIX: u64 = 0x5eed_0fea_714b_1100;
+/// The longest seeded delay between a start-up marker and its kill.
+const EARLY_DELAY_MAX_MICROS: u64 = 3_000;
+/// How long `obzenflow runs` or `validate` may take on a killed run before the test calls it a
+/// hang; far above what they take.
+const CLI_DEADLINE: Duration = Duration::from_secs(60);
+
+/// What the child prints as it starts, in order, before any durability report.
+const MARKERS: [&str; 3] = [
+    // First thing in `main`: nothing of the run exists yet.
+    "process started",
+    // Right before `Flow::start`, which creates the run directory and opens the journals.
+    "flow starting",
+    // Right after it: the journals are open, the stages starting.
+    "flow started",
+];
 
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().collect();
@@ -64,6 +92,9 @@ fn main() -> ExitCode {
 // The child: runs the flow, printing each stage's durable count as it grows.
 
 fn child(restart: bool) -> ExitCode {
+    if !restart {
+        println!("{}", MARKERS[0]);
+    }
     let base = PathBuf::from(std::env::var_os(CHILD_BASE).expect("base directory"));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -71,12 +102,18 @@ fn child(restart: bool) -> ExitCode {
         .build()
         .expect("runtime");
     runtime.block_on(async move {
-        let handle = doubling_flow(FLOW_NAME, INPUT_RECORDS, None, Collect::default())
+        let flow = doubling_flow(FLOW_NAME, INPUT_RECORDS, None, Collect::default())
             .journals(Journals::disk(&base).with_sync_policy(SyncPolicy::EveryBatch))
             .metrics(MetricsConfig::default().with_interval(MetricsConfig::MIN_INTERVAL))
             .build()
-            .and_then(|flow| flow.start())
-            .expect("the flow starts");
+            .expect("the flow builds");
+        if !restart {
+            println!("{}", MARKERS[1]);
+        }
+        let handle = flow.start().expect("the flow starts");
+        if !restart {
+            println!("{}", MARKERS[2]);
+        }
         if restart {
             let report = handle.wait().await.expect("the restarted flow runs");
             println!("{report}");
@@ -123,12 +160,23 @@ fn parent() -> ExitCode {
     let started = Instant::now();
     let mut rng = SplitMix64(seed);
     let mut tally = Tally::default();
-    for kill in 0..runs {
-        let point = KillPoint {
+    let early = env_number("OBZENFLOW_CRASH_EARLY_RUNS", runs.div_ceil(4));
+    let mut points: Vec<KillPoint> = (0..runs)
+        .map(|_| KillPoint::Durable {
             // Kill points spread over the whole run, never past the end of the input.
             source_durable: rng.below(INPUT_RECORDS * 9 / 10),
             later_reports: rng.below(3),
-        };
+        })
+        .collect();
+    let mut early_rng = SplitMix64(seed ^ EARLY_SEED_MIX);
+    points.extend((0..early).map(|index| match index % 4 {
+        0 => KillPoint::AtSpawn,
+        window => KillPoint::AfterMarker {
+            marker: MARKERS[(window - 1) as usize],
+            delay_micros: early_rng.below(EARLY_DELAY_MAX_MICROS + 1),
+        },
+    }));
+    for (kill, point) in points.into_iter().enumerate() {
         let base = tempfile::tempdir().expect("temporary directory");
         if let Err(failure) = kill_and_check(kill, point, base.path(), &mut tally) {
             eprintln!("crash test FAILED at kill {kill} (seed {seed:#x}, {point:?}): {failure}");
@@ -137,13 +185,18 @@ fn parent() -> ExitCode {
         }
     }
     println!(
-        "crash test: {runs} kills (seed {seed:#x}) in {:.1?}: {} killed mid-append (records on \
-         disk past the last reported durable point), {} finished before the kill; {} torn tails \
-         cut; {} durable records checked; every run incomplete, every journal opened, no \
-         durable record lost, none duplicated; every restart completed",
+        "crash test: {runs} kills across the run and {early} in its first milliseconds (seed \
+         {seed:#x}) in {:.1?}: {} killed mid-append (records on disk past the last reported \
+         durable point), {} finished before the kill; {} early kills left no run (temporary \
+         directories left: {}), {} an incomplete run; {} torn tails cut; {} durable records \
+         checked; every run incomplete, every journal opened, no durable record lost, none \
+         duplicated; every restart completed",
         started.elapsed(),
         tally.mid_append,
         tally.finished_first,
+        tally.no_run,
+        tally.temporary_dirs,
+        tally.early_incomplete,
         tally.torn_tails,
         tally.durable_checked,
     );
@@ -151,12 +204,27 @@ fn parent() -> ExitCode {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct KillPoint {
-    /// Kill once the source's journal reported at least this many durable records...
-    source_durable: u64,
-    /// ...and this many durability reports (of any stage) later, so kills land at different
+enum KillPoint {
+    /// Kill once the source's journal reported at least `source_durable` durable records and
+    /// `later_reports` durability reports (of any stage) later, so kills land at different
     /// places of the stages' append cycles.
-    later_reports: u64,
+    Durable {
+        source_durable: u64,
+        later_reports: u64,
+    },
+    /// Kill right after the spawn returns, before the child has run much, if any, of `main`.
+    AtSpawn,
+    /// Kill `delay_micros` after the child printed `marker`.
+    AfterMarker {
+        marker: &'static str,
+        delay_micros: u64,
+    },
+}
+
+impl KillPoint {
+    fn is_early(self) -> bool {
+        !matches!(self, Self::Durable { .. })
+    }
 }
 
 #[derive(Debug, Default)]
@@ -165,17 +233,38 @@ struct Tally {
     finished_first: u64,
     torn_tails: u64,
     durable_checked: u64,
+    /// Early kills that left no run directory in the listing.
+    no_run: u64,
+    /// Hidden temporary run directories those kills left.
+    temporary_dirs: u64,
+    /// Early kills that left a run directory (which must read as incomplete).
+    early_incomplete: u64,
 }
 
 fn kill_and_check(
-    kill: u64,
+    kill: usize,
     point: KillPoint,
     base: &Path,
     tally: &mut Tally,
 ) -> Result<(), String> {
     let mut child = spawn_child("run", base)?;
     let lines = read_lines(&mut child);
-    let durable = run_until(&lines, point)?;
+    let durable = match point {
+        KillPoint::Durable {
+            source_durable,
+            later_reports,
+        } => run_until(&lines, source_durable, later_reports)?,
+        KillPoint::AtSpawn => Some([0; 3]),
+        KillPoint::AfterMarker {
+            marker,
+            delay_micros,
+        } => {
+            wait_for_marker(&lines, marker)?;
+            // Not a wait for anything: the delay only picks where in the window the kill lands.
+            std::thread::sleep(Duration::from_micros(delay_micros));
+            Some([0; 3])
+        }
+    };
     let finished = durable.is_none();
     if finished {
         tally.finished_first += 1;
@@ -191,9 +280,22 @@ fn kill_and_check(
     for line in lines.iter() {
         record_durable(&line, &mut durable);
     }
-    let run_dir = only_run(base)?;
+    let (listed, temporary_dirs) = listed_run(base)?;
+    tally.temporary_dirs += temporary_dirs;
+    let Some(run_dir) = listed else {
+        if !point.is_early() {
+            return Err("a kill after durable records left no run directory".to_owned());
+        }
+        check_no_run(base)?;
+        tally.no_run += 1;
+        println!("kill {kill:>3}: {point:?}: no run directory, {temporary_dirs} temporary ones");
+        return Ok(());
+    };
     if finished {
         return Ok(());
+    }
+    if point.is_early() {
+        tally.early_incomplete += 1;
     }
     check_incomplete(&run_dir, base)?;
     let on_disk = open_journals(&run_dir, tally)?;
@@ -206,21 +308,56 @@ fn kill_and_check(
         }
         tally.durable_checked += durable[index];
     }
-    if on_disk
-        .iter()
-        .zip(&durable)
-        .any(|(disk, durable)| disk > durable)
+    if !point.is_early()
+        && on_disk
+            .iter()
+            .zip(&durable)
+            .any(|(disk, durable)| disk > durable)
     {
         tally.mid_append += 1;
     }
     check_records(&run_dir)?;
-    check_restart(base, &run_dir)?;
-    println!(
-        "kill {kill:>3}: after {} durable source records (+{} reports): on disk {on_disk:?}, \
-         reported durable {durable:?}",
-        point.source_durable, point.later_reports
-    );
+    check_restart(base, Some(&run_dir))?;
+    match point {
+        KillPoint::Durable {
+            source_durable,
+            later_reports,
+        } => println!(
+            "kill {kill:>3}: after {source_durable} durable source records (+{later_reports} \
+             reports): on disk {on_disk:?}, reported durable {durable:?}"
+        ),
+        early => println!(
+            "kill {kill:>3}: {early:?}: incomplete run, {} of {} journal directories, on disk \
+             {on_disk:?}",
+            journal_dirs(&run_dir),
+            STAGES.len() * 2,
+        ),
+    }
     Ok(())
+}
+
+/// How many of the stages' journal directories exist in `run_dir`.
+fn journal_dirs(run_dir: &Path) -> usize {
+    let Ok(run) = RunDirectory::open(run_dir) else {
+        return 0;
+    };
+    STAGES
+        .iter()
+        .flat_map(|stage| [Lane::Data, Lane::Error].map(|lane| run.journal_dir(stage, lane)))
+        .filter(|dir| dir.as_ref().is_ok_and(|dir| dir.exists()))
+        .count()
+}
+
+/// After a kill that left no run directory: the listing answers and names no run, and a new
+/// run completes without naming an earlier one.
+fn check_no_run(base: &Path) -> Result<(), String> {
+    let (exit, stdout) = obzenflow(&["--base", utf8(base), "runs"])?;
+    if exit != Exit::Success || stdout.contains("incomplete") || stdout.contains("running") {
+        return Err(format!(
+            "`obzenflow runs` ({exit:?}) over a base without runs says:\n{stdout}"
+        ));
+    }
+    check_restart(base, None)
 }
 
 fn spawn_child(mode: &str, base: &Path) -> Result<Child, String> {
@@ -250,9 +387,24 @@ fn read_lines(child: &mut Child) -> Receiver<String> {
     receiver
 }
 
+/// Reads the child's lines until it prints `marker`.
+fn wait_for_marker(lines: &Receiver<String>, marker: &str) -> Result<(), String> {
+    loop {
+        match lines.recv() {
+            Ok(line) if line == marker => return Ok(()),
+            Ok(_) => {}
+            Err(_) => return Err(format!("the child died before printing `{marker}`")),
+        }
+    }
+}
+
 /// Reads the child's reports until the kill point; returns the durable counts so far, or
 /// `None` if the child finished first.
-fn run_until(lines: &Receiver<String>, point: KillPoint) -> Result<Option<[u64; 3]>, String> {
+fn run_until(
+    lines: &Receiver<String>,
+    source_durable: u64,
+    later_reports: u64,
+) -> Result<Option<[u64; 3]>, String> {
     let mut durable = [0; 3];
     let mut reports_after: Option<u64> = None;
     loop {
@@ -265,10 +417,10 @@ fn run_until(lines: &Receiver<String>, point: KillPoint) -> Result<Option<[u64; 
         record_durable(&line, &mut durable);
         match reports_after.as_mut() {
             Some(reports) => *reports += 1,
-            None if durable[0] >= point.source_durable => reports_after = Some(0),
+            None if durable[0] >= source_durable => reports_after = Some(0),
             None => {}
         }
-        if reports_after == Some(point.later_reports) {
+        if reports_after == Some(later_reports) {
             return Ok(Some(durable));
         }
     }
@@ -286,15 +438,35 @@ fn record_durable(line: &str, durable: &mut [u64; 3]) {
     }
 }
 
-fn only_run(base: &Path) -> Result<PathBuf, String> {
-    let runs: Vec<PathBuf> = std::fs::read_dir(base)
-        .map_err(|error| error.to_string())?
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .collect();
-    match runs.as_slice() {
-        [run] => Ok(run.clone()),
-        other => Err(format!("expected one run directory, found {other:?}")),
+/// The run directory in `base`, if any (at most one entry besides hidden temporary directories
+/// `.<run id>.<pid>.<random>.tmp`, what a kill during creation leaves), and how many of those
+/// there are.
+fn listed_run(base: &Path) -> Result<(Option<PathBuf>, u64), String> {
+    let mut runs = Vec::new();
+    let mut temporary_dirs = 0;
+    for entry in std::fs::read_dir(base).map_err(|error| error.to_string())? {
+        let path = entry.map_err(|error| error.to_string())?.path();
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or("");
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            temporary_dirs += 1;
+        } else {
+            runs.push(path);
+        }
     }
+    match runs.as_slice() {
+        [] => Ok((None, temporary_dirs)),
+        [run] => Ok((Some(run.clone()), temporary_dirs)),
+        other => Err(format!(
+            "expected at most one run directory, found {other:?}"
+        )),
+    }
+}
+
+fn utf8(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 temporary path")
 }
 
 /// The killed run reads as incomplete through the inspection API and the CLI.
@@ -310,15 +482,13 @@ fn check_incomplete(run_dir: &Path, base: &Path) -> Result<(), String> {
             "validation does not report the run incomplete:\n{report}"
         ));
     }
-    let base = base.to_str().expect("UTF-8 temporary path");
-    let run_dir = run_dir.to_str().expect("UTF-8 temporary path");
-    let (exit, stdout) = obzenflow(&["--base", base, "runs"]);
+    let (exit, stdout) = obzenflow(&["--base", utf8(base), "runs"])?;
     if exit != Exit::Success || !stdout.contains("incomplete") {
         return Err(format!(
             "`obzenflow runs` does not say incomplete:\n{stdout}"
         ));
     }
-    let (exit, stdout) = obzenflow(&["validate", run_dir]);
+    let (exit, stdout) = obzenflow(&["validate", utf8(run_dir)])?;
     if exit != Exit::Findings || !stdout.contains("state: incomplete") {
         return Err(format!(
             "`obzenflow validate` ({exit:?}) does not say incomplete:\n{stdout}"
@@ -327,16 +497,49 @@ fn check_incomplete(run_dir: &Path, base: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn obzenflow(arguments: &[&str]) -> (Exit, String) {
-    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    let exit = cli::run(
-        std::iter::once("obzenflow").chain(arguments.iter().copied()),
-        &mut stdout,
-        &mut stderr,
-    );
-    let mut text = String::from_utf8_lossy(&stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&stderr));
-    (exit, text)
+/// Runs the `obzenflow` CLI on `arguments` on a thread, and fails if it panics or has not
+/// answered within [`CLI_DEADLINE`] (a hang); returns its exit and its output.
+fn obzenflow(arguments: &[&str]) -> Result<(Exit, String), String> {
+    let owned: Vec<String> = arguments
+        .iter()
+        .map(|argument| (*argument).to_owned())
+        .collect();
+    let (sender, receiver) = mpsc::channel();
+    let worker = std::thread::spawn(move || {
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let exit = cli::run(
+            std::iter::once("obzenflow").chain(owned.iter().map(String::as_str)),
+            &mut stdout,
+            &mut stderr,
+        );
+        let mut text = String::from_utf8_lossy(&stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&stderr));
+        let _ = sender.send((exit, text));
+    });
+    match receiver.recv_timeout(CLI_DEADLINE) {
+        Ok(answer) => Ok(answer),
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(format!(
+            "`obzenflow {}` did not answer within {CLI_DEADLINE:?}",
+            arguments.join(" ")
+        )),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            let panic = worker.join().err().map_or_else(String::new, |payload| {
+                payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| {
+                        payload
+                            .downcast_ref::<&str>()
+                            .map(|text| (*text).to_owned())
+                    })
+                    .unwrap_or_default()
+            });
+            Err(format!(
+                "`obzenflow {}` panicked: {panic}",
+                arguments.join(" ")
+            ))
+        }
+    }
 }
 
 /// Opens every stage's data journal the way a run would (cutting a torn tail), returning how
@@ -360,6 +563,11 @@ fn open_journals(run_dir: &Path, tally: &mut Tally) -> Result<[u64; 3], String> 
             let dir = run
                 .journal_dir(stage, lane)
                 .map_err(|error| error.to_string())?;
+            if !dir.exists() {
+                // Killed before this journal was created: it holds nothing, and opening it
+                // here would create it.
+                continue;
+            }
             let id = JournalId::new(WriterId::Unassigned, *stage, lane);
             let journal = DiskJournal::open(&dir, id, &config, &scheduler)
                 .map_err(|error| format!("journal {stage}.{lane} does not open: {error}"))?;
@@ -378,7 +586,14 @@ fn open_journals(run_dir: &Path, tally: &mut Tally) -> Result<[u64; 3], String> 
 /// Each journal holds a prefix of what the flow produces: the source's numbers in order from
 /// 0, every record once.
 fn check_records(run_dir: &Path) -> Result<(), String> {
+    let run = RunDirectory::open(run_dir).map_err(|error| error.to_string())?;
     for stage in STAGES {
+        let dir = run
+            .journal_dir(stage, Lane::Data)
+            .map_err(|error| error.to_string())?;
+        if !dir.exists() {
+            continue;
+        }
         let mut ids = HashSet::new();
         let mut numbers = Vec::new();
         let records =
@@ -399,8 +614,9 @@ fn check_records(run_dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Running the flow again over the same input completes and says what it promised.
-fn check_restart(base: &Path, interrupted: &Path) -> Result<(), String> {
+/// Running the flow again over the same input completes and says what it promised, naming
+/// the interrupted run if there is one, and no earlier run otherwise.
+fn check_restart(base: &Path, interrupted: Option<&Path>) -> Result<(), String> {
     let child = spawn_child("restart", base)?;
     let output = child
         .wait_with_output()
@@ -409,15 +625,23 @@ fn check_restart(base: &Path, interrupted: &Path) -> Result<(), String> {
     if !output.status.success() {
         return Err(format!("the restart failed:\n{report}"));
     }
-    let expected = [
+    let mut expected = vec![
         "completed".to_owned(),
         "guarantee: at-least-once from the source".to_owned(),
-        format!(
-            "earlier run {} of this flow is incomplete",
-            interrupted.display()
-        ),
         format!("sink delivered {INPUT_RECORDS}"),
     ];
+    match interrupted {
+        Some(run_dir) => expected.push(format!(
+            "earlier run {} of this flow is incomplete",
+            run_dir.display()
+        )),
+        None if report.contains("earlier run") => {
+            return Err(format!(
+                "the restart names an earlier run where none was listed:\n{report}"
+            ));
+        }
+        None => {}
+    }
     for text in &expected {
         if !report.contains(text.as_str()) {
             return Err(format!("the restart's report lacks `{text}`:\n{report}"));

@@ -51,7 +51,7 @@ fn the_manifest_round_trips_atomically() {
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run_dir.manifest_path()).expect("read"))
             .expect("json");
-    assert_eq!(json["format_version"], 1);
+    assert_eq!(json["format_version"], 2);
     assert_eq!(json["status"], "completed");
     assert_eq!(json["sync_policy"], "group commit every 50 ms");
     assert_eq!(json["stages"][1]["data_journal"], "stages/parse/data");
@@ -82,7 +82,8 @@ fn a_manifest_from_a_newer_format_is_refused_with_both_versions() {
     let run_id = RunId::new();
     let (run_dir, _lock) = RunDirectory::create(base.path(), &manifest(run_id)).expect("create");
     let mut future = serde_json::to_value(manifest(run_id)).expect("json");
-    future["format_version"] = 2.into();
+    let newer = RunManifest::FORMAT_VERSION + 1;
+    future["format_version"] = newer.into();
     future["something_new"] = "from the future".into();
     std::fs::write(run_dir.manifest_path(), future.to_string()).expect("write");
 
@@ -91,18 +92,19 @@ fn a_manifest_from_a_newer_format_is_refused_with_both_versions() {
         matches!(
             error,
             RunDirError::UnsupportedVersion {
-                found: 2,
-                supported: 1,
+                found,
+                supported: RunManifest::FORMAT_VERSION,
                 ..
-            }
+            } if found == newer
         ),
         "{error:?}"
     );
     assert_eq!(
         error.to_string(),
         format!(
-            "run manifest {} has format version 2; this build reads version 1",
-            run_dir.manifest_path().display()
+            "run manifest {} has format version {newer}; this build reads version {}",
+            run_dir.manifest_path().display(),
+            RunManifest::FORMAT_VERSION,
         )
     );
 

@@ -39,12 +39,12 @@ mod support;
 use obzenflow_core::{ChainEvent, ErrorKind, Lane, ProcessingStatus, TypedPayload};
 use obzenflow_runtime::journal::inspect;
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowReport, FlowState, Journals};
-use obzenflow_runtime::stages::SourceHandler;
+use obzenflow_runtime::stages::AsyncSourceHandler;
 use obzenflow_stages::sinks::CollectSink;
 use obzenflow_stages::sources::{BadRow, CsvSource, JsonLinesSource};
 use serde_json::json;
 use support::{
-    assert_drained, drain_source, error_message, failure_reason, shown, temp_file, Order,
+    assert_drained, drain_source, error_message, failure_reason, shown, temp_file, Blocking, Order,
 };
 
 /// Ten megabytes: the size of the long lines below.
@@ -185,8 +185,8 @@ async fn invalid_utf8_lines_go_to_the_error_lane_naming_file_and_line_and_good_l
     let base = tempfile::tempdir().unwrap();
     let sink = CollectSink::new();
     let report = run(FlowBuilder::new("utf8")
-        .source("csv", CsvSource::typed::<Order>(&csv_path))
-        .source("jsonl", JsonLinesSource::typed::<Order>(&jsonl_path))
+        .async_source("csv", CsvSource::typed::<Order>(&csv_path))
+        .async_source("jsonl", JsonLinesSource::typed::<Order>(&jsonl_path))
         .sink("collect", sink.clone())
         .edge("csv", "collect")
         .edge("jsonl", "collect")
@@ -242,7 +242,7 @@ async fn a_10_mb_json_line_is_delivered_whole_between_short_lines() {
     let base = tempfile::tempdir().unwrap();
     let sink = CollectSink::new();
     let report = run(FlowBuilder::new("long-json")
-        .source("lines", JsonLinesSource::new(&path, "line"))
+        .async_source("lines", JsonLinesSource::new(&path, "line"))
         .sink("collect", sink.clone())
         .edge("lines", "collect")
         .journals(Journals::disk(base.path())))
@@ -298,7 +298,7 @@ fn a_zero_line_length_limit_fails_initialize_naming_the_file() {
     let (_dir, path) = temp_file("any.jsonl", b"{}\n");
     let error = JsonLinesSource::new(&path, "line")
         .with_max_line_bytes(0)
-        .initialize()
+        .initialize_blocking()
         .unwrap_err();
     assert_eq!(
         error.to_string(),
@@ -315,7 +315,7 @@ async fn a_10_mb_csv_row_is_delivered_whole_between_short_rows() {
     let (_dir, path) = temp_file("long.csv", contents.as_bytes());
     let sink = CollectSink::new();
     let report = run(FlowBuilder::new("long-csv")
-        .source("rows", CsvSource::new(&path, "row"))
+        .async_source("rows", CsvSource::new(&path, "row"))
         .sink("collect", sink.clone())
         .edge("rows", "collect")
         .journals(Journals::memory()))
@@ -381,9 +381,9 @@ fn a_utf8_byte_order_mark_before_the_first_line_is_skipped() {
 }
 
 /// A flow reading `source` into a collecting sink on memory journals.
-fn one_source_flow(source: impl SourceHandler, sink: &CollectSink) -> FlowBuilder {
+fn one_source_flow(source: impl AsyncSourceHandler, sink: &CollectSink) -> FlowBuilder {
     FlowBuilder::new("one-source")
-        .source("input", source)
+        .async_source("input", source)
         .sink("collect", sink.clone())
         .edge("input", "collect")
         .journals(Journals::memory())

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use obzenflow_core::{ChainEvent, TypedPayload};
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowHandle, FlowReport, FlowState, Journals};
-use obzenflow_runtime::stages::{HandlerFailure, SourceHandler, SourcePoll, StageState};
+use obzenflow_runtime::stages::{AsyncSourceHandler, HandlerFailure, SourcePoll, StageState};
 use obzenflow_stages::sinks::CollectSink;
 use obzenflow_stages::sources::{BadRow, CsvSource, CsvSourceConfig, JsonLinesSource};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use support::{assert_drained, drain_source, error_message, shown, temp_file, Order};
+use support::{assert_drained, drain_source, error_message, shown, temp_file, Blocking, Order};
 
 /// How long a test waits for a flow to end after it was told to; far above what it takes.
 const FLOW_DEADLINE: Duration = Duration::from_secs(30);
@@ -50,9 +50,9 @@ fn bad_rows(records: &[ChainEvent]) -> Vec<BadRow> {
 }
 
 /// Reads batches until the source is done or fails; the failure, if it does.
-fn read_until_failure(source: &mut impl SourceHandler) -> Option<HandlerFailure> {
+fn read_until_failure(source: &mut impl AsyncSourceHandler) -> Option<HandlerFailure> {
     loop {
-        match source.next_batch(1) {
+        match source.next_batch_blocking(1) {
             Ok(SourcePoll::Records(_)) => {}
             Ok(SourcePoll::Done) => return None,
             Err(failure) => return Some(failure),
@@ -229,10 +229,10 @@ fn a_csv_file_without_line_breaks_becomes_one_error_record_not_an_abort() {
     contents.extend(std::iter::repeat_n(b'z', 20 * LIMIT));
     let (_dir, path) = temp_file("binary.csv", &contents);
     let mut source = CsvSource::typed::<Order>(&path).with_max_row_bytes(LIMIT);
-    source.initialize().unwrap();
+    source.initialize_blocking().unwrap();
     let mut records = Vec::new();
     let mut batches = 0;
-    while let SourcePoll::Records(batch) = source.next_batch(100).unwrap() {
+    while let SourcePoll::Records(batch) = source.next_batch_blocking(100).unwrap() {
         records.extend(batch);
         batches += 1;
     }
@@ -253,8 +253,8 @@ fn a_csv_file_without_line_breaks_becomes_one_error_record_not_an_abort() {
 fn jsonl_on_an_endless_line_returns_after_each_limit_of_bytes() {
     const LIMIT: usize = 1024 * 1024;
     let mut source = JsonLinesSource::new("/dev/zero", "zero").with_max_line_bytes(LIMIT);
-    source.initialize().unwrap();
-    let SourcePoll::Records(first) = source.next_batch(10).unwrap() else {
+    source.initialize_blocking().unwrap();
+    let SourcePoll::Records(first) = source.next_batch_blocking(10).unwrap() else {
         panic!("/dev/zero never ends");
     };
     assert_eq!(
@@ -263,7 +263,7 @@ fn jsonl_on_an_endless_line_returns_after_each_limit_of_bytes() {
     );
     assert_eq!(bad_rows(&first)[0].raw.len(), BadRow::RAW_LIMIT);
     for _ in 0..3 {
-        let SourcePoll::Records(skipping) = source.next_batch(10).unwrap() else {
+        let SourcePoll::Records(skipping) = source.next_batch_blocking(10).unwrap() else {
             panic!("/dev/zero never ends");
         };
         assert!(skipping.is_empty(), "the rest of the line is skipped");
@@ -274,7 +274,7 @@ fn jsonl_on_an_endless_line_returns_after_each_limit_of_bytes() {
 fn a_csv_header_row_over_the_limit_fails_initialize_naming_file_and_line() {
     let error = CsvSource::new("/dev/zero", "zero")
         .with_max_row_bytes(1024 * 1024)
-        .initialize()
+        .initialize_blocking()
         .unwrap_err();
     assert_eq!(
         error.to_string(),
@@ -283,9 +283,9 @@ fn a_csv_header_row_over_the_limit_fails_initialize_naming_file_and_line() {
 }
 
 /// A flow from `source` into `sink` on memory journals, started; returns once it runs.
-async fn started_flow(source: impl SourceHandler, sink: &CollectSink) -> FlowHandle {
+async fn started_flow(source: impl AsyncSourceHandler, sink: &CollectSink) -> FlowHandle {
     let flow = FlowBuilder::new("file-input")
-        .source("input", source)
+        .async_source("input", source)
         .sink("collect", sink.clone())
         .edge("input", "collect")
         .journals(Journals::memory())
@@ -347,7 +347,7 @@ async fn a_cancel_reaches_a_source_on_a_fifo_without_a_writer() {
 }
 
 /// Runs `source` in a flow, cancels it, and asserts the source stopped by itself.
-async fn assert_a_cancel_reaches(source: impl SourceHandler) {
+async fn assert_a_cancel_reaches(source: impl AsyncSourceHandler) {
     let sink = CollectSink::new();
     let flow = started_flow(source, &sink).await;
     let report = cancel_and_wait(flow).await;
@@ -379,6 +379,90 @@ async fn a_fifo_source_waits_for_its_writer_and_reads_to_its_end() {
     assert_eq!(sink.payloads(), [json!({"n": 1}), json!({"n": 2})]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_reaches_a_source_on_an_idle_fifo() {
+    let (_dir, path) = fifo("input");
+    assert_a_graceful_stop_reaches(JsonLinesSource::new(&path, "line")).await;
+    assert_a_graceful_stop_reaches(CsvSource::new(&path, "row")).await;
+}
+
+/// Runs `source` in a flow, stops it gracefully, and asserts the flow drained.
+async fn assert_a_graceful_stop_reaches(source: impl AsyncSourceHandler) {
+    let sink = CollectSink::new();
+    let flow = started_flow(source, &sink).await;
+    flow.stop_graceful(FLOW_DEADLINE).await.unwrap();
+    let report = tokio::time::timeout(FLOW_DEADLINE, flow.wait())
+        .await
+        .expect("the stop reaches the source and the flow drains")
+        .unwrap();
+    assert_drained(&report);
+    assert!(sink.is_empty());
+}
+
+/// Longer than any timer a waiting source could hide: an hour of paused time.
+const IDLE: Duration = Duration::from_secs(3600);
+
+/// Polls `batch` until [`IDLE`] of paused time has passed, and returns how often it was woken
+/// meanwhile (the timeout polls it once at the start and once as it expires; every other poll
+/// is a wake-up); fails if the batch ends meanwhile.
+async fn wakeups_while_idle<F: std::future::Future + Unpin>(batch: &mut F) -> u32 {
+    let polls = std::cell::Cell::new(0);
+    let counted = std::future::poll_fn(|context| {
+        polls.set(polls.get() + 1);
+        std::pin::Pin::new(&mut *batch).poll(context)
+    });
+    assert!(
+        tokio::time::timeout(IDLE, counted).await.is_err(),
+        "the batch ended while its FIFO was idle"
+    );
+    polls.get() - 2
+}
+
+/// A source on a FIFO sleeps until input comes: an hour of idle time without a writer wakes its
+/// pending batch never, an hour with a silent writer at most once (the writer's arrival), where
+/// a timer-driven wait would wake it thousands of times or end it empty; a line written then
+/// ends the same batch with that line.
+#[tokio::test(start_paused = true)]
+async fn a_source_on_an_idle_fifo_is_not_woken_until_input_comes() {
+    let (_dir, path) = fifo("idle");
+    let mut jsonl = JsonLinesSource::new(&path, "line");
+    let lines = idle_then_written(&path, &mut jsonl, b"{\"n\":1}\n").await;
+    assert_eq!(lines, [json!({"n": 1})]);
+    let mut csv = CsvSource::new(&path, "row");
+    let rows = idle_then_written(&path, &mut csv, b"a,b\n1,2\n").await;
+    assert_eq!(rows, [json!({"a": "1", "b": "2"})]);
+}
+
+/// Opens `source` on the FIFO at `path`, leaves it idle (no writer, then a silent writer)
+/// while one batch is pending, writes `input`, and returns the payloads of that batch.
+async fn idle_then_written(
+    path: &Path,
+    source: &mut impl AsyncSourceHandler,
+    input: &[u8],
+) -> Vec<serde_json::Value> {
+    source.initialize().await.unwrap();
+    let mut batch = Box::pin(source.next_batch(10));
+    let without_writer = wakeups_while_idle(&mut batch).await;
+    assert_eq!(without_writer, 0, "woken while no writer came");
+    // The source has the FIFO open for reading, so opening it for writing does not block.
+    let mut writer = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    // The writer's arrival may wake the batch once (the kernel wakes a FIFO's readers when a
+    // writer opens it); the batch finds no input and sleeps again.
+    let with_silent_writer = wakeups_while_idle(&mut batch).await;
+    assert!(
+        with_silent_writer <= 1,
+        "woken {with_silent_writer} times by a silent writer"
+    );
+    writer.write_all(input).unwrap();
+    match batch.await.unwrap() {
+        SourcePoll::Records(records) => records
+            .iter()
+            .map(|r| r.json().unwrap().into_owned())
+            .collect(),
+        SourcePoll::Done => panic!("the source ended instead of reading its input"),
+    }
+}
+
 /// A JSON Lines file of `lines` short lines, about 20 bytes each.
 fn jsonl_lines(lines: u64) -> Vec<u8> {
     (0..lines)
@@ -391,8 +475,8 @@ fn a_file_truncated_while_it_is_read_fails_the_source_naming_the_file() {
     let contents = jsonl_lines(10_000);
     let (_dir, path) = temp_file("shrinking.jsonl", &contents);
     let mut source = JsonLinesSource::new(&path, "n");
-    source.initialize().unwrap();
-    source.next_batch(1).unwrap();
+    source.initialize_blocking().unwrap();
+    source.next_batch_blocking(1).unwrap();
     std::fs::OpenOptions::new()
         .write(true)
         .open(&path)
@@ -416,8 +500,8 @@ fn a_file_truncated_while_it_is_read_fails_the_source_naming_the_file() {
         .collect();
     let (_dir, path) = temp_file("shrinking.csv", &csv);
     let mut source = CsvSource::typed::<Order>(&path);
-    source.initialize().unwrap();
-    source.next_batch(1).unwrap();
+    source.initialize_blocking().unwrap();
+    source.next_batch_blocking(1).unwrap();
     std::fs::OpenOptions::new()
         .write(true)
         .open(&path)
@@ -439,8 +523,8 @@ fn a_file_replaced_or_rewritten_while_it_is_read_fails_the_source_naming_the_fil
     let contents = jsonl_lines(1_000);
     let (dir, path) = temp_file("replaced.jsonl", &contents);
     let mut source = JsonLinesSource::new(&path, "n");
-    source.initialize().unwrap();
-    source.next_batch(1).unwrap();
+    source.initialize_blocking().unwrap();
+    source.next_batch_blocking(1).unwrap();
     let replacement = dir.path().join("new.jsonl");
     std::fs::write(&replacement, b"{\"n\":1}\n").unwrap();
     std::fs::rename(&replacement, &path).unwrap();
@@ -456,8 +540,8 @@ fn a_file_replaced_or_rewritten_while_it_is_read_fails_the_source_naming_the_fil
 
     let (_dir, path) = temp_file("rewritten.jsonl", &contents);
     let mut source = JsonLinesSource::new(&path, "n");
-    source.initialize().unwrap();
-    source.next_batch(1).unwrap();
+    source.initialize_blocking().unwrap();
+    source.next_batch_blocking(1).unwrap();
     let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     let modified = file.metadata().unwrap().modified().unwrap();
     file.set_modified(modified + Duration::from_secs(1))
@@ -476,8 +560,8 @@ fn a_file_replaced_or_rewritten_while_it_is_read_fails_the_source_naming_the_fil
 fn a_file_appended_to_while_it_is_read_is_read_to_its_end() {
     let (_dir, path) = temp_file("growing.jsonl", &jsonl_lines(10));
     let mut source = JsonLinesSource::new(&path, "n");
-    source.initialize().unwrap();
-    source.next_batch(1).unwrap();
+    source.initialize_blocking().unwrap();
+    source.next_batch_blocking(1).unwrap();
     std::fs::OpenOptions::new()
         .append(true)
         .open(&path)

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use obzenflow_core::{ChainEvent, ErrorKind, ProcessingStatus, TypedPayload};
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowState, Journals};
-use obzenflow_runtime::stages::SourceHandler;
 use obzenflow_stages::sinks::CollectSink;
 use obzenflow_stages::sources::{
     BadRow, CsvSource, CsvSourceConfig, GeneratorConfig, GeneratorSource, IterSource,
@@ -14,7 +13,7 @@ use obzenflow_stages::sources::{
 };
 use serde_json::json;
 use support::{
-    assert_drained, drain_source, error_message, failure_reason, shown, temp_file, Order,
+    assert_drained, drain_source, error_message, failure_reason, shown, temp_file, Blocking, Order,
 };
 
 const CSV_WITH_BAD_ROWS: &[u8] = b"id,customer,amount\n\
@@ -161,10 +160,12 @@ fn missing_files_fail_initialize_naming_the_path() {
         "cannot open input file `{}`: No such file or directory (os error 2)",
         shown(&path)
     );
-    let csv_error = CsvSource::typed::<Order>(&path).initialize().unwrap_err();
+    let csv_error = CsvSource::typed::<Order>(&path)
+        .initialize_blocking()
+        .unwrap_err();
     assert_eq!(csv_error.to_string(), expected);
     let jsonl_error = JsonLinesSource::new(&path, "order")
-        .initialize()
+        .initialize_blocking()
         .unwrap_err();
     assert_eq!(jsonl_error.to_string(), expected);
 }
@@ -176,10 +177,12 @@ fn directories_fail_initialize_naming_the_path() {
         "cannot read input file `{}`: Is a directory (os error 21)",
         shown(dir.path())
     );
-    let csv_error = CsvSource::new(dir.path(), "row").initialize().unwrap_err();
+    let csv_error = CsvSource::new(dir.path(), "row")
+        .initialize_blocking()
+        .unwrap_err();
     assert_eq!(csv_error.to_string(), expected);
     let jsonl_error = JsonLinesSource::new(dir.path(), "row")
-        .initialize()
+        .initialize_blocking()
         .unwrap_err();
     assert_eq!(jsonl_error.to_string(), expected);
 }
@@ -224,7 +227,7 @@ async fn a_flow_reports_bad_rows_and_delivers_the_good_ones() {
     let (_dir, path) = temp_file("orders.csv", CSV_WITH_BAD_ROWS);
     let sink = CollectSink::new();
     let report = FlowBuilder::new("csv")
-        .source("orders", CsvSource::typed::<Order>(&path))
+        .async_source("orders", CsvSource::typed::<Order>(&path))
         .sink("collect", sink.clone())
         .edge("orders", "collect")
         .journals(Journals::memory())
@@ -261,7 +264,7 @@ async fn a_missing_file_fails_the_flow_before_it_starts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("missing.jsonl");
     let report = FlowBuilder::new("missing")
-        .source("orders", JsonLinesSource::new(&path, "order"))
+        .async_source("orders", JsonLinesSource::new(&path, "order"))
         .sink("collect", CollectSink::new())
         .edge("orders", "collect")
         .journals(Journals::memory())

@@ -36,7 +36,8 @@ fn print_help() {
     println!("               [FILTER...] keeps scenarios whose name contains a filter");
     println!("    crash      kill a disk-journal flow with SIGKILL at seeded points and check");
     println!("               recovery after each kill, in release mode (the CI test, longer)");
-    println!("               [--runs N] kills (default 200), [--seed S] (default fixed)");
+    println!("               [--runs N] kills across the run (default 200), plus N/4 in its");
+    println!("               first milliseconds; [--seed S] (default fixed)");
     println!("    soak       run a flow under backpressure in release mode, sampling its RSS");
     println!("               every second; fails if it keeps growing after warm-up (not in CI)");
     println!("               [--seconds N] per storage (default 60),");

@@ -52,7 +52,7 @@ pub(crate) async fn run(
     let started = Instant::now();
     let report = FlowBuilder::new("csv-typed")
         .journals(journals)
-        .source("flights", CsvSource::typed::<Flight>(input))
+        .async_source("flights", CsvSource::typed::<Flight>(input))
         .transform(
             "validate",
             typed::try_map(|flight: Flight| validate(flight).map_err(RecordError::validation)),

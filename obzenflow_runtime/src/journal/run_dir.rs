@@ -298,7 +298,11 @@ pub struct RunManifest {
 
 impl RunManifest {
     /// The manifest format version this build writes and reads.
-    pub const FORMAT_VERSION: u32 = 1;
+    ///
+    /// Version 2 goes with journal format 2 (batch frames): a run written with journal format 1
+    /// has a version-1 manifest, so opening it fails at the manifest, naming both versions,
+    /// rather than at its first segment.
+    pub const FORMAT_VERSION: u32 = 2;
 
     /// The manifest of a run starting now, with no stages yet.
     pub fn new(

@@ -28,7 +28,7 @@ type Format = Box<dyn FnMut(&ChainEvent) -> Result<String, RecordError> + Send>;
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// FlowBuilder::new("print-orders")
-///     .source("orders", CsvSource::typed::<Order>("orders.csv"))
+///     .async_source("orders", CsvSource::typed::<Order>("orders.csv"))
 ///     .sink("print", ConsoleSink::typed(|o: &Order| format!("order {:>6}  {:>10.2}", o.id, o.amount))
 ///         .title("Orders"))
 ///     .edge("orders", "print")

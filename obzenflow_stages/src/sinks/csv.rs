@@ -62,7 +62,7 @@ impl From<csv::Error> for RowError {
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// FlowBuilder::new("jsonl-to-csv")
-///     .source("orders", JsonLinesSource::typed::<Order>("orders.jsonl"))
+///     .async_source("orders", JsonLinesSource::typed::<Order>("orders.jsonl"))
 ///     .sink("csv", CsvSink::typed::<Order>("out/orders.csv"))
 ///     .edge("orders", "csv")
 ///     .build()?

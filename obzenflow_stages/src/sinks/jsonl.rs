@@ -22,7 +22,7 @@ use super::file::{Counting, FileSinkConfig, OutputFile};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// FlowBuilder::new("csv-to-jsonl")
-///     .source("rows", CsvSource::new("in.csv", "row"))
+///     .async_source("rows", CsvSource::new("in.csv", "row"))
 ///     .sink("out", JsonLinesSink::new("out/rows.jsonl"))
 ///     .edge("rows", "out")
 ///     .build()?

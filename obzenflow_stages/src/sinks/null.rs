@@ -13,7 +13,7 @@ use obzenflow_runtime::stages::{HandlerFailure, RecordError, SinkHandler};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let report = FlowBuilder::new("validate")
-///     .source("in", JsonLinesSource::new("in.jsonl", "row"))
+///     .async_source("in", JsonLinesSource::new("in.jsonl", "row"))
 ///     .sink("discard", NullSink::new())
 ///     .edge("in", "discard")
 ///     .build()?

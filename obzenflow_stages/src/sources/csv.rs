@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use csv::ByteRecord;
 use obzenflow_core::{ChainEvent, EventType, TypedPayload};
-use obzenflow_runtime::stages::{HandlerFailure, SourceHandler, SourcePoll};
+use obzenflow_runtime::stages::{AsyncSourceHandler, HandlerFailure, SourcePoll};
 
 use super::file::{
     is_would_block, not_opened, read_failure, trim_line_terminator, BadRow, InputFile,
@@ -41,7 +41,7 @@ pub struct CsvSourceConfig {
     ///
     /// ```
     /// use obzenflow_core::TypedPayload;
-    /// use obzenflow_runtime::stages::{SourceHandler, SourcePoll};
+    /// use obzenflow_runtime::stages::{AsyncSourceHandler, SourcePoll};
     /// use obzenflow_stages::sources::{CsvSource, CsvSourceConfig};
     /// use serde::{Deserialize, Serialize};
     ///
@@ -54,8 +54,12 @@ pub struct CsvSourceConfig {
     /// std::fs::write(&path, "sensor,celsius\na,21.5\nb,NA\nc,\n")?;
     /// let config = CsvSourceConfig::default().with_null_values(["NA", ""]);
     /// let mut source = CsvSource::typed::<Reading>(&path).with_config(config);
-    /// source.initialize()?;
-    /// let SourcePoll::Records(records) = source.next_batch(10)? else { panic!("no rows") };
+    /// let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    /// let poll = runtime.block_on(async {
+    ///     source.initialize().await?;
+    ///     source.next_batch(10).await
+    /// })?;
+    /// let SourcePoll::Records(records) = poll else { panic!("no rows") };
     /// let celsius: Vec<Option<f64>> = records
     ///     .iter()
     ///     .map(|record| Reading::from_event(record).map(|reading| reading.celsius))
@@ -168,6 +172,13 @@ impl CsvSourceConfig {
 /// (about twice the longest row) whatever the input, and each batch reads about one limit's
 /// worth of bytes at most, so the source returns to its supervisor between them.
 ///
+/// A FIFO or other stream is read as it arrives: the source never waits in `initialize` for a
+/// writer, and while the stream has no input its `next_batch` awaits the descriptor on tokio's
+/// reactor (no timer, no polling), so an idle FIFO costs no CPU and a cancel reaches the source
+/// meanwhile. It is an [`AsyncSourceHandler`]: add it to a flow with
+/// [`FlowBuilder::async_source`](obzenflow_runtime::pipeline::FlowBuilder::async_source). A
+/// regular file is read without awaiting anything.
+///
 /// ```no_run
 /// use obzenflow_core::TypedPayload;
 /// use obzenflow_runtime::pipeline::FlowBuilder;
@@ -181,7 +192,7 @@ impl CsvSourceConfig {
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let report = FlowBuilder::new("orders")
-///     .source("orders", CsvSource::typed::<Order>("orders.csv"))
+///     .async_source("orders", CsvSource::typed::<Order>("orders.csv"))
 ///     .sink("print", ConsoleSink::new())
 ///     .edge("orders", "print")
 ///     .build()?
@@ -561,8 +572,8 @@ fn fields_have_nulls(null_fields: &[bool]) -> bool {
     null_fields.iter().any(|is_null| *is_null)
 }
 
-impl SourceHandler for CsvSource {
-    fn initialize(&mut self) -> Result<(), HandlerFailure> {
+impl CsvSource {
+    fn open(&mut self) -> Result<(), HandlerFailure> {
         if self.config.max_row_bytes == 0 {
             return Err(HandlerFailure::msg(format!(
                 "input file `{}`: the row-length limit is 0 bytes; it must be at least 1",
@@ -594,10 +605,10 @@ impl SourceHandler for CsvSource {
         self.next_step().map(drop)
     }
 
-    /// Returns up to `max` records, reading at most about `max_row_bytes` bytes: a batch may
-    /// hold no record (a long row being skipped, a stream without input yet) without the source
-    /// being done.
-    fn next_batch(&mut self, max: usize) -> Result<SourcePoll, HandlerFailure> {
+    /// Returns up to `max` records, reading at most about `max_row_bytes` bytes and never
+    /// waiting: a batch may hold no record (a long row being skipped, a stream without input
+    /// yet) without the source being done.
+    fn read_batch(&mut self, max: usize) -> Result<SourcePoll, HandlerFailure> {
         if self.finished {
             return Ok(SourcePoll::Done);
         }
@@ -623,6 +634,38 @@ impl SourceHandler for CsvSource {
         } else {
             SourcePoll::Records(records)
         })
+    }
+}
+
+impl AsyncSourceHandler for CsvSource {
+    /// Opens the file and reads its header row, so a missing file, a directory or an
+    /// unreadable file fails the stage before the flow starts. Never waits for a FIFO's writer
+    /// (a stream without input yet pauses in its header row like in any row).
+    async fn initialize(&mut self) -> Result<(), HandlerFailure> {
+        self.open()
+    }
+
+    /// Returns up to `max` records, reading at most about `max_row_bytes` bytes: a batch may
+    /// hold no record (a long row being skipped) without the source being done. A regular file
+    /// is read without awaiting anything; a stream without input is awaited on the reactor
+    /// until its writer writes or goes.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it awaits only while it holds no record (a row read in part is kept by the
+    /// source and parsed again from its start), so a dropped call loses nothing.
+    async fn next_batch(&mut self, max: usize) -> Result<SourcePoll, HandlerFailure> {
+        loop {
+            let poll = self.read_batch(max)?;
+            let input = &mut self.reader_mut()?.get_mut().inner;
+            match poll {
+                SourcePoll::Records(records) if records.is_empty() && input.would_block() => {}
+                poll => return Ok(poll),
+            }
+            if let Err(error) = input.readable().await {
+                return Err(read_failure(&self.path, error));
+            }
+        }
     }
 }
 

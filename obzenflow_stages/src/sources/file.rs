@@ -1,12 +1,12 @@
 //! What the file sources share: the input file (opened without blocking, read in bounded
-//! steps, checked for changes at its end), errors that name the file, and bad lines turned into
+//! steps, awaited on the reactor while a stream has no input, checked for changes at its end), errors that name the file, and bad lines turned into
 //! error-lane records that quote a bounded prefix of the raw input.
 
 use std::fmt;
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use obzenflow_core::{ChainEvent, ErrorKind, ProcessingStatus, TypedPayload};
 use obzenflow_runtime::stages::HandlerFailure;
@@ -94,20 +94,32 @@ fn quote_prefix(raw: &[u8]) -> (String, bool) {
     (String::from_utf8_lossy(prefix).into_owned(), true)
 }
 
-/// An input file of a file source: opened without blocking, read in bounded waits, and checked
-/// at its end for having been truncated, replaced or rewritten while it was read.
+/// An input file of a file source: opened without blocking, read without ever waiting, and
+/// checked at its end for having been truncated, replaced or rewritten while it was read.
 ///
 /// A regular file is read with ordinary reads. A FIFO, pipe, socket or character device is a
-/// stream: its reads first wait for input for at most [`InputFile::STREAM_WAIT`], and a wait
-/// that times out is an [`io::ErrorKind::WouldBlock`] error, which the sources answer by
-/// returning what they have to their supervisor, so a cancel reaches a source whose writer is
-/// silent (or absent).
+/// stream: a read first asks the kernel (a `poll` with no timeout) whether input or the end of
+/// input is there, and if not fails at once with [`io::ErrorKind::WouldBlock`]. The sources
+/// answer that by ending their batch, and their `next_batch` then awaits
+/// [`readable`](Self::readable), which registers the descriptor with tokio's reactor: the task
+/// sleeps until the writer writes or goes, with no timer, and a cancel reaches it meanwhile
+/// because the supervisor drops that wait.
+///
+/// A read of a stream never tries `read` before `poll` says it may: a FIFO opened before its
+/// writer reads as at its end (`read` returns 0) until a writer comes, while `poll` reports
+/// nothing until a writer has come and written or gone.
 pub(crate) struct InputFile {
     file: File,
     path: PathBuf,
     /// What the file was when it was opened; `None` for a stream, which has no length.
     opened: Option<Snapshot>,
     bytes_read: u64,
+    /// Whether the last read of a stream found no input yet.
+    would_block: bool,
+    /// A duplicate of the stream's descriptor registered with tokio's reactor; made at the first
+    /// wait, so opening and reading need no runtime.
+    #[cfg(unix)]
+    readiness: Option<tokio::io::unix::AsyncFd<File>>,
 }
 
 /// The facts about a regular file that tell whether it changed while it was read.
@@ -170,11 +182,8 @@ pub(crate) enum InputChanged {
 }
 
 impl InputFile {
-    /// The longest a read of a stream waits for input before it gives control back.
-    pub(crate) const STREAM_WAIT: Duration = Duration::from_millis(100);
-
     /// Opens `path` for reading. Opening never waits: a FIFO without a writer opens at once
-    /// (its reads then wait for one, in bounded steps).
+    /// (its reads then find no input until one comes).
     pub(crate) fn open(path: &Path) -> Result<Self, HandlerFailure> {
         let mut options = std::fs::OpenOptions::new();
         options.read(true);
@@ -192,7 +201,59 @@ impl InputFile {
             file,
             path: path.to_owned(),
             bytes_read: 0,
+            would_block: false,
+            #[cfg(unix)]
+            readiness: None,
         })
+    }
+
+    /// Whether the last read found a stream without input (it failed with
+    /// [`io::ErrorKind::WouldBlock`]): the source should await [`readable`](Self::readable)
+    /// before reading again.
+    pub(crate) fn would_block(&self) -> bool {
+        self.would_block
+    }
+
+    /// Waits until the stream has input or its writer is gone, without a timer: the task sleeps
+    /// on the reactor until the kernel reports the descriptor readable. Returns at once for a
+    /// file that is not waiting.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it reads nothing, so a dropped wait loses no input, and the next call
+    /// waits again on the same registration.
+    pub(crate) async fn readable(&mut self) -> io::Result<()> {
+        #[cfg(unix)]
+        if self.would_block {
+            let readiness = match &mut self.readiness {
+                Some(readiness) => readiness,
+                slot @ None => {
+                    let duplicate = self.file.try_clone()?;
+                    // SAFETY: the `File` owns its descriptor and the `AsyncFd` owns the `File`:
+                    // the descriptor stays open, and names the same file description, until the
+                    // `AsyncFd` is dropped; nothing takes the `File` out or replaces it.
+                    let registered = unsafe {
+                        tokio::io::unix::AsyncFd::register_with_interest(
+                            duplicate,
+                            tokio::io::Interest::READABLE,
+                        )
+                    };
+                    slot.insert(registered?)
+                }
+            };
+            loop {
+                let mut guard = readiness.readable().await?;
+                // The reactor's readiness is an edge that may predate the last read; the
+                // kernel's own answer decides, and a stale edge is cleared to wait for the next.
+                if has_input(guard.get_inner())? {
+                    guard.retain_ready();
+                    break;
+                }
+                guard.clear_ready();
+            }
+            self.would_block = false;
+        }
+        Ok(())
     }
 
     /// Fails if the file changed since it was opened; called at the end of input.
@@ -235,10 +296,18 @@ impl InputFile {
 
     #[cfg(unix)]
     fn read_stream(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if !wait_readable(&self.file, Self::STREAM_WAIT)? {
+        self.would_block = !has_input(&self.file)?;
+        if self.would_block {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        self.file.read(buf)
+        match self.file.read(buf) {
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                // Another reader of the FIFO took the input `poll` saw.
+                self.would_block = true;
+                Err(error)
+            }
+            read => read,
+        }
     }
 }
 
@@ -286,20 +355,20 @@ fn is_stream(metadata: &Metadata) -> bool {
     }
 }
 
-/// Waits at most `wait` for `file` to be readable (input, or the writer gone); `false` if the
-/// wait timed out or a signal interrupted it.
+/// Whether `file` has input or is at its end (its writer gone), asked of the kernel without
+/// waiting; a signal that interrupts the question counts as no input yet.
 #[cfg(unix)]
-fn wait_readable(file: &File, wait: Duration) -> io::Result<bool> {
+fn has_input(file: &File) -> io::Result<bool> {
     use std::os::fd::AsRawFd;
     let mut poll_fd = libc::pollfd {
         fd: file.as_raw_fd(),
         events: libc::POLLIN,
         revents: 0,
     };
-    let timeout = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
     // SAFETY: `poll_fd` is one valid, initialised `pollfd` that outlives the call, and its
-    // descriptor stays open for the call because `file` is borrowed.
-    let ready = unsafe { libc::poll(&mut poll_fd, 1, timeout) };
+    // descriptor stays open for the call because `file` is borrowed. A timeout of 0 returns at
+    // once.
+    let ready = unsafe { libc::poll(&mut poll_fd, 1, 0) };
     match ready {
         0 => Ok(false),
         -1 => {
@@ -314,7 +383,7 @@ fn wait_readable(file: &File, wait: Duration) -> io::Result<bool> {
     }
 }
 
-/// Whether `error` says a stream had no input within [`InputFile::STREAM_WAIT`].
+/// Whether `error` says a stream had no input yet.
 pub(crate) fn is_would_block(error: &io::Error) -> bool {
     error.kind() == io::ErrorKind::WouldBlock
 }

@@ -6,7 +6,7 @@ use std::io::{self, BufRead, BufReader};
 use std::path::PathBuf;
 
 use obzenflow_core::{ChainEvent, EventType, TypedPayload};
-use obzenflow_runtime::stages::{HandlerFailure, SourceHandler, SourcePoll};
+use obzenflow_runtime::stages::{AsyncSourceHandler, HandlerFailure, SourcePoll};
 
 use super::file::{
     describe_json_error, is_would_block, not_opened, read_failure, BadRow, InputFile,
@@ -40,8 +40,10 @@ type LineDecoder = Box<dyn FnMut(&[u8]) -> Result<ChainEvent, String> + Send>;
 /// never keeps the source from its supervisor (a cancel reaches it between batches).
 ///
 /// A FIFO or other stream is read as it arrives: the source never waits in `initialize` for a
-/// writer, and waits for input in steps of at most 100 ms, so a cancel reaches it even while no
-/// writer has come.
+/// writer, and while the stream has no input its `next_batch` awaits the descriptor on tokio's
+/// reactor (no timer, no polling), so an idle FIFO costs no CPU and a cancel reaches the source
+/// even while no writer has come. It is an [`AsyncSourceHandler`]: add it to a flow with
+/// [`FlowBuilder::async_source`](obzenflow_runtime::pipeline::FlowBuilder::async_source).
 ///
 /// There is no `null_values` option, unlike [`CsvSource`](super::CsvSource): JSON has its own
 /// `null`, which serde already reads as `None` for an `Option` field.
@@ -53,7 +55,7 @@ type LineDecoder = Box<dyn FnMut(&[u8]) -> Result<ChainEvent, String> + Send>;
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let report = FlowBuilder::new("read-orders")
-///     .source("orders", JsonLinesSource::new("orders.jsonl", "order"))
+///     .async_source("orders", JsonLinesSource::new("orders.jsonl", "order"))
 ///     .sink("discard", NullSink::new())
 ///     .edge("orders", "discard")
 ///     .build()?
@@ -306,8 +308,8 @@ fn describe_line_error(line: &[u8], error: &serde_json::Error) -> String {
 /// The UTF-8 encoding of U+FEFF, which some tools write before the first line.
 const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
 
-impl SourceHandler for JsonLinesSource {
-    fn initialize(&mut self) -> Result<(), HandlerFailure> {
+impl JsonLinesSource {
+    fn open(&mut self) -> Result<(), HandlerFailure> {
         if self.max_line_bytes == 0 {
             return Err(HandlerFailure::msg(format!(
                 "input file `{}`: the line-length limit is 0 bytes; it must be at least 1",
@@ -326,10 +328,10 @@ impl SourceHandler for JsonLinesSource {
         Ok(())
     }
 
-    /// Returns up to `max` records, reading at most about `max_line_bytes` bytes: a batch may
-    /// hold no record (a long line being skipped, a stream without input yet) without the
-    /// source being done.
-    fn next_batch(&mut self, max: usize) -> Result<SourcePoll, HandlerFailure> {
+    /// Returns up to `max` records, reading at most about `max_line_bytes` bytes and never
+    /// waiting: a batch may hold no record (a long line being skipped, a stream without input
+    /// yet) without the source being done.
+    fn read_batch(&mut self, max: usize) -> Result<SourcePoll, HandlerFailure> {
         if self.finished {
             return Ok(SourcePoll::Done);
         }
@@ -367,6 +369,41 @@ impl SourceHandler for JsonLinesSource {
     }
 }
 
+impl AsyncSourceHandler for JsonLinesSource {
+    /// Opens the file and reads its first bytes, so a missing file, a directory or an
+    /// unreadable file fails the stage before the flow starts. Never waits for a FIFO's writer.
+    async fn initialize(&mut self) -> Result<(), HandlerFailure> {
+        self.open()
+    }
+
+    /// Returns up to `max` records, reading at most about `max_line_bytes` bytes: a batch may
+    /// hold no record (a long line being skipped) without the source being done. A regular
+    /// file is read without awaiting anything; a stream without input is awaited on the
+    /// reactor until its writer writes or goes.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it awaits only while it holds no record (the line read so far is kept in
+    /// the source), so a dropped call loses nothing and the next call goes on with that line.
+    async fn next_batch(&mut self, max: usize) -> Result<SourcePoll, HandlerFailure> {
+        loop {
+            let poll = self.read_batch(max)?;
+            let waiting = self
+                .reader
+                .as_ref()
+                .is_some_and(|reader| reader.get_ref().would_block());
+            match poll {
+                SourcePoll::Records(records) if records.is_empty() && waiting => {}
+                poll => return Ok(poll),
+            }
+            let reader = self.reader.as_mut().ok_or_else(|| not_opened(&self.path))?;
+            if let Err(error) = reader.get_mut().readable().await {
+                return Err(read_failure(&self.path, error));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,10 +420,10 @@ mod tests {
         (dir, path)
     }
 
-    fn read_all(source: &mut JsonLinesSource, max: usize) -> Vec<ChainEvent> {
-        source.initialize().unwrap();
+    async fn read_all(source: &mut JsonLinesSource, max: usize) -> Vec<ChainEvent> {
+        source.initialize().await.unwrap();
         let mut all = Vec::new();
-        while let SourcePoll::Records(records) = source.next_batch(max).unwrap() {
+        while let SourcePoll::Records(records) = source.next_batch(max).await.unwrap() {
             assert!(records.len() <= max);
             all.extend(records);
         }
@@ -400,10 +437,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn reads_values_in_batches_and_skips_blank_lines() {
+    #[tokio::test]
+    async fn reads_values_in_batches_and_skips_blank_lines() {
         let (_dir, path) = source_over(b"{\"n\":1}\n\n  \n{\"n\":2}\r\n{\"n\":3}");
-        let records = read_all(&mut JsonLinesSource::new(&path, "n"), 2);
+        let records = read_all(&mut JsonLinesSource::new(&path, "n"), 2).await;
         let values: Vec<_> = records
             .iter()
             .map(|r| r.json().unwrap()["n"].clone())
@@ -414,10 +451,10 @@ mod tests {
             .all(|r| r.event_type().unwrap() == "n" && !r.is_error()));
     }
 
-    #[test]
-    fn bad_lines_become_error_records_and_reading_goes_on() {
+    #[tokio::test]
+    async fn bad_lines_become_error_records_and_reading_goes_on() {
         let (_dir, path) = source_over(b"{\"n\":1}\n{\"n\": }\n\xff\xfe\n{\"n\":4}\n");
-        let records = read_all(&mut JsonLinesSource::new(&path, "n"), 10);
+        let records = read_all(&mut JsonLinesSource::new(&path, "n"), 10).await;
         assert_eq!(records.len(), 4);
         let shown = path.display();
         assert_eq!(

@@ -10,8 +10,10 @@
 //! with an error naming the path and the operating system's reason; a file truncated, replaced
 //! or rewritten while it is read fails the source when it reaches the end of its input.
 //!
-//! A file source returns to its supervisor after at most about one length limit of bytes, and
-//! never waits long on a FIFO, so a cancel always reaches it.
+//! A file source returns to its supervisor after at most about one length limit of bytes. The
+//! file sources are [`AsyncSourceHandler`](obzenflow_runtime::stages::AsyncSourceHandler)s: on a
+//! FIFO or other stream without input, `next_batch` awaits the descriptor on tokio's reactor,
+//! with no timer, and a cancel or a graceful stop reaches the source by dropping that wait.
 
 mod csv;
 mod file;

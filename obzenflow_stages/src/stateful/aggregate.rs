@@ -61,7 +61,7 @@ type CompareFn<S> = Box<dyn Fn(&S, &S) -> Ordering + Send>;
 /// .top_n(3, |a, b| b.total.total_cmp(&a.total));
 ///
 /// FlowBuilder::new("top-spenders")
-///     .source("orders", CsvSource::typed::<Order>("orders.csv"))
+///     .async_source("orders", CsvSource::typed::<Order>("orders.csv"))
 ///     .stateful("top", top_spenders)
 ///     .sink("print", ConsoleSink::typed(|s: &Spend| format!("{} {:.2}", s.customer, s.total)))
 ///     .chain(["orders", "top", "print"])

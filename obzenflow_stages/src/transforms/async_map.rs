@@ -92,7 +92,7 @@ impl Default for AsyncMapConfig {
 ///     Ok::<_, RecordError>(event)
 /// });
 /// FlowBuilder::new("enrich")
-///     .source("in", JsonLinesSource::new("in.jsonl", "row"))
+///     .async_source("in", JsonLinesSource::new("in.jsonl", "row"))
 ///     .async_transform("enrich", enrich)
 ///     .sink("out", ConsoleSink::new())
 ///     .chain(["in", "enrich", "out"])

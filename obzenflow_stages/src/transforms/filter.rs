@@ -20,7 +20,7 @@ use super::codec::{Decoder, Events};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// FlowBuilder::new("big-ones")
-///     .source("in", JsonLinesSource::new("orders.jsonl", "order"))
+///     .async_source("in", JsonLinesSource::new("orders.jsonl", "order"))
 ///     .transform("big", filter(|event| {
 ///         event.json().and_then(|p| p["amount"].as_f64()).is_some_and(|amount| amount > 100.0)
 ///     }))

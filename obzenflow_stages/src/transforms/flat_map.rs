@@ -27,7 +27,7 @@ use super::codec::{Decoder, Encoder, Events};
 ///         .collect::<Vec<_>>()
 /// });
 /// FlowBuilder::new("words")
-///     .source("lines", JsonLinesSource::new("lines.jsonl", "line"))
+///     .async_source("lines", JsonLinesSource::new("lines.jsonl", "line"))
 ///     .transform("words", words)
 ///     .sink("print", ConsoleSink::new())
 ///     .chain(["lines", "words", "print"])

@@ -18,7 +18,7 @@ use super::codec::{Decoder, Encoder, Events};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// FlowBuilder::new("stamp")
-///     .source("in", JsonLinesSource::new("in.jsonl", "row"))
+///     .async_source("in", JsonLinesSource::new("in.jsonl", "row"))
 ///     .transform("stamp", map(|mut event| {
 ///         if let Some(payload) = event.payload_mut() {
 ///             payload["seen"] = true.into();

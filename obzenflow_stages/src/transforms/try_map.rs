@@ -30,7 +30,7 @@ use super::codec::{Decoder, Encoder, Events};
 ///     }
 /// });
 /// FlowBuilder::new("checked")
-///     .source("in", JsonLinesSource::new("orders.jsonl", "order"))
+///     .async_source("in", JsonLinesSource::new("orders.jsonl", "order"))
 ///     .transform("check", checked)
 ///     .sink("out", ConsoleSink::new())
 ///     .chain(["in", "check", "out"])

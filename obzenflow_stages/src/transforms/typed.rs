@@ -23,7 +23,7 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! FlowBuilder::new("invoices")
-//!     .source("orders", CsvSource::typed::<Order>("orders.csv"))
+//!     .async_source("orders", CsvSource::typed::<Order>("orders.csv"))
 //!     .transform("positive", typed::filter(|order: &Order| order.amount > 0.0))
 //!     .transform("invoice", typed::map(|order: Order| Invoice { order: order.id, total: order.amount * 1.2 }))
 //!     .sink("print", ConsoleSink::typed(|invoice: &Invoice| format!("{} {:.2}", invoice.order, invoice.total)))

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use obzenflow_core::{ChainEvent, ProcessingStatus, TypedPayload};
 use obzenflow_runtime::pipeline::{FlowReport, FlowState};
-use obzenflow_runtime::stages::{SourceHandler, SourcePoll, StageState};
+use obzenflow_runtime::stages::{AsyncSourceHandler, HandlerFailure, SourcePoll, StageState};
 use serde::{Deserialize, Serialize};
 
 /// The order type the file tests decode into.
@@ -29,12 +29,39 @@ pub fn temp_file(name: &str, contents: &[u8]) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
+thread_local! {
+    /// The runtime on which a synchronous test drives a source's calls.
+    static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+}
+
+/// A source's calls made from a synchronous test: each is driven to its end on a
+/// current-thread runtime (a regular file's calls never wait).
+pub trait Blocking {
+    /// `initialize`, to its end.
+    fn initialize_blocking(&mut self) -> Result<(), HandlerFailure>;
+    /// `next_batch(max)`, to its end.
+    fn next_batch_blocking(&mut self, max: usize) -> Result<SourcePoll, HandlerFailure>;
+}
+
+impl<S: AsyncSourceHandler> Blocking for S {
+    fn initialize_blocking(&mut self) -> Result<(), HandlerFailure> {
+        RUNTIME.with(|runtime| runtime.block_on(self.initialize()))
+    }
+
+    fn next_batch_blocking(&mut self, max: usize) -> Result<SourcePoll, HandlerFailure> {
+        RUNTIME.with(|runtime| runtime.block_on(self.next_batch(max)))
+    }
+}
+
 /// Runs a source handler to exhaustion outside a flow. A file source may return an empty
 /// batch (its byte budget spent skipping a long line) before it is done.
-pub fn drain_source(source: &mut impl SourceHandler, max: usize) -> Vec<ChainEvent> {
-    source.initialize().unwrap();
+pub fn drain_source(source: &mut impl AsyncSourceHandler, max: usize) -> Vec<ChainEvent> {
+    source.initialize_blocking().unwrap();
     let mut records = Vec::new();
-    while let SourcePoll::Records(batch) = source.next_batch(max).unwrap() {
+    while let SourcePoll::Records(batch) = source.next_batch_blocking(max).unwrap() {
         assert!(batch.len() <= max);
         records.extend(batch);
     }
