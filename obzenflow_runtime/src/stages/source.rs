@@ -37,6 +37,10 @@ pub enum SourcePoll {
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a synchronous source",
+    note = "a source that awaits its input (the file sources, `AsyncSourceHandler`s) is added with `FlowBuilder::async_source`"
+)]
 pub trait SourceHandler: Send + 'static {
     /// Opens resources; an error fails the stage (e.g. a missing input file).
     fn initialize(&mut self) -> Result<(), HandlerFailure> {
