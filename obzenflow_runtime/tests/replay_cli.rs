@@ -6,7 +6,7 @@ mod replay_support;
 
 use std::path::{Path, PathBuf};
 
-use obzenflow_core::{FlowId, RunId, Timestamp};
+use obzenflow_core::{FlowId, Lane, RunId, Timestamp};
 use obzenflow_runtime::cli::{
     self, format_runs, usage_message, Cli, Command, Exit, LaneArg, RunListing, StageCounts,
     StatusArg,
@@ -109,6 +109,29 @@ fn help_lists_the_exit_codes_and_succeeds() {
 }
 
 #[test]
+fn a_journal_without_a_directory_is_damage_in_a_run_that_ended_and_not_opened_in_one_that_did_not()
+{
+    let manifest = RunManifest::new("crash", FlowId::new(), RunId::new(), SyncPolicy::default());
+    for (finished, state, expected) in [
+        (true, RunState::Completed, "damaged: double.data"),
+        (false, RunState::Incomplete, "not opened: double.data"),
+    ] {
+        let listing = RunListing {
+            run_dir: PathBuf::from("/runs").join(manifest.run_id.to_string()),
+            state: Some(state),
+            stages: Vec::new(),
+            manifest: Ok(manifest.clone()),
+            damage: Ok(Vec::new()),
+            missing: vec![("double".to_owned(), Lane::Data)],
+            finished,
+        };
+        let text = format_runs(std::slice::from_ref(&listing));
+        assert!(text.contains(expected), "{text}");
+        assert_eq!(listing.is_damaged(), finished, "{text}");
+    }
+}
+
+#[test]
 fn the_run_listing_shows_status_duration_and_counts() {
     let started = Timestamp::from_micros(1_700_000_000_000_000);
     let mut manifest =
@@ -137,6 +160,7 @@ fn the_run_listing_shows_status_duration_and_counts() {
         manifest: Ok(manifest.clone()),
         damage: Ok(Vec::new()),
         missing: Vec::new(),
+        finished: true,
     };
     let text = format_runs(&[listing]);
     let lines: Vec<&str> = text.lines().collect();

@@ -26,14 +26,17 @@ pub struct RunListing {
     /// finish is what a crash leaves, and is not listed here), or why its journals could not
     /// be checked.
     pub damage: Result<Vec<JournalValidation>, RunDirError>,
-    /// The journals its manifest names that have no directory.
+    /// The journals its manifest names that have no directory: damage in a run that ended,
+    /// journals not opened yet (or never, if its process died first) in one that did not.
     pub missing: Vec<(String, Lane)>,
+    /// Whether the run recorded its end (completed, failed or cancelled).
+    pub finished: bool,
 }
 
 impl RunListing {
     /// Whether the listing found damage.
     pub fn is_damaged(&self) -> bool {
-        !self.missing.is_empty()
+        (self.finished && !self.missing.is_empty())
             || self
                 .damage
                 .as_ref()
@@ -163,6 +166,7 @@ fn listing(run_dir: PathBuf) -> RunListing {
         stages,
         damage,
         missing,
+        finished,
     }
 }
 
@@ -242,10 +246,17 @@ fn format_run(text: &mut String, run: &RunListing) {
     }
     for (name, lane) in &run.missing {
         let name = escape_name(name);
-        let _ = writeln!(
-            text,
-            "    damaged: {name}.{lane}: named by the manifest, but there is no journal directory"
-        );
+        let _ = if run.finished {
+            writeln!(
+                text,
+                "    damaged: {name}.{lane}: named by the manifest, but there is no journal directory"
+            )
+        } else {
+            writeln!(
+                text,
+                "    not opened: {name}.{lane}: the run did not finish before opening this journal"
+            )
+        };
     }
     match &run.damage {
         Ok(damage) => {
