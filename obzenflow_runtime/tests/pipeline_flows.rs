@@ -4,8 +4,11 @@ mod support;
 
 use std::collections::BTreeSet;
 
+use obzenflow_core::ChainEvent;
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowReport, FlowState, Journals};
-use obzenflow_runtime::stages::{ErrorBudget, StageConfig, StageState};
+use obzenflow_runtime::stages::{
+    ErrorBudget, RecordError, StageConfig, StageState, TransformHandler,
+};
 use support::{doubling_flow, Collect, Double, Numbers};
 
 const N: u64 = 2_500;
@@ -151,6 +154,55 @@ async fn errors_go_to_the_error_lane_and_the_flow_completes() {
         assert_eq!(double.first_errors[0], "validation: record 9 is unlucky");
         assert_eq!(sink.numbers().len(), 900);
         assert!(sink.numbers().iter().all(|(_, n)| n % 10 != 9));
+    }
+}
+
+/// Emits each record twice through `process_into`, but fails every tenth after appending its
+/// first copy: that copy must not reach the data lane.
+struct TwiceUnlessUnlucky;
+
+impl TransformHandler for TwiceUnlessUnlucky {
+    fn process(&mut self, _event: &ChainEvent) -> Result<Vec<ChainEvent>, RecordError> {
+        unreachable!("the runtime calls process_into")
+    }
+
+    fn process_into(
+        &mut self,
+        event: &ChainEvent,
+        out: &mut Vec<ChainEvent>,
+    ) -> Result<(), RecordError> {
+        let n = event.field("n").and_then(|n| n.as_u64()).ok_or("no n")?;
+        out.push(event.clone());
+        if n % 10 == 9 {
+            return Err(RecordError::validation(format!("record {n} is unlucky")));
+        }
+        out.push(event.clone());
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_appended_by_process_into_before_an_error_are_discarded() {
+    for (kind, journals, _dir) in journal_kinds() {
+        let sink = Collect::default();
+        let report = FlowBuilder::new("twice")
+            .journals(journals)
+            .source("numbers", Numbers::new("numbers", 1_000))
+            .transform("twice", TwiceUnlessUnlucky)
+            .sink("collect", sink.clone())
+            .chain(["numbers", "twice", "collect"])
+            .build()
+            .unwrap()
+            .run()
+            .await
+            .unwrap();
+        assert_drained(&report);
+        let twice = report.stage("twice").unwrap();
+        assert_eq!(twice.records_out, 1_800, "{kind}");
+        assert_eq!(twice.records_errored, 100, "{kind}");
+        let numbers = sink.numbers();
+        assert_eq!(numbers.len(), 1_800, "{kind}");
+        assert!(numbers.iter().all(|(_, n)| n % 10 != 9), "{kind}");
     }
 }
 

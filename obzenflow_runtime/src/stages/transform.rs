@@ -47,6 +47,18 @@ pub trait TransformHandler: Send + 'static {
     /// Processes one record.
     fn process(&mut self, event: &ChainEvent) -> RecordResult;
 
+    /// Processes one record, appending its outputs to `out`; what the runtime calls. The
+    /// default calls [`process`](Self::process); a handler on a hot path can override it to
+    /// emit without a `Vec` per record. On `Err`, whatever it appended is discarded.
+    fn process_into(
+        &mut self,
+        event: &ChainEvent,
+        out: &mut Vec<ChainEvent>,
+    ) -> Result<(), RecordError> {
+        out.extend(self.process(event)?);
+        Ok(())
+    }
+
     /// Called once when every upstream has ended; returns records still held (aggregates).
     fn drain(&mut self) -> Result<Vec<ChainEvent>, HandlerFailure> {
         Ok(Vec::new())
@@ -75,13 +87,32 @@ pub trait AsyncTransformHandler: Send + 'static {
     }
 }
 
+/// What a batch produced: per input, how many outputs it made (or why it failed) and its share
+/// of the batch time; the outputs of every input, in input order, in one vector.
+#[derive(Default)]
+pub(crate) struct Processed {
+    outcomes: Vec<(Result<usize, RecordError>, u64)>,
+    outputs: Vec<ChainEvent>,
+}
+
+impl Processed {
+    fn push(&mut self, result: RecordResult, elapsed: u64) {
+        let outcome = result.map(|records| {
+            let count = records.len();
+            self.outputs.extend(records);
+            count
+        });
+        self.outcomes.push((outcome, elapsed));
+    }
+}
+
 /// A batch processor with per-record timings, the shape both handler forms reduce to.
 pub(crate) trait TimedProcessor: Send + 'static {
     fn initialize(&mut self) -> impl Future<Output = Result<(), HandlerFailure>> + Send;
     fn process_batch<'a>(
         &'a mut self,
         events: &'a [Record],
-        results: &'a mut Vec<(RecordResult, u64)>,
+        processed: &'a mut Processed,
     ) -> impl Future<Output = ()> + Send + 'a;
     fn drain(&mut self) -> impl Future<Output = Result<Vec<ChainEvent>, HandlerFailure>> + Send;
 }
@@ -94,17 +125,23 @@ impl<H: TransformHandler> TimedProcessor for SyncTransform<H> {
         self.0.initialize()
     }
 
-    async fn process_batch<'a>(
-        &'a mut self,
-        events: &'a [Record],
-        results: &'a mut Vec<(RecordResult, u64)>,
-    ) {
+    async fn process_batch<'a>(&'a mut self, events: &'a [Record], processed: &'a mut Processed) {
         // One clock read per batch, not per record: each record is charged an equal share.
         let start = Instant::now();
-        let first = results.len();
-        results.extend(events.iter().map(|event| (self.0.process(event), 0)));
+        let first = processed.outcomes.len();
+        for event in events {
+            let before = processed.outputs.len();
+            let outcome = match self.0.process_into(event, &mut processed.outputs) {
+                Ok(()) => Ok(processed.outputs.len() - before),
+                Err(error) => {
+                    processed.outputs.truncate(before);
+                    Err(error)
+                }
+            };
+            processed.outcomes.push((outcome, 0));
+        }
         let share = elapsed_ns(start) / events.len().max(1) as u64;
-        for (_, elapsed) in &mut results[first..] {
+        for (_, elapsed) in &mut processed.outcomes[first..] {
             *elapsed = share;
         }
     }
@@ -122,15 +159,13 @@ impl<H: AsyncTransformHandler> TimedProcessor for AsyncTransform<H> {
         self.0.initialize().await
     }
 
-    async fn process_batch<'a>(
-        &'a mut self,
-        events: &'a [Record],
-        results: &'a mut Vec<(RecordResult, u64)>,
-    ) {
+    async fn process_batch<'a>(&'a mut self, events: &'a [Record], processed: &'a mut Processed) {
         let start = Instant::now();
         let outcomes = self.0.process_batch(events).await;
         let share = elapsed_ns(start) / events.len().max(1) as u64;
-        results.extend(outcomes.into_iter().map(|outcome| (outcome, share)));
+        for outcome in outcomes {
+            processed.push(outcome, share);
+        }
     }
 
     async fn drain(&mut self) -> Result<Vec<ChainEvent>, HandlerFailure> {
@@ -146,7 +181,7 @@ pub(crate) struct TransformLogic<P> {
     processor: P,
     inputs: Inputs,
     to_process: Vec<Record>,
-    results: Vec<(RecordResult, u64)>,
+    processed: Processed,
 }
 
 impl<P: TimedProcessor> TransformLogic<P> {
@@ -157,34 +192,42 @@ impl<P: TimedProcessor> TransformLogic<P> {
             processor,
             inputs,
             to_process: Vec::new(),
-            results: Vec::new(),
+            processed: Processed::default(),
         }
     }
 
     /// Routes a processed batch: outputs to the data lane, failures to the error lane.
     fn route(&mut self, outputs: &mut Outputs) -> Result<(), StageError> {
-        if self.results.len() != self.to_process.len() {
+        let Processed {
+            outcomes,
+            outputs: produced,
+        } = &mut self.processed;
+        if outcomes.len() != self.to_process.len() {
+            let message = format!(
+                "handler returned {} results for a batch of {} records",
+                outcomes.len(),
+                self.to_process.len()
+            );
+            outcomes.clear();
+            produced.clear();
             return Err(StageError::Handler {
                 stage: self.stage.to_string(),
-                message: format!(
-                    "handler returned {} results for a batch of {} records",
-                    self.results.len(),
-                    self.to_process.len()
-                ),
+                message,
                 source: None,
             });
         }
-        for (input, (result, elapsed)) in self.to_process.drain(..).zip(self.results.drain(..)) {
+        let mut produced = produced.drain(..);
+        for (input, (outcome, elapsed)) in self.to_process.drain(..).zip(outcomes.drain(..)) {
             outputs.record_processing_time(elapsed);
-            match result {
-                Ok(records) if records.is_empty() => {
+            match outcome {
+                Ok(0) => {
                     if self.counts_empty_as_filtered {
                         outputs.count_filtered();
                     }
                 }
-                Ok(records) => {
-                    let share = elapsed / records.len() as u64;
-                    for record in records {
+                Ok(count) => {
+                    let share = elapsed / count as u64;
+                    for record in produced.by_ref().take(count) {
                         outputs.emit(record, Some(&input), share);
                     }
                 }
@@ -218,7 +261,7 @@ impl<P: TimedProcessor> StageLogic for TransformLogic<P> {
         )?;
         if !self.to_process.is_empty() {
             self.processor
-                .process_batch(&self.to_process, &mut self.results)
+                .process_batch(&self.to_process, &mut self.processed)
                 .await;
             self.route(outputs)?;
         }

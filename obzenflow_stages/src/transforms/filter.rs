@@ -4,7 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use obzenflow_core::ChainEvent;
-use obzenflow_runtime::stages::{RecordResult, TransformHandler};
+use obzenflow_runtime::stages::{RecordError, RecordResult, TransformHandler};
 
 use super::codec::{Decoder, Events};
 
@@ -84,11 +84,17 @@ where
     F: FnMut(&In::Item) -> bool + Send + 'static,
 {
     fn process(&mut self, event: &ChainEvent) -> RecordResult {
-        let keep = In::inspect(event, |item| (self.predicate)(item))?;
-        Ok(if keep {
-            vec![event.clone()]
-        } else {
-            Vec::new()
-        })
+        super::process_by_appending(self, event)
+    }
+
+    fn process_into(
+        &mut self,
+        event: &ChainEvent,
+        out: &mut Vec<ChainEvent>,
+    ) -> Result<(), RecordError> {
+        if In::inspect(event, |item| (self.predicate)(item))? {
+            out.push(event.clone());
+        }
+        Ok(())
     }
 }

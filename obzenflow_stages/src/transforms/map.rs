@@ -4,7 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use obzenflow_core::ChainEvent;
-use obzenflow_runtime::stages::{RecordResult, TransformHandler};
+use obzenflow_runtime::stages::{RecordError, RecordResult, TransformHandler};
 
 use super::codec::{Decoder, Encoder, Events};
 
@@ -90,7 +90,16 @@ where
     F: FnMut(In::Item) -> Out::Item + Send + 'static,
 {
     fn process(&mut self, event: &ChainEvent) -> RecordResult {
+        super::process_by_appending(self, event)
+    }
+
+    fn process_into(
+        &mut self,
+        event: &ChainEvent,
+        out: &mut Vec<ChainEvent>,
+    ) -> Result<(), RecordError> {
         let item = In::decode(event)?;
-        Ok(vec![Out::encode((self.function)(item), event)?])
+        out.push(Out::encode((self.function)(item), event)?);
+        Ok(())
     }
 }

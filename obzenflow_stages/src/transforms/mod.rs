@@ -25,3 +25,13 @@ pub use filter::{filter, Filter};
 pub use flat_map::{flat_map, FlatMap};
 pub use map::{map, Map};
 pub use try_map::{try_map, TryMap};
+
+use obzenflow_core::ChainEvent;
+use obzenflow_runtime::stages::{RecordResult, TransformHandler};
+
+/// `process` for a handler whose work is in `process_into` (which the runtime calls).
+fn process_by_appending(handler: &mut impl TransformHandler, event: &ChainEvent) -> RecordResult {
+    let mut outputs = Vec::with_capacity(1);
+    handler.process_into(event, &mut outputs)?;
+    Ok(outputs)
+}

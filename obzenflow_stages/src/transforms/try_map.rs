@@ -103,8 +103,17 @@ where
     E: Into<RecordError>,
 {
     fn process(&mut self, event: &ChainEvent) -> RecordResult {
+        super::process_by_appending(self, event)
+    }
+
+    fn process_into(
+        &mut self,
+        event: &ChainEvent,
+        out: &mut Vec<ChainEvent>,
+    ) -> Result<(), RecordError> {
         let item = In::decode(event)?;
         let output = (self.function)(item).map_err(Into::into)?;
-        Ok(vec![Out::encode(output, event)?])
+        out.push(Out::encode(output, event)?);
+        Ok(())
     }
 }
