@@ -1,6 +1,6 @@
 //! Transforms: each record in, zero or more records out.
 //!
-//! Every transform comes in two forms: over raw [`ChainEvent`](obzenflow_core::ChainEvent)s
+//! Every transform comes in two forms: over raw [`ChainEvent`]s
 //! ([`map`], [`filter`], [`flat_map`], [`try_map`], [`async_map`]) and over typed payloads
 //! ([`typed::map`] and friends), which decode each record into a Rust type and encode what the
 //! function returns. A record that cannot be decoded goes to the error lane with kind `decode`;
