@@ -35,20 +35,21 @@ impl Patched {
         }
     }
 
-    /// Sets `name` to `value`; `false` when the patch is full and should be folded instead.
-    pub(crate) fn set(&mut self, name: FieldName, value: Value) -> bool {
+    /// Sets `name` to `value`; hands them back when the patch is full and should be folded
+    /// into a plain object instead.
+    pub(crate) fn set(&mut self, name: FieldName, value: Value) -> Result<(), (FieldName, Value)> {
         let slot = std::iter::once(&mut self.first)
             .chain(self.more.iter_mut())
             .find(|(field, _)| *field == name);
         if let Some(slot) = slot {
             slot.1 = value;
-            return true;
+            return Ok(());
         }
         if 1 + self.more.len() == MAX_PATCHED_FIELDS {
-            return false;
+            return Err((name, value));
         }
         self.more.push((name, value));
-        true
+        Ok(())
     }
 
     /// The fields set, in the order they were first set.

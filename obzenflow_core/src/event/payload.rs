@@ -188,7 +188,7 @@ impl Payload {
             }
             Repr::Patched(patched) => {
                 let patch = Arc::make_mut(patched);
-                if !patch.set(name.clone(), value.clone()) {
+                if let Err((name, value)) = patch.set(name, value) {
                     let mut folded = patch.to_value();
                     if let Value::Object(object) = &mut folded {
                         object.insert(name.into_owned(), value);
