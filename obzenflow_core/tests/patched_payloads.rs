@@ -90,6 +90,14 @@ fn a_typed_payload_becomes_its_object_and_a_non_object_is_refused_by_name() {
     typed.set_field("paid", true).unwrap();
     assert_eq!(typed, Payload::from(json!({"id": 7, "paid": true})));
 
+    let mut typed_number = Payload::typed(5_u64);
+    assert!(typed_number.set_field("x", 1).is_err());
+    assert_eq!(
+        typed_number.downcast_ref::<u64>(),
+        Some(&5),
+        "a refused set leaves the payload as it was"
+    );
+
     let mut number = Payload::from(json!(5));
     let error = number.set_field("x", 1).unwrap_err();
     assert!(matches!(

@@ -170,6 +170,12 @@ impl Payload {
         let (name, value) = (name.into(), value.into());
         if let Repr::Typed(typed) = &self.0 {
             let json = typed.to_json().map_err(FieldError::Unrepresentable)?;
+            if !json.is_object() {
+                // Refused with the payload left as it was.
+                return Err(FieldError::NotAnObject {
+                    found: json_kind(&json),
+                });
+            }
             self.0 = Repr::Json(Arc::new(json));
         }
         match &mut self.0 {

@@ -12,7 +12,10 @@ use super::ChainEvent;
 ///
 /// Cloning a record never copies the event: the records appended together share one
 /// allocation, so a journal's cache and its readers hold a batch of records for the price of
-/// one allocation, and a record costs no allocation of its own to store or to read.
+/// one allocation, and a record costs no allocation of its own to store or to read. The
+/// allocation is freed when the last record of its batch is dropped, so a handler that keeps
+/// one record keeps its whole batch in memory: keep the event (`Record::event().clone()`) or
+/// the values you need instead.
 ///
 /// ```
 /// use obzenflow_core::{ChainEvent, Record};

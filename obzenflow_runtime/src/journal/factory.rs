@@ -16,9 +16,9 @@ use super::sync::SyncScheduler;
 pub enum JournalStorage {
     /// In memory only, every record kept until the run ends: fast, not persisted.
     Memory,
-    /// In memory only, each journal keeping its most recent `retain_records` records, so memory
-    /// stays flat however long the run. Readers whose backpressure window is at most
-    /// `retain_records` never miss a record.
+    /// In memory only, each journal keeping at most its most recent `retain_records` records
+    /// (fewer once its readers have read them), so memory stays flat however long the run.
+    /// Readers whose backpressure window is at most `retain_records` never miss a record.
     BoundedMemory {
         /// How many recent records each journal keeps.
         retain_records: usize,
@@ -39,7 +39,7 @@ impl fmt::Display for JournalStorage {
             Self::Memory => f.write_str("in-memory journals (not persisted)"),
             Self::BoundedMemory { retain_records } => write!(
                 f,
-                "in-memory journals keeping the last {retain_records} records (not persisted)"
+                "in-memory journals keeping at most the last {retain_records} records (not persisted)"
             ),
             Self::Disk { config, .. } => write!(f, "disk journals, {}", config.sync),
         }

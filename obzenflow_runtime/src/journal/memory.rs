@@ -45,10 +45,12 @@ impl MemoryJournal {
         }
     }
 
-    /// An empty journal that keeps only the most recent `retain_records` records, so a long
-    /// run's memory stays flat. Readers whose backpressure window is at most `retain_records`
-    /// never miss a record; a reader that falls further behind (or starts before the oldest
-    /// retained record) gets [`JournalError::Evicted`].
+    /// An empty journal that keeps at most the most recent `retain_records` records, so a long
+    /// run's memory stays flat; while it has readers with a window and none without, it also
+    /// drops (a batch at a time) the records all of them have read. Readers whose
+    /// backpressure window is at most `retain_records` never miss a record; a reader that
+    /// falls further behind, or opens at a record already dropped, gets
+    /// [`JournalError::Evicted`].
     ///
     /// ```
     /// use obzenflow_core::{ChainEvent, Journal, JournalError, JournalId, Lane, StageId, WriterId};

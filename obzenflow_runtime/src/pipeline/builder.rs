@@ -136,7 +136,7 @@ impl FlowBuilder {
 
     /// Adds a transform.
     pub fn transform(self, name: impl Into<String>, handler: impl TransformHandler) -> Self {
-        self.reader(name, StageKind::Transform, SyncTransform(handler))
+        self.reader(name, StageKind::Transform, SyncTransform::new(handler))
     }
 
     /// Adds a transform that processes batches and may await.
@@ -151,7 +151,7 @@ impl FlowBuilder {
     /// Adds a stateful stage: a transform that folds records and emits from `drain` when its
     /// input ends (and whenever `process` chooses to).
     pub fn stateful(self, name: impl Into<String>, handler: impl TransformHandler) -> Self {
-        self.reader(name, StageKind::Stateful, SyncTransform(handler))
+        self.reader(name, StageKind::Stateful, SyncTransform::new(handler))
     }
 
     fn reader(

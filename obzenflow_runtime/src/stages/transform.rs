@@ -47,9 +47,10 @@ pub trait TransformHandler: Send + 'static {
     /// Processes one record.
     fn process(&mut self, event: &ChainEvent) -> RecordResult;
 
-    /// Processes one record, appending its outputs to `out`; what the runtime calls. The
-    /// default calls [`process`](Self::process); a handler on a hot path can override it to
-    /// emit without a `Vec` per record. On `Err`, whatever it appended is discarded.
+    /// Processes one record, pushing its outputs to `out` (empty when called, and reused from
+    /// record to record); what the runtime calls. The default calls [`process`](Self::process);
+    /// a handler on a hot path can override it to emit without a `Vec` per record. On `Err`,
+    /// whatever it pushed is discarded.
     fn process_into(
         &mut self,
         event: &ChainEvent,
@@ -118,11 +119,24 @@ pub(crate) trait TimedProcessor: Send + 'static {
 }
 
 /// Runs a [`TransformHandler`]; each record is charged an equal share of the batch time.
-pub(crate) struct SyncTransform<H>(pub(crate) H);
+pub(crate) struct SyncTransform<H> {
+    handler: H,
+    /// The outputs of the record in hand, moved into the batch's outputs after each record.
+    scratch: Vec<ChainEvent>,
+}
+
+impl<H> SyncTransform<H> {
+    pub(crate) fn new(handler: H) -> Self {
+        Self {
+            handler,
+            scratch: Vec::new(),
+        }
+    }
+}
 
 impl<H: TransformHandler> TimedProcessor for SyncTransform<H> {
     async fn initialize(&mut self) -> Result<(), HandlerFailure> {
-        self.0.initialize()
+        self.handler.initialize()
     }
 
     async fn process_batch<'a>(&'a mut self, events: &'a [Record], processed: &'a mut Processed) {
@@ -130,14 +144,15 @@ impl<H: TransformHandler> TimedProcessor for SyncTransform<H> {
         let start = Instant::now();
         let first = processed.outcomes.len();
         for event in events {
-            let before = processed.outputs.len();
-            let outcome = match self.0.process_into(event, &mut processed.outputs) {
-                Ok(()) => Ok(processed.outputs.len() - before),
-                Err(error) => {
-                    processed.outputs.truncate(before);
-                    Err(error)
-                }
-            };
+            self.scratch.clear();
+            let outcome = self
+                .handler
+                .process_into(event, &mut self.scratch)
+                .map(|()| {
+                    let count = self.scratch.len();
+                    processed.outputs.append(&mut self.scratch);
+                    count
+                });
             processed.outcomes.push((outcome, 0));
         }
         let share = elapsed_ns(start) / events.len().max(1) as u64;
@@ -147,7 +162,7 @@ impl<H: TransformHandler> TimedProcessor for SyncTransform<H> {
     }
 
     async fn drain(&mut self) -> Result<Vec<ChainEvent>, HandlerFailure> {
-        self.0.drain()
+        self.handler.drain()
     }
 }
 
@@ -210,6 +225,7 @@ impl<P: TimedProcessor> TransformLogic<P> {
             );
             outcomes.clear();
             produced.clear();
+            self.to_process.clear();
             return Err(StageError::Handler {
                 stage: self.stage.to_string(),
                 message,
