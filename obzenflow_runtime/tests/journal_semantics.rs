@@ -347,3 +347,31 @@ async fn a_bounded_memory_journal_keeps_windowed_readers_whole_and_refuses_evict
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_bounded_memory_journal_drops_what_every_reader_has_read_and_nothing_more() {
+    let journal = MemoryJournal::bounded(journal_support::journal_id("consumed"), 1_000);
+    let mut ahead = journal.reader(0, window(100)).expect("reader");
+    let mut behind = journal.reader(0, window(100)).expect("reader");
+    journal.append(orders(0, 10)).await.expect("append");
+    let mut batch = Vec::new();
+    assert_eq!(ahead.read(10, &mut batch).expect("read"), 10);
+    assert_eq!(behind.read(4, &mut batch).expect("read"), 4);
+    journal.append(orders(10, 1)).await.expect("append");
+    // Records 0..4 were read by both readers; 4.. is still needed by the one behind.
+    assert!(matches!(
+        journal.reader(3, None),
+        Err(JournalError::Evicted { oldest: 4, .. })
+    ));
+    let mut late = journal
+        .reader(4, None)
+        .expect("a record a reader still needs is kept");
+    batch.clear();
+    assert_eq!(late.read(100, &mut batch).expect("read"), 7);
+    // While a reader without a window is open, the journal cannot know what it still needs,
+    // so it drops nothing it would otherwise retain.
+    assert_eq!(behind.read(100, &mut Vec::new()).expect("read"), 7);
+    journal.append(orders(11, 1)).await.expect("append");
+    assert!(journal.reader(4, None).is_ok());
+    drop(late);
+}

@@ -158,7 +158,8 @@ async fn errors_go_to_the_error_lane_and_the_flow_completes() {
 }
 
 /// Emits each record twice through `process_into`, but fails every tenth after appending its
-/// first copy: that copy must not reach the data lane.
+/// first copy: that copy must not reach the data lane. `out` must come empty (the error count
+/// would show it otherwise).
 struct TwiceUnlessUnlucky;
 
 impl TransformHandler for TwiceUnlessUnlucky {
@@ -172,6 +173,11 @@ impl TransformHandler for TwiceUnlessUnlucky {
         out: &mut Vec<ChainEvent>,
     ) -> Result<(), RecordError> {
         let n = event.field("n").and_then(|n| n.as_u64()).ok_or("no n")?;
+        if !out.is_empty() {
+            return Err(RecordError::validation(
+                "`out` holds another record's outputs",
+            ));
+        }
         out.push(event.clone());
         if n % 10 == 9 {
             return Err(RecordError::validation(format!("record {n} is unlucky")));
