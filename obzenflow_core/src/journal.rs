@@ -116,6 +116,24 @@ pub trait Journal: Send + Sync {
     /// of the batch committed.
     async fn append(&self, events: Vec<ChainEvent>) -> Result<SeqRange, JournalError>;
 
+    /// [`Journal::append`], saying which of `events` carry the very content of a record
+    /// already in another journal: a record a stage forwards unchanged. A journal that stores
+    /// records may store such a record as a reference to the other one instead of a copy; the
+    /// default (and a journal in memory, which copies nothing anyway) appends `events` as
+    /// [`Journal::append`] does.
+    ///
+    /// `forwards.records` is empty or has one entry per event.
+    ///
+    /// Cancel safety: as [`Journal::append`].
+    async fn append_forwarding(
+        &self,
+        events: Vec<ChainEvent>,
+        forwards: Forwards<'_>,
+    ) -> Result<SeqRange, JournalError> {
+        let _ = forwards;
+        self.append(events).await
+    }
+
     /// The number of committed records; also the sequence the next record will get.
     fn committed(&self) -> u64;
 
@@ -237,6 +255,26 @@ pub enum JournalError {
     },
 }
 
+/// Where a record's content already is: record `seq` of journal `journal`, an index into
+/// [`Forwards::journals`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentAt {
+    /// Which of the journals named in [`Forwards::journals`].
+    pub journal: u32,
+    /// The record's sequence in that journal.
+    pub seq: u64,
+}
+
+/// Which records of an append carry content already stored in another journal; see
+/// [`Journal::append_forwarding`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Forwards<'a> {
+    /// The journals the content comes from (a stage's upstream journals).
+    pub journals: &'a [JournalId],
+    /// For each appended event, where its content already is, if anywhere. Empty means none.
+    pub records: &'a [Option<ContentAt>],
+}
+
 /// How a stored record is damaged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -343,4 +381,25 @@ pub enum CorruptionKind {
         /// What is missing.
         missing: &'static str,
     },
+    /// A record stored as a reference to the content of a record of another journal (one a
+    /// stage forwarded unchanged) cannot be resolved: that journal or record is missing, or
+    /// is not the record's parent.
+    #[error("{0}")]
+    UnresolvedForward(Box<UnresolvedForward>),
+}
+
+/// A forwarded record whose content cannot be found: see [`CorruptionKind::UnresolvedForward`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("forwarded record {event_id} refers to record {seq} of the {lane} journal of `{origin}`, which {problem}")]
+pub struct UnresolvedForward {
+    /// The referring record.
+    pub event_id: crate::id::EventId,
+    /// The stage whose journal holds the content.
+    pub origin: String,
+    /// Which of its journals.
+    pub lane: Lane,
+    /// The sequence of the record referred to.
+    pub seq: u64,
+    /// What is wrong, e.g. "is missing" or "cannot be read here: decode it from its run directory".
+    pub problem: String,
 }

@@ -17,7 +17,8 @@ pub use event::{
 };
 pub use id::{CorrelationId, EventId, FlowId, RunId, StageId, SystemComponent, WriterId};
 pub use journal::{
-    CorruptionKind, Journal, JournalError, JournalId, JournalReader, Lane, SeqRange,
+    ContentAt, CorruptionKind, Forwards, Journal, JournalError, JournalId, JournalReader, Lane,
+    SeqRange, UnresolvedForward,
 };
 pub use payload::{PayloadError, TypedPayload};
 pub use time::Timestamp;

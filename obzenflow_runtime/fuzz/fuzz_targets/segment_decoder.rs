@@ -18,7 +18,7 @@ fuzz_target!(|bytes: &[u8]| {
     seal_checksums(&mut sealed);
     check_segment(&sealed);
     // The bytes as a single body too, without any framing in front.
-    let _ = codec::decode_batch(bytes);
+    let _ = codec::decode_batch(bytes, &mut codec::NoForwards);
 });
 
 /// Decodes every frame (a batch of records) of `bytes` and checks what the decoder promises:

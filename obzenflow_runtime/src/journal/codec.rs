@@ -1,5 +1,5 @@
 //! The binary encoding of a batch of [`ChainEvent`]s and of a journal's seal: pure functions,
-//! format version 3.
+//! format version 4.
 //!
 //! A journal frame's body is one batch: the records of one append that fit the frame, with
 //! what they share (the sequence of the first, the writer, the flow context, the names of
@@ -7,7 +7,7 @@
 //! compact value encoding of [`obzenflow_core::value`], straight from the writer's typed
 //! values; they are read back as JSON values, for replay, inspection and verification only.
 //!
-//! # Layout (format version 3)
+//! # Layout (format version 4)
 //!
 //! Integers are LEB128 varints unless a width is given. A `str` is a varint byte length and
 //! that many bytes of UTF-8. A `name` is a varint: even `2 * (i + 1)` for entry `i` of the
@@ -18,7 +18,7 @@
 //!
 //! | field | encoding |
 //! | --- | --- |
-//! | format version | `u8`, always `3` |
+//! | format version | `u8`, always `4` |
 //! | first sequence | varint: the journal sequence of the batch's first record |
 //! | record count | varint, at least 1 (`0` marks a seal, below) |
 //! | writer | the writer of the batch (below) |
@@ -56,6 +56,14 @@
 //! | `6` | lifecycle: completed | varint records in, out and errored |
 //! | `7` | lifecycle: failed | `str` reason |
 //! | `8` | lifecycle: cancelled | `str` reason |
+//! | `9` | forwarded data: the content (event type, schema version, payload) of record `seq` of the `lane` journal of stage `origin`, which must be the record's parent | `name` origin, `u8` lane (`0` data, `1` error, `2` system), varint seq |
+//!
+//! A forwarded record is what a stage writes for a record it passes on unchanged (a filter's
+//! kept records, records it moves to its error lane): a reference a few bytes long where a
+//! copy of the payload would be. Decoding one needs the journal it refers to, found through a
+//! [`ResolveForward`]: readers of a run directory resolve it in the sibling journal
+//! (`stages/<origin>/<lane>`); [`NoForwards`] refuses it with
+//! [`CorruptionKind::UnresolvedForward`].
 //!
 //! The body ends right after the last record; trailing bytes are an error. Every read is
 //! bounds-checked, so [`decode_batch`] returns a [`CorruptionKind`] for any input and never
@@ -68,7 +76,7 @@
 //!
 //! | field | encoding |
 //! | --- | --- |
-//! | format version | `u8`, always `3` |
+//! | format version | `u8`, always `4` |
 //! | first sequence | varint: the number of records the journal holds |
 //! | record count | varint `0` |
 //! | lane | `u8`: `0` data, `1` error, `2` system |
@@ -82,7 +90,8 @@
 //! in. A data journal's seal carries its error journal's digest as the companion, so a lost,
 //! emptied or swapped error journal is found from the data journal alone.
 //!
-//! Version 2 bodies, which had no seal, are [`CorruptionKind::UnknownVersion`].
+//! Bodies of other versions (2 had no seal, 3 no forwarded records) are
+//! [`CorruptionKind::UnknownVersion`], naming both versions.
 
 use std::borrow::Borrow;
 
@@ -90,14 +99,16 @@ use obzenflow_core::value::{put_varint, KeyTable, ValueEncodeError, ValueReader}
 use obzenflow_core::{
     Causality, ChainEvent, ControlEvent, CorrelationId, CorruptionKind, DeliveryReceipt, ErrorKind,
     EventContent, EventId, EventType, FlowContext, FlowId, Lane, LifecycleEvent, Payload,
-    ProcessingInfo, ProcessingStatus, RunId, StageId, SystemComponent, Timestamp, WriterId,
+    ProcessingInfo, ProcessingStatus, RunId, StageId, SystemComponent, Timestamp,
+    UnresolvedForward, WriterId,
 };
 use uuid::Uuid;
 
 /// The format version written as the first byte of every batch body.
-pub const FORMAT_VERSION: u8 = 3;
+pub const FORMAT_VERSION: u8 = 4;
 
 const TAG_EXTENSION: u8 = 255;
+const TAG_FORWARDED: u8 = 9;
 const FLAG_WRITER: u8 = 0b0_0001;
 const FLAG_CONTEXT: u8 = 0b0_0010;
 const FLAG_PARENT: u8 = 0b0_0100;
@@ -198,11 +209,7 @@ pub fn encode_seal(seal: &Seal, out: &mut Vec<u8>) {
     out.push(FORMAT_VERSION);
     put_varint(out, seal.digest.records);
     put_varint(out, 0);
-    out.push(match seal.lane {
-        Lane::Data => 0,
-        Lane::Error => 1,
-        Lane::System => 2,
-    });
+    out.push(lane_tag(seal.lane));
     put_digest(out, &seal.digest);
     match &seal.companion {
         Some(companion) => {
@@ -211,6 +218,14 @@ pub fn encode_seal(seal: &Seal, out: &mut Vec<u8>) {
             put_digest(out, companion);
         }
         None => out.push(0),
+    }
+}
+
+fn lane_tag(lane: Lane) -> u8 {
+    match lane {
+        Lane::Data => 0,
+        Lane::Error => 1,
+        Lane::System => 2,
     }
 }
 
@@ -264,8 +279,8 @@ impl BatchEncoder {
         Self::default()
     }
 
-    /// Appends the format-2 body of the batch `events`, whose first record gets journal
-    /// sequence `first_seq`, to `out`. An empty `events` appends nothing.
+    /// Appends the body of the batch `events`, whose first record gets journal sequence
+    /// `first_seq`, to `out`. An empty `events` appends nothing.
     ///
     /// On error `out` is left as it was.
     ///
@@ -273,7 +288,7 @@ impl BatchEncoder {
     ///
     /// ```
     /// use obzenflow_core::ChainEvent;
-    /// use obzenflow_runtime::journal::codec::{self, BatchEncoder};
+    /// use obzenflow_runtime::journal::codec::{self, BatchEncoder, NoForwards};
     ///
     /// let events = vec![
     ///     ChainEvent::data("order", serde_json::json!({"id": 1})),
@@ -282,7 +297,7 @@ impl BatchEncoder {
     /// let mut body = Vec::new();
     /// BatchEncoder::new().encode(40, &events, &mut body)?;
     /// assert_eq!(body[0], codec::FORMAT_VERSION);
-    /// let (header, decoded) = codec::decode_batch(&body).unwrap();
+    /// let (header, decoded) = codec::decode_batch(&body, &mut NoForwards).unwrap();
     /// assert_eq!((header.first_seq, header.count), (40, 2));
     /// assert_eq!(decoded, events);
     /// # Ok::<(), codec::BatchEncodeError>(())
@@ -291,6 +306,38 @@ impl BatchEncoder {
         &mut self,
         first_seq: u64,
         events: &[E],
+        out: &mut Vec<u8>,
+    ) -> Result<(), BatchEncodeError> {
+        self.encode_forwarding(first_seq, events, &[], out)
+    }
+
+    /// [`BatchEncoder::encode`], writing the events that `forwards` places (one entry per
+    /// event, or none at all) as references to that record's content instead of a copy. A
+    /// reference is written only for a data record whose parent is set; the caller promises
+    /// that the record referred to is the parent and carries the same content.
+    ///
+    /// ```
+    /// use obzenflow_core::{ChainEvent, Lane};
+    /// use obzenflow_runtime::journal::codec::{self, BatchEncoder, ForwardRef, NoForwards};
+    ///
+    /// let parent = ChainEvent::data("order", serde_json::json!({"id": 1, "note": "a long note"}));
+    /// let mut kept = parent.clone();
+    /// kept.causality = parent.child_causality();
+    /// let (mut copy, mut reference) = (Vec::new(), Vec::new());
+    /// let mut encoder = BatchEncoder::new();
+    /// encoder.encode(0, std::slice::from_ref(&kept), &mut copy)?;
+    /// let at = ForwardRef { origin: "parse", lane: Lane::Data, seq: 7 };
+    /// encoder.encode_forwarding(0, std::slice::from_ref(&kept), &[Some(at)], &mut reference)?;
+    /// assert!(reference.len() < copy.len());
+    /// // Away from its run, the reference cannot be resolved, and says so.
+    /// assert!(codec::decode_batch(&reference, &mut NoForwards).is_err());
+    /// # Ok::<(), codec::BatchEncodeError>(())
+    /// ```
+    pub fn encode_forwarding<E: Borrow<ChainEvent>>(
+        &mut self,
+        first_seq: u64,
+        events: &[E],
+        forwards: &[Option<ForwardRef<'_>>],
         out: &mut Vec<u8>,
     ) -> Result<(), BatchEncodeError> {
         let Some(first) = events.first().map(Borrow::borrow) else {
@@ -303,10 +350,12 @@ impl BatchEncoder {
             context: first.flow_context,
         };
         let mut previous = Previous::default();
-        for event in events {
+        for (index, event) in events.iter().enumerate() {
             let event = event.borrow();
+            let forward = forwards.get(index).copied().flatten();
             encode_record(
                 event,
+                forward,
                 &shared,
                 &mut previous,
                 &mut self.names,
@@ -331,6 +380,60 @@ impl BatchEncoder {
     }
 }
 
+/// Where the content of a forwarded record is: record `seq` of the `lane` journal of the stage
+/// `origin`, in the same run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForwardRef<'a> {
+    /// The stage whose journal holds the content.
+    pub origin: &'a str,
+    /// Which of its journals.
+    pub lane: Lane,
+    /// The record's sequence there.
+    pub seq: u64,
+}
+
+/// A forwarded record being decoded: what [`ResolveForward`] is asked to find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forward<'a> {
+    /// The forwarded record.
+    pub event_id: EventId,
+    /// Its parent, which the record referred to must be.
+    pub parent_id: EventId,
+    /// Where the content is.
+    pub at: ForwardRef<'a>,
+}
+
+impl Forward<'_> {
+    /// The error for this record when its content cannot be found, saying why.
+    pub fn unresolved(&self, problem: impl Into<String>) -> CorruptionKind {
+        CorruptionKind::UnresolvedForward(Box::new(UnresolvedForward {
+            event_id: self.event_id,
+            origin: self.at.origin.to_owned(),
+            lane: self.at.lane,
+            seq: self.at.seq,
+            problem: problem.into(),
+        }))
+    }
+}
+
+/// Finds the content of forwarded records while a batch is decoded.
+pub trait ResolveForward {
+    /// The content (event type, schema version, payload) of the record `forward` refers to,
+    /// after checking that it is `forward.parent_id`.
+    fn resolve(&mut self, forward: &Forward<'_>) -> Result<EventContent, CorruptionKind>;
+}
+
+/// Resolves no forwarded record: each is [`CorruptionKind::UnresolvedForward`]. For bodies
+/// decoded away from their run directory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoForwards;
+
+impl ResolveForward for NoForwards {
+    fn resolve(&mut self, forward: &Forward<'_>) -> Result<EventContent, CorruptionKind> {
+        Err(forward.unresolved("cannot be read here: decode the journal from its run directory"))
+    }
+}
+
 /// Encodes one event as a batch of one at sequence 0 (tests and tools).
 pub fn encode_into(event: &ChainEvent, out: &mut Vec<u8>) -> Result<(), BatchEncodeError> {
     BatchEncoder::new().encode(0, std::slice::from_ref(event), out)
@@ -352,6 +455,7 @@ struct Previous {
 
 fn encode_record(
     event: &ChainEvent,
+    forward: Option<ForwardRef<'_>>,
     shared: &Shared,
     previous: &mut Previous,
     names: &mut KeyTable,
@@ -391,7 +495,15 @@ fn encode_record(
         encode_context(&event.flow_context, out);
     }
     put_id(out, &mut previous.id, event.id.as_uuid());
-    encode_content(&event.content, names, out)?;
+    match forward {
+        Some(at) if parent_id.is_some() && event.is_data() => {
+            out.push(TAG_FORWARDED);
+            put_name(out, names, at.origin);
+            out.push(lane_tag(at.lane));
+            put_varint(out, at.seq);
+        }
+        _ => encode_content(&event.content, names, out)?,
+    }
     if let Some(parent_id) = parent_id {
         put_id(out, &mut previous.parent, parent_id.as_uuid());
     }
@@ -590,11 +702,16 @@ pub fn decode_header(body: &[u8]) -> Result<BatchHeader, CorruptionKind> {
     cursor.header()
 }
 
-/// Decodes a batch body written by [`BatchEncoder::encode`].
+/// Decodes a batch body written by [`BatchEncoder::encode`], finding the content of forwarded
+/// records through `forwards`.
 ///
-/// Returns [`CorruptionKind::UnknownVersion`] for a body of another format version and
-/// [`CorruptionKind::Undecodable`] for anything malformed; never panics.
-pub fn decode_batch(body: &[u8]) -> Result<(BatchHeader, Vec<ChainEvent>), CorruptionKind> {
+/// Returns [`CorruptionKind::UnknownVersion`] for a body of another format version,
+/// [`CorruptionKind::Undecodable`] for anything malformed and what `forwards` returns for a
+/// forwarded record it cannot resolve; never panics.
+pub fn decode_batch(
+    body: &[u8],
+    forwards: &mut dyn ResolveForward,
+) -> Result<(BatchHeader, Vec<ChainEvent>), CorruptionKind> {
     let mut cursor = Cursor::new(body);
     let header = cursor.header()?;
     if header.is_seal() {
@@ -629,7 +746,13 @@ pub fn decode_batch(body: &[u8]) -> Result<(BatchHeader, Vec<ChainEvent>), Corru
     let mut events = Vec::with_capacity(header.count as usize);
     let mut previous = Previous::default();
     for _ in 0..header.count {
-        events.push(decode_record(&mut cursor, &shared, &names, &mut previous)?);
+        events.push(decode_record(
+            &mut cursor,
+            &shared,
+            &names,
+            &mut previous,
+            forwards,
+        )?);
     }
     if cursor.at != body.len() {
         return Err(undecodable(format!(
@@ -642,7 +765,7 @@ pub fn decode_batch(body: &[u8]) -> Result<(BatchHeader, Vec<ChainEvent>), Corru
 
 /// Decodes a body that holds exactly one record (tests and tools).
 pub fn decode(body: &[u8]) -> Result<ChainEvent, CorruptionKind> {
-    let (header, mut events) = decode_batch(body)?;
+    let (header, mut events) = decode_batch(body, &mut NoForwards)?;
     match (header.count, events.pop()) {
         (1, Some(event)) => Ok(event),
         (count, _) => Err(undecodable(format!("expected one record, found {count}"))),
@@ -654,6 +777,7 @@ fn decode_record(
     shared: &Shared,
     names: &[Box<str>],
     previous: &mut Previous,
+    forwards: &mut dyn ResolveForward,
 ) -> Result<ChainEvent, CorruptionKind> {
     let flags = cursor.u8("record flags")?;
     if flags & !KNOWN_FLAGS != 0 {
@@ -686,6 +810,19 @@ fn decode_record(
     let event_time = match flags & FLAG_EVENT_TIME != 0 {
         true => Some(Timestamp::from_micros(cursor.varint("event time")?)),
         false => None,
+    };
+    let content = match content {
+        Content::Stored(content) => content,
+        Content::Forwarded(at) => {
+            let Some(parent_id) = parent_id else {
+                return Err(undecodable(format!("forwarded record {id} has no parent")));
+            };
+            forwards.resolve(&Forward {
+                event_id: id,
+                parent_id,
+                at,
+            })?
+        }
     };
     Ok(ChainEvent {
         id,
@@ -738,11 +875,23 @@ fn decode_context(cursor: &mut Cursor<'_>) -> Result<FlowContext, CorruptionKind
     })
 }
 
-fn decode_content(
-    cursor: &mut Cursor<'_>,
-    names: &[Box<str>],
-) -> Result<EventContent, CorruptionKind> {
+/// A record's content as stored: in place, or a reference to another journal's record.
+enum Content<'a> {
+    Stored(EventContent),
+    Forwarded(ForwardRef<'a>),
+}
+
+fn decode_content<'b: 'n, 'n>(
+    cursor: &mut Cursor<'b>,
+    names: &'n [Box<str>],
+) -> Result<Content<'n>, CorruptionKind> {
     let content = match cursor.u8("content tag")? {
+        TAG_FORWARDED => {
+            let origin = cursor.name("forwarded origin", names)?;
+            let lane = cursor.lane("forwarded lane")?;
+            let seq = cursor.varint("forwarded sequence")?;
+            return Ok(Content::Forwarded(ForwardRef { origin, lane, seq }));
+        }
         0 => {
             let event_type = EventType::from(cursor.name("event type", names)?.to_owned());
             let schema_version = u32::try_from(cursor.varint("schema version")?)
@@ -780,7 +929,7 @@ fn decode_content(
         }),
         tag => return Err(bad_tag("content", tag)),
     };
-    Ok(content)
+    Ok(Content::Stored(content))
 }
 
 fn decode_status(cursor: &mut Cursor<'_>) -> Result<ProcessingStatus, CorruptionKind> {
@@ -867,12 +1016,7 @@ impl<'a> Cursor<'a> {
 
     /// The fields of a seal after its header, whose first sequence says `records`.
     fn seal_fields(&mut self, records: u64) -> Result<Seal, CorruptionKind> {
-        let lane = match self.u8("seal lane")? {
-            0 => Lane::Data,
-            1 => Lane::Error,
-            2 => Lane::System,
-            tag => return Err(bad_tag("seal lane", tag)),
-        };
+        let lane = self.lane("seal lane")?;
         let digest = self.digest(records)?;
         let companion = match self.flag("seal companion")? {
             true => {
@@ -886,6 +1030,15 @@ impl<'a> Cursor<'a> {
             digest,
             companion,
         })
+    }
+
+    fn lane(&mut self, what: &str) -> Result<Lane, CorruptionKind> {
+        match self.u8(what)? {
+            0 => Ok(Lane::Data),
+            1 => Ok(Lane::Error),
+            2 => Ok(Lane::System),
+            tag => Err(bad_tag(what, tag)),
+        }
     }
 
     fn digest(&mut self, records: u64) -> Result<JournalDigest, CorruptionKind> {
@@ -1053,13 +1206,13 @@ mod tests {
         let mut body = Vec::new();
         encode_seal(&seal, &mut body);
         assert_eq!(decode_seal(&body), Ok(seal));
-        let (header, records) = decode_batch(&body).unwrap();
+        let (header, records) = decode_batch(&body, &mut NoForwards).unwrap();
         assert_eq!((header.first_seq, header.count, records), (1024, 0, vec![]));
         for cut in 0..body.len() {
             assert!(decode_seal(&body[..cut]).is_err(), "cut at {cut}");
         }
         body.push(0);
-        assert!(decode_batch(&body).is_err());
+        assert!(decode_batch(&body, &mut NoForwards).is_err());
         let mut batch = Vec::new();
         encode_into(&sample(), &mut batch).unwrap();
         assert!(decode_seal(&batch).is_err());
@@ -1070,19 +1223,19 @@ mod tests {
         let mut body = Vec::new();
         encode_into(&sample(), &mut body).unwrap();
         let mut older = body.clone();
-        // Version 2, which had no seal, is refused as unknown, never misread.
-        older[0] = 2;
+        // Version 3, which had no forwarded records, is refused as unknown, never misread.
+        older[0] = 3;
         let error = decode(&older).unwrap_err();
         assert_eq!(
             error,
             CorruptionKind::UnknownVersion {
-                version: 2,
-                supported: 3
+                version: 3,
+                supported: 4
             }
         );
         assert_eq!(
             error.to_string(),
-            "record format version 2 is not supported (this build reads version 3)"
+            "record format version 3 is not supported (this build reads version 4)"
         );
         body.push(0);
         let error = decode(&body).unwrap_err();
@@ -1105,7 +1258,7 @@ mod tests {
             .collect();
         let mut body = Vec::new();
         BatchEncoder::new().encode(7, &events, &mut body).unwrap();
-        let (header, decoded) = decode_batch(&body).unwrap();
+        let (header, decoded) = decode_batch(&body, &mut NoForwards).unwrap();
         assert_eq!(
             header,
             BatchHeader {

@@ -13,7 +13,9 @@ use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use obzenflow_core::{ChainEvent, JournalError, JournalId, JournalReader, Record, SeqRange};
+use obzenflow_core::{
+    ChainEvent, Forwards, JournalError, JournalId, JournalReader, Record, SeqRange,
+};
 use tokio::sync::Notify;
 
 use super::disk_read::DiskRecords;
@@ -270,8 +272,15 @@ impl JournalCore {
         self.shared.is_closed()
     }
 
-    /// Appends `events`, in chunks that respect every reader's window.
-    pub(crate) async fn append(&self, events: Vec<ChainEvent>) -> Result<SeqRange, JournalError> {
+    /// Appends `events`, in chunks that respect every reader's window; `forwards` says which
+    /// carry content already stored in another journal (see [`Journal::append_forwarding`]).
+    ///
+    /// [`Journal::append_forwarding`]: obzenflow_core::Journal::append_forwarding
+    pub(crate) async fn append(
+        &self,
+        events: Vec<ChainEvent>,
+        forwards: Forwards<'_>,
+    ) -> Result<SeqRange, JournalError> {
         let mut storage = self.storage.lock().await;
         if self.shared.closing.load(Ordering::Acquire) {
             return Err(self.closed_error());
@@ -280,6 +289,7 @@ impl JournalCore {
         let start = self.shared.committed();
         // One allocation for the batch's records, shared by the cache and every reader.
         let mut rest = Record::batch(events);
+        let mut written = 0;
         while !rest.is_empty() {
             let space = self.wait_for_space(rest.len()).await?;
             let chunk = if space >= rest.len() {
@@ -288,7 +298,15 @@ impl JournalCore {
                 let tail = rest.split_off(space);
                 std::mem::replace(&mut rest, tail)
             };
-            storage.write(self.shared.committed(), &chunk)?;
+            let chunk_forwards = Forwards {
+                journals: forwards.journals,
+                records: forwards
+                    .records
+                    .get(written..written + chunk.len())
+                    .unwrap_or_default(),
+            };
+            written += chunk.len();
+            storage.write(self.shared.committed(), &chunk, chunk_forwards)?;
             let committed = self.shared.publish(chunk);
             storage.after_commit(committed).await?;
         }

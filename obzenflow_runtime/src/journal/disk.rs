@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use obzenflow_core::{
-    ChainEvent, CorruptionKind, Journal, JournalError, JournalId, JournalReader, SeqRange,
+    ChainEvent, CorruptionKind, Forwards, Journal, JournalError, JournalId, JournalReader, SeqRange,
 };
 
 use super::core::JournalCore;
 use super::disk_read::{DiskRecords, IndexedSegment};
+use super::forwarded::SiblingJournals;
 use super::segment::{scan_journal, segment_file_name, JournalScan, ScanDepth, TornTail};
 use super::storage::{DiskWriter, DiskWriterParts, LaneLink, Storage};
 use super::sync::{sync_directory, SyncFiles, SyncPolicy, SyncScheduler, SyncTarget};
@@ -151,19 +152,23 @@ impl DiskJournal {
         config: &DiskJournalConfig,
         scheduler: &SyncScheduler,
     ) -> Result<Self, JournalError> {
-        Self::open_linked(dir.into(), id, config, scheduler, LaneLink::Alone)
+        Self::open_linked(dir.into(), id, config, scheduler, LaneLink::Alone, None)
     }
 
     /// [`DiskJournal::open`], taking part in a stage's pair of journals as `link` says.
     ///
     /// A journal that was sealed (closed in order) and is opened again loses its seal, which
     /// was checked: it is open for appends again, and its next close seals it anew.
+    ///
+    /// A journal of `run` may refer into the run's other journals for records it forwards
+    /// ([`Journal::append_forwarding`]), and they into it.
     pub(crate) fn open_linked(
         dir: PathBuf,
         id: JournalId,
         config: &DiskJournalConfig,
         scheduler: &SyncScheduler,
         link: LaneLink,
+        run: Option<SiblingJournals>,
     ) -> Result<Self, JournalError> {
         std::fs::create_dir_all(&dir).map_err(|source| io_error(&id, "create", &dir, source))?;
         let mut scan = scan_journal(&dir, &id, ScanDepth::Checksums)?;
@@ -178,6 +183,7 @@ impl DiskJournal {
             append,
             recovery,
             link,
+            run,
         };
         let journal = Self::assemble(id, dir, config, scheduler, opened);
         tracing::debug!(
@@ -202,6 +208,7 @@ impl DiskJournal {
             append,
             recovery,
             link,
+            run,
         } = opened;
         let records = scan.records;
         let digest = scan.frames.digest();
@@ -221,6 +228,9 @@ impl DiskJournal {
         #[cfg(feature = "fault-injection")]
         let sync = sync.with_faults(super::faults::SyncFaults::for_journal(&config.faults, &id));
         let sync = Arc::new(sync);
+        if let Some(run) = &run {
+            run.register(id.clone(), Arc::clone(&sync));
+        }
         let segments = index_segments(scan, &append.path);
         let segment_index = segments.len() - 1;
         let disk_records = Arc::new(DiskRecords::new(id.clone(), segments));
@@ -238,6 +248,7 @@ impl DiskJournal {
             sync: Arc::clone(&sync),
             digest,
             link,
+            run,
         });
         #[cfg(feature = "fault-injection")]
         let writer =
@@ -288,7 +299,22 @@ impl Journal for DiskJournal {
 
     /// Cancel safety: not cancel safe; see [`Journal::append`].
     async fn append(&self, events: Vec<ChainEvent>) -> Result<SeqRange, JournalError> {
-        self.core.append(events).await
+        self.core.append(events, Forwards::default()).await
+    }
+
+    /// Stores each record `forwards` places in a journal of the same run directory as a
+    /// reference to that record, a few bytes long, instead of a copy (see
+    /// [`codec`](super::codec)); it is resolved whenever the journal is read from its files.
+    /// References to journals of other runs, or not on disk, are ignored: those records are
+    /// copied.
+    ///
+    /// Cancel safety: not cancel safe; see [`Journal::append`].
+    async fn append_forwarding(
+        &self,
+        events: Vec<ChainEvent>,
+        forwards: Forwards<'_>,
+    ) -> Result<SeqRange, JournalError> {
+        self.core.append(events, forwards).await
     }
 
     fn committed(&self) -> u64 {
@@ -374,6 +400,7 @@ struct Opened {
     append: AppendSegment,
     recovery: Option<RecoveryReport>,
     link: LaneLink,
+    run: Option<SiblingJournals>,
 }
 
 /// The segment a journal appends to.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use obzenflow_core::{Journal, JournalId, Lane, StageId, SystemComponent, WriterId};
 
 use super::disk::{DiskJournal, DiskJournalConfig, RecoveryReport};
+use super::forwarded::SiblingJournals;
 use super::memory::MemoryJournal;
 use super::run_dir::{RunDirError, RunDirectory};
 use super::storage::{CompanionDigest, LaneLink};
@@ -89,6 +90,8 @@ impl fmt::Debug for StageJournals {
 pub struct JournalFactory {
     storage: JournalStorage,
     scheduler: Option<SyncScheduler>,
+    /// The disk journals made so far, which later ones may refer into.
+    run: SiblingJournals,
 }
 
 impl JournalFactory {
@@ -98,7 +101,11 @@ impl JournalFactory {
             JournalStorage::Memory | JournalStorage::BoundedMemory { .. } => None,
             JournalStorage::Disk { run_dir, .. } => Some(start_scheduler(run_dir)?),
         };
-        Ok(Self { storage, scheduler })
+        Ok(Self {
+            storage,
+            scheduler,
+            run: SiblingJournals::default(),
+        })
     }
 
     /// A factory of in-memory journals.
@@ -106,6 +113,7 @@ impl JournalFactory {
         Self {
             storage: JournalStorage::Memory,
             scheduler: None,
+            run: SiblingJournals::default(),
         }
     }
 
@@ -175,7 +183,8 @@ impl JournalFactory {
             None => start_scheduler(run_dir)?,
         };
         let dir = run_dir.journal_dir(&id.name, id.lane)?;
-        let journal = DiskJournal::open_linked(dir.clone(), id, config, &scheduler, link)
+        let run = Some(self.run.clone());
+        let journal = DiskJournal::open_linked(dir.clone(), id, config, &scheduler, link, run)
             .map_err(|source| RunDirError::Journal { path: dir, source })?;
         let recovery = journal.recovery().cloned();
         Ok((Arc::new(journal), recovery))

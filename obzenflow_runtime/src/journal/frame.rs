@@ -63,13 +63,15 @@ impl FrameHeader {
 }
 
 /// Appends one complete frame holding the batch `events` (the first at sequence `first_seq`)
-/// to `out`. An empty batch appends nothing.
+/// to `out`, the records `forwards` places written as references (see
+/// [`BatchEncoder::encode_forwarding`]). An empty batch appends nothing.
 ///
 /// On error `out` is left as it was.
 pub fn encode_batch_frame<E: std::borrow::Borrow<ChainEvent>>(
     encoder: &mut BatchEncoder,
     first_seq: u64,
     events: &[E],
+    forwards: &[Option<codec::ForwardRef<'_>>],
     out: &mut Vec<u8>,
 ) -> Result<(), FrameEncodeError> {
     if events.is_empty() {
@@ -77,7 +79,7 @@ pub fn encode_batch_frame<E: std::borrow::Borrow<ChainEvent>>(
     }
     let start = out.len();
     out.extend_from_slice(&[0; FRAME_HEADER_LEN]);
-    if let Err(error) = encoder.encode(first_seq, events, out) {
+    if let Err(error) = encoder.encode_forwarding(first_seq, events, forwards, out) {
         out.truncate(start);
         return Err(FrameEncodeError::Encode(error));
     }
@@ -127,6 +129,7 @@ pub fn encode_frame(event: &ChainEvent, out: &mut Vec<u8>) -> Result<(), FrameEn
         &mut BatchEncoder::new(),
         0,
         std::slice::from_ref(event),
+        &[],
         out,
     )
 }
@@ -170,7 +173,7 @@ pub fn decode_batch_frame(
     let frame_len = frame_len as usize;
     let body = &bytes[FRAME_HEADER_LEN..frame_len];
     header.check_body(body)?;
-    let batch = codec::decode_batch(body)?;
+    let batch = codec::decode_batch(body, &mut codec::NoForwards)?;
     Ok((batch, frame_len))
 }
 

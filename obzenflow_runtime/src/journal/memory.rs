@@ -95,7 +95,9 @@ impl Journal for MemoryJournal {
 
     /// Cancel safety: not cancel safe; see [`Journal::append`].
     async fn append(&self, events: Vec<ChainEvent>) -> Result<SeqRange, JournalError> {
-        self.core.append(events).await
+        self.core
+            .append(events, obzenflow_core::Forwards::default())
+            .await
     }
 
     fn committed(&self) -> u64 {

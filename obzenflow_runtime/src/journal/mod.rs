@@ -35,6 +35,7 @@ mod factory;
 #[cfg(feature = "fault-injection")]
 mod faults;
 mod files;
+mod forwarded;
 pub mod frame;
 pub mod inspect;
 mod memory;

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use obzenflow_core::{ChainEvent, CorruptionKind, JournalError, JournalId};
 
 use super::audit::{FrameAudit, FrameContent, Place, RecordAudit};
-use super::codec::{self, BatchHeader, Seal};
+use super::codec::{self, BatchHeader, ResolveForward, Seal};
+use super::forwarded::{RunForwards, StructureOnly};
 use super::frame::{self, FrameHeader, FRAME_HEADER_LEN};
 
 /// Enough of a batch body to read its header: the version byte and two varints.
@@ -154,6 +155,8 @@ pub struct SegmentReader {
     body: Vec<u8>,
     /// Records of the last batch read that [`next_event`](Self::next_event) has not returned.
     pending: VecDeque<ChainEvent>,
+    /// Finds the content of forwarded records in the segment's run directory.
+    forwards: RunForwards,
 }
 
 impl std::fmt::Debug for SegmentReader {
@@ -172,35 +175,45 @@ impl SegmentReader {
         let file = File::open(&path)?;
         let file_len = file.metadata()?.len();
         Ok(Self {
-            path,
             reader: BufReader::with_capacity(READ_BUFFER_BYTES, file),
             offset: 0,
             file_len,
             body: Vec::new(),
             pending: VecDeque::new(),
+            forwards: RunForwards::for_segment(&path),
+            path,
         })
     }
 
     /// Reads the next frame whole, checksum verified, and decodes its records as `depth` says
     /// (a seal is always decoded); `None` at a clean end of the file.
+    ///
+    /// A [`ScanDepth::Decode`] read resolves forwarded records in the segment's run directory;
+    /// a [`ScanDepth::Checksums`] read checks their structure only, and its records are for
+    /// counting, not for handing out.
     pub(crate) fn read_frame(&mut self, depth: ScanDepth) -> Result<Option<ReadFrame>, FrameError> {
         let start = self.offset;
         let file_len = self.file_len;
-        let (header, body) = match self.next_frame_body()? {
-            None => return Ok(None),
-            Some(frame) => frame,
+        let Some(header) = self.next_frame_body()? else {
+            return Ok(None);
         };
+        let body = &self.body;
         let is_final = start + (FRAME_HEADER_LEN + body.len()) as u64 >= file_len;
         let decode = match depth {
             ScanDepth::Frames => false,
             ScanDepth::Checksums => is_final,
             ScanDepth::Decode => true,
         };
+        let mut structure_only = StructureOnly;
+        let forwards: &mut dyn ResolveForward = match depth {
+            ScanDepth::Decode => &mut self.forwards,
+            ScanDepth::Frames | ScanDepth::Checksums => &mut structure_only,
+        };
         let decoded = codec::decode_header(body).and_then(|batch| {
             let content = if batch.is_seal() {
                 FrameBody::Seal(codec::decode_seal(body)?)
             } else if decode {
-                FrameBody::Records(codec::decode_batch(body)?.1)
+                FrameBody::Records(codec::decode_batch(body, forwards)?.1)
             } else {
                 FrameBody::Skipped
             };
@@ -243,11 +256,12 @@ impl SegmentReader {
     /// Reads the next frame and returns its checksum-verified body, or `None` at a clean end of
     /// the file.
     pub fn next_body(&mut self) -> Result<Option<&[u8]>, FrameError> {
-        Ok(self.next_frame_body()?.map(|(_, body)| body))
+        Ok(self.next_frame_body()?.map(|_| &self.body[..]))
     }
 
     /// Reads the next frame; returns its header and checksum-verified body.
-    fn next_frame_body(&mut self) -> Result<Option<(FrameHeader, &[u8])>, FrameError> {
+    /// Reads the next frame into `self.body`; returns its header.
+    fn next_frame_body(&mut self) -> Result<Option<FrameHeader>, FrameError> {
         let start = self.offset;
         let Some(header) = self.read_header()? else {
             return Ok(None);
@@ -269,16 +283,36 @@ impl SegmentReader {
             return Err(self.damaged(start, kind, frame_end >= self.file_len));
         }
         self.offset = frame_end;
-        Ok(Some((header, &self.body)))
+        Ok(Some(header))
     }
 
     /// Reads and decodes the next frame's batch, or returns `None` at a clean end of the file.
+    ///
+    /// Forwarded records are resolved in the segment's run directory (see
+    /// [`codec::ResolveForward`]); one that cannot be is [`FrameError::Damaged`] with
+    /// [`CorruptionKind::UnresolvedForward`].
     pub fn next_batch(&mut self) -> Result<Option<(BatchHeader, Vec<ChainEvent>)>, FrameError> {
+        self.next_batch_reaching(0)
+    }
+
+    /// Reads the next frame's batch, decoding its records only if the frame holds sequence
+    /// `seq` or later ones (otherwise they come back empty); `None` at a clean end of the file.
+    pub(crate) fn next_batch_reaching(
+        &mut self,
+        seq: u64,
+    ) -> Result<Option<(BatchHeader, Vec<ChainEvent>)>, FrameError> {
         let start = self.offset;
-        let decoded = match self.next_body()? {
-            None => return Ok(None),
-            Some(body) => codec::decode_batch(body),
-        };
+        if self.next_frame_body()?.is_none() {
+            return Ok(None);
+        }
+        let body = &self.body;
+        let forwards = &mut self.forwards;
+        let decoded = codec::decode_header(body).and_then(|header| {
+            if !header.is_seal() && header.end_seq() <= seq {
+                return Ok((header, Vec::new()));
+            }
+            codec::decode_batch(body, forwards)
+        });
         decoded
             .map(Some)
             .map_err(|kind| self.damaged(start, kind, self.offset >= self.file_len))

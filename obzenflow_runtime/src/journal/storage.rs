@@ -15,10 +15,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use obzenflow_core::{JournalError, JournalId, Record};
+use obzenflow_core::{Forwards, JournalError, JournalId, Record};
 
-use super::codec::{BatchEncoder, JournalDigest, Seal};
+use super::codec::{BatchEncoder, ForwardRef, JournalDigest, Seal};
 use super::disk_read::DiskRecords;
+use super::forwarded::SiblingJournals;
 use super::frame::{self, FrameEncodeError};
 use super::segment::{range_is_marked, segment_file_name};
 use super::sync::{SyncPolicy, SyncScheduler, SyncTarget};
@@ -39,11 +40,17 @@ impl Storage {
         }
     }
 
-    /// Stores `records`, the first of which gets sequence `first_seq`.
-    pub(crate) fn write(&mut self, first_seq: u64, records: &[Record]) -> Result<(), JournalError> {
+    /// Stores `records`, the first of which gets sequence `first_seq`; `forwards` places
+    /// those whose content another journal already stores.
+    pub(crate) fn write(
+        &mut self,
+        first_seq: u64,
+        records: &[Record],
+        forwards: Forwards<'_>,
+    ) -> Result<(), JournalError> {
         match self {
             Self::Memory => Ok(()),
-            Self::Disk(writer) => writer.write(first_seq, records),
+            Self::Disk(writer) => writer.write(first_seq, records, forwards),
         }
     }
 
@@ -135,6 +142,9 @@ pub(crate) struct DiskWriter {
     /// What the segments hold, kept frame by frame for the seal.
     digest: JournalDigest,
     link: LaneLink,
+    /// The run's other disk journals, which records may refer into; `None` for a journal
+    /// opened on its own.
+    run: Option<SiblingJournals>,
     /// Set after a write failed: what is on disk is no longer known.
     failed: bool,
     /// Writes to fail on purpose, for tests.
@@ -158,6 +168,7 @@ pub(crate) struct DiskWriterParts {
     /// What the segments hold at open.
     pub(crate) digest: JournalDigest,
     pub(crate) link: LaneLink,
+    pub(crate) run: Option<SiblingJournals>,
 }
 
 impl DiskWriter {
@@ -185,6 +196,7 @@ impl DiskWriter {
             sync: parts.sync,
             digest: parts.digest,
             link: parts.link,
+            run: parts.run,
             failed: false,
             #[cfg(feature = "fault-injection")]
             faults: super::faults::WriteFaults::default(),
@@ -207,7 +219,13 @@ impl DiskWriter {
         self.sync.check_failure()
     }
 
-    fn write(&mut self, first_seq: u64, records: &[Record]) -> Result<(), JournalError> {
+    fn write(
+        &mut self,
+        first_seq: u64,
+        records: &[Record],
+        forwards: Forwards<'_>,
+    ) -> Result<(), JournalError> {
+        let refs = self.forward_refs(forwards);
         // Encode everything first: a record that cannot be encoded then fails the append
         // before any byte of it reaches the file.
         self.buffer.clear();
@@ -215,7 +233,8 @@ impl DiskWriter {
         let mut start = 0;
         while start < records.len() {
             let end = (start + MAX_FRAME_RECORDS).min(records.len());
-            self.encode_frames(first_seq + start as u64, &records[start..end])?;
+            let refs = refs.get(start..end).unwrap_or_default();
+            self.encode_frames(first_seq + start as u64, &records[start..end], refs)?;
             start = end;
         }
         #[cfg(feature = "fault-injection")]
@@ -275,17 +294,73 @@ impl DiskWriter {
         self.write_out(0, self.buffer.len())
     }
 
+    /// The references to write for the records `forwards` places: only into journals of this
+    /// run on disk, whose syncs this journal's then wait for.
+    ///
+    /// A record durable here must not refer to one that is not durable there: each sync of
+    /// this journal first syncs every journal it refers into (up to the records referred to),
+    /// which, as those records were written before this journal could read them, a sync
+    /// started after this write covers.
+    fn forward_refs<'f>(&mut self, forwards: Forwards<'f>) -> Vec<Option<ForwardRef<'f>>> {
+        let Some(run) = &self.run else {
+            return Vec::new();
+        };
+        if forwards.records.iter().all(Option::is_none) {
+            return Vec::new();
+        }
+        let targets: Vec<Option<Arc<SyncTarget>>> = forwards
+            .journals
+            .iter()
+            .map(|journal| run.find(journal))
+            .collect();
+        let mut needed = vec![0u64; targets.len()];
+        let refs = forwards
+            .records
+            .iter()
+            .map(|at| {
+                let at = (*at)?;
+                let index = at.journal as usize;
+                targets.get(index)?.as_ref()?;
+                let journal = &forwards.journals[index];
+                needed[index] = needed[index].max(at.seq + 1);
+                Some(ForwardRef {
+                    origin: &journal.name,
+                    lane: journal.lane,
+                    seq: at.seq,
+                })
+            })
+            .collect();
+        for (target, needed) in targets.iter().zip(needed) {
+            if let Some(target) = target.as_ref().filter(|_| needed > 0) {
+                self.sync.depend_on(target, needed);
+            }
+        }
+        refs
+    }
+
     /// Encodes `records` as one frame, or as several if one would exceed
     /// [`FRAME_TARGET_BYTES`] (a frame of one record may be larger).
-    fn encode_frames(&mut self, first_seq: u64, records: &[Record]) -> Result<(), JournalError> {
+    fn encode_frames(
+        &mut self,
+        first_seq: u64,
+        records: &[Record],
+        refs: &[Option<ForwardRef<'_>>],
+    ) -> Result<(), JournalError> {
         let start = self.buffer.len();
-        frame::encode_batch_frame(&mut self.encoder, first_seq, records, &mut self.buffer)
-            .map_err(|error| self.encode_error(records, error))?;
+        frame::encode_batch_frame(
+            &mut self.encoder,
+            first_seq,
+            records,
+            refs,
+            &mut self.buffer,
+        )
+        .map_err(|error| self.encode_error(records, error))?;
         if self.buffer.len() - start > FRAME_TARGET_BYTES && records.len() > 1 {
             self.buffer.truncate(start);
             let half = records.len() / 2;
-            self.encode_frames(first_seq, &records[..half])?;
-            return self.encode_frames(first_seq + half as u64, &records[half..]);
+            let (first_refs, rest_refs) = refs.split_at(half.min(refs.len()));
+            self.encode_frames(first_seq, &records[..half], first_refs)?;
+            return self.encode_frames(first_seq + half as u64, &records[half..], rest_refs);
         }
         self.frames.push(EncodedFrame {
             first_seq,

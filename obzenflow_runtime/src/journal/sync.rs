@@ -243,6 +243,9 @@ pub(crate) struct SyncTarget {
     failed: AtomicBool,
     /// Held for the length of a sync.
     sync_lock: Mutex<()>,
+    /// Journals this one's records refer into, with how many of their records must be durable
+    /// before this one's sync may count: synced first, every time.
+    depends_on: Mutex<Vec<(Arc<SyncTarget>, u64)>>,
     /// Fsyncs to fail on purpose, for tests.
     #[cfg(feature = "fault-injection")]
     faults: super::faults::SyncFaults,
@@ -261,6 +264,7 @@ impl SyncTarget {
             failure: Mutex::new(None),
             failed: AtomicBool::new(false),
             sync_lock: Mutex::new(()),
+            depends_on: Mutex::new(Vec::new()),
             #[cfg(feature = "fault-injection")]
             faults: super::faults::SyncFaults::default(),
         }
@@ -271,6 +275,40 @@ impl SyncTarget {
     pub(crate) fn with_faults(mut self, faults: super::faults::SyncFaults) -> Self {
         self.faults = faults;
         self
+    }
+
+    /// Makes every later sync of this journal first make `records` records of `upstream`
+    /// durable: this journal now holds references to them.
+    pub(crate) fn depend_on(&self, upstream: &Arc<SyncTarget>, records: u64) {
+        let mut depends_on = lock(&self.depends_on);
+        match depends_on
+            .iter_mut()
+            .find(|(target, _)| Arc::ptr_eq(target, upstream))
+        {
+            Some((_, needed)) => *needed = (*needed).max(records),
+            None => depends_on.push((Arc::clone(upstream), records)),
+        }
+    }
+
+    /// Syncs the journals this one refers into, as far as its references reach.
+    fn sync_dependencies(&self) -> Result<(), JournalError> {
+        let depends_on: Vec<(Arc<SyncTarget>, u64)> = lock(&self.depends_on).clone();
+        for (upstream, needed) in depends_on {
+            // The records referred to were written before this journal's references to them,
+            // so one sync of the upstream started now covers them, whatever its count says.
+            if upstream.durable() < needed {
+                upstream.sync_now().map_err(|error| JournalError::Io {
+                    journal: self.journal.clone(),
+                    operation: "sync",
+                    path: upstream.dir.clone(),
+                    source: std::io::Error::other(format!(
+                        "the journal {} it refers into failed to sync: {error}",
+                        upstream.journal
+                    )),
+                })?;
+            }
+        }
+        Ok(())
     }
 
     /// Records known to be on stable storage.
@@ -367,6 +405,7 @@ impl SyncTarget {
         self.faults
             .check()
             .map_err(|source| self.io_error(&current.0, source))?;
+        self.sync_dependencies()?;
         for (path, file) in rolled.iter().chain(std::iter::once(&current)) {
             file.sync_data()
                 .map_err(|source| self.io_error(path, source))?;

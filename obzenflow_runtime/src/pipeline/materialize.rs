@@ -72,9 +72,14 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
         });
         let counters = Arc::new(StageCounters::new(flow.metrics.enabled));
         let readers = std::mem::take(&mut inputs[index]);
+        let upstreams = readers
+            .iter()
+            .map(|reader| reader.journal_id().clone())
+            .collect();
         let wiring = StageWiring {
             info: info.clone(),
             config: spec.config,
+            upstreams,
             inputs: (!spec.kind.is_source()).then(|| Inputs::new(info.name.clone(), readers)),
             data: journals[index].data.clone(),
             error: journals[index].error.clone(),

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use obzenflow_core::{ChainEvent, EventContent, JournalError, JournalReader, Record};
+use obzenflow_core::{ChainEvent, ContentAt, EventContent, JournalError, JournalReader, Record};
 
 use super::error::StageError;
 use super::logic::Progress;
@@ -27,6 +27,7 @@ pub(crate) struct Inputs {
     upstreams: Vec<Upstream>,
     scratch: Vec<Record>,
     batch: Vec<Record>,
+    batch_at: Vec<ContentAt>,
     next_upstream: usize,
 }
 
@@ -45,6 +46,7 @@ impl Inputs {
             upstreams,
             scratch: Vec::new(),
             batch: Vec::new(),
+            batch_at: Vec::new(),
             next_upstream: 0,
         }
     }
@@ -66,25 +68,29 @@ impl Inputs {
     /// Reads up to `max` data records and counts them as the stage's input. Records that
     /// arrive already in error status never reach the handler: they go to `on_error` (a
     /// transform passes them through, a sink parks them on its error lane). The rest are
-    /// collected into `work`.
+    /// collected into `work`, and where each was read into `work_at`.
     pub(crate) fn read_work(
         &mut self,
         max: usize,
         outputs: &mut Outputs,
-        on_error: fn(&mut Outputs, &ChainEvent),
+        on_error: fn(&mut Outputs, &ChainEvent, ContentAt),
         work: &mut Vec<Record>,
+        work_at: &mut Vec<ContentAt>,
     ) -> Result<(), StageError> {
         let mut batch = std::mem::take(&mut self.batch);
-        let read = self.read_batch(max, &mut batch);
-        for event in batch.drain(..) {
+        let mut batch_at = std::mem::take(&mut self.batch_at);
+        let read = self.read_batch(max, &mut batch, &mut batch_at);
+        for (event, at) in batch.drain(..).zip(batch_at.drain(..)) {
             outputs.count_input();
             if event.is_error() {
-                on_error(outputs, &event);
+                on_error(outputs, &event, at);
             } else {
                 work.push(event);
+                work_at.push(at);
             }
         }
         self.batch = batch;
+        self.batch_at = batch_at;
         read.map(|_| ())
     }
 
@@ -109,13 +115,14 @@ impl Inputs {
         result.map_err(|error| self.upstream_error(error))
     }
 
-    /// Reads up to `max` data records across the upstreams into `out`, handling end-of-stream
-    /// markers and the edge contract on the way. Control and lifecycle records are consumed and
-    /// not returned.
+    /// Reads up to `max` data records across the upstreams into `out`, and where each was read
+    /// into `out_at`, handling end-of-stream markers and the edge contract on the way. Control
+    /// and lifecycle records are consumed and not returned.
     pub(crate) fn read_batch(
         &mut self,
         max: usize,
         out: &mut Vec<Record>,
+        out_at: &mut Vec<ContentAt>,
     ) -> Result<usize, StageError> {
         let count = self.upstreams.len();
         let mut read = 0;
@@ -125,7 +132,7 @@ impl Inputs {
             }
             // Start from a different upstream each time so no edge can starve another.
             let index = (self.next_upstream + step) % count;
-            read += self.read_upstream(index, max - read, out)?;
+            read += self.read_upstream(index, max - read, out, out_at)?;
         }
         self.next_upstream = (self.next_upstream + 1) % count.max(1);
         Ok(read)
@@ -136,12 +143,14 @@ impl Inputs {
         index: usize,
         max: usize,
         out: &mut Vec<Record>,
+        out_at: &mut Vec<ContentAt>,
     ) -> Result<usize, StageError> {
         let upstream = &mut self.upstreams[index];
         if upstream.ended {
             return Ok(0);
         }
         self.scratch.clear();
+        let first_seq = upstream.reader.position();
         upstream
             .reader
             .read(max, &mut self.scratch)
@@ -150,7 +159,7 @@ impl Inputs {
                 source,
             })?;
         let mut data = 0;
-        for event in self.scratch.drain(..) {
+        for (seq, event) in (first_seq..).zip(self.scratch.drain(..)) {
             if upstream.ended {
                 continue;
             }
@@ -159,6 +168,10 @@ impl Inputs {
                     upstream.data_records_read += 1;
                     data += 1;
                     out.push(event);
+                    out_at.push(ContentAt {
+                        journal: index as u32,
+                        seq,
+                    });
                 }
                 _ => {
                     if let Some(expected) = event.end_of_stream_count() {
@@ -222,7 +235,9 @@ mod tests {
         let journal = upstream(4, 5);
         let mut inputs = Inputs::new("enrich".into(), vec![journal.reader(0, None).unwrap()]);
         let mut out = Vec::new();
-        let error = inputs.read_batch(100, &mut out).unwrap_err();
+        let error = inputs
+            .read_batch(100, &mut out, &mut Vec::new())
+            .unwrap_err();
         assert_eq!(
             error.to_string(),
             "stage `enrich`: edge contract broken on orders.data: upstream wrote 5 records, 4 \
@@ -235,7 +250,10 @@ mod tests {
         let journal = upstream(3, 3);
         let mut inputs = Inputs::new("enrich".into(), vec![journal.reader(0, None).unwrap()]);
         let mut out = Vec::new();
-        assert_eq!(inputs.read_batch(100, &mut out).unwrap(), 3);
+        assert_eq!(
+            inputs.read_batch(100, &mut out, &mut Vec::new()).unwrap(),
+            3
+        );
         assert!(inputs.exhausted());
     }
 }

@@ -8,7 +8,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use obzenflow_core::{
-    ChainEvent, EventContent, FlowContext, Journal, JournalError, LifecycleEvent, ProcessingStatus,
+    ChainEvent, ContentAt, EventContent, FlowContext, Forwards, Journal, JournalError, JournalId,
+    LifecycleEvent, ProcessingStatus,
 };
 
 use obzenflow_core::id::EventIdMint;
@@ -28,6 +29,12 @@ pub(crate) struct Outputs {
     error: Arc<dyn Journal>,
     data_batch: Vec<ChainEvent>,
     error_batch: Vec<ChainEvent>,
+    /// For each record of `data_batch` (and `error_batch`), where its content is already
+    /// stored, if it is the unchanged content of the input it came from.
+    data_at: Vec<Option<ContentAt>>,
+    error_at: Vec<Option<ContentAt>>,
+    /// The journals the stage reads, which [`ContentAt::journal`] indexes.
+    upstreams: Arc<[JournalId]>,
     batch: BatchCounts,
     data_records_written: u64,
     /// Ids for everything the stage emits: no clock read or random draw per record.
@@ -62,12 +69,20 @@ impl Outputs {
             error,
             data_batch: Vec::new(),
             error_batch: Vec::new(),
+            data_at: Vec::new(),
+            error_at: Vec::new(),
+            upstreams: Arc::from([]),
             batch: BatchCounts::default(),
             data_records_written: 0,
             ids: EventIdMint::new(),
             timings: counters.local_histogram(),
             counters,
         }
+    }
+
+    /// Names the journals the stage reads, in the order of its inputs.
+    pub(crate) fn set_upstreams(&mut self, upstreams: Arc<[JournalId]>) {
+        self.upstreams = upstreams;
     }
 
     /// Records how long the handler took for one input record.
@@ -91,6 +106,7 @@ impl Outputs {
         let mut event = ChainEvent::new(EventContent::Delivery(receipt));
         self.stamp(&mut event, None);
         self.data_batch.push(event);
+        self.data_at.push(None);
     }
 
     /// Counts one input record that produced no output.
@@ -99,63 +115,76 @@ impl Outputs {
     }
 
     /// Stamps a handler's output and queues it: error-status records go to the error lane,
-    /// everything else to the data lane.
+    /// everything else to the data lane. `parent` is the input it came from and where that
+    /// was read: an output that carries the input's very content (a record passed on
+    /// unchanged) is stored as a reference to it where the journal can.
     pub(crate) fn emit(
         &mut self,
         mut event: ChainEvent,
-        parent: Option<&ChainEvent>,
+        parent: Option<(&ChainEvent, ContentAt)>,
         elapsed_ns: u64,
     ) {
-        self.stamp(&mut event, parent);
+        let forwarded = parent
+            .filter(|(input, _)| same_content(&event, input))
+            .map(|(_, at)| at);
+        self.stamp(&mut event, parent.map(|(input, _)| input));
         event.processing_info.processing_time_ns = elapsed_ns;
         if event.is_error() {
             if let ProcessingStatus::Error { stage_id, .. } = &mut event.processing_info.status {
                 stage_id.get_or_insert(self.info.stage_id);
             }
-            self.push_error(event);
+            self.push_error(event, forwarded);
         } else {
-            self.push_data(event);
+            self.push_data(event, forwarded);
         }
     }
 
     /// Forwards a record that arrived in error status, untouched but for its bookkeeping.
-    pub(crate) fn pass_through(&mut self, input: &ChainEvent) {
+    pub(crate) fn pass_through(&mut self, input: &ChainEvent, at: ContentAt) {
         let mut event = input.clone();
         self.stamp(&mut event, Some(input));
-        self.push_data(event);
+        self.push_data(event, Some(at));
     }
 
-    /// Puts `input` on the error lane, marked with `error`.
-    pub(crate) fn reject(&mut self, input: &ChainEvent, error: RecordError, elapsed_ns: u64) {
+    /// Puts `input`, read at `at`, on the error lane, marked with `error`.
+    pub(crate) fn reject(
+        &mut self,
+        input: &ChainEvent,
+        at: ContentAt,
+        error: RecordError,
+        elapsed_ns: u64,
+    ) {
         let mut event = input.clone();
         self.stamp(&mut event, Some(input));
         event.processing_info.processing_time_ns = elapsed_ns;
         event.processing_info.status =
             ProcessingStatus::error(error.kind, error.message, Some(self.info.stage_id));
-        self.push_error(event);
+        self.push_error(event, Some(at));
     }
 
     /// Puts `event` on the error lane as it is; for records that end their journey here.
-    pub(crate) fn park_error(&mut self, input: &ChainEvent) {
+    pub(crate) fn park_error(&mut self, input: &ChainEvent, at: ContentAt) {
         let mut event = input.clone();
         self.stamp(&mut event, Some(input));
-        self.push_error(event);
+        self.push_error(event, Some(at));
     }
 
-    fn push_data(&mut self, event: ChainEvent) {
+    fn push_data(&mut self, event: ChainEvent, at: Option<ContentAt>) {
         if event.is_data() {
             self.batch.records_out += 1;
         }
         self.data_batch.push(event);
+        self.data_at.push(at);
     }
 
-    fn push_error(&mut self, event: ChainEvent) {
+    fn push_error(&mut self, event: ChainEvent, at: Option<ContentAt>) {
         self.batch.records_errored += 1;
         if let ProcessingStatus::Error { kind, message, .. } = &event.processing_info.status {
             self.batch.count_error_kind(*kind);
             self.counters.note_error(|| format!("{kind}: {message}"));
         }
         self.error_batch.push(event);
+        self.error_at.push(at);
     }
 
     fn stamp(&mut self, event: &mut ChainEvent, parent: Option<&ChainEvent>) {
@@ -180,15 +209,25 @@ impl Outputs {
     pub(crate) async fn flush(&mut self) -> Result<(), StageError> {
         if !self.data_batch.is_empty() {
             let batch = std::mem::take(&mut self.data_batch);
-            attributed_to(&self.counters, self.data.append(batch))
-                .await
-                .map_err(|source| self.journal_error(source))?;
+            let forwards = Forwards {
+                journals: &self.upstreams,
+                records: &self.data_at,
+            };
+            let appended = self.data.append_forwarding(batch, forwards);
+            let appended = attributed_to(&self.counters, appended).await;
+            self.data_at.clear();
+            appended.map_err(|source| self.journal_error(source))?;
         }
         if !self.error_batch.is_empty() {
             let batch = std::mem::take(&mut self.error_batch);
-            attributed_to(&self.counters, self.error.append(batch))
-                .await
-                .map_err(|source| self.journal_error(source))?;
+            let forwards = Forwards {
+                journals: &self.upstreams,
+                records: &self.error_at,
+            };
+            let appended = self.error.append_forwarding(batch, forwards);
+            let appended = attributed_to(&self.counters, appended).await;
+            self.error_at.clear();
+            appended.map_err(|source| self.journal_error(source))?;
         }
         self.data_records_written += self.batch.records_out;
         self.counters.add(std::mem::take(&mut self.batch));
@@ -219,5 +258,29 @@ impl Outputs {
             stage: self.info.name.to_string(),
             source,
         }
+    }
+}
+
+/// Whether `output` carries the very content of `input`: the same event type and schema
+/// version, and the same payload value (shared, not merely equal).
+fn same_content(output: &ChainEvent, input: &ChainEvent) -> bool {
+    match (&output.content, &input.content) {
+        (
+            EventContent::Data {
+                event_type,
+                schema_version,
+                payload,
+            },
+            EventContent::Data {
+                event_type: input_type,
+                schema_version: input_version,
+                payload: input_payload,
+            },
+        ) => {
+            payload.ptr_eq(input_payload)
+                && schema_version == input_version
+                && event_type == input_type
+        }
+        _ => false,
     }
 }

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use obzenflow_core::{ChainEvent, DeliveryReceipt, Record};
+use obzenflow_core::{ChainEvent, ContentAt, DeliveryReceipt, Record};
 
 use super::error::{HandlerFailure, RecordError, StageError};
 use super::inputs::Inputs;
@@ -95,6 +95,8 @@ pub(crate) struct SinkLogic<H> {
     handler: H,
     inputs: Inputs,
     to_deliver: Vec<Record>,
+    /// Where each of `to_deliver` was read.
+    to_deliver_at: Vec<ContentAt>,
 }
 
 impl<H: AsyncSinkHandler> SinkLogic<H> {
@@ -104,6 +106,7 @@ impl<H: AsyncSinkHandler> SinkLogic<H> {
             handler,
             inputs,
             to_deliver: Vec::new(),
+            to_deliver_at: Vec::new(),
         }
     }
 }
@@ -128,6 +131,7 @@ impl<H: AsyncSinkHandler> StageLogic for SinkLogic<H> {
             outputs,
             Outputs::park_error,
             &mut self.to_deliver,
+            &mut self.to_deliver_at,
         )?;
         if !self.to_deliver.is_empty() {
             let start = Instant::now();
@@ -144,11 +148,12 @@ impl<H: AsyncSinkHandler> StageLogic for SinkLogic<H> {
                     source: None,
                 });
             }
-            for (event, result) in self.to_deliver.drain(..).zip(results) {
+            let delivered = self.to_deliver.drain(..).zip(self.to_deliver_at.drain(..));
+            for ((event, at), result) in delivered.zip(results) {
                 outputs.record_processing_time(share);
                 match result {
                     Ok(()) => outputs.count_delivered(),
-                    Err(error) => outputs.reject(&event, error, share),
+                    Err(error) => outputs.reject(&event, at, error, share),
                 }
             }
         }

@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use obzenflow_core::{Journal, LifecycleEvent, StageId, Timestamp, WriterId};
+use obzenflow_core::{Journal, JournalId, LifecycleEvent, StageId, Timestamp, WriterId};
 use obzenflow_fsm::{BoxError, Machine};
 
 use super::config::StageConfig;
@@ -28,6 +28,8 @@ pub(crate) struct StageWiring {
     pub(crate) info: Arc<StageInfo>,
     pub(crate) config: StageConfig,
     pub(crate) inputs: Option<Inputs>,
+    /// The journals `inputs` read, in order: where a record the stage forwards comes from.
+    pub(crate) upstreams: Arc<[JournalId]>,
     pub(crate) data: Arc<dyn Journal>,
     pub(crate) error: Arc<dyn Journal>,
     pub(crate) counters: Arc<StageCounters>,
@@ -48,11 +50,13 @@ pub(crate) fn spawn_stage<L: StageLogic>(logic: L, wiring: StageWiring) -> Stage
         info,
         config,
         inputs: _,
+        upstreams,
         data,
         error,
         counters,
     } = wiring;
-    let outputs = Outputs::new(info.clone(), data.clone(), error.clone(), counters.clone());
+    let mut outputs = Outputs::new(info.clone(), data.clone(), error.clone(), counters.clone());
+    outputs.set_upstreams(upstreams);
     let context = StageContext {
         info: info.clone(),
         outputs,

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use obzenflow_core::{ChainEvent, Record};
+use obzenflow_core::{ChainEvent, ContentAt, Record};
 
 use super::context::StageKind;
 use super::error::{HandlerFailure, RecordError, StageError};
@@ -196,6 +196,8 @@ pub(crate) struct TransformLogic<P> {
     processor: P,
     inputs: Inputs,
     to_process: Vec<Record>,
+    /// Where each of `to_process` was read.
+    to_process_at: Vec<ContentAt>,
     processed: Processed,
 }
 
@@ -207,6 +209,7 @@ impl<P: TimedProcessor> TransformLogic<P> {
             processor,
             inputs,
             to_process: Vec::new(),
+            to_process_at: Vec::new(),
             processed: Processed::default(),
         }
     }
@@ -226,6 +229,7 @@ impl<P: TimedProcessor> TransformLogic<P> {
             outcomes.clear();
             produced.clear();
             self.to_process.clear();
+            self.to_process_at.clear();
             return Err(StageError::Handler {
                 stage: self.stage.to_string(),
                 message,
@@ -233,7 +237,8 @@ impl<P: TimedProcessor> TransformLogic<P> {
             });
         }
         let mut produced = produced.drain(..);
-        for (input, (outcome, elapsed)) in self.to_process.drain(..).zip(outcomes.drain(..)) {
+        let inputs = self.to_process.drain(..).zip(self.to_process_at.drain(..));
+        for ((input, at), (outcome, elapsed)) in inputs.zip(outcomes.drain(..)) {
             outputs.record_processing_time(elapsed);
             match outcome {
                 Ok(0) => {
@@ -244,10 +249,10 @@ impl<P: TimedProcessor> TransformLogic<P> {
                 Ok(count) => {
                     let share = elapsed / count as u64;
                     for record in produced.by_ref().take(count) {
-                        outputs.emit(record, Some(&input), share);
+                        outputs.emit(record, Some((&input, at)), share);
                     }
                 }
-                Err(error) => outputs.reject(&input, error, elapsed),
+                Err(error) => outputs.reject(&input, at, error, elapsed),
             }
         }
         Ok(())
@@ -274,6 +279,7 @@ impl<P: TimedProcessor> StageLogic for TransformLogic<P> {
             outputs,
             Outputs::pass_through,
             &mut self.to_process,
+            &mut self.to_process_at,
         )?;
         if !self.to_process.is_empty() {
             self.processor
