@@ -21,10 +21,21 @@ use obzenflow_runtime::stages::{HandlerFailure, RecordError, SourceHandler, Sour
 use serde_json::json;
 use support::{journal_records, Collect};
 
-const TEXT: &str = "a payload long enough that a copy of it is easy to tell from a reference \
-                    to it: the flight was delayed by weather at the origin airport";
+/// A payload long enough that a copy of it is easy to tell from a reference to it, and
+/// different for every record, so that packing a frame cannot shrink copies of it away.
+fn text(n: u64) -> String {
+    let mut state = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..8)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            format!("{state:016x}")
+        })
+        .collect()
+}
 
-/// Emits `count` records `{"n": i, "text": TEXT}`.
+/// Emits `count` records `{"n": i, "text": text(i)}`.
 struct Padded {
     next: u64,
     count: u64,
@@ -37,7 +48,7 @@ impl SourceHandler for Padded {
         }
         let end = (self.next + max as u64).min(self.count);
         let records = (self.next..end)
-            .map(|n| ChainEvent::data("padded", json!({"n": n, "text": TEXT})))
+            .map(|n| ChainEvent::data("padded", json!({"n": n, "text": text(n)})))
             .collect();
         self.next = end;
         Ok(SourcePoll::Records(records))
@@ -111,9 +122,10 @@ async fn records_passed_on_unchanged_cost_a_reference_and_read_back_whole() {
     // 2,700 kept, of which 60 (n % 50 == 1) rejected: all carry the whole payload.
     let delivered = collect.records();
     assert_eq!(delivered.len(), 2_640);
-    assert!(delivered
-        .iter()
-        .all(|event| event.json().unwrap()["text"] == TEXT));
+    assert!(delivered.iter().all(|event| {
+        let payload = event.json().unwrap();
+        payload["text"] == text(payload["n"].as_u64().unwrap())
+    }));
 
     // The forwarding stages' journals hold references, not copies.
     let source_bytes = journal_bytes(&run, "padded", "data");
@@ -193,7 +205,7 @@ async fn a_reader_behind_the_cache_resolves_references_and_a_sync_covers_what_th
     let down = factory.stage_journals("down", StageId::new()).unwrap().data;
 
     let events = (0..100)
-        .map(|n| ChainEvent::data("padded", json!({"n": n, "text": TEXT})))
+        .map(|n| ChainEvent::data("padded", json!({"n": n, "text": text(n)})))
         .collect();
     up.append(events).await.unwrap();
     let mut read = Vec::new();

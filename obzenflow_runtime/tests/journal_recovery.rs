@@ -207,7 +207,7 @@ async fn a_zero_filled_tail_is_cut_like_a_torn_one() {
 
 #[tokio::test]
 async fn segments_roll_and_everything_reads_back_live_and_after_reopening() {
-    let setup = Setup::new(2048, 64);
+    let setup = Setup::new(512, 64);
     let journal = setup.open().expect("open");
     let appended = orders(0, 300);
     for chunk in appended.chunks(37) {
