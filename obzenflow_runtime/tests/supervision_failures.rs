@@ -29,6 +29,8 @@ for_both_traits!(
     failing_failure_action_is_a_typed_error,
     failed_completion_is_a_typed_error,
     panicking_completion_is_a_typed_error,
+    failing_entry_into_a_terminal_state_is_a_typed_error,
+    failing_dispatch_in_a_terminal_state_ends_the_loop_at_once,
 );
 
 fn strings(entries: &[&str]) -> Vec<String> {
@@ -303,4 +305,60 @@ fn run_if_not_error_passes_error_events_through_untouched() {
     let fine = ChainEvent::data("order", serde_json::json!({"id": 2}));
     let processed = supervisor.run_if_not_error(fine.clone(), |event| vec![event.clone(), event]);
     assert_eq!(processed, vec![fine.clone(), fine]);
+}
+
+/// A failure on the transition into a terminal state is not absorbed by that state: the loop
+/// ends with a typed error and writes no (clean) completion.
+async fn failing_entry_into_a_terminal_state_is_a_typed_error<F: Flavor>() {
+    let mut scenario = Scenario::new().with_failing_drained_entry();
+    scenario.end_input();
+    let error = scenario.run::<F>().await.unwrap_err();
+    match &error {
+        SupervisionError::FailedInTerminalState {
+            supervisor,
+            state,
+            failure,
+        } => {
+            assert_eq!((supervisor.as_str(), *state), (NAME, "Drained"));
+            assert_eq!(
+                failure,
+                "action Fail failed in Drained: cannot record the drained state"
+            );
+        }
+        other => panic!("expected FailedInTerminalState, got {other:?}"),
+    }
+    assert_eq!(
+        error.to_string(),
+        "supervisor `example` failed in its terminal state `Drained`: \
+         action Fail failed in Drained: cannot record the drained state"
+    );
+    assert_eq!(
+        scenario.completions(),
+        0,
+        "no completion after a swallowed failure"
+    );
+    assert!(!scenario.log.contains("completion"));
+}
+
+/// A `dispatch_state` that fails in a terminal state fails once, not forever.
+async fn failing_dispatch_in_a_terminal_state_ends_the_loop_at_once<F: Flavor>() {
+    let mut scenario = Scenario::new().with_failing_terminal_dispatch();
+    scenario.end_input();
+    let error = scenario.run::<F>().await.unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            SupervisionError::FailedInTerminalState { state: "Drained", failure, .. }
+                if failure == "dispatch_state error in Drained: the terminal record cannot be written"
+        ),
+        "{error:?}"
+    );
+    let failures = scenario
+        .log
+        .entries()
+        .iter()
+        .filter(|entry| *entry == "terminal dispatch failed")
+        .count();
+    assert_eq!(failures, 1);
+    assert_eq!(scenario.completions(), 0);
 }

@@ -11,7 +11,9 @@ use super::control::CommandPolicy;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventLoopDirective<E> {
     /// Work was done; go round again. The next iteration waits for input (commands, the state
-    /// deadline, `wait_for_input`) before dispatching, so this never spins on its own.
+    /// deadline, `wait_for_input`) before dispatching, so a supervisor spins only if its
+    /// `wait_for_input` returns at once while its dispatch has nothing to do: await the input
+    /// there, not in `dispatch_state`.
     Continue,
     /// Feed this event to the machine and execute the actions it returns.
     Transition(E),

@@ -518,8 +518,21 @@ impl<S: Body<Flavor>, Flavor> Driver<S, Flavor> {
 
     /// The failure path: feeds the supervisor's failure event and runs its actions. Nothing
     /// here recurses into the failure path again.
+    ///
+    /// A failure in a terminal state (an entry action of the transition into it, or a
+    /// `dispatch_state` or `wait_for_input` there) ends the loop with
+    /// [`SupervisionError::FailedInTerminalState`]: a terminal state has nowhere to go, so
+    /// feeding it the failure event would swallow the failure (and a dispatch that keeps
+    /// failing would fail forever).
     async fn fail(&mut self, message: String) -> Result<(), SupervisionError> {
         let from = self.state_name();
+        if self.machine.is_terminal() {
+            return Err(SupervisionError::FailedInTerminalState {
+                supervisor: self.name.clone(),
+                state: from,
+                failure: message,
+            });
+        }
         let event = self.supervisor.failure_event(message);
         let event_name = event.variant_name();
         let actions = match catch_sync(|| self.machine.handle(event, &mut self.context)) {

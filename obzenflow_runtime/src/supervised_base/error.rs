@@ -31,6 +31,20 @@ pub enum SupervisionError {
         source: FsmError,
     },
 
+    /// Something failed while the machine was in a terminal state: an action of the transition
+    /// into it, or `dispatch_state` or `wait_for_input` there. A terminal state cannot take
+    /// the failure path, so the failure ends the loop instead of being absorbed; the completion
+    /// record is not written.
+    #[error("supervisor `{supervisor}` failed in its terminal state `{state}`: {failure}")]
+    FailedInTerminalState {
+        /// The supervisor's name.
+        supervisor: String,
+        /// Variant name of the terminal state.
+        state: &'static str,
+        /// What failed, as the failure event would have carried it.
+        failure: String,
+    },
+
     /// The machine has no transition for a regular event (a `Transition` directive, a command,
     /// a closed control channel or a state deadline) in the current state.
     #[error("supervisor `{supervisor}` cannot handle an event in state `{state}`")]
@@ -110,6 +124,7 @@ impl SupervisionError {
         match self {
             Self::UnhandledFailure { supervisor, .. }
             | Self::Fsm { supervisor, .. }
+            | Self::FailedInTerminalState { supervisor, .. }
             | Self::FailureActionFailed { supervisor, .. }
             | Self::Completion { supervisor, .. }
             | Self::Panicked { supervisor, .. }

@@ -78,6 +78,15 @@ use super::error::SupervisionError;
 ///         })
 ///     }
 ///
+///     // Every state's dispatch has work or moves on: nothing to wait for.
+///     async fn wait_for_input(
+///         &mut self,
+///         _state: &Phase,
+///         _context: &mut Vec<&'static str>,
+///     ) -> Result<(), BoxError> {
+///         Ok(())
+///     }
+///
 ///     fn writer_id(&self) -> WriterId {
 ///         WriterId::Stage(self.stage_id)
 ///     }
@@ -126,18 +135,26 @@ pub trait HandlerSupervised: Supervisor {
     ) -> Result<EventLoopDirective<Self::Event>, BoxError>;
 
     /// Waits until `dispatch_state` has something to do in `state` (typically: the upstream
-    /// journal has new records). The default returns at once. An `Err` (or a panic) takes the
-    /// failure path like a failed dispatch.
+    /// journal has new records). An `Err` (or a panic) takes the failure path like a failed
+    /// dispatch.
+    ///
+    /// There is no default: this is how the loop waits, and the only thing that keeps a
+    /// supervisor from spinning. Await the source of the work here (`Notify::notified`,
+    /// `watch::Receiver::changed`, `mpsc::Receiver::recv`, a journal reader's wake-up); return
+    /// at once only in states where `dispatch_state` always has work or returns `Transition`
+    /// or `Terminate`. A supervisor whose `dispatch_state` finds nothing to do and returns
+    /// [`Continue`](super::EventLoopDirective::Continue) after a `wait_for_input` that did not
+    /// wait burns a core while idle (the literal port of a seed component that polls an empty
+    /// channel does exactly that): move the wait out of `dispatch_state` into this method.
     ///
     /// Cancel safety: must be cancel safe. The loop races it against commands and the state's
     /// deadline and drops it when one of those wins; it is called again on the next iteration.
+    /// Await notifications, not the work itself.
     async fn wait_for_input(
         &mut self,
-        _state: &Self::State,
-        _context: &mut Self::Context,
-    ) -> Result<(), BoxError> {
-        Ok(())
-    }
+        state: &Self::State,
+        context: &mut Self::Context,
+    ) -> Result<(), BoxError>;
 
     /// Who this stage writes as.
     fn writer_id(&self) -> WriterId;

@@ -258,6 +258,15 @@
 //!         })
 //!     }
 //!
+//!     // Every state's dispatch has work or moves on: nothing to wait for.
+//!     async fn wait_for_input(
+//!         &mut self,
+//!         _state: &Phase,
+//!         _context: &mut Vec<&'static str>,
+//!     ) -> Result<(), BoxError> {
+//!         Ok(())
+//!     }
+//!
 //!     fn writer_id(&self) -> WriterId {
 //!         WriterId::System(SystemComponent::Pipeline)
 //!     }

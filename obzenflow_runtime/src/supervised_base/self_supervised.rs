@@ -44,6 +44,15 @@ use super::error::SupervisionError;
 ///         })
 ///     }
 ///
+///     // Every state's dispatch has work or moves on, so there is nothing to wait for.
+///     async fn wait_for_input(
+///         &mut self,
+///         _state: &Phase,
+///         _context: &mut Vec<&'static str>,
+///     ) -> Result<(), BoxError> {
+///         Ok(())
+///     }
+///
 ///     fn writer_id(&self) -> WriterId {
 ///         WriterId::System(SystemComponent::Pipeline)
 ///     }
@@ -63,6 +72,36 @@ use super::error::SupervisionError;
 /// runtime.block_on(Countdown { remaining: 3 }.run(Phase::Idle, Vec::new()))?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// A supervisor must say how it waits: one without
+/// [`wait_for_input`](SelfSupervised::wait_for_input) does not compile, so the literal port of
+/// a component that polls an empty channel in its dispatch cannot silently spin.
+///
+/// ```compile_fail,E0046
+#[doc = include_str!("doc_countdown.txt")]
+/// #[async_trait::async_trait]
+/// impl SelfSupervised for Countdown {
+///     async fn dispatch_state(
+///         &mut self,
+///         _state: &Phase,
+///         _context: &mut Vec<&'static str>,
+///     ) -> Result<EventLoopDirective<PhaseEvent>, BoxError> {
+///         Ok(EventLoopDirective::Continue)
+///     }
+///
+///     fn writer_id(&self) -> WriterId {
+///         WriterId::System(SystemComponent::Pipeline)
+///     }
+///
+///     async fn write_completion_event(&self) -> Result<(), BoxError> {
+///         Ok(())
+///     }
+///
+///     fn event_for_action_error(&self, msg: String) -> PhaseEvent {
+///         PhaseEvent::Failure(msg)
+///     }
+/// }
+/// ```
 #[async_trait::async_trait]
 pub trait SelfSupervised: Supervisor {
     /// Does the current state's work and says what happens next.
@@ -80,20 +119,26 @@ pub trait SelfSupervised: Supervisor {
         context: &mut Self::Context,
     ) -> Result<EventLoopDirective<Self::Event>, BoxError>;
 
-    /// Waits until `dispatch_state` has something to do in `state`. The default returns at
-    /// once. An `Err` (or a panic) takes the failure path like a failed dispatch.
+    /// Waits until `dispatch_state` has something to do in `state`. An `Err` (or a
+    /// panic) takes the failure path like a failed dispatch.
+    ///
+    /// There is no default: this is how the loop waits, and the only thing that keeps a
+    /// supervisor from spinning. Await the source of the work here (`Notify::notified`,
+    /// `watch::Receiver::changed`, `mpsc::Receiver::recv`, a journal reader's wake-up); return
+    /// at once only in states where `dispatch_state` always has work or returns `Transition`
+    /// or `Terminate`. A supervisor whose `dispatch_state` finds nothing to do and returns
+    /// [`Continue`](super::EventLoopDirective::Continue) after a `wait_for_input` that did not
+    /// wait burns a core while idle (the literal port of a seed component that polls an empty
+    /// channel does exactly that): move the wait out of `dispatch_state` into this method.
     ///
     /// Cancel safety: must be cancel safe. The loop races it against commands and the state's
     /// deadline and drops it when one of those wins; it is called again on the next iteration.
-    /// Await notifications (`Notify`, `watch::Receiver::changed`, `mpsc::Receiver::recv`), not
-    /// the work itself.
+    /// Await notifications, not the work itself.
     async fn wait_for_input(
         &mut self,
-        _state: &Self::State,
-        _context: &mut Self::Context,
-    ) -> Result<(), BoxError> {
-        Ok(())
-    }
+        state: &Self::State,
+        context: &mut Self::Context,
+    ) -> Result<(), BoxError>;
 
     /// Who this supervisor writes as.
     fn writer_id(&self) -> WriterId;

@@ -200,6 +200,8 @@ pub struct ExampleContext {
     pub broken_failure_handling: bool,
     /// Makes the transition function panic on `Work`.
     pub panicking_transition: bool,
+    /// Gives `Drained` a second entry action, which fails.
+    pub failing_drained_entry: bool,
 }
 
 impl ExampleContext {
@@ -209,6 +211,7 @@ impl ExampleContext {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             broken_failure_handling: false,
             panicking_transition: false,
+            failing_drained_entry: false,
         }
     }
 }
@@ -261,8 +264,12 @@ impl StateMachine for ExampleMachine {
         }
     }
 
-    fn on_entry(state: &ExampleState, _context: &ExampleContext) -> Vec<ExampleAction> {
-        vec![ExampleAction::Enter(state.variant_name())]
+    fn on_entry(state: &ExampleState, context: &ExampleContext) -> Vec<ExampleAction> {
+        let mut actions = vec![ExampleAction::Enter(state.variant_name())];
+        if context.failing_drained_entry && *state == ExampleState::Drained {
+            actions.push(ExampleAction::Fail("cannot record the drained state"));
+        }
+        actions
     }
 
     fn is_terminal(state: &ExampleState) -> bool {
@@ -322,6 +329,8 @@ pub struct ExampleCore {
     completions: Arc<AtomicUsize>,
     log: Log,
     stage_id: StageId,
+    /// Makes `dispatch_state` fail in terminal states instead of terminating.
+    failing_terminal_dispatch: bool,
 }
 
 impl ExampleCore {
@@ -374,6 +383,12 @@ impl ExampleCore {
                 None => Ok(EventLoopDirective::Transition(ExampleEvent::Start)),
             },
             ExampleState::Running | ExampleState::Draining => self.dispatch_input(state),
+            ExampleState::Drained | ExampleState::Failed { .. }
+                if self.failing_terminal_dispatch =>
+            {
+                self.log.push("terminal dispatch failed");
+                Err("the terminal record cannot be written".into())
+            }
             ExampleState::Drained | ExampleState::Failed { .. } => {
                 Ok(EventLoopDirective::Terminate)
             }
@@ -597,6 +612,7 @@ impl Scenario {
             completions: Arc::clone(&completions),
             log: log.clone(),
             stage_id: StageId::new(),
+            failing_terminal_dispatch: false,
         };
         Self {
             steps: Some(steps),
@@ -639,6 +655,16 @@ impl Scenario {
 
     pub fn with_panicking_transition(mut self) -> Self {
         self.context().panicking_transition = true;
+        self
+    }
+
+    pub fn with_failing_drained_entry(mut self) -> Self {
+        self.context().failing_drained_entry = true;
+        self
+    }
+
+    pub fn with_failing_terminal_dispatch(mut self) -> Self {
+        self.core().failing_terminal_dispatch = true;
         self
     }
 
