@@ -11,7 +11,8 @@ use obzenflow_core::{ChainEvent, ErrorKind, ProcessingStatus};
 use obzenflow_fsm::FsmError;
 use obzenflow_runtime::supervised_base::{HandlerSupervised, PanicError, SupervisionError};
 use supervision_support::{
-    Completion, ExampleAction, ExampleEvent, Flavor, HandlerExample, Scenario, Step, NAME,
+    Completion, ExampleAction, ExampleCommand, ExampleEvent, Flavor, HandlerExample, PanicSite,
+    Scenario, Step, NAME,
 };
 
 for_both_traits!(
@@ -31,7 +32,28 @@ for_both_traits!(
     panicking_completion_is_a_typed_error,
     failing_entry_into_a_terminal_state_is_a_typed_error,
     failing_dispatch_in_a_terminal_state_ends_the_loop_at_once,
+    panic_in_build_state_machine_still_writes_one_completion,
+    panic_in_command_policy_still_writes_one_completion,
+    panic_in_event_for_command_still_writes_one_completion,
+    panic_in_timeout_still_writes_one_completion,
 );
+
+/// The loop ended with `error` and still wrote one completion record, after telling the
+/// supervisor why.
+fn assert_one_completion_after(scenario: &Scenario, error: &SupervisionError) {
+    assert_eq!(
+        scenario.completions(),
+        1,
+        "one completion record after {error}"
+    );
+    let entries = scenario.log.entries();
+    let told = format!("loop error: {error}");
+    assert_eq!(
+        entries[entries.len().saturating_sub(2)..],
+        [told, "completion".to_owned()],
+        "the supervisor learns why, then writes its completion record"
+    );
+}
 
 fn strings(entries: &[&str]) -> Vec<String> {
     entries.iter().map(|entry| (*entry).to_owned()).collect()
@@ -222,7 +244,7 @@ async fn unhandled_failure_event_is_a_typed_error<F: Flavor>() {
         other => panic!("unexpected error: {other:?}"),
     }
     assert!(error.source().is_some(), "the machine's error is chained");
-    assert_eq!(scenario.completions(), 0);
+    assert_one_completion_after(&scenario, &error);
 }
 
 async fn unhandled_regular_event_is_a_typed_error<F: Flavor>() {
@@ -241,7 +263,7 @@ async fn unhandled_regular_event_is_a_typed_error<F: Flavor>() {
         } => {}
         other => panic!("unexpected error: {other:?}"),
     }
-    assert_eq!(scenario.completions(), 0);
+    assert_one_completion_after(&scenario, &error);
 }
 
 async fn failing_failure_action_is_a_typed_error<F: Flavor>() {
@@ -260,7 +282,7 @@ async fn failing_failure_action_is_a_typed_error<F: Flavor>() {
     assert!(scenario
         .log
         .contains("failure: dispatch_state error in Running: first failure"));
-    assert_eq!(scenario.completions(), 0);
+    assert_one_completion_after(&scenario, &error);
 }
 
 async fn failed_completion_is_a_typed_error<F: Flavor>() {
@@ -332,12 +354,7 @@ async fn failing_entry_into_a_terminal_state_is_a_typed_error<F: Flavor>() {
         "supervisor `example` failed in its terminal state `Drained`: \
          action Fail failed in Drained: cannot record the drained state"
     );
-    assert_eq!(
-        scenario.completions(),
-        0,
-        "no completion after a swallowed failure"
-    );
-    assert!(!scenario.log.contains("completion"));
+    assert_one_completion_after(&scenario, &error);
 }
 
 /// A `dispatch_state` that fails in a terminal state fails once, not forever.
@@ -360,5 +377,49 @@ async fn failing_dispatch_in_a_terminal_state_ends_the_loop_at_once<F: Flavor>()
         .filter(|entry| *entry == "terminal dispatch failed")
         .count();
     assert_eq!(failures, 1);
-    assert_eq!(scenario.completions(), 0);
+    assert_one_completion_after(&scenario, &error);
+}
+
+/// The panic's message, from a loop that ended with [`SupervisionError::Panicked`].
+fn panic_message(error: &SupervisionError) -> &str {
+    match error {
+        SupervisionError::Panicked { supervisor, source } => {
+            assert_eq!(supervisor, NAME);
+            source.message()
+        }
+        other => panic!("expected Panicked, got {other:?}"),
+    }
+}
+
+async fn panic_in_build_state_machine_still_writes_one_completion<F: Flavor>() {
+    let mut scenario = Scenario::new().with_panic_in(PanicSite::BuildStateMachine);
+    let error = scenario.run::<F>().await.unwrap_err();
+    assert_eq!(panic_message(&error), "BuildStateMachine exploded");
+    assert_one_completion_after(&scenario, &error);
+}
+
+async fn panic_in_command_policy_still_writes_one_completion<F: Flavor>() {
+    // Only a loop with a command channel asks for the policy.
+    let mut scenario = Scenario::new().with_panic_in(PanicSite::CommandPolicy);
+    let error = scenario.spawn::<F>().join().await.unwrap_err();
+    assert_eq!(panic_message(&error), "CommandPolicy exploded");
+    assert_one_completion_after(&scenario, &error);
+}
+
+async fn panic_in_event_for_command_still_writes_one_completion<F: Flavor>() {
+    let mut scenario = Scenario::new().with_panic_in(PanicSite::EventForCommand);
+    let handle = scenario.spawn::<F>();
+    handle.send(ExampleCommand::Start).await.unwrap();
+    let error = handle.join().await.unwrap_err();
+    assert_eq!(panic_message(&error), "EventForCommand exploded");
+    assert_one_completion_after(&scenario, &error);
+}
+
+async fn panic_in_timeout_still_writes_one_completion<F: Flavor>() {
+    let mut scenario = Scenario::new().with_panicking_timeout();
+    scenario.end_input();
+    let error = scenario.run::<F>().await.unwrap_err();
+    assert_eq!(panic_message(&error), "timeout exploded");
+    assert!(scenario.log.contains("enter Draining"));
+    assert_one_completion_after(&scenario, &error);
 }

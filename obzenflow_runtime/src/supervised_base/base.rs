@@ -155,4 +155,13 @@ pub trait Supervisor {
     fn event_for_control_closed(&self) -> Option<Self::Event> {
         None
     }
+
+    /// Called once when the loop ends with an error instead of a `Terminate` directive (an
+    /// unhandled event, a failure in a terminal state, a failing failure path, a panic outside
+    /// the guarded callbacks), just before `write_completion_event`, which the loop then still
+    /// calls once. Record `error` here so that the completion record says the supervisor
+    /// failed and why. The default records nothing.
+    ///
+    /// Not called when `write_completion_event` itself failed: it has already run.
+    fn on_loop_error(&self, _error: &super::SupervisionError) {}
 }

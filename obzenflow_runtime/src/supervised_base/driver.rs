@@ -93,7 +93,8 @@ pub(crate) fn supervisor_name<S: Supervisor>(supervisor: &S) -> String {
 /// Runs `supervisor` from `initial_state` until it terminates or fails, inside its span.
 ///
 /// Never panics: a panic that escapes the guarded callbacks ends the loop with
-/// [`SupervisionError::Panicked`].
+/// [`SupervisionError::Panicked`]. Whatever ends the loop, `write_completion_event` runs
+/// exactly once (see [`Driver::end_with_error`]).
 pub(crate) async fn drive<S, Flavor>(
     supervisor: S,
     initial_state: S::State,
@@ -107,29 +108,63 @@ where
     let span = match catch_sync(|| supervisor.supervisor_span()) {
         Ok(span) => span,
         Err(source) => {
-            return Err(SupervisionError::Panicked {
-                supervisor: name,
+            let error = SupervisionError::Panicked {
+                supervisor: name.clone(),
                 source,
-            })
+            };
+            let span = tracing::error_span!("supervisor", supervisor = %name);
+            let completion = completion_after_error(&supervisor, &error);
+            return finish_after_error(completion, error).instrument(span).await;
         }
     };
-    let looped = Box::pin(Driver::<S, Flavor>::run(
-        supervisor,
-        name.clone(),
-        initial_state,
-        context,
-        parts,
-    ));
-    match CatchUnwind::new(looped).instrument(span.clone()).await {
-        Ok(outcome) => outcome,
-        Err(source) => {
-            span.in_scope(|| tracing::error!(error = %source, "supervisor panicked"));
-            Err(SupervisionError::Panicked {
-                supervisor: name,
-                source,
-            })
+    Driver::<S, Flavor>::run(supervisor, name, initial_state, context, parts)
+        .instrument(span)
+        .await
+}
+
+/// Starts ending a loop that failed with `error`: tells the supervisor why and returns its
+/// completion, to be awaited by [`finish_after_error`]. A plain function, so that only the
+/// boxed (sendable) completion future is held across the await, not `supervisor`.
+fn completion_after_error<'a, S, Flavor>(
+    supervisor: &'a S,
+    error: &SupervisionError,
+) -> Option<BoxFuture<'a, Result<(), BoxError>>>
+where
+    S: Body<Flavor>,
+{
+    if let Err(panic) = catch_sync(|| supervisor.on_loop_error(error)) {
+        tracing::error!(error = %panic, "on_loop_error panicked");
+    }
+    match catch_sync(|| supervisor.complete()) {
+        Ok(completion) => Some(completion),
+        Err(panic) => {
+            tracing::error!(error = %panic, "write_completion_event panicked after a loop error");
+            None
         }
     }
+}
+
+/// Writes the completion record of a loop that failed with `error`, logging a failure to,
+/// and returns `error`.
+async fn finish_after_error(
+    completion: Option<BoxFuture<'_, Result<(), BoxError>>>,
+    error: SupervisionError,
+) -> Result<(), SupervisionError> {
+    let Some(completion) = completion else {
+        return Err(error);
+    };
+    match CatchUnwind::new(completion).await {
+        Ok(Ok(())) => {}
+        Ok(Err(completion)) => tracing::error!(
+            error = as_error(&completion),
+            "completion record after a loop error could not be written"
+        ),
+        Err(panic) => tracing::error!(
+            error = %panic,
+            "write_completion_event panicked after a loop error"
+        ),
+    }
+    Err(error)
 }
 
 /// What one iteration waited for.
@@ -216,11 +251,16 @@ struct Driver<S: Supervisor, Flavor> {
     published_generation: u64,
     state_sender: watch::Sender<S::State>,
     stats: Arc<SupervisorStats>,
+    /// Whether `write_completion_event` was called: it runs once, whatever ends the loop.
+    completion_attempted: bool,
     flavor: PhantomData<fn() -> Flavor>,
 }
 
 impl<S: Body<Flavor>, Flavor> Driver<S, Flavor> {
-    /// Builds the machine and runs the loop, logging how it ended.
+    /// Builds the machine and runs the loop, logging how it ended. A panic anywhere in the
+    /// loop (beyond the guarded callbacks: `command_policy`, `event_for_command`, a state's
+    /// timeout, the failure transition, ...) ends it like any other loop error, with the
+    /// supervisor still at hand to write its completion record.
     async fn run(
         supervisor: S,
         name: String,
@@ -228,7 +268,21 @@ impl<S: Body<Flavor>, Flavor> Driver<S, Flavor> {
         context: S::Context,
         parts: DriverParts<S>,
     ) -> Result<(), SupervisionError> {
-        let machine = supervisor.build_state_machine(initial_state);
+        let machine = match catch_sync(|| supervisor.build_state_machine(initial_state)) {
+            Ok(machine) => machine,
+            Err(source) => {
+                let error = SupervisionError::Panicked {
+                    supervisor: name,
+                    source,
+                };
+                tracing::error!(
+                    error = &error as &(dyn Error + 'static),
+                    "supervisor failed"
+                );
+                let completion = completion_after_error(&supervisor, &error);
+                return finish_after_error(completion, error).await;
+            }
+        };
         let mut driver = Self {
             published_generation: machine.generation(),
             supervisor,
@@ -239,18 +293,42 @@ impl<S: Body<Flavor>, Flavor> Driver<S, Flavor> {
             deadline: Deadline::new(),
             state_sender: parts.state_sender,
             stats: parts.stats,
+            completion_attempted: false,
             flavor: PhantomData,
         };
-        let outcome = driver.run_until_terminated().await;
-        match &outcome {
-            Ok(()) => tracing::info!(state = driver.state_name(), "supervisor terminated"),
-            Err(error) => tracing::error!(
-                state = driver.state_name(),
-                error = error as &(dyn Error + 'static),
-                "supervisor failed"
-            ),
+        let looped = CatchUnwind::new(Box::pin(driver.run_until_terminated())).await;
+        let outcome = looped.unwrap_or_else(|source| {
+            Err(SupervisionError::Panicked {
+                supervisor: driver.name.clone(),
+                source,
+            })
+        });
+        match outcome {
+            Ok(()) => {
+                tracing::info!(state = driver.state_name(), "supervisor terminated");
+                Ok(())
+            }
+            Err(error) => {
+                tracing::error!(
+                    state = driver.state_name(),
+                    error = &error as &(dyn Error + 'static),
+                    "supervisor failed"
+                );
+                driver.end_with_error(error).await
+            }
         }
-        outcome
+    }
+
+    /// Ends the loop with `error`: unless `write_completion_event` already ran (after a
+    /// `Terminate`), the supervisor learns why and writes its completion record now, so a loop
+    /// never ends without one.
+    async fn end_with_error(&mut self, error: SupervisionError) -> Result<(), SupervisionError> {
+        if self.completion_attempted {
+            return Err(error);
+        }
+        self.completion_attempted = true;
+        let completion = completion_after_error(&self.supervisor, &error);
+        finish_after_error(completion, error).await
     }
 
     async fn run_until_terminated(&mut self) -> Result<(), SupervisionError> {
@@ -580,6 +658,7 @@ impl<S: Body<Flavor>, Flavor> Driver<S, Flavor> {
     async fn terminate(&mut self) -> Result<(), SupervisionError> {
         let state = self.state_name();
         tracing::info!(state, "supervisor terminating");
+        self.completion_attempted = true;
         let source: BoxError = match CatchUnwind::new(self.supervisor.complete()).await {
             Ok(Ok(())) => return Ok(()),
             Ok(Err(error)) => error,

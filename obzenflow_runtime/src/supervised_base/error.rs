@@ -33,8 +33,9 @@ pub enum SupervisionError {
 
     /// Something failed while the machine was in a terminal state: an action of the transition
     /// into it, or `dispatch_state` or `wait_for_input` there. A terminal state cannot take
-    /// the failure path, so the failure ends the loop instead of being absorbed; the completion
-    /// record is not written.
+    /// the failure path, so the failure ends the loop instead of being absorbed. The completion
+    /// record is still written once, after [`Supervisor::on_loop_error`](super::Supervisor::on_loop_error)
+    /// received this error, so it can say the supervisor failed.
     #[error("supervisor `{supervisor}` failed in its terminal state `{state}`: {failure}")]
     FailedInTerminalState {
         /// The supervisor's name.

@@ -168,8 +168,11 @@ pub trait HandlerSupervised: Supervisor {
         "handler"
     }
 
-    /// Writes the stage's completion record; called exactly once, after a `Terminate`
-    /// directive. An `Err` (or a panic) ends the loop with [`SupervisionError::Completion`].
+    /// Writes the stage's completion record; called exactly once, whatever ends the loop: after a
+    /// `Terminate` directive, or after the loop ended with an error, which
+    /// [`on_loop_error`](Supervisor::on_loop_error) received first. After a `Terminate`, an
+    /// `Err` (or a panic) ends the loop with [`SupervisionError::Completion`]; after an error,
+    /// it is logged and the loop's error stands.
     ///
     /// Cancel safety: the loop never cancels it.
     async fn write_completion_event(&self) -> Result<(), BoxError>;

@@ -202,6 +202,8 @@ pub struct ExampleContext {
     pub panicking_transition: bool,
     /// Gives `Drained` a second entry action, which fails.
     pub failing_drained_entry: bool,
+    /// Makes `timeout` panic in `Draining`.
+    pub panicking_timeout: bool,
 }
 
 impl ExampleContext {
@@ -212,6 +214,7 @@ impl ExampleContext {
             broken_failure_handling: false,
             panicking_transition: false,
             failing_drained_entry: false,
+            panicking_timeout: false,
         }
     }
 }
@@ -281,6 +284,7 @@ impl StateMachine for ExampleMachine {
         context: &ExampleContext,
     ) -> Option<StateTimeout<ExampleEvent>> {
         match state {
+            ExampleState::Draining if context.panicking_timeout => panic!("timeout exploded"),
             ExampleState::Draining => Some(StateTimeout::new(
                 context.drain_timeout,
                 ExampleEvent::DrainTimedOut,
@@ -310,6 +314,17 @@ pub enum Step {
     PanicWaiting(&'static str),
 }
 
+/// A supervisor callback the loop does not guard one by one, made to panic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PanicSite {
+    /// `build_state_machine`, before the loop starts.
+    BuildStateMachine,
+    /// `command_policy`, asked every iteration.
+    CommandPolicy,
+    /// `event_for_command`, when a command arrives.
+    EventForCommand,
+}
+
 /// What `write_completion_event` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Completion {
@@ -331,14 +346,24 @@ pub struct ExampleCore {
     stage_id: StageId,
     /// Makes `dispatch_state` fail in terminal states instead of terminating.
     failing_terminal_dispatch: bool,
+    /// The callback that panics, if any.
+    panic_site: Option<PanicSite>,
 }
 
 impl ExampleCore {
+    fn panic_at(&self, site: PanicSite) {
+        if self.panic_site == Some(site) {
+            panic!("{site:?} exploded");
+        }
+    }
+
     fn build_state_machine(&self, initial_state: ExampleState) -> Machine<ExampleMachine> {
+        self.panic_at(PanicSite::BuildStateMachine);
         Machine::new(initial_state)
     }
 
     fn command_policy(&self, state: &ExampleState) -> CommandPolicy {
+        self.panic_at(PanicSite::CommandPolicy);
         match state {
             ExampleState::Created => CommandPolicy::Await,
             ExampleState::Running | ExampleState::Draining => CommandPolicy::Select,
@@ -347,6 +372,7 @@ impl ExampleCore {
     }
 
     fn event_for_command(&self, command: ExampleCommand) -> ExampleEvent {
+        self.panic_at(PanicSite::EventForCommand);
         match command {
             ExampleCommand::Start => ExampleEvent::Start,
             ExampleCommand::BeginDrain => ExampleEvent::BeginDrain,
@@ -420,6 +446,10 @@ impl ExampleCore {
         }
     }
 
+    fn on_loop_error(&self, error: &SupervisionError) {
+        self.log.push(format!("loop error: {error}"));
+    }
+
     fn write_completion_event(&self) -> Result<(), BoxError> {
         self.completions.fetch_add(1, Ordering::SeqCst);
         self.log.push("completion");
@@ -460,6 +490,10 @@ macro_rules! example_supervisor {
 
             fn event_for_control_closed(&self) -> Option<ExampleEvent> {
                 self.0.event_for_control_closed()
+            }
+
+            fn on_loop_error(&self, error: &SupervisionError) {
+                self.0.on_loop_error(error)
             }
         }
     };
@@ -613,6 +647,7 @@ impl Scenario {
             log: log.clone(),
             stage_id: StageId::new(),
             failing_terminal_dispatch: false,
+            panic_site: None,
         };
         Self {
             steps: Some(steps),
@@ -665,6 +700,18 @@ impl Scenario {
 
     pub fn with_failing_terminal_dispatch(mut self) -> Self {
         self.core().failing_terminal_dispatch = true;
+        self
+    }
+
+    /// Makes `site` panic.
+    pub fn with_panic_in(mut self, site: PanicSite) -> Self {
+        self.core().panic_site = Some(site);
+        self
+    }
+
+    /// Makes the machine's `timeout` panic when asked in `Draining`.
+    pub fn with_panicking_timeout(mut self) -> Self {
+        self.context().panicking_timeout = true;
         self
     }
 
