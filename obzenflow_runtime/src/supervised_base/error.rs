@@ -7,7 +7,9 @@ use obzenflow_fsm::{ActionError, BoxError, FsmError};
 use super::panic::PanicError;
 
 /// Why a supervision loop ended other than by a completed `Terminate`, or why waiting for it
-/// failed.
+/// failed. Whatever the error, the loop has written its completion record once (unless
+/// writing it is what failed), after passing the error to
+/// [`Supervisor::on_loop_error`](super::Supervisor::on_loop_error).
 ///
 /// Failures of user code (`dispatch_state`, `wait_for_input`, actions, panics in any of them)
 /// are not errors here: the loop turns them into the supervisor's failure event and carries on.
