@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use journal_support::{append_one_by_one, stage_end, system_end};
 use obzenflow_core::{
-    ChainEvent, EventContent, FlowId, Lane, LifecycleEvent, Record, RunId, StageId, SystemComponent,
+    ChainEvent, ErrorChain, EventContent, FlowId, Lane, LifecycleEvent, Record, RunId, StageId,
+    SystemComponent,
 };
 use obzenflow_runtime::cli::{self, Exit};
 use obzenflow_runtime::journal::{
@@ -348,7 +349,7 @@ fn symlinked_journal_directories_are_refused_alike_by_every_reader() {
     );
     let refusal = match replayed {
         Ok(report) => report.to_string(),
-        Err(error) => error.to_string(),
+        Err(error) => ErrorChain::new(&error).to_string(),
     };
     assert!(
         refusal.contains(&format!("{name} is a symbolic link")),
@@ -926,7 +927,7 @@ fn a_replay_of_a_source_journal_damaged_in_any_of_those_ways_is_refused_naming_i
                 assert!(!report.is_success(), "{damage:?}: {report}");
                 report.to_string()
             }
-            Err(error) => error.to_string(),
+            Err(error) => ErrorChain::new(&error).to_string(),
         };
         assert!(
             refusal.contains("stages/numbers/"),

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use journal_support::{journal_id, order_number, orders, read_available};
-use obzenflow_core::{Journal, JournalError, JournalId, Lane};
+use obzenflow_core::{ErrorChain, Journal, JournalError, JournalId, Lane};
 use obzenflow_runtime::journal::{
     inspect, segment_file_name, DiskJournal, DiskJournalConfig, FaultKind, JournalFault,
     RunDirectory, RunStatus, SegmentReader, SyncPolicy, SyncScheduler,
@@ -50,13 +50,15 @@ async fn append_ok(journal: &DiskJournal, first: u64, batches: u64) {
     }
 }
 
-/// The append that hit a fault returned an I/O error naming the journal; returns its cause.
+/// The append that hit a fault returned an I/O error naming the journal; returns its cause
+/// and the error's chain as people read it (the cause printed once, at its end).
 fn io_cause<'a>(
     error: &'a JournalError,
     id: &JournalId,
     operation: &str,
 ) -> (&'a io::Error, String) {
-    let text = error.to_string();
+    support::assert_each_cause_once(error);
+    let text = ErrorChain::new(error).to_string();
     let JournalError::Io {
         journal,
         operation: failed,
@@ -337,7 +339,8 @@ fn assert_failed_cleanly(report: &FlowReport, operation: &str, cause: &str) -> S
 fn failed_journal_records(report: &FlowReport, stage: &str) -> Vec<obzenflow_core::ChainEvent> {
     let run_dir = report.run_dir.as_ref().expect("disk journals");
     let refused = inspect::read_journal(run_dir, stage, Lane::Data).unwrap_err();
-    assert!(refused.to_string().contains("has no seal"), "{refused}");
+    let refused = ErrorChain::new(&refused).to_string();
+    assert!(refused.contains("has no seal"), "{refused}");
     let segment = run_dir.join(format!("stages/{stage}/data/{}", segment_file_name(0)));
     let mut reader = SegmentReader::open(segment).unwrap();
     std::iter::from_fn(|| reader.next_event().unwrap()).collect()
@@ -418,4 +421,63 @@ async fn a_fsync_failing_only_at_the_final_close_fails_the_flow_instead_of_compl
         .read_manifest()
         .unwrap();
     assert_eq!(manifest.status, RunStatus::Failed);
+}
+
+/// Collects formatted log lines.
+#[derive(Clone, Default)]
+struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl io::Write for Lines {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Lines {
+    type Writer = Lines;
+
+    fn make_writer(&'a self) -> Lines {
+        self.clone()
+    }
+}
+
+// Current-thread: every task of the flow runs on this thread, under this subscriber.
+#[tokio::test]
+async fn a_failed_journal_write_is_logged_with_each_cause_once() {
+    let lines = Lines::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(lines.clone())
+        // The supervisor spans (info) name the stage; the driver logs the failure.
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "obzenflow_runtime::supervised_base=info",
+        ))
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let base = tempfile::tempdir().expect("temp dir");
+    let (report, _sink) =
+        run_with_fault(base.path(), SyncPolicy::default(), FaultKind::NoSpace).await;
+    assert!(!report.is_success(), "{report}");
+    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    // The subscriber prints the error and then each of its sources (`error.sources=[..]`):
+    // a message that also printed its source would show the cause twice or more.
+    let line = text
+        .lines()
+        .find(|line| line.contains("dispatch_state failed") && line.contains("stage_name=double"))
+        .unwrap_or_else(|| panic!("the stage's failure is logged:\n{text}"));
+    assert!(
+        line.contains("journal double.data: cannot append to "),
+        "{line}"
+    );
+    assert_eq!(
+        line.matches("No space left on device (os error 28)")
+            .count(),
+        1,
+        "{line}"
+    );
 }

@@ -13,7 +13,8 @@ use obzenflow_stages::sources::{
 };
 use serde_json::json;
 use support::{
-    assert_drained, drain_source, error_message, failure_reason, shown, temp_file, Blocking, Order,
+    assert_drained, chain, drain_source, error_message, failure_reason, shown, temp_file, Blocking,
+    Order,
 };
 
 const CSV_WITH_BAD_ROWS: &[u8] = b"id,customer,amount\n\
@@ -163,11 +164,11 @@ fn missing_files_fail_initialize_naming_the_path() {
     let csv_error = CsvSource::typed::<Order>(&path)
         .initialize_blocking()
         .unwrap_err();
-    assert_eq!(csv_error.to_string(), expected);
+    assert_eq!(chain(&csv_error), expected);
     let jsonl_error = JsonLinesSource::new(&path, "order")
         .initialize_blocking()
         .unwrap_err();
-    assert_eq!(jsonl_error.to_string(), expected);
+    assert_eq!(chain(&jsonl_error), expected);
 }
 
 #[test]
@@ -180,11 +181,11 @@ fn directories_fail_initialize_naming_the_path() {
     let csv_error = CsvSource::new(dir.path(), "row")
         .initialize_blocking()
         .unwrap_err();
-    assert_eq!(csv_error.to_string(), expected);
+    assert_eq!(chain(&csv_error), expected);
     let jsonl_error = JsonLinesSource::new(dir.path(), "row")
         .initialize_blocking()
         .unwrap_err();
-    assert_eq!(jsonl_error.to_string(), expected);
+    assert_eq!(chain(&jsonl_error), expected);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use obzenflow_core::{Journal, LifecycleEvent, SystemComponent, WriterId};
+use obzenflow_core::{ErrorChain, Journal, LifecycleEvent, SystemComponent, WriterId};
 use tokio::sync::mpsc::error::TrySendError;
 
 use crate::facts::seal;
@@ -109,7 +109,7 @@ impl PipelineContext {
         for stage in self.stages.drain(..) {
             let aborted = !stage.handle.current_state().is_terminal();
             if let Err(error) = stage.handle.join().await {
-                tracing::error!(stage = %stage.info.name, %error, "stage supervisor ended abnormally");
+                tracing::error!(stage = %stage.info.name, error = %ErrorChain::new(&error), "stage supervisor ended abnormally");
                 failures.push(format!(
                     "stage `{}` failed while finishing: {}",
                     stage.info.name,
@@ -128,14 +128,14 @@ impl PipelineContext {
 /// closes (so seals) both of its journals.
 async fn write_aborted_fact(info: &StageInfo, data: &dyn Journal, error: &dyn Journal) {
     if let Err(error) = error.close().await {
-        tracing::error!(stage = %info.name, %error, "cannot close the aborted stage's error journal");
+        tracing::error!(stage = %info.name, error = %ErrorChain::new(&error), "cannot close the aborted stage's error journal");
     }
     let fact = LifecycleEvent::Cancelled {
         reason: "aborted: the stage did not stop within the teardown deadline".to_owned(),
     };
     let writer = WriterId::System(SystemComponent::Pipeline);
     if let Err(error) = seal(data, writer, info.flow_context(), fact).await {
-        tracing::error!(stage = %info.name, %error, "cannot record the aborted stage");
+        tracing::error!(stage = %info.name, error = %ErrorChain::new(&error), "cannot record the aborted stage");
     }
 }
 

@@ -11,7 +11,7 @@ use super::report::FlowReport;
 #[non_exhaustive]
 pub enum FlowError {
     /// The graph is invalid.
-    #[error("invalid flow graph: {0}")]
+    #[error("invalid flow graph")]
     Graph(#[from] GraphError),
     /// `configure` named a stage that does not exist.
     #[error("configuration given for unknown stage `{name}`")]
@@ -28,13 +28,13 @@ pub enum FlowError {
         reason: String,
     },
     /// The run directory could not be created or written.
-    #[error("cannot prepare the run directory: {0}")]
+    #[error("cannot prepare the run directory")]
     RunDir(#[from] crate::journal::RunDirError),
     /// The run to replay could not be read or is unfit to replay.
-    #[error("cannot replay: {0}")]
+    #[error("cannot replay")]
     Replay(#[from] crate::replay::ReplayError),
     /// A journal could not be created.
-    #[error("cannot create journal: {0}")]
+    #[error("cannot create journal")]
     Journal(#[from] obzenflow_core::JournalError),
     /// The flow ran to an end, but that end could not be recorded: the pipeline's journal or
     /// the run manifest could not be written (a full disk, a failed fsync, the run directory
@@ -49,9 +49,9 @@ pub enum FlowError {
         report: Box<FlowReport>,
     },
     /// The pipeline supervisor ended abnormally.
-    #[error("pipeline supervisor failed: {0}")]
+    #[error("pipeline supervisor failed")]
     Supervision(#[from] crate::supervised_base::SupervisionError),
     /// The pipeline supervisor task panicked or was aborted.
-    #[error("pipeline supervisor task ended abnormally: {0}")]
+    #[error("pipeline supervisor task ended abnormally")]
     Join(#[from] tokio::task::JoinError),
 }

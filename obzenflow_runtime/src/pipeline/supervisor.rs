@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use obzenflow_core::{Journal, LifecycleEvent, SystemComponent, WriterId};
+use obzenflow_core::{ErrorChain, Journal, LifecycleEvent, SystemComponent, WriterId};
 use obzenflow_fsm::{BoxError, Machine, StateVariant};
 
 use crate::facts::{seal, system_context};
@@ -206,7 +206,8 @@ impl PipelineSupervisor {
             .transpose()
         {
             reason.push_str(&format!(
-                "; the run manifest could not be written either: {error}"
+                "; the run manifest could not be written either: {}",
+                ErrorChain::new(&error)
             ));
         }
         tracing::error!(flow = %self.shared.flow_name, run_id = %self.shared.run_id, error = %reason, "flow end not recorded");
@@ -328,12 +329,16 @@ impl SelfSupervised for PipelineSupervisor {
         // (journal or file, and the error) in the manifest where it can be written, and in the
         // handle's error and report.
         if let Err(error) = seal(self.system_journal.as_ref(), writer, context, fact).await {
-            return Err(self.end_not_recorded(&outcome, error.to_string(), true));
+            let cause = ErrorChain::new(&error).to_string();
+            return Err(self.end_not_recorded(&outcome, cause, true));
         }
         match self.finish_manifest(&outcome) {
             Ok(()) => Ok(()),
             Err(error) => {
-                let cause = format!("the run manifest could not be written: {error}");
+                let cause = format!(
+                    "the run manifest could not be written: {}",
+                    ErrorChain::new(&error)
+                );
                 Err(self.end_not_recorded(&outcome, cause, false))
             }
         }

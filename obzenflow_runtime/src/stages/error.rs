@@ -1,7 +1,7 @@
 //! Stage errors: per-record failures that go to the error lane, and stage failures that stop it.
 
 use obzenflow_core::event::FieldError;
-use obzenflow_core::{ErrorKind, JournalError, JournalId, PayloadError};
+use obzenflow_core::{ErrorChain, ErrorKind, JournalError, JournalId, PayloadError};
 
 /// A handler failed on one record. The record goes to the stage's error lane and the stage goes
 /// on.
@@ -36,13 +36,13 @@ impl RecordError {
 
 impl From<PayloadError> for RecordError {
     fn from(error: PayloadError) -> Self {
-        Self::decode(error.to_string())
+        Self::decode(ErrorChain::new(&error).to_string())
     }
 }
 
 impl From<FieldError> for RecordError {
     fn from(error: FieldError) -> Self {
-        Self::validation(error.to_string())
+        Self::validation(ErrorChain::new(&error).to_string())
     }
 }
 
@@ -59,11 +59,15 @@ impl From<&str> for RecordError {
 }
 
 /// Why a stage failed as a whole.
+///
+/// Each variant keeps the stage's name as typed context, but its message does not repeat it:
+/// the failure that carries it names the stage (`stage `parse` failed: error budget exceeded:
+/// …`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StageError {
     /// A journal the stage reads or writes failed.
-    #[error("stage `{stage}`: {source}")]
+    #[error("a journal failed")]
     Journal {
         /// The stage name.
         stage: String,
@@ -73,8 +77,7 @@ pub enum StageError {
     },
     /// An upstream's end-of-stream count differs from what this stage read on that edge.
     #[error(
-        "stage `{stage}`: edge contract broken on {upstream}: upstream wrote {expected} records, \
-         {actual} were read"
+        "edge contract broken on {upstream}: upstream wrote {expected} records, {actual} were read"
     )]
     EdgeContract {
         /// The reading stage.
@@ -87,7 +90,7 @@ pub enum StageError {
         actual: u64,
     },
     /// An upstream journal closed before its end-of-stream marker.
-    #[error("stage `{stage}`: upstream {upstream} closed without an end-of-stream marker")]
+    #[error("upstream {upstream} closed without an end-of-stream marker")]
     UpstreamClosed {
         /// The reading stage.
         stage: String,
@@ -95,9 +98,7 @@ pub enum StageError {
         upstream: JournalId,
     },
     /// Too many records failed.
-    #[error(
-        "stage `{stage}`: error budget exceeded: {errors} errored records of {records} ({budget})"
-    )]
+    #[error("error budget exceeded: {errors} errored records of {records} ({budget})")]
     ErrorBudgetExceeded {
         /// The stage name.
         stage: String,
@@ -109,7 +110,7 @@ pub enum StageError {
         budget: String,
     },
     /// The handler reported a failure of the whole stage (e.g. a missing input file).
-    #[error("stage `{stage}`: {message}")]
+    #[error("{message}")]
     Handler {
         /// The stage name.
         stage: String,

@@ -134,20 +134,11 @@ impl SupervisionError {
     }
 }
 
-/// Renders an error and its `source` chain on one line, skipping a source whose message the
-/// text already ends with (wrappers such as `ActionError` display their inner error).
+/// Renders an error and its `source` chain on one line, each cause once: the
+/// [`ErrorChain`](obzenflow_core::ErrorChain) text. No error prints its own source, so nothing
+/// needs skipping.
 pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    obzenflow_core::ErrorChain::new(error).to_string()
 }
 
 #[cfg(test)]
@@ -164,7 +155,7 @@ mod tests {
     struct AppendFailed(#[source] DiskFull);
 
     #[test]
-    fn describe_walks_the_chain_without_repeating_wrappers() {
+    fn describe_walks_the_chain_once_through_transparent_wrappers() {
         assert_eq!(
             describe(&AppendFailed(DiskFull)),
             "append failed: disk full"

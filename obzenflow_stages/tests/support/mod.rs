@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use obzenflow_core::{ChainEvent, ProcessingStatus, TypedPayload};
+use obzenflow_core::{ChainEvent, ErrorChain, ProcessingStatus, TypedPayload};
 use obzenflow_runtime::pipeline::{FlowReport, FlowState};
 use obzenflow_runtime::stages::{AsyncSourceHandler, HandlerFailure, SourcePoll, StageState};
 use serde::{Deserialize, Serialize};
@@ -81,6 +81,29 @@ pub fn assert_drained(report: &FlowReport) {
     assert_eq!(report.state, FlowState::Drained, "{report}");
     for stage in &report.stages {
         assert_eq!(stage.state, StageState::Drained, "{report}");
+    }
+}
+
+/// An error as people read it: its chain, after checking that it prints each cause once.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    assert_each_cause_once(error);
+    ErrorChain::new(error).to_string()
+}
+
+/// Asserts that `error`'s chain, printed link by link as `ErrorChain` prints it, shows each
+/// cause once: no link's message contains the message of a link after it.
+pub fn assert_each_cause_once(error: &(dyn std::error::Error + 'static)) {
+    let links: Vec<String> = ErrorChain::new(error)
+        .links()
+        .map(|link| link.to_string())
+        .collect();
+    for (index, link) in links.iter().enumerate() {
+        for later in links[index + 1..].iter().filter(|later| !later.is_empty()) {
+            assert!(
+                !link.contains(later.as_str()),
+                "`{link}` prints its cause `{later}` as well; the chain: {links:#?}"
+            );
+        }
     }
 }
 
