@@ -28,7 +28,7 @@ use obzenflow_runtime::journal::{
     JournalStorage, RunDirError, RunDirectory, RunManifest, RunState, RunStatus, SegmentReader,
     SyncPolicy,
 };
-use obzenflow_runtime::pipeline::{FlowError, FlowState, Journals};
+use obzenflow_runtime::pipeline::{FlowError, FlowFailure, Journals};
 use obzenflow_runtime::stages::{AsyncSinkHandler, HandlerFailure, RecordError, StageConfig};
 use support::{doubling_flow, Collect};
 use tokio::sync::{oneshot, Notify};
@@ -449,17 +449,16 @@ fn end_not_recorded(
         Ok(report) => panic!("the end could not be recorded, yet the flow reads:\n{report}"),
         Err(error) => error,
     };
-    let message = error.to_string();
-    let FlowError::EndNotRecorded { reason, report } = error else {
+    support::assert_each_cause_once(&error);
+    let message = ErrorChain::new(&error).to_string();
+    let FlowError::EndNotRecorded { end, report } = error else {
         panic!("expected EndNotRecorded: {error:?}");
     };
-    let FlowState::Failed {
-        reason: state_reason,
-    } = &report.state
-    else {
-        panic!("the report must read failed:\n{report}");
+    let Some(FlowFailure::EndNotRecorded(failure)) = report.failure() else {
+        panic!("the report must read failed, its end not recorded:\n{report}");
     };
-    assert_eq!(*state_reason, reason);
+    assert_eq!(*failure, end, "the error and the report hold one failure");
+    let reason = ErrorChain::new(&end).to_string();
     assert!(report.to_string().contains(&reason), "{report}");
     (reason, message)
 }

@@ -20,10 +20,10 @@ use obzenflow_core::{
 use obzenflow_fsm::{ActionError, FsmError};
 use obzenflow_runtime::journal::codec::BatchEncodeError;
 use obzenflow_runtime::journal::{FrameError, RunDirError};
-use obzenflow_runtime::pipeline::{FlowError, GraphError};
+use obzenflow_runtime::pipeline::{FlowError, FlowFailure, GraphError};
 use obzenflow_runtime::replay::{ReplayError, Side, VerifyError};
 use obzenflow_runtime::stages::{HandlerFailure, RecordError, StageError};
-use obzenflow_runtime::supervised_base::SupervisionError;
+use obzenflow_runtime::supervised_base::{FailedStep, SupervisionError, SupervisorFailure};
 use support::assert_each_cause_once;
 
 fn denied() -> io::Error {
@@ -112,12 +112,31 @@ fn fsm_and_supervision_errors_print_each_cause_once() {
         source: ActionError::new(journal_io()),
     };
     assert_each_cause_once(&action);
+    let failure = SupervisorFailure::new(FailedStep::Action("flush"), "running", journal_io());
+    assert_each_cause_once(&failure);
+    let terminal = SupervisionError::FailedInTerminalState {
+        supervisor: "parse".to_owned(),
+        state: "drained",
+        failure: failure.clone(),
+    };
+    assert_each_cause_once(&terminal);
+    assert_eq!(
+        ErrorChain::new(&terminal).to_string(),
+        format!(
+            "supervisor `parse` failed in its terminal state `drained`: action `flush` failed \
+             in state `running`: journal parse.data: cannot append to {}: permission denied",
+            segment().display()
+        )
+    );
     let completion = SupervisionError::Completion {
         supervisor: "parse".to_owned(),
         state: "drained",
         source: Box::new(journal_io()),
     };
     assert_each_cause_once(&completion);
+    let flow = FlowFailure::Supervisor(failure);
+    assert_each_cause_once(&flow);
+    assert!(flow.downcast_ref::<io::Error>().is_some());
 }
 
 #[test]

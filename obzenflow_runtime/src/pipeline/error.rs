@@ -1,5 +1,6 @@
 //! `FlowError`: why a flow could not be built, started or waited for.
 
+use super::failure::EndNotRecorded;
 use super::graph::GraphError;
 use super::report::FlowReport;
 
@@ -38,13 +39,17 @@ pub enum FlowError {
     Journal(#[from] obzenflow_core::JournalError),
     /// The flow ran to an end, but that end could not be recorded: the pipeline's journal or
     /// the run manifest could not be written (a full disk, a failed fsync, the run directory
-    /// deleted). `reason` names the journal or file and the cause; `report` is the run's
-    /// report, its state `Failed` with that reason. Where the manifest could still be written
-    /// it records the run as failed with the same reason, never as crashed.
-    #[error("the flow's end could not be recorded: {reason}")]
+    /// deleted). `end` names what could not be written and keeps the error (a
+    /// [`JournalError`](obzenflow_core::JournalError) or a
+    /// [`RunDirError`](crate::journal::RunDirError)) as its source; `report` is the run's
+    /// report, its state `Failed` with [`FlowFailure::EndNotRecorded`](super::FlowFailure)
+    /// holding the same. Where the manifest could still be written it records the run as
+    /// failed with that failure's text, never as crashed.
+    #[error("the flow's end could not be recorded")]
     EndNotRecorded {
         /// What could not be written, and why.
-        reason: String,
+        #[source]
+        end: EndNotRecorded,
         /// The run's report.
         report: Box<FlowReport>,
     },

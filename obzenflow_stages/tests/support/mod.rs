@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use obzenflow_core::{ChainEvent, ErrorChain, ProcessingStatus, TypedPayload};
 use obzenflow_runtime::pipeline::{FlowReport, FlowState};
-use obzenflow_runtime::stages::{AsyncSourceHandler, HandlerFailure, SourcePoll, StageState};
+use obzenflow_runtime::stages::{
+    AsyncSourceHandler, HandlerFailure, SourcePoll, StageFailure, StageState,
+};
 use serde::{Deserialize, Serialize};
 
 /// The order type the file tests decode into.
@@ -84,6 +86,22 @@ pub fn assert_drained(report: &FlowReport) {
     }
 }
 
+/// The failure of the stage named `name`.
+pub fn stage_failure<'a>(report: &'a FlowReport, name: &str) -> &'a StageFailure {
+    match &report.stage(name).unwrap().state {
+        StageState::Failed { failure } => failure,
+        other => panic!("stage {name} did not fail: {other:?}\n{report}"),
+    }
+}
+
+/// The failure reason of the stage named `name`, as people read it: the failure's chain,
+/// each cause once, which is also what its terminal lifecycle record holds.
+pub fn failure_reason(report: &FlowReport, name: &str) -> String {
+    let failure = stage_failure(report, name);
+    assert_each_cause_once(failure);
+    ErrorChain::new(failure).to_string()
+}
+
 /// An error as people read it: its chain, after checking that it prints each cause once.
 pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     assert_each_cause_once(error);
@@ -104,14 +122,6 @@ pub fn assert_each_cause_once(error: &(dyn std::error::Error + 'static)) {
                 "`{link}` prints its cause `{later}` as well; the chain: {links:#?}"
             );
         }
-    }
-}
-
-/// The failure reason of the stage named `name`.
-pub fn failure_reason(report: &FlowReport, name: &str) -> String {
-    match &report.stage(name).unwrap().state {
-        StageState::Failed { reason } => reason.clone(),
-        other => panic!("stage {name} did not fail: {other:?}\n{report}"),
     }
 }
 
