@@ -49,7 +49,11 @@ async fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(error) => {
-            eprintln!("quickstart: error: {error}");
+            let error: &(dyn std::error::Error + 'static) = &*error;
+            eprintln!(
+                "quickstart: error: {}",
+                obzenflow_core::ErrorChain::new(error)
+            );
             ExitCode::FAILURE
         }
     }

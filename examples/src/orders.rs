@@ -269,12 +269,7 @@ pub struct WriteOrdersError {
 
 impl std::fmt::Display for WriteOrdersError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "cannot write the orders file `{}`: {}",
-            self.path.display(),
-            self.source
-        )
+        write!(f, "cannot write the orders file `{}`", self.path.display())
     }
 }
 
@@ -437,6 +432,22 @@ fn break_row(row: &str, which: u64) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_failure_names_the_file_and_leaves_the_cause_to_its_source() {
+        let error = WriteOrdersError {
+            path: "data/orders.csv".into(),
+            source: io::Error::from(io::ErrorKind::PermissionDenied),
+        };
+        assert_eq!(
+            error.to_string(),
+            "cannot write the orders file `data/orders.csv`"
+        );
+        assert_eq!(
+            obzenflow_core::ErrorChain::new(&error).to_string(),
+            "cannot write the orders file `data/orders.csv`: permission denied"
+        );
+    }
 
     #[test]
     fn days_are_checked() {

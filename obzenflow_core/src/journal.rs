@@ -184,7 +184,7 @@ pub trait JournalReader: Send + Sync {
 #[non_exhaustive]
 pub enum JournalError {
     /// An I/O operation on a journal file failed.
-    #[error("journal {journal}: cannot {operation} {}: {source}", path.display())]
+    #[error("journal {journal}: cannot {operation} {}", path.display())]
     Io {
         /// The journal.
         journal: JournalId,
@@ -207,7 +207,7 @@ pub enum JournalError {
         kind: CorruptionKind,
     },
     /// An event could not be encoded for storage.
-    #[error("journal {journal}: cannot encode event {event_id}: {source}")]
+    #[error("journal {journal}: cannot encode event {event_id}")]
     Encode {
         /// The journal.
         journal: JournalId,

@@ -10,7 +10,7 @@ pub mod payload;
 pub mod time;
 pub mod value;
 
-pub use error::IdParseError;
+pub use error::{ErrorChain, IdParseError};
 pub use event::{
     Causality, ChainEvent, ControlEvent, DeliveryReceipt, ErrorKind, EventContent, EventType,
     FlowContext, LifecycleEvent, Payload, ProcessingInfo, ProcessingStatus, Record,

@@ -7,10 +7,12 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// The error an [`FsmAction`](crate::FsmAction) returns when its effect fails.
 ///
-/// It displays the inner error's message and exposes the inner error as its
-/// [`source`](std::error::Error::source), so a caller can downcast to the original type.
+/// It is transparent: it displays as the inner error and its
+/// [`source`](std::error::Error::source) is the inner error's source, so it adds no link of its
+/// own to an error chain and a chain printed link by link shows the inner message once.
+/// [`inner`](Self::inner) reaches the original error, for example to downcast it.
 #[derive(Debug, thiserror::Error)]
-#[error("{source}")]
+#[error(transparent)]
 pub struct ActionError {
     source: BoxError,
 }
@@ -80,13 +82,19 @@ mod tests {
     #[error("disk full")]
     struct DiskFull;
 
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot flush")]
+    struct FlushFailed(#[source] DiskFull);
+
     #[test]
-    fn action_error_displays_message_and_chains_to_inner_error() {
-        let error = ActionError::new(DiskFull);
-        assert_eq!(error.to_string(), "disk full");
-        let source = error.source().expect("the inner error is the source");
+    fn action_error_is_transparent_and_reaches_the_inner_error() {
+        let error = ActionError::new(FlushFailed(DiskFull));
+        assert_eq!(error.to_string(), "cannot flush");
+        let source = error
+            .source()
+            .expect("the inner error's source is the source");
         assert!(source.downcast_ref::<DiskFull>().is_some());
-        assert!(error.inner().downcast_ref::<DiskFull>().is_some());
+        assert!(error.inner().downcast_ref::<FlushFailed>().is_some());
     }
 
     #[test]
@@ -105,7 +113,10 @@ mod tests {
         assert_eq!(error.to_string(), "action `Flush` failed");
         let source = error.source().expect("action error is the source");
         assert_eq!(source.to_string(), "disk full");
-        assert!(source.source().is_some_and(|inner| inner.is::<DiskFull>()));
+        assert!(
+            source.source().is_none(),
+            "the wrapper adds no link of its own"
+        );
     }
 
     #[test]

@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use journal_support::{append_one_by_one, stage_end, system_end};
 use obzenflow_core::{
-    ChainEvent, EventContent, FlowId, Lane, LifecycleEvent, Record, RunId, StageId, SystemComponent,
+    ChainEvent, ErrorChain, EventContent, FlowId, Lane, LifecycleEvent, Record, RunId, StageId,
+    SystemComponent,
 };
 use obzenflow_runtime::cli::{self, Exit};
 use obzenflow_runtime::journal::{
@@ -27,7 +28,7 @@ use obzenflow_runtime::journal::{
     JournalStorage, RunDirError, RunDirectory, RunManifest, RunState, RunStatus, SegmentReader,
     SyncPolicy,
 };
-use obzenflow_runtime::pipeline::{FlowError, FlowState, Journals};
+use obzenflow_runtime::pipeline::{FlowError, FlowFailure, Journals};
 use obzenflow_runtime::stages::{AsyncSinkHandler, HandlerFailure, RecordError, StageConfig};
 use support::{doubling_flow, Collect};
 use tokio::sync::{oneshot, Notify};
@@ -348,7 +349,7 @@ fn symlinked_journal_directories_are_refused_alike_by_every_reader() {
     );
     let refusal = match replayed {
         Ok(report) => report.to_string(),
-        Err(error) => error.to_string(),
+        Err(error) => ErrorChain::new(&error).to_string(),
     };
     assert!(
         refusal.contains(&format!("{name} is a symbolic link")),
@@ -448,17 +449,16 @@ fn end_not_recorded(
         Ok(report) => panic!("the end could not be recorded, yet the flow reads:\n{report}"),
         Err(error) => error,
     };
-    let message = error.to_string();
-    let FlowError::EndNotRecorded { reason, report } = error else {
+    support::assert_each_cause_once(&error);
+    let message = ErrorChain::new(&error).to_string();
+    let FlowError::EndNotRecorded { end, report } = error else {
         panic!("expected EndNotRecorded: {error:?}");
     };
-    let FlowState::Failed {
-        reason: state_reason,
-    } = &report.state
-    else {
-        panic!("the report must read failed:\n{report}");
+    let Some(FlowFailure::EndNotRecorded(failure)) = report.failure() else {
+        panic!("the report must read failed, its end not recorded:\n{report}");
     };
-    assert_eq!(*state_reason, reason);
+    assert_eq!(*failure, end, "the error and the report hold one failure");
+    let reason = ErrorChain::new(&end).to_string();
     assert!(report.to_string().contains(&reason), "{report}");
     (reason, message)
 }
@@ -926,7 +926,7 @@ fn a_replay_of_a_source_journal_damaged_in_any_of_those_ways_is_refused_naming_i
                 assert!(!report.is_success(), "{damage:?}: {report}");
                 report.to_string()
             }
-            Err(error) => error.to_string(),
+            Err(error) => ErrorChain::new(&error).to_string(),
         };
         assert!(
             refusal.contains("stages/numbers/"),

@@ -40,11 +40,18 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
+use obzenflow_core::ErrorChain;
 use obzenflow_runtime::journal::{RunDirError, RunManifest};
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowError, GraphError, Journals};
 use obzenflow_runtime::replay::ReplayError;
 use obzenflow_runtime::stages::{ErrorBudget, StageConfig};
 use support::{doubling_flow, Collect, Double, Numbers};
+
+/// The error as people read it: its chain, after checking that it prints each cause once.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    support::assert_each_cause_once(error);
+    ErrorChain::new(error).to_string()
+}
 
 /// Builds `builder` on disk journals under a fresh directory and returns the error, after
 /// checking that nothing was written there.
@@ -80,7 +87,7 @@ fn a_flow_graph_with_a_cycle_is_refused_at_build_naming_the_cycle() {
         "{error:?}"
     );
     assert_eq!(
-        error.to_string(),
+        chain(&error),
         "invalid flow graph: the flow has a cycle through double -> again -> double"
     );
 
@@ -90,7 +97,7 @@ fn a_flow_graph_with_a_cycle_is_refused_at_build_naming_the_cycle() {
             .edge("double", "double"),
     );
     assert_eq!(
-        error.to_string(),
+        chain(&error),
         "invalid flow graph: the flow has a cycle through double -> double"
     );
 }
@@ -104,7 +111,7 @@ fn an_unknown_stage_in_a_connection_is_refused_at_build_naming_the_edge_and_the_
         "{error:?}"
     );
     assert_eq!(
-        error.to_string(),
+        chain(&error),
         "invalid flow graph: edge numbers -> doubel names unknown stage `doubel`"
     );
 
@@ -114,7 +121,7 @@ fn an_unknown_stage_in_a_connection_is_refused_at_build_naming_the_edge_and_the_
             .edge("double", "collect"),
     );
     assert_eq!(
-        error.to_string(),
+        chain(&error),
         "invalid flow graph: edge nmbers -> double names unknown stage `nmbers`"
     );
 }
@@ -131,7 +138,7 @@ fn a_duplicate_stage_name_is_refused_at_build_naming_it() {
         "{error:?}"
     );
     assert_eq!(
-        error.to_string(),
+        chain(&error),
         "invalid flow graph: stage name `double` is used twice"
     );
 }
@@ -153,13 +160,13 @@ fn a_stage_name_that_cannot_name_a_directory_is_refused_at_build_on_any_journals
             if name == "orders/2024"),
         "{error:?}"
     );
-    assert_eq!(error.to_string(), expected);
+    assert_eq!(chain(&error), expected);
     // ... and on memory journals, where the name would have worked, so that a flow tested in
     // memory does not fail on disk.
     let Err(error) = flow().journals(Journals::memory()).build() else {
         panic!("a name refused on disk is refused in memory too");
     };
-    assert_eq!(error.to_string(), expected);
+    assert_eq!(chain(&error), expected);
 }
 
 #[test]
@@ -170,7 +177,7 @@ fn configuration_for_an_unknown_stage_is_refused_at_build_naming_it() {
             .configure("dubble", StageConfig::default()),
     );
     assert_eq!(
-        error.to_string(),
+        chain(&error),
         "configuration given for unknown stage `dubble`"
     );
 }
@@ -229,7 +236,7 @@ fn stage_configuration_that_cannot_work_is_refused_at_build_naming_the_stage() {
             "{error:?}"
         );
         assert_eq!(
-            error.to_string(),
+            chain(&error),
             format!("stage `double`: invalid configuration: {reason}")
         );
     }
@@ -248,7 +255,7 @@ fn a_zero_backpressure_window_is_refused_at_build_naming_the_edge() {
         "{error:?}"
     );
     assert_eq!(
-        error.to_string(),
+        chain(&error),
         "invalid flow graph: edge double -> collect has a backpressure window of 0; it must be \
          at least 1"
     );
@@ -317,7 +324,7 @@ fn replay_refusal(run_dir: &Path, base: &Path) -> (RunDirError, String) {
     let Err(error) = refused else {
         panic!("the replay of {} must be refused", run_dir.display());
     };
-    let message = error.to_string();
+    let message = chain(&error);
     let FlowError::Replay(ReplayError::Archive {
         run_dir: named,
         source,

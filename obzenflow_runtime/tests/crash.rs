@@ -36,7 +36,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use obzenflow_core::Lane;
-use obzenflow_core::{JournalId, WriterId};
+use obzenflow_core::{ErrorChain, JournalId, WriterId};
 use obzenflow_runtime::cli::{self, Exit};
 use obzenflow_runtime::journal::inspect::{self, JournalHealth};
 use obzenflow_runtime::journal::{
@@ -360,8 +360,13 @@ fn check_no_run(base: &Path) -> Result<(), String> {
     check_restart(base, None)
 }
 
+/// An error as the test reports it: its chain, each cause once.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    ErrorChain::new(error).to_string()
+}
+
 fn spawn_child(mode: &str, base: &Path) -> Result<Child, String> {
-    let executable = std::env::current_exe().map_err(|error| error.to_string())?;
+    let executable = std::env::current_exe().map_err(|error| chain(&error))?;
     Command::new(executable)
         .env(CHILD_MODE, mode)
         .env(CHILD_BASE, base)
@@ -444,8 +449,8 @@ fn record_durable(line: &str, durable: &mut [u64; 3]) {
 fn listed_run(base: &Path) -> Result<(Option<PathBuf>, u64), String> {
     let mut runs = Vec::new();
     let mut temporary_dirs = 0;
-    for entry in std::fs::read_dir(base).map_err(|error| error.to_string())? {
-        let path = entry.map_err(|error| error.to_string())?.path();
+    for entry in std::fs::read_dir(base).map_err(|error| chain(&error))? {
+        let path = entry.map_err(|error| chain(&error))?.path();
         let name = path
             .file_name()
             .and_then(|name| name.to_str())
@@ -471,12 +476,12 @@ fn utf8(path: &Path) -> &str {
 
 /// The killed run reads as incomplete through the inspection API and the CLI.
 fn check_incomplete(run_dir: &Path, base: &Path) -> Result<(), String> {
-    let run = RunDirectory::open(run_dir).map_err(|error| error.to_string())?;
-    let state = run.state().map_err(|error| error.to_string())?;
+    let run = RunDirectory::open(run_dir).map_err(|error| chain(&error))?;
+    let state = run.state().map_err(|error| chain(&error))?;
     if state != RunState::Incomplete {
         return Err(format!("the killed run reads as `{state}`, not incomplete"));
     }
-    let report = inspect::validate_run(run_dir).map_err(|error| error.to_string())?;
+    let report = inspect::validate_run(run_dir).map_err(|error| chain(&error))?;
     if report.is_clean() || !report.to_string().contains("state: incomplete") {
         return Err(format!(
             "validation does not report the run incomplete:\n{report}"
@@ -545,24 +550,24 @@ fn obzenflow(arguments: &[&str]) -> Result<(Exit, String), String> {
 /// Opens every stage's data journal the way a run would (cutting a torn tail), returning how
 /// many records each holds.
 fn open_journals(run_dir: &Path, tally: &mut Tally) -> Result<[u64; 3], String> {
-    let report = inspect::validate_run(run_dir).map_err(|error| error.to_string())?;
+    let report = inspect::validate_run(run_dir).map_err(|error| chain(&error))?;
     for journal in &report.journals {
         if let JournalHealth::Corrupt { .. } = journal.health {
             return Err(format!("a journal is corrupt, not just torn:\n{report}"));
         }
     }
-    let scheduler = SyncScheduler::start().map_err(|error| error.to_string())?;
+    let scheduler = SyncScheduler::start().map_err(|error| chain(&error))?;
     let config = DiskJournalConfig {
         sync: SyncPolicy::EveryBatch,
         ..DiskJournalConfig::default()
     };
-    let run = RunDirectory::open(run_dir).map_err(|error| error.to_string())?;
+    let run = RunDirectory::open(run_dir).map_err(|error| chain(&error))?;
     let mut records = [0; 3];
     for (index, stage) in STAGES.iter().enumerate() {
         for lane in [Lane::Data, Lane::Error] {
             let dir = run
                 .journal_dir(stage, lane)
-                .map_err(|error| error.to_string())?;
+                .map_err(|error| chain(&error))?;
             if !dir.exists() {
                 // Killed before this journal was created: it holds nothing, and opening it
                 // here would create it.
@@ -586,18 +591,18 @@ fn open_journals(run_dir: &Path, tally: &mut Tally) -> Result<[u64; 3], String> 
 /// Each journal holds a prefix of what the flow produces: the source's numbers in order from
 /// 0, every record once.
 fn check_records(run_dir: &Path) -> Result<(), String> {
-    let run = RunDirectory::open(run_dir).map_err(|error| error.to_string())?;
+    let run = RunDirectory::open(run_dir).map_err(|error| chain(&error))?;
     for stage in STAGES {
         let dir = run
             .journal_dir(stage, Lane::Data)
-            .map_err(|error| error.to_string())?;
+            .map_err(|error| chain(&error))?;
         if !dir.exists() {
             continue;
         }
         let mut ids = HashSet::new();
         let mut numbers = Vec::new();
         let records =
-            inspect::read_journal(run_dir, stage, Lane::Data).map_err(|error| error.to_string())?;
+            inspect::read_journal(run_dir, stage, Lane::Data).map_err(|error| chain(&error))?;
         for record in records {
             let record = record.map_err(|error| format!("{stage}: {error}"))?;
             if !ids.insert(record.id) {

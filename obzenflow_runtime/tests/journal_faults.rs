@@ -15,13 +15,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use journal_support::{journal_id, order_number, orders, read_available};
-use obzenflow_core::{Journal, JournalError, JournalId, Lane};
+use obzenflow_core::{ErrorChain, Journal, JournalError, JournalId, Lane};
 use obzenflow_runtime::journal::{
     inspect, segment_file_name, DiskJournal, DiskJournalConfig, FaultKind, JournalFault,
     RunDirectory, RunStatus, SegmentReader, SyncPolicy, SyncScheduler,
 };
-use obzenflow_runtime::pipeline::{FlowReport, FlowState, Journals};
-use obzenflow_runtime::stages::StageState;
+use obzenflow_runtime::pipeline::{FlowReport, Journals};
+use obzenflow_runtime::stages::{FailureKind, StageState};
 use support::{doubling_flow, journal_records, terminal_facts, Collect};
 
 /// Records per append in the journal-level tests.
@@ -50,13 +50,15 @@ async fn append_ok(journal: &DiskJournal, first: u64, batches: u64) {
     }
 }
 
-/// The append that hit a fault returned an I/O error naming the journal; returns its cause.
+/// The append that hit a fault returned an I/O error naming the journal; returns its cause
+/// and the error's chain as people read it (the cause printed once, at its end).
 fn io_cause<'a>(
     error: &'a JournalError,
     id: &JournalId,
     operation: &str,
 ) -> (&'a io::Error, String) {
-    let text = error.to_string();
+    support::assert_each_cause_once(error);
+    let text = ErrorChain::new(error).to_string();
     let JournalError::Io {
         journal,
         operation: failed,
@@ -267,41 +269,70 @@ async fn run_with_fault(base: &Path, sync: SyncPolicy, kind: FaultKind) -> (Flow
 /// The flow failed because of `double`'s data journal, said so, and tore everything down.
 fn assert_failed_cleanly(report: &FlowReport, operation: &str, cause: &str) -> String {
     let rendered = report.to_string();
-    let FlowState::Failed { reason } = &report.state else {
-        panic!("expected a failed flow:\n{rendered}");
+    let failure = report
+        .failure()
+        .unwrap_or_else(|| panic!("expected a failed flow:\n{rendered}"));
+    // Typed: the stage, the kind, the journal's own error and its I/O cause.
+    let stage = failure.stage_failure().expect("a stage failed");
+    assert_eq!(
+        (stage.stage(), stage.kind()),
+        ("double", FailureKind::Journal)
+    );
+    let Some(JournalError::Io {
+        journal,
+        operation: failed,
+        ..
+    }) = failure.downcast_ref::<JournalError>()
+    else {
+        panic!("the journal's I/O error is in the chain:\n{rendered}");
     };
+    assert_eq!(
+        (journal.to_string().as_str(), *failed),
+        ("double.data", operation)
+    );
+    assert!(failure.downcast_ref::<io::Error>().is_some(), "{rendered}");
+    // For people: the chain names the stage, the journal and the cause, each cause once.
+    support::assert_each_cause_once(failure);
+    let reason = ErrorChain::new(failure).to_string();
     for expected in [
         "stage `double` failed",
         &format!("journal double.data: cannot {operation} "),
         cause,
     ] {
-        assert!(reason.contains(expected), "{expected:?} in {reason}");
+        assert_eq!(
+            reason.matches(expected).count(),
+            1,
+            "{expected:?} in {reason}"
+        );
     }
     assert!(
         rendered.contains(&format!("FAILED: {reason}")),
         "{rendered}"
     );
     let StageState::Failed {
-        reason: stage_reason,
+        failure: stage_state_failure,
     } = &report.stage("double").unwrap().state
     else {
         panic!("`double` should have failed:\n{rendered}");
     };
+    assert_eq!(stage_state_failure, stage, "one failure, end to end");
+    let stage_reason = ErrorChain::new(stage_state_failure).to_string();
+    assert_eq!(stage_reason, reason);
     assert!(
-        stage_reason.contains("journal double.data") && stage_reason.contains(cause),
-        "{stage_reason}"
-    );
-    assert!(
-        rendered.contains(&format!("stage `double`: {stage_reason}")),
+        rendered.contains(&format!("  {stage_reason}\n")),
         "{rendered}"
     );
 
-    // Every other stage ended and wrote its one terminal fact.
+    // Every other stage ended and wrote its one terminal fact; those the flow cancelled say
+    // why in text, the failure's chain printed once.
     for stage in ["numbers", "collect"] {
         let state = &report.stage(stage).unwrap().state;
         assert!(state.is_terminal(), "{stage}: {state:?}\n{rendered}");
         let facts = terminal_facts(&journal_records(report, stage, Lane::Data));
         assert_eq!(facts.len(), 1, "{stage}: {facts:?}");
+        if let obzenflow_core::LifecycleEvent::Cancelled { reason: cancelled } = &facts[0] {
+            assert_eq!(*cancelled, format!("flow failed: {reason}"));
+        }
     }
     let run_dir = report.run_dir.as_ref().expect("disk journals");
     let manifest = RunDirectory::open(run_dir)
@@ -309,6 +340,7 @@ fn assert_failed_cleanly(report: &FlowReport, operation: &str, cause: &str) -> S
         .read_manifest()
         .unwrap();
     assert_eq!(manifest.status, RunStatus::Failed);
+    assert_eq!(manifest.reason.as_deref(), Some(reason.as_str()));
     assert!(manifest.ended_at.is_some());
     // No journal, the failed one included, holds a torn or corrupt frame. The failed journal
     // alone lacks its seal: after a failed write it no longer knows what is on disk, so it
@@ -337,7 +369,8 @@ fn assert_failed_cleanly(report: &FlowReport, operation: &str, cause: &str) -> S
 fn failed_journal_records(report: &FlowReport, stage: &str) -> Vec<obzenflow_core::ChainEvent> {
     let run_dir = report.run_dir.as_ref().expect("disk journals");
     let refused = inspect::read_journal(run_dir, stage, Lane::Data).unwrap_err();
-    assert!(refused.to_string().contains("has no seal"), "{refused}");
+    let refused = ErrorChain::new(&refused).to_string();
+    assert!(refused.contains("has no seal"), "{refused}");
     let segment = run_dir.join(format!("stages/{stage}/data/{}", segment_file_name(0)));
     let mut reader = SegmentReader::open(segment).unwrap();
     std::iter::from_fn(|| reader.next_event().unwrap()).collect()
@@ -402,15 +435,36 @@ async fn a_fsync_failing_only_at_the_final_close_fails_the_flow_instead_of_compl
         .await
         .expect("the flow ran to an end");
     let rendered = report.to_string();
-    let FlowState::Failed { reason } = &report.state else {
-        panic!("a journal that cannot be synced must not read as completed:\n{rendered}");
-    };
+    let failure = report.failure().unwrap_or_else(|| {
+        panic!("a journal that cannot be synced must not read as completed:\n{rendered}")
+    });
+    let stage = failure.stage_failure().expect("a stage failed");
+    assert_eq!(
+        (stage.stage(), stage.kind(), stage.state()),
+        ("double", FailureKind::Finishing, "drained")
+    );
+    assert!(
+        matches!(
+            failure.downcast_ref::<JournalError>(),
+            Some(JournalError::Io {
+                operation: "sync",
+                ..
+            })
+        ),
+        "{rendered}"
+    );
+    support::assert_each_cause_once(failure);
+    let reason = ErrorChain::new(failure).to_string();
     for expected in [
         "stage `double` failed while finishing",
         "journal double.data: cannot sync ",
         "Input/output error (os error 5)",
     ] {
-        assert!(reason.contains(expected), "{expected:?} in {reason}");
+        assert_eq!(
+            reason.matches(expected).count(),
+            1,
+            "{expected:?} in {reason}"
+        );
     }
     let run_dir = report.run_dir.as_ref().expect("disk journals");
     let manifest = RunDirectory::open(run_dir)

@@ -174,7 +174,7 @@ async fn records_passed_on_unchanged_cost_a_reference_and_read_back_whole() {
         .unwrap()
         .find_map(Result::err)
         .expect("an unresolvable reference is an error");
-    let message = error.to_string();
+    let message = obzenflow_core::ErrorChain::new(&error).to_string();
     assert!(
         message.contains("refers to record") && message.contains("`padded`"),
         "{message}"

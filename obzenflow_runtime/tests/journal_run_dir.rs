@@ -6,7 +6,7 @@ mod journal_support;
 use std::path::{Path, PathBuf};
 
 use journal_support::{append_one_by_one, orders, read_available, stage_end, system_end};
-use obzenflow_core::{ChainEvent, CorruptionKind, FlowId, Lane, RunId, StageId};
+use obzenflow_core::{ChainEvent, CorruptionKind, ErrorChain, FlowId, Lane, RunId, StageId};
 use obzenflow_runtime::journal::inspect::{self, JournalHealth};
 use obzenflow_runtime::journal::{
     DiskJournalConfig, JournalFactory, JournalStorage, RunDirError, RunDirectory, RunManifest,
@@ -366,14 +366,15 @@ async fn validation_reports_torn_tails_and_corruption_without_changing_files() {
     // one, naming segment and offset, before reading a record.
     let torn = inspect::read_journal(run.run_dir.path(), "parse", Lane::Data).expect_err("torn");
     assert!(
-        torn.to_string()
+        ErrorChain::new(&torn)
+            .to_string()
             .contains(&format!("{} at byte offset", parse_segment.display())),
         "{torn}"
     );
     let corrupt =
         inspect::read_journal(run.run_dir.path(), "source", Lane::Data).expect_err("corrupt");
     assert!(
-        corrupt.to_string().contains(&format!(
+        ErrorChain::new(&corrupt).to_string().contains(&format!(
             "{} at byte offset {damaged}",
             source_segment.display()
         )),

@@ -6,11 +6,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use obzenflow_core::{ChainEvent, Record};
-use obzenflow_runtime::pipeline::{FlowBuilder, FlowState, Journals};
+use obzenflow_core::{ChainEvent, ErrorChain, Record};
+use obzenflow_runtime::pipeline::{FlowBuilder, FlowFailure, FlowState, Journals};
 use obzenflow_runtime::stages::{
-    HandlerFailure, RecordError, SinkHandler, SourceHandler, SourcePoll, StageConfig, StageState,
+    FailureKind, HandlerFailure, RecordError, SinkHandler, SourceHandler, SourcePoll, StageConfig,
+    StageError, StageState,
 };
+use obzenflow_runtime::supervised_base::PanicError;
 use serde_json::json;
 use support::{Collect, Double, Numbers, Ticker};
 
@@ -43,14 +45,16 @@ async fn a_panicking_sink_fails_the_flow_without_hanging() {
         .await
         .expect("the flow tore down")
         .unwrap();
-    let FlowState::Failed { reason } = &report.state else {
-        panic!("expected a failed flow: {report}");
-    };
-    assert!(reason.contains("stage `explode` failed"), "{reason}");
-    assert!(
-        reason.contains("the sink cannot take record 42"),
-        "{reason}"
+    let failure = report.failure().expect("the panic fails the flow");
+    let stage = failure.stage_failure().expect("a stage failed");
+    assert_eq!(
+        (stage.stage(), stage.kind()),
+        ("explode", FailureKind::Panic)
     );
+    let panic = failure
+        .downcast_ref::<PanicError>()
+        .expect("the panic is the cause");
+    assert_eq!(panic.message(), "the sink cannot take record 42");
     for stage in &report.stages {
         assert!(stage.state.is_terminal(), "{report}");
     }
@@ -168,6 +172,101 @@ async fn backpressure_keeps_the_writer_within_its_window() {
     );
 }
 
+/// An error type of the user's own, behind a handler's stage failure.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum SensorError {
+    #[error("sensor {port} is unplugged")]
+    Unplugged { port: u32 },
+}
+
+/// A source whose sensor is unplugged once it has emitted `before` records.
+struct Sensor {
+    before: u64,
+}
+
+impl SourceHandler for Sensor {
+    fn next_batch(&mut self, _max: usize) -> Result<SourcePoll, HandlerFailure> {
+        if self.before == 0 {
+            let unplugged = SensorError::Unplugged { port: 3 };
+            return Err(HandlerFailure::with_source(
+                "cannot read the sensor",
+                unplugged,
+            ));
+        }
+        self.before -= 1;
+        let record = ChainEvent::data("n", json!({"n": self.before, "from": "sensor"}));
+        Ok(SourcePoll::Records(vec![record]))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handlers_own_error_comes_back_typed_from_the_report() {
+    let report = FlowBuilder::new("sensor")
+        .source("sensor", Sensor { before: 5 })
+        .sink("collect", Collect::default())
+        .chain(["sensor", "collect"])
+        .journals(Journals::memory())
+        .build()
+        .unwrap()
+        .run()
+        .await
+        .unwrap();
+    let failure = report
+        .failure()
+        .expect("the unplugged sensor fails the flow");
+    // Which stage, and how, by type.
+    let FlowFailure::Stage(stage) = failure else {
+        panic!("a stage failed: {report}");
+    };
+    assert_eq!(
+        (stage.stage(), stage.kind()),
+        ("sensor", FailureKind::Handler)
+    );
+    assert!(matches!(
+        stage.stage_error(),
+        Some(StageError::Handler { message, .. }) if message == "cannot read the sensor"
+    ));
+    // The user's own error, by downcast, from the flow's failure and from the stage's state.
+    assert_eq!(
+        failure.downcast_ref::<SensorError>(),
+        Some(&SensorError::Unplugged { port: 3 })
+    );
+    let StageState::Failed {
+        failure: stage_state_failure,
+    } = &report.stage("sensor").unwrap().state
+    else {
+        panic!("the sensor failed: {report}");
+    };
+    assert_eq!(stage_state_failure, stage, "one failure, end to end");
+    assert!(matches!(
+        stage_state_failure.downcast_ref::<SensorError>(),
+        Some(SensorError::Unplugged { port: 3 })
+    ));
+    // For people: the chain, each cause once.
+    assert_eq!(
+        ErrorChain::new(failure).to_string(),
+        "stage `sensor` failed: cannot read the sensor: sensor 3 is unplugged"
+    );
+    assert!(
+        report.to_string().contains(
+            "FAILED: stage `sensor` failed: cannot read the sensor: sensor 3 is unplugged"
+        ),
+        "{report}"
+    );
+    // The sink was cancelled by the flow, saying why, unless it saw the source's journal
+    // close first.
+    match &report.stage("collect").unwrap().state {
+        StageState::Cancelled { reason } => assert_eq!(
+            reason,
+            "flow failed: stage `sensor` failed: cannot read the sensor: sensor 3 is unplugged"
+        ),
+        StageState::Failed { failure } => {
+            assert_eq!(failure.kind(), FailureKind::UpstreamClosed, "{report}");
+        }
+        other => panic!("the sink cannot have drained: {other:?}\n{report}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_source_initialization_fails_the_flow_with_its_reason() {
     struct Missing;
@@ -189,12 +288,17 @@ async fn a_failing_source_initialization_fails_the_flow_with_its_reason() {
         .run()
         .await
         .unwrap();
-    let FlowState::Failed { reason } = &report.state else {
-        panic!("expected a failed flow: {report}");
-    };
-    assert!(
-        reason.contains("cannot open orders.csv: no such file"),
-        "{reason}"
+    let failure = report
+        .failure()
+        .expect("a failed initialization fails the flow");
+    let stage = failure.stage_failure().expect("a stage failed");
+    assert_eq!(
+        (stage.stage(), stage.kind(), stage.state()),
+        ("orders", FailureKind::Handler, "created")
+    );
+    assert_eq!(
+        ErrorChain::new(failure).to_string(),
+        "stage `orders` failed: cannot open orders.csv: no such file"
     );
     assert!(matches!(
         report.stage("collect").unwrap().state,

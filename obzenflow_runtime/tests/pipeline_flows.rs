@@ -4,10 +4,10 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use obzenflow_core::ChainEvent;
+use obzenflow_core::{ChainEvent, ErrorChain};
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowReport, FlowState, Journals};
 use obzenflow_runtime::stages::{
-    ErrorBudget, RecordError, StageConfig, StageState, TransformHandler,
+    ErrorBudget, FailureKind, RecordError, StageConfig, StageError, StageState, TransformHandler,
 };
 use support::{doubling_flow, Collect, Double, Numbers};
 
@@ -229,11 +229,26 @@ async fn an_exceeded_error_budget_fails_the_flow_with_the_budget_in_the_message(
         .run()
         .await
         .unwrap();
-    let FlowState::Failed { reason } = &report.state else {
-        panic!("expected a failed flow: {report}");
+    let failure = report.failure().expect("the budget fails the flow");
+    let stage = failure.stage_failure().expect("a stage failed");
+    assert_eq!(
+        (stage.stage(), stage.kind()),
+        ("double", FailureKind::ErrorBudgetExceeded),
+        "{report}"
+    );
+    let Some(StageError::ErrorBudgetExceeded {
+        errors, records, ..
+    }) = stage.stage_error()
+    else {
+        panic!("the stage's error is the budget's: {report}");
     };
-    assert!(reason.contains("stage `double` failed"), "{reason}");
-    assert!(reason.contains("error budget exceeded"), "{reason}");
+    assert!(*errors > 5 && records >= errors, "{report}");
+    // People read the budget in the message.
+    let reason = ErrorChain::new(failure).to_string();
+    assert!(
+        reason.starts_with("stage `double` failed: error budget exceeded: "),
+        "{reason}"
+    );
     assert!(reason.contains("at most 5 errors"), "{reason}");
     for stage in &report.stages {
         assert!(stage.state.is_terminal(), "{report}");

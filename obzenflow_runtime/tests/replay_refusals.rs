@@ -6,9 +6,9 @@ mod replay_support;
 
 use std::path::{Path, PathBuf};
 
-use obzenflow_core::{JournalError, Lane};
+use obzenflow_core::{ErrorChain, JournalError, Lane};
 use obzenflow_runtime::journal::{RunDirError, RunDirectory, RunState, RunStatus};
-use obzenflow_runtime::pipeline::{FlowError, FlowState};
+use obzenflow_runtime::pipeline::FlowError;
 use obzenflow_runtime::replay::{ArchiveSource, ReplayError};
 use obzenflow_runtime::stages::{HandlerFailure, SourceHandler, SourcePoll};
 use replay_support::{flow, run_to_completion, NotCalled, Readings};
@@ -128,9 +128,18 @@ async fn a_corrupt_archive_fails_the_source_naming_segment_and_offset() {
         .run()
         .await
         .unwrap();
-    let FlowState::Failed { reason } = &report.state else {
-        panic!("the replay must fail: {report}");
+    let failure = report.failure().expect("the replay must fail");
+    assert_eq!(failure.stage(), Some("readings"), "{report}");
+    let Some(JournalError::Corrupt {
+        segment: corrupt_segment,
+        offset: corrupt_offset,
+        ..
+    }) = failure.downcast_ref::<JournalError>()
+    else {
+        panic!("the corruption is in the chain: {report}");
     };
+    assert_eq!((corrupt_segment, *corrupt_offset), (&segment, offset));
+    let reason = ErrorChain::new(failure).to_string();
     assert!(reason.contains("`readings`"), "{reason}");
     assert!(reason.contains(&segment.display().to_string()), "{reason}");
     assert!(

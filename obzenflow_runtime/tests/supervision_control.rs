@@ -192,7 +192,7 @@ async fn failure_transition_is_published<F: Flavor>() {
     states.changed().await.unwrap();
     assert_eq!(
         *states.borrow_and_update(),
-        ExampleState::failed("dispatch_state error in Running: broken record")
+        ExampleState::failed("dispatch_state failed in state `Running`: broken record")
     );
     handle.join_with_deadline(JOIN_DEADLINE).await.unwrap();
 }

@@ -7,17 +7,20 @@ mod supervision_support;
 
 use std::error::Error as _;
 
-use obzenflow_core::{ChainEvent, ErrorKind, ProcessingStatus};
+use obzenflow_core::{ChainEvent, ErrorChain, ErrorKind, ProcessingStatus};
 use obzenflow_fsm::FsmError;
-use obzenflow_runtime::supervised_base::{HandlerSupervised, PanicError, SupervisionError};
+use obzenflow_runtime::supervised_base::{
+    FailedStep, HandlerSupervised, PanicError, SupervisionError,
+};
 use supervision_support::{
     Completion, ExampleAction, ExampleCommand, ExampleEvent, Flavor, HandlerExample, PanicSite,
-    Scenario, Step, NAME,
+    ReadFailed, Scenario, Step, Unplugged, NAME,
 };
 
 for_both_traits!(
     runs_entry_actions_and_terminates_with_one_completion,
     dispatch_error_takes_the_failure_path,
+    a_dispatch_error_reaches_the_failure_event_with_its_own_type,
     action_error_abandons_the_remaining_actions,
     panic_in_dispatch_takes_the_failure_path,
     panic_in_action_takes_the_failure_path,
@@ -96,12 +99,50 @@ async fn dispatch_error_takes_the_failure_path<F: Flavor>() {
             "enter Created",
             "enter Running",
             "before",
-            "failure: dispatch_state error in Running: disk on fire",
+            "failure: dispatch_state failed in state `Running`: disk on fire",
             "enter Failed",
             "completion",
         ])
     );
     assert_eq!(scenario.completions(), 1);
+}
+
+/// The failure event carries the supervisor's own error as it was returned: typed, with its
+/// chain, never as a string. The machine (and a test, or a caller watching the state) matches
+/// on it and downcasts it.
+async fn a_dispatch_error_reaches_the_failure_event_with_its_own_type<F: Flavor>() {
+    let mut scenario = Scenario::new();
+    scenario.push(Step::FailTyped(ReadFailed(Unplugged { sensor: 7 })));
+    scenario
+        .run::<F>()
+        .await
+        .expect("the failure path absorbs it");
+    let failures = scenario.log.failures();
+    let [failure] = failures.as_slice() else {
+        panic!("one failure event: {failures:?}");
+    };
+    assert_eq!(
+        (failure.step(), failure.state()),
+        (FailedStep::Dispatch, "Running")
+    );
+    assert!(failure.panic().is_none());
+    assert_eq!(
+        failure.cause().downcast_ref::<ReadFailed>(),
+        Some(&ReadFailed(Unplugged { sensor: 7 }))
+    );
+    assert_eq!(
+        failure.downcast_ref::<Unplugged>(),
+        Some(&Unplugged { sensor: 7 })
+    );
+    // Its text, for people, prints each cause once.
+    assert_eq!(
+        ErrorChain::new(failure).to_string(),
+        "dispatch_state failed in state `Running`: cannot read the sensors: sensor 7 is unplugged"
+    );
+    assert!(scenario.log.contains(
+        "failure: dispatch_state failed in state `Running`: cannot read the sensors: \
+         sensor 7 is unplugged"
+    ));
 }
 
 async fn action_error_abandons_the_remaining_actions<F: Flavor>() {
@@ -121,7 +162,7 @@ async fn action_error_abandons_the_remaining_actions<F: Flavor>() {
             "enter Created",
             "enter Running",
             "first",
-            "failure: action Fail failed in Running: second broke",
+            "failure: action `Fail` failed in state `Running`: second broke",
             "enter Failed",
             "completion",
         ])
@@ -133,10 +174,16 @@ async fn panic_in_dispatch_takes_the_failure_path<F: Flavor>() {
     let mut scenario = Scenario::new();
     scenario.push(Step::Panic("kaboom"));
     scenario.run::<F>().await.expect("the panic is caught");
+    let failures = scenario.log.failures();
+    let [failure] = failures.as_slice() else {
+        panic!("one failure event: {failures:?}");
+    };
+    assert_eq!(failure.step(), FailedStep::Dispatch);
+    assert_eq!(failure.panic().map(PanicError::message), Some("kaboom"));
     assert!(
         scenario
             .log
-            .contains("failure: dispatch_state panicked in Running: kaboom"),
+            .contains("failure: dispatch_state failed in state `Running`: panicked: kaboom"),
         "{:?}",
         scenario.log.entries()
     );
@@ -154,7 +201,7 @@ async fn panic_in_action_takes_the_failure_path<F: Flavor>() {
     assert!(
         scenario
             .log
-            .contains("failure: action Panic panicked in Running: exploded"),
+            .contains("failure: action `Panic` failed in state `Running`: panicked: exploded"),
         "{:?}",
         scenario.log.entries()
     );
@@ -168,10 +215,20 @@ async fn panic_in_transition_takes_the_failure_path<F: Flavor>() {
         "never",
     )])));
     scenario.run::<F>().await.expect("the panic is caught");
+    let failures = scenario.log.failures();
+    let [failure] = failures.as_slice() else {
+        panic!("one failure event: {failures:?}");
+    };
+    assert_eq!(
+        (failure.step(), failure.state()),
+        (FailedStep::Transition("Work"), "Running")
+    );
+    assert!(failure.panic().is_some());
     assert!(
-        scenario
-            .log
-            .contains("failure: transition panicked in Running on Work: transition exploded"),
+        scenario.log.contains(
+            "failure: the transition on `Work` failed in state `Running`: panicked: \
+                 transition exploded",
+        ),
         "{:?}",
         scenario.log.entries()
     );
@@ -189,7 +246,7 @@ async fn wait_for_input_error_takes_the_failure_path<F: Flavor>() {
     assert!(
         scenario
             .log
-            .contains("failure: wait_for_input error in Running: upstream vanished"),
+            .contains("failure: wait_for_input failed in state `Running`: upstream vanished"),
         "{:?}",
         scenario.log.entries()
     );
@@ -203,7 +260,7 @@ async fn panic_in_wait_for_input_takes_the_failure_path<F: Flavor>() {
     assert!(
         scenario
             .log
-            .contains("failure: wait_for_input panicked in Running: poisoned wait"),
+            .contains("failure: wait_for_input failed in state `Running`: panicked: poisoned wait"),
         "{:?}",
         scenario.log.entries()
     );
@@ -281,7 +338,7 @@ async fn failing_failure_action_is_a_typed_error<F: Flavor>() {
     }
     assert!(scenario
         .log
-        .contains("failure: dispatch_state error in Running: first failure"));
+        .contains("failure: dispatch_state failed in state `Running`: first failure"));
     assert_one_completion_after(&scenario, &error);
 }
 
@@ -343,16 +400,24 @@ async fn failing_entry_into_a_terminal_state_is_a_typed_error<F: Flavor>() {
         } => {
             assert_eq!((supervisor.as_str(), *state), (NAME, "Drained"));
             assert_eq!(
-                failure,
-                "action Fail failed in Drained: cannot record the drained state"
+                (failure.step(), failure.state()),
+                (FailedStep::Action("Fail"), "Drained")
+            );
+            assert_eq!(
+                failure.cause().to_string(),
+                "cannot record the drained state"
             );
         }
         other => panic!("expected FailedInTerminalState, got {other:?}"),
     }
     assert_eq!(
         error.to_string(),
+        "supervisor `example` failed in its terminal state `Drained`"
+    );
+    assert_eq!(
+        ErrorChain::new(&error).to_string(),
         "supervisor `example` failed in its terminal state `Drained`: \
-         action Fail failed in Drained: cannot record the drained state"
+         action `Fail` failed in state `Drained`: cannot record the drained state"
     );
     assert_one_completion_after(&scenario, &error);
 }
@@ -366,7 +431,8 @@ async fn failing_dispatch_in_a_terminal_state_ends_the_loop_at_once<F: Flavor>()
         matches!(
             &error,
             SupervisionError::FailedInTerminalState { state: "Drained", failure, .. }
-                if failure == "dispatch_state error in Drained: the terminal record cannot be written"
+                if failure.step() == FailedStep::Dispatch
+                    && failure.cause().to_string() == "the terminal record cannot be written"
         ),
         "{error:?}"
     );

@@ -36,9 +36,9 @@
 
 mod support;
 
-use obzenflow_core::{ChainEvent, ErrorKind, Lane, ProcessingStatus, TypedPayload};
+use obzenflow_core::{ChainEvent, ErrorChain, ErrorKind, Lane, ProcessingStatus, TypedPayload};
 use obzenflow_runtime::journal::inspect;
-use obzenflow_runtime::pipeline::{FlowBuilder, FlowReport, FlowState, Journals};
+use obzenflow_runtime::pipeline::{FlowBuilder, FlowReport, Journals};
 use obzenflow_runtime::stages::AsyncSourceHandler;
 use obzenflow_stages::sinks::CollectSink;
 use obzenflow_stages::sources::{BadRow, CsvSource, JsonLinesSource};
@@ -426,10 +426,12 @@ async fn a_directory_as_the_input_file_fails_the_flow_before_it_starts_naming_th
             "cannot read input file `{}`: Is a directory (os error 21)",
             shown(dir.path())
         );
-        let FlowState::Failed { reason } = &report.state else {
-            panic!("the flow must fail: {report}");
-        };
-        assert!(reason.contains("stage `input` failed"), "{reason}");
+        let failure = report.failure().expect("the flow must fail");
+        assert_eq!(failure.stage(), Some("input"), "{report}");
+        let io = failure.downcast_ref::<std::io::Error>().expect("the cause");
+        assert_eq!(io.raw_os_error(), Some(21), "{report}");
+        let reason = ErrorChain::new(failure).to_string();
+        assert!(reason.starts_with("stage `input` failed: "), "{reason}");
         assert!(reason.ends_with(&expected), "{reason}");
         assert!(failure_reason(&report, "input").ends_with(&expected));
         assert_eq!(report.stage("collect").unwrap().records_in, 0);

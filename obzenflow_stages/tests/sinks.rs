@@ -13,7 +13,7 @@ use obzenflow_stages::sinks::{
 };
 use obzenflow_stages::sources::IterSource;
 use serde_json::json;
-use support::{assert_drained, failure_reason, shown, Order};
+use support::{assert_drained, chain, failure_reason, shown, Order};
 
 fn orders() -> Vec<Order> {
     vec![
@@ -151,7 +151,7 @@ fn a_file_sink_that_cannot_create_its_file_fails_initialize() {
         .initialize()
         .unwrap_err();
     assert_eq!(
-        error.to_string(),
+        chain(&error),
         format!(
             "cannot create directory `{}`: File exists (os error 17)",
             shown(&blocker)
@@ -165,7 +165,7 @@ fn a_file_sink_that_cannot_create_its_file_fails_initialize() {
         .with_config(config)
         .initialize()
         .unwrap_err();
-    let message = error.to_string();
+    let message = chain(&error);
     let prefix = format!(
         "cannot create output file `{}.",
         shown(&dir.path().join("missing/out.csv"))
@@ -236,7 +236,7 @@ fn a_console_that_cannot_be_written_rejects_records_and_fails_at_flush() {
     assert_eq!(error.message, "cannot write to the console: pipe closed");
     assert_eq!(sink.consume(&order_events()[1]).unwrap_err(), error);
     assert_eq!(
-        sink.flush().unwrap_err().to_string(),
+        chain(&sink.flush().unwrap_err()),
         "cannot write to the console: pipe closed"
     );
 }

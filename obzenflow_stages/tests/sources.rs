@@ -5,7 +5,8 @@ mod support;
 use std::time::Duration;
 
 use obzenflow_core::{ChainEvent, ErrorKind, ProcessingStatus, TypedPayload};
-use obzenflow_runtime::pipeline::{FlowBuilder, FlowState, Journals};
+use obzenflow_runtime::pipeline::{FlowBuilder, Journals};
+use obzenflow_runtime::stages::FailureKind;
 use obzenflow_stages::sinks::CollectSink;
 use obzenflow_stages::sources::{
     BadRow, CsvSource, CsvSourceConfig, GeneratorConfig, GeneratorSource, IterSource,
@@ -13,7 +14,8 @@ use obzenflow_stages::sources::{
 };
 use serde_json::json;
 use support::{
-    assert_drained, drain_source, error_message, failure_reason, shown, temp_file, Blocking, Order,
+    assert_drained, chain, drain_source, error_message, failure_reason, shown, stage_failure,
+    temp_file, Blocking, Order,
 };
 
 const CSV_WITH_BAD_ROWS: &[u8] = b"id,customer,amount\n\
@@ -163,11 +165,11 @@ fn missing_files_fail_initialize_naming_the_path() {
     let csv_error = CsvSource::typed::<Order>(&path)
         .initialize_blocking()
         .unwrap_err();
-    assert_eq!(csv_error.to_string(), expected);
+    assert_eq!(chain(&csv_error), expected);
     let jsonl_error = JsonLinesSource::new(&path, "order")
         .initialize_blocking()
         .unwrap_err();
-    assert_eq!(jsonl_error.to_string(), expected);
+    assert_eq!(chain(&jsonl_error), expected);
 }
 
 #[test]
@@ -180,11 +182,11 @@ fn directories_fail_initialize_naming_the_path() {
     let csv_error = CsvSource::new(dir.path(), "row")
         .initialize_blocking()
         .unwrap_err();
-    assert_eq!(csv_error.to_string(), expected);
+    assert_eq!(chain(&csv_error), expected);
     let jsonl_error = JsonLinesSource::new(dir.path(), "row")
         .initialize_blocking()
         .unwrap_err();
-    assert_eq!(jsonl_error.to_string(), expected);
+    assert_eq!(chain(&jsonl_error), expected);
 }
 
 #[test]
@@ -273,7 +275,12 @@ async fn a_missing_file_fails_the_flow_before_it_starts() {
         .run()
         .await
         .unwrap();
-    assert!(matches!(report.state, FlowState::Failed { .. }), "{report}");
+    let failure = report.failure().expect("the flow failed");
+    assert_eq!(failure.stage(), Some("orders"), "{report}");
+    let stage = stage_failure(&report, "orders");
+    assert_eq!(stage.kind(), FailureKind::Handler, "{report}");
+    let io = failure.downcast_ref::<std::io::Error>().expect("the cause");
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
     let reason = failure_reason(&report, "orders");
     let expected = format!(
         "cannot open input file `{}`: No such file or directory (os error 2)",

@@ -337,7 +337,7 @@ pub enum FieldError {
         found: &'static str,
     },
     /// A typed payload JSON cannot represent.
-    #[error("cannot set a field of a typed payload JSON cannot represent: {0}")]
+    #[error("cannot set a field of a typed payload JSON cannot represent")]
     Unrepresentable(#[source] serde_json::Error),
 }
 

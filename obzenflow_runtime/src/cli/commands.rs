@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use clap::error::ErrorKind;
-use obzenflow_core::Lane;
+use obzenflow_core::{ErrorChain, Lane};
 
 use super::args::{Cli, Command, LaneArg, StatusArg};
 use super::runs::{format_runs, list_runs};
@@ -54,10 +54,10 @@ pub enum CliError {
     #[error(transparent)]
     Verify(#[from] VerifyError),
     /// A record or report could not be rendered as JSON.
-    #[error("cannot render JSON: {0}")]
+    #[error("cannot render JSON")]
     Json(#[from] serde_json::Error),
     /// The output could not be written.
-    #[error("cannot write the output: {0}")]
+    #[error("cannot write the output")]
     Output(#[source] io::Error),
 }
 
@@ -89,7 +89,7 @@ where
         // A closed pipe (`obzenflow inspect … | head`) means the reader has what it wanted.
         Err(CliError::Output(error)) if error.kind() == io::ErrorKind::BrokenPipe => Exit::Success,
         Err(error) => {
-            let message = one_line(&error.to_string());
+            let message = one_line(&ErrorChain::new(&error).to_string());
             let _ = writeln!(stderr, "obzenflow: error: {}", escape_name(&message));
             Exit::Error
         }

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use obzenflow_core::{Lane, RunId};
+use obzenflow_core::{ErrorChain, Lane, RunId};
 
 use crate::journal::inspect::{self, escape_name, JournalHealth, JournalValidation};
 use crate::journal::is_temp_name;
@@ -199,7 +199,7 @@ fn format_run(text: &mut String, run: &RunListing) {
     let manifest = match &run.manifest {
         Ok(manifest) => manifest,
         Err(error) => {
-            let error = error.to_string();
+            let error = ErrorChain::new(error).to_string();
             let _ = writeln!(text, "{name}  manifest unreadable: {}", escape_name(&error));
             return;
         }
@@ -266,7 +266,7 @@ fn format_run(text: &mut String, run: &RunListing) {
             }
         }
         Err(error) => {
-            let error = error.to_string();
+            let error = ErrorChain::new(error).to_string();
             let _ = writeln!(text, "    journals unreadable: {}", escape_name(&error));
         }
     }

@@ -265,7 +265,7 @@ pub fn decode_seal(body: &[u8]) -> Result<Seal, CorruptionKind> {
 
 /// A batch could not be encoded: a typed payload that the compact encoding cannot hold.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot encode the payload of event {event_id}: {source}")]
+#[error("cannot encode the payload of event {event_id}")]
 pub struct BatchEncodeError {
     /// The record whose payload failed.
     pub event_id: EventId,

@@ -156,8 +156,9 @@ impl OriginCursor {
     fn open(&mut self, segment: &SegmentFile, forward: &Forward<'_>) -> Result<(), CorruptionKind> {
         let reader = SegmentReader::open(&segment.path).map_err(|error| {
             forward.unresolved(format!(
-                "cannot be read: {}: {error}",
-                segment.path.display()
+                "cannot be read: {}: {}",
+                segment.path.display(),
+                obzenflow_core::ErrorChain::new(&error)
             ))
         })?;
         self.reader = Some((segment.first_seq, reader));
@@ -168,7 +169,11 @@ impl OriginCursor {
 
     fn segments(&self, forward: &Forward<'_>) -> Result<Vec<SegmentFile>, CorruptionKind> {
         list_segments(&self.dir).map_err(|error| {
-            forward.unresolved(format!("is missing: {}: {error}", self.dir.display()))
+            forward.unresolved(format!(
+                "is missing: {}: {}",
+                self.dir.display(),
+                obzenflow_core::ErrorChain::new(&error)
+            ))
         })
     }
 
@@ -179,9 +184,12 @@ impl OriginCursor {
         let Some((segment_first, reader)) = self.reader.as_mut() else {
             return Err(forward.unresolved("is missing"));
         };
-        let read = reader
-            .next_batch_reaching(seq)
-            .map_err(|error| forward.unresolved(format!("cannot be read: {error}")))?;
+        let read = reader.next_batch_reaching(seq).map_err(|error| {
+            forward.unresolved(format!(
+                "cannot be read: {}",
+                obzenflow_core::ErrorChain::new(&error)
+            ))
+        })?;
         match read {
             Some((header, events)) => {
                 if header.is_seal() {

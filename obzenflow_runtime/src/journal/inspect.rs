@@ -507,7 +507,7 @@ impl fmt::Display for ValidationReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "run {}", self.run_dir.display())?;
         if let Some(error) = &self.manifest_error {
-            writeln!(f, "  manifest: {error}")?;
+            writeln!(f, "  manifest: {}", obzenflow_core::ErrorChain::new(error))?;
         }
         match self.state {
             Some(RunState::Incomplete) => writeln!(
@@ -698,7 +698,7 @@ pub fn incomplete_runs(base: impl AsRef<Path>, flow_name: &str) -> Vec<PathBuf> 
             Ok(RunState::Completed | RunState::Failed | RunState::Cancelled) => incomplete.clear(),
             Ok(RunState::Running) => {}
             Err(error) => {
-                tracing::warn!(run_dir = %path.display(), error = %error, "skipping an unreadable run directory");
+                tracing::warn!(run_dir = %path.display(), error = %obzenflow_core::ErrorChain::new(&error), "skipping an unreadable run directory");
             }
         }
     }

@@ -39,7 +39,7 @@ const LOCK_FILE: &str = "run.lock";
 #[non_exhaustive]
 pub enum RunDirError {
     /// A file system operation failed.
-    #[error("cannot {operation} {}: {source}", path.display())]
+    #[error("cannot {operation} {}", path.display())]
     Io {
         /// What was being done, e.g. `create`.
         operation: &'static str,
@@ -86,7 +86,7 @@ pub enum RunDirError {
         path: PathBuf,
     },
     /// The manifest is not valid JSON of the expected shape.
-    #[error("run manifest {} is invalid: {source}", path.display())]
+    #[error("run manifest {} is invalid", path.display())]
     ManifestInvalid {
         /// The manifest.
         path: PathBuf,
@@ -132,7 +132,7 @@ pub enum RunDirError {
         path: PathBuf,
     },
     /// A journal of the run could not be opened or read.
-    #[error("journal at {}: {source}", path.display())]
+    #[error("cannot read the journal at {}", path.display())]
     Journal {
         /// The journal's directory.
         path: PathBuf,

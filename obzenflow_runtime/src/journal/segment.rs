@@ -87,7 +87,7 @@ pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<SegmentFile>> {
 #[non_exhaustive]
 pub enum FrameError {
     /// Reading the file failed.
-    #[error("cannot read {} at byte offset {offset}: {source}", path.display())]
+    #[error("cannot read {} at byte offset {offset}", path.display())]
     Io {
         /// The segment file.
         path: PathBuf,

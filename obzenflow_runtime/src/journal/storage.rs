@@ -482,7 +482,7 @@ impl DiskWriter {
         source: std::io::Error,
     ) -> JournalError {
         self.failed = true;
-        tracing::error!(journal = %self.journal, error = %source, "journal write failed");
+        tracing::error!(journal = %self.journal, error = %obzenflow_core::ErrorChain::new(&source), "journal write failed");
         JournalError::Io {
             journal: self.journal.clone(),
             operation,

@@ -19,6 +19,18 @@ use std::time::{Duration, Instant};
 use obzenflow_core::{JournalError, JournalId};
 use tokio::sync::Notify;
 
+/// A journal cannot sync because a journal it refers into failed to sync first: the I/O
+/// cause of the referring journal's [`JournalError::Io`].
+#[derive(Debug, thiserror::Error)]
+#[error("the journal {upstream} it refers into failed to sync")]
+struct UpstreamSyncFailed {
+    /// The journal referred into.
+    upstream: JournalId,
+    /// Why it failed to sync.
+    #[source]
+    source: JournalError,
+}
+
 /// When a disk journal fsyncs what it appended.
 ///
 /// ```
@@ -301,10 +313,10 @@ impl SyncTarget {
                     journal: self.journal.clone(),
                     operation: "sync",
                     path: upstream.dir.clone(),
-                    source: std::io::Error::other(format!(
-                        "the journal {} it refers into failed to sync: {error}",
-                        upstream.journal
-                    )),
+                    source: std::io::Error::other(UpstreamSyncFailed {
+                        upstream: upstream.journal.clone(),
+                        source: error,
+                    }),
                 })?;
             }
         }
@@ -351,7 +363,7 @@ impl SyncTarget {
     fn sync_in_background(&self) {
         self.queued.store(false, Ordering::Release);
         if let Err(error) = self.sync_or_fail(true) {
-            tracing::error!(journal = %self.journal, error = %error, "journal sync failed");
+            tracing::error!(journal = %self.journal, error = %obzenflow_core::ErrorChain::new(&error), "journal sync failed");
         }
     }
 

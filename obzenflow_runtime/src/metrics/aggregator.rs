@@ -194,7 +194,12 @@ impl SelfSupervised for MetricsAggregator {
         Ok(())
     }
 
-    fn event_for_action_error(&self, message: String) -> MetricsEvent {
-        MetricsEvent::Failure { reason: message }
+    fn event_for_action_error(
+        &self,
+        failure: crate::supervised_base::SupervisorFailure,
+    ) -> MetricsEvent {
+        // Metrics never fail a flow, so the aggregator's failure is only ever read as text.
+        let reason = obzenflow_core::ErrorChain::new(&failure).to_string();
+        MetricsEvent::Failure { reason }
     }
 }

@@ -323,7 +323,7 @@ mod tests {
             StageState::Draining,
             StageState::Drained,
             StageState::Failed {
-                reason: String::new(),
+                failure: crate::stages::StageFailure::for_tests("stage", "why"),
             },
             StageState::Cancelled {
                 reason: String::new(),

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use obzenflow_core::{Journal, LifecycleEvent, SystemComponent, WriterId};
+use obzenflow_core::{ErrorChain, Journal, LifecycleEvent, SystemComponent, WriterId};
+use obzenflow_fsm::StateVariant;
 use tokio::sync::mpsc::error::TrySendError;
 
 use crate::facts::seal;
 
-use crate::stages::{StageCommand, StageHandle, StageInfo};
-use crate::supervised_base::describe;
+use crate::stages::{StageCommand, StageFailure, StageHandle, StageInfo};
 
 /// One stage as the pipeline commands it.
 pub(crate) struct StageControl {
@@ -103,17 +103,19 @@ impl PipelineContext {
     /// whose task was aborted could not write its own; the pipeline writes it for it.
     ///
     /// Returns why stage tasks ended abnormally after reaching their last state, e.g. a journal
-    /// that failed to sync or close after the stage drained: one reason per such stage.
-    pub(crate) async fn join_stages(&mut self) -> Vec<String> {
+    /// that failed to sync or close after the stage drained: one failure per such stage.
+    pub(crate) async fn join_stages(&mut self) -> Vec<StageFailure> {
         let mut failures = Vec::new();
         for stage in self.stages.drain(..) {
-            let aborted = !stage.handle.current_state().is_terminal();
+            let last_state = stage.handle.current_state();
+            let aborted = !last_state.is_terminal();
             if let Err(error) = stage.handle.join().await {
-                tracing::error!(stage = %stage.info.name, %error, "stage supervisor ended abnormally");
-                failures.push(format!(
-                    "stage `{}` failed while finishing: {}",
-                    stage.info.name,
-                    describe(&error)
+                tracing::error!(stage = %stage.info.name, error = %ErrorChain::new(&error), "stage supervisor ended abnormally");
+                let state = last_state.variant_name();
+                failures.push(StageFailure::finishing(
+                    stage.info.name.clone(),
+                    state,
+                    error,
                 ));
             }
             if aborted {
@@ -128,14 +130,14 @@ impl PipelineContext {
 /// closes (so seals) both of its journals.
 async fn write_aborted_fact(info: &StageInfo, data: &dyn Journal, error: &dyn Journal) {
     if let Err(error) = error.close().await {
-        tracing::error!(stage = %info.name, %error, "cannot close the aborted stage's error journal");
+        tracing::error!(stage = %info.name, error = %ErrorChain::new(&error), "cannot close the aborted stage's error journal");
     }
     let fact = LifecycleEvent::Cancelled {
         reason: "aborted: the stage did not stop within the teardown deadline".to_owned(),
     };
     let writer = WriterId::System(SystemComponent::Pipeline);
     if let Err(error) = seal(data, writer, info.flow_context(), fact).await {
-        tracing::error!(stage = %info.name, %error, "cannot record the aborted stage");
+        tracing::error!(stage = %info.name, error = %ErrorChain::new(&error), "cannot record the aborted stage");
     }
 }
 

@@ -1,5 +1,6 @@
 //! `FlowError`: why a flow could not be built, started or waited for.
 
+use super::failure::EndNotRecorded;
 use super::graph::GraphError;
 use super::report::FlowReport;
 
@@ -11,7 +12,7 @@ use super::report::FlowReport;
 #[non_exhaustive]
 pub enum FlowError {
     /// The graph is invalid.
-    #[error("invalid flow graph: {0}")]
+    #[error("invalid flow graph")]
     Graph(#[from] GraphError),
     /// `configure` named a stage that does not exist.
     #[error("configuration given for unknown stage `{name}`")]
@@ -28,30 +29,34 @@ pub enum FlowError {
         reason: String,
     },
     /// The run directory could not be created or written.
-    #[error("cannot prepare the run directory: {0}")]
+    #[error("cannot prepare the run directory")]
     RunDir(#[from] crate::journal::RunDirError),
     /// The run to replay could not be read or is unfit to replay.
-    #[error("cannot replay: {0}")]
+    #[error("cannot replay")]
     Replay(#[from] crate::replay::ReplayError),
     /// A journal could not be created.
-    #[error("cannot create journal: {0}")]
+    #[error("cannot create journal")]
     Journal(#[from] obzenflow_core::JournalError),
     /// The flow ran to an end, but that end could not be recorded: the pipeline's journal or
     /// the run manifest could not be written (a full disk, a failed fsync, the run directory
-    /// deleted). `reason` names the journal or file and the cause; `report` is the run's
-    /// report, its state `Failed` with that reason. Where the manifest could still be written
-    /// it records the run as failed with the same reason, never as crashed.
-    #[error("the flow's end could not be recorded: {reason}")]
+    /// deleted). `end` names what could not be written and keeps the error (a
+    /// [`JournalError`](obzenflow_core::JournalError) or a
+    /// [`RunDirError`](crate::journal::RunDirError)) as its source; `report` is the run's
+    /// report, its state `Failed` with [`FlowFailure::EndNotRecorded`](super::FlowFailure)
+    /// holding the same. Where the manifest could still be written it records the run as
+    /// failed with that failure's text, never as crashed.
+    #[error("the flow's end could not be recorded")]
     EndNotRecorded {
         /// What could not be written, and why.
-        reason: String,
+        #[source]
+        end: EndNotRecorded,
         /// The run's report.
         report: Box<FlowReport>,
     },
     /// The pipeline supervisor ended abnormally.
-    #[error("pipeline supervisor failed: {0}")]
+    #[error("pipeline supervisor failed")]
     Supervision(#[from] crate::supervised_base::SupervisionError),
     /// The pipeline supervisor task panicked or was aborted.
-    #[error("pipeline supervisor task ended abnormally: {0}")]
+    #[error("pipeline supervisor task ended abnormally")]
     Join(#[from] tokio::task::JoinError),
 }

@@ -9,11 +9,13 @@
 
 use std::time::Duration;
 
+use obzenflow_core::ErrorChain;
 use obzenflow_fsm::{
     ActionError, EventVariant, FsmAction, StateMachine, StateTimeout, StateVariant, Transition,
 };
 
 use super::context::PipelineContext;
+use super::failure::FlowFailure;
 
 /// Where a flow is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +29,7 @@ pub enum FlowState {
     /// A stage failed; the others are being cancelled.
     Failing {
         /// Why the flow fails.
-        reason: String,
+        failure: FlowFailure,
     },
     /// Cancellation requested; waiting for every stage to stop.
     Cancelling {
@@ -38,8 +40,9 @@ pub enum FlowState {
     Drained,
     /// The flow failed. Terminal.
     Failed {
-        /// Why.
-        reason: String,
+        /// Why: the typed cause; [`FlowReport::failure`](super::FlowReport::failure) returns
+        /// it, and the flow's terminal lifecycle record holds its text.
+        failure: FlowFailure,
     },
     /// The flow was cancelled. Terminal.
     Cancelled {
@@ -91,7 +94,7 @@ pub enum FlowEvent {
     /// A stage failed or was cancelled on its own.
     StageFailed {
         /// Which stage and why.
-        reason: String,
+        failure: FlowFailure,
     },
     /// Every stage reached a terminal state.
     AllStagesDone,
@@ -102,7 +105,7 @@ pub enum FlowEvent {
     /// The supervisor itself failed (materializing, an action).
     Failure {
         /// Why.
-        reason: String,
+        failure: FlowFailure,
     },
     /// Every holder of the flow's handle is gone; the flow runs on to completion.
     ControlClosed,
@@ -186,8 +189,8 @@ impl StateMachine for PipelineMachine {
             (S::Running | S::Draining, E::AllStagesDone) => Transition::to(S::Drained),
             (
                 S::Created | S::Running | S::Draining,
-                E::StageFailed { reason } | E::Failure { reason },
-            ) => begin_failing(reason),
+                E::StageFailed { failure } | E::Failure { failure },
+            ) => begin_failing(failure),
             (S::Created | S::Running | S::Draining, E::CancelRequested { reason }) => {
                 begin_cancelling(reason)
             }
@@ -197,8 +200,8 @@ impl StateMachine for PipelineMachine {
             (S::Failing { .. } | S::Cancelling { .. }, E::TeardownTimedOut) => {
                 Transition::stay_with(vec![FlowAction::AbortStuckStages])
             }
-            (S::Failing { reason }, E::AllStagesDone) => Transition::to(S::Failed {
-                reason: reason.clone(),
+            (S::Failing { failure }, E::AllStagesDone) => Transition::to(S::Failed {
+                failure: failure.clone(),
             }),
             (S::Cancelling { reason }, E::AllStagesDone) => Transition::to(S::Cancelled {
                 reason: reason.clone(),
@@ -252,14 +255,14 @@ impl StateMachine for PipelineMachine {
     }
 }
 
-fn begin_failing(reason: &str) -> Transition<FlowState, FlowAction> {
+fn begin_failing(failure: &FlowFailure) -> Transition<FlowState, FlowAction> {
+    // The stages' cancellation records are text: the failure's chain, each cause once.
+    let reason = format!("flow failed: {}", ErrorChain::new(failure));
     Transition::to_with(
         FlowState::Failing {
-            reason: reason.to_owned(),
+            failure: failure.clone(),
         },
-        vec![FlowAction::CancelStages {
-            reason: format!("flow failed: {reason}"),
-        }],
+        vec![FlowAction::CancelStages { reason }],
     )
 }
 

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 
 use super::builder::Flow;
 use super::error::FlowError;
+use super::failure::FlowFailure;
 use super::fsm::FlowState;
 use super::materialize::materialize;
 use super::report::{DeliveryGuarantee, FlowReport, StageReport};
@@ -196,12 +197,12 @@ impl FlowHandle {
         let final_state = state.borrow().clone();
         match (joined, self.shared.end_not_recorded()) {
             (Ok(()), _) => Ok(build_report(&self.shared, final_state)),
-            (Err(SupervisionError::Completion { .. }), Some(reason)) => {
+            (Err(SupervisionError::Completion { .. }), Some(end)) => {
                 let failed = FlowState::Failed {
-                    reason: reason.clone(),
+                    failure: FlowFailure::EndNotRecorded(end.clone()),
                 };
                 let report = Box::new(build_report(&self.shared, failed));
-                Err(FlowError::EndNotRecorded { reason, report })
+                Err(FlowError::EndNotRecorded { end, report })
             }
             (Err(error), _) => Err(error.into()),
         }

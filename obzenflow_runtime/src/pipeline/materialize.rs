@@ -205,10 +205,13 @@ fn open_run(
             if let (Some(run_dir), Some(mut manifest)) = (factory.run_dir(), manifest) {
                 manifest.finish_because(
                     RunStatus::Failed,
-                    format!("the run could not start: {error}"),
+                    format!(
+                        "the run could not start: {}",
+                        obzenflow_core::ErrorChain::new(&error)
+                    ),
                 );
                 if let Err(manifest_error) = run_dir.write_manifest(&manifest) {
-                    tracing::error!(error = %manifest_error, "cannot record the failed start");
+                    tracing::error!(error = %obzenflow_core::ErrorChain::new(&manifest_error), "cannot record the failed start");
                 }
             }
             return Err(error);

@@ -7,9 +7,10 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use obzenflow_core::RunId;
+use obzenflow_core::{ErrorChain, RunId};
 use obzenflow_fsm::StateVariant;
 
+use super::failure::FlowFailure;
 use super::fsm::FlowState;
 use crate::metrics::{ErrorCounts, FlowSnapshot, StageSnapshot};
 use crate::stages::{StageKind, StageState};
@@ -148,6 +149,36 @@ impl FlowReport {
         matches!(self.state, FlowState::Drained)
     }
 
+    /// Why the flow failed, if it failed: which stage and its typed cause, down to a handler's
+    /// own error.
+    ///
+    /// ```no_run
+    /// use obzenflow_runtime::stages::FailureKind;
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("sensor {0} is unplugged")]
+    /// struct Unplugged(u32);
+    ///
+    /// # async fn run(flow: obzenflow_runtime::pipeline::Flow) -> Result<(), obzenflow_runtime::pipeline::FlowError> {
+    /// let report = flow.run().await?;
+    /// if let Some(failure) = report.failure() {
+    ///     let stage = failure.stage_failure().map(|stage| (stage.stage(), stage.kind()));
+    ///     if let (Some((name, FailureKind::Handler)), Some(Unplugged(sensor))) =
+    ///         (stage, failure.downcast_ref::<Unplugged>())
+    ///     {
+    ///         println!("`{name}` lost sensor {sensor}");
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn failure(&self) -> Option<&FlowFailure> {
+        match &self.state {
+            FlowState::Failed { failure } => Some(failure),
+            _ => None,
+        }
+    }
+
     /// The report of the stage named `name`.
     pub fn stage(&self, name: &str) -> Option<&StageReport> {
         self.stages.iter().find(|stage| stage.name == name)
@@ -182,7 +213,7 @@ impl fmt::Display for FlowReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let outcome = match &self.state {
             FlowState::Drained => "completed".to_owned(),
-            FlowState::Failed { reason } => format!("FAILED: {reason}"),
+            FlowState::Failed { failure } => format!("FAILED: {}", ErrorChain::new(failure)),
             FlowState::Cancelled { reason } => format!("cancelled: {reason}"),
             other => format!("{other:?}"),
         };
@@ -291,8 +322,12 @@ fn write_errors(f: &mut fmt::Formatter<'_>, stages: &[StageReport]) -> fmt::Resu
         }
     }
     for stage in stages {
-        if let StageState::Failed { reason } | StageState::Cancelled { reason } = &stage.state {
-            writeln!(f, "  stage `{}`: {reason}", stage.name)?;
+        match &stage.state {
+            StageState::Failed { failure } => writeln!(f, "  {}", ErrorChain::new(failure))?,
+            StageState::Cancelled { reason } => {
+                writeln!(f, "  stage `{}`: {reason}", stage.name)?;
+            }
+            _ => {}
         }
     }
     Ok(())

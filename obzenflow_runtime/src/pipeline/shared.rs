@@ -7,6 +7,7 @@ use std::time::Instant;
 use obzenflow_core::{FlowId, RunId};
 use tokio::sync::watch;
 
+use super::failure::EndNotRecorded;
 use crate::metrics::{fold_stages, FlowSnapshot, StageProbe};
 use crate::stages::{CounterSnapshot, StageKind, StageState};
 
@@ -28,20 +29,20 @@ pub(crate) struct RunShared {
     pub(crate) snapshots: Option<watch::Receiver<Arc<FlowSnapshot>>>,
     /// Why the flow's end could not be recorded (its pipeline journal or its manifest could
     /// not be written), once the pipeline supervisor found so; the handle reports it.
-    pub(crate) end_not_recorded: Mutex<Option<String>>,
+    pub(crate) end_not_recorded: Mutex<Option<EndNotRecorded>>,
 }
 
 impl RunShared {
     /// Records why the flow's end could not be recorded.
-    pub(crate) fn set_end_not_recorded(&self, reason: String) {
+    pub(crate) fn set_end_not_recorded(&self, end: EndNotRecorded) {
         *self
             .end_not_recorded
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(reason);
+            .unwrap_or_else(PoisonError::into_inner) = Some(end);
     }
 
     /// Why the flow's end could not be recorded, if it could not.
-    pub(crate) fn end_not_recorded(&self) -> Option<String> {
+    pub(crate) fn end_not_recorded(&self) -> Option<EndNotRecorded> {
         self.end_not_recorded
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

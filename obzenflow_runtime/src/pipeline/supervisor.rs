@@ -3,20 +3,23 @@
 
 use std::sync::{Arc, Mutex};
 
-use obzenflow_core::{Journal, LifecycleEvent, SystemComponent, WriterId};
+use obzenflow_core::{ErrorChain, Journal, LifecycleEvent, SystemComponent, WriterId};
 use obzenflow_fsm::{BoxError, Machine, StateVariant};
 
 use crate::facts::{seal, system_context};
 use tokio::sync::watch;
 
 use super::context::PipelineContext;
+use super::failure::{EndNotRecorded, FlowFailure};
 use super::fsm::{FlowAction, FlowEvent, FlowState, PipelineMachine};
 use super::handle::FlowCommand;
 use super::shared::RunShared;
 use crate::journal::{JournalFactory, RunDirError, RunLock, RunManifest, RunStatus};
 use crate::metrics::MetricsHandle;
 use crate::stages::StageState;
-use crate::supervised_base::{CommandPolicy, EventLoopDirective, SelfSupervised, Supervisor};
+use crate::supervised_base::{
+    CommandPolicy, EventLoopDirective, SelfSupervised, Supervisor, SupervisorFailure,
+};
 use crate::wait_any::{wait_any, BoxFuture};
 
 /// Supervises a whole flow.
@@ -53,9 +56,9 @@ impl PipelineSupervisor {
                 .wait_for(|state| matches!(state, StageState::Running) || state.is_terminal())
                 .await;
         }
-        if let Some(reason) = self.first_failure() {
+        if let Some(failure) = self.first_failure() {
             return Ok(EventLoopDirective::Transition(FlowEvent::StageFailed {
-                reason,
+                failure,
             }));
         }
         context.start_sources();
@@ -63,18 +66,17 @@ impl PipelineSupervisor {
         Ok(EventLoopDirective::Transition(FlowEvent::Started))
     }
 
-    /// The first stage that failed or was cancelled on its own, as a reason.
-    fn first_failure(&self) -> Option<String> {
+    /// The first stage that failed or was cancelled on its own, as the flow's failure.
+    fn first_failure(&self) -> Option<FlowFailure> {
         self.stage_states
             .iter()
             .zip(&self.shared.stages)
             .find_map(|(state, stage)| match &*state.borrow() {
-                StageState::Failed { reason } => {
-                    Some(format!("stage `{}` failed: {reason}", stage.name))
-                }
-                StageState::Cancelled { reason } => {
-                    Some(format!("stage `{}` was cancelled: {reason}", stage.name))
-                }
+                StageState::Failed { failure } => Some(FlowFailure::Stage(failure.clone())),
+                StageState::Cancelled { reason } => Some(FlowFailure::StageCancelled {
+                    stage: stage.name.to_string(),
+                    reason: reason.clone(),
+                }),
                 _ => None,
             })
     }
@@ -88,8 +90,8 @@ impl PipelineSupervisor {
     }
 
     async fn watch_running(&self, context: &mut PipelineContext) -> EventLoopDirective<FlowEvent> {
-        if let Some(reason) = self.first_failure() {
-            return EventLoopDirective::Transition(FlowEvent::StageFailed { reason });
+        if let Some(failure) = self.first_failure() {
+            return EventLoopDirective::Transition(FlowEvent::StageFailed { failure });
         }
         if !self.all_stages_done(context) {
             return EventLoopDirective::Continue;
@@ -97,7 +99,9 @@ impl PipelineSupervisor {
         // Every stage drained. Joining them now surfaces what failed after a stage's last
         // state change (its journals' final sync or close), which must not read as success.
         match context.join_stages().await.into_iter().next() {
-            Some(reason) => EventLoopDirective::Transition(FlowEvent::StageFailed { reason }),
+            Some(failure) => EventLoopDirective::Transition(FlowEvent::StageFailed {
+                failure: FlowFailure::Stage(failure),
+            }),
             None => EventLoopDirective::Transition(FlowEvent::AllStagesDone),
         }
     }
@@ -132,8 +136,8 @@ impl PipelineSupervisor {
     /// The pipeline's terminal lifecycle fact for `outcome`.
     fn lifecycle(&self, outcome: &FlowState) -> LifecycleEvent {
         match outcome {
-            FlowState::Failed { reason } => LifecycleEvent::Failed {
-                reason: reason.clone(),
+            FlowState::Failed { failure } => LifecycleEvent::Failed {
+                reason: ErrorChain::new(failure).to_string(),
             },
             FlowState::Cancelled { reason } => LifecycleEvent::Cancelled {
                 reason: reason.clone(),
@@ -176,7 +180,9 @@ impl PipelineSupervisor {
             return Ok(());
         };
         match outcome {
-            FlowState::Failed { reason } => manifest.finish_because(RunStatus::Failed, reason),
+            FlowState::Failed { failure } => {
+                manifest.finish_because(RunStatus::Failed, ErrorChain::new(failure).to_string());
+            }
             FlowState::Cancelled { reason } => {
                 manifest.finish_because(RunStatus::Cancelled, reason);
             }
@@ -188,30 +194,20 @@ impl PipelineSupervisor {
     /// Records that the flow's end could not be recorded: as the run's failure in the manifest
     /// (when it can still be written) and for the handle, whose error and report name it.
     /// `retry_manifest` is false when the manifest itself is what failed.
-    fn end_not_recorded(
-        &self,
-        outcome: &FlowState,
-        cause: String,
-        retry_manifest: bool,
-    ) -> BoxError {
-        let mut reason = format!(
-            "the flow ended {} but could not record it: {cause}",
-            outcome.variant_name()
-        );
+    fn end_not_recorded(&self, end: EndNotRecorded, retry_manifest: bool) -> BoxError {
         let failed = FlowState::Failed {
-            reason: reason.clone(),
+            failure: FlowFailure::EndNotRecorded(end.clone()),
         };
-        if let Err(error) = retry_manifest
+        let end = match retry_manifest
             .then(|| self.finish_manifest(&failed))
             .transpose()
         {
-            reason.push_str(&format!(
-                "; the run manifest could not be written either: {error}"
-            ));
-        }
-        tracing::error!(flow = %self.shared.flow_name, run_id = %self.shared.run_id, error = %reason, "flow end not recorded");
-        self.shared.set_end_not_recorded(reason.clone());
-        BoxError::from(reason)
+            Ok(_) => end,
+            Err(error) => end.with_manifest_failure(error),
+        };
+        tracing::error!(flow = %self.shared.flow_name, run_id = %self.shared.run_id, error = %ErrorChain::new(&end), "flow end not recorded");
+        self.shared.set_end_not_recorded(end.clone());
+        Box::new(end)
     }
 }
 
@@ -327,19 +323,19 @@ impl SelfSupervised for PipelineSupervisor {
         // A journal or manifest that cannot be written ends the run as failed, with the cause
         // (journal or file, and the error) in the manifest where it can be written, and in the
         // handle's error and report.
+        let ended = outcome.variant_name();
         if let Err(error) = seal(self.system_journal.as_ref(), writer, context, fact).await {
-            return Err(self.end_not_recorded(&outcome, error.to_string(), true));
+            return Err(self.end_not_recorded(EndNotRecorded::journal(ended, error), true));
         }
         match self.finish_manifest(&outcome) {
             Ok(()) => Ok(()),
-            Err(error) => {
-                let cause = format!("the run manifest could not be written: {error}");
-                Err(self.end_not_recorded(&outcome, cause, false))
-            }
+            Err(error) => Err(self.end_not_recorded(EndNotRecorded::manifest(ended, error), false)),
         }
     }
 
-    fn event_for_action_error(&self, message: String) -> FlowEvent {
-        FlowEvent::Failure { reason: message }
+    fn event_for_action_error(&self, failure: SupervisorFailure) -> FlowEvent {
+        FlowEvent::Failure {
+            failure: FlowFailure::Supervisor(failure),
+        }
     }
 }

@@ -31,7 +31,7 @@ use crate::journal::{RunDirError, RunState};
 #[non_exhaustive]
 pub enum ReplayError {
     /// The archived run directory or its manifest could not be read.
-    #[error("cannot read the archived run {}: {source}", run_dir.display())]
+    #[error("cannot read the archived run {}", run_dir.display())]
     Archive {
         /// The archived run directory.
         run_dir: PathBuf,
@@ -69,7 +69,7 @@ pub enum ReplayError {
     },
     /// An archived journal of a source could not be read, e.g. a corrupt record.
     #[error(
-        "cannot read the archived {lane} journal of source `{stage}` in {}: {source}",
+        "cannot read the archived {lane} journal of source `{stage}` in {}",
         run_dir.display()
     )]
     ArchiveRead {
@@ -153,20 +153,25 @@ impl fmt::Display for Side {
 /// Two runs could not be compared. Differences between them are not errors: they are in the
 /// [`VerifyReport`](super::VerifyReport).
 ///
+/// Its message says what could not be read; the cause is its source, so print the chain:
+///
 /// ```no_run
+/// use obzenflow_core::ErrorChain;
 /// use obzenflow_runtime::replay::{verify, VerifyError};
 ///
 /// match verify("runs/run_a", "runs/run_b") {
 ///     Ok(report) => println!("{report}"),
-///     Err(VerifyError::Run { side, source, .. }) => eprintln!("the {side} run: {source}"),
-///     Err(error) => eprintln!("{error}"),
+///     Err(VerifyError::Run { side, source, .. }) => {
+///         eprintln!("the {side} run: {}", ErrorChain::new(&*source));
+///     }
+///     Err(error) => eprintln!("{}", ErrorChain::new(&error)),
 /// }
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum VerifyError {
     /// A run directory or its manifest could not be read.
-    #[error("cannot read the {side} run {}: {source}", run_dir.display())]
+    #[error("cannot read the {side} run {}", run_dir.display())]
     Run {
         /// Which run.
         side: Side,
@@ -177,7 +182,7 @@ pub enum VerifyError {
         source: Box<RunDirError>,
     },
     /// A journal of a run could not be read, e.g. a corrupt record.
-    #[error("cannot read the {lane} journal of `{stage}` in the {side} run: {source}")]
+    #[error("cannot read the {lane} journal of `{stage}` in the {side} run")]
     Journal {
         /// Which run.
         side: Side,

@@ -1,7 +1,13 @@
-//! Stage errors: per-record failures that go to the error lane, and stage failures that stop it.
+//! Stage errors: per-record failures that go to the error lane, stage errors that stop it, and
+//! [`StageFailure`], the typed cause a failed stage carries to the flow's report.
+
+use std::fmt;
+use std::sync::Arc;
 
 use obzenflow_core::event::FieldError;
-use obzenflow_core::{ErrorKind, JournalError, JournalId, PayloadError};
+use obzenflow_core::{ErrorChain, ErrorKind, JournalError, JournalId, PayloadError};
+
+use crate::supervised_base::{PanicError, SupervisionError, SupervisorFailure};
 
 /// A handler failed on one record. The record goes to the stage's error lane and the stage goes
 /// on.
@@ -36,13 +42,13 @@ impl RecordError {
 
 impl From<PayloadError> for RecordError {
     fn from(error: PayloadError) -> Self {
-        Self::decode(error.to_string())
+        Self::decode(ErrorChain::new(&error).to_string())
     }
 }
 
 impl From<FieldError> for RecordError {
     fn from(error: FieldError) -> Self {
-        Self::validation(error.to_string())
+        Self::validation(ErrorChain::new(&error).to_string())
     }
 }
 
@@ -59,11 +65,15 @@ impl From<&str> for RecordError {
 }
 
 /// Why a stage failed as a whole.
+///
+/// Each variant keeps the stage's name as typed context, but its message does not repeat it:
+/// the [`StageFailure`](super::StageFailure) that carries it names the stage (`stage `parse`
+/// failed: error budget exceeded: …`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StageError {
     /// A journal the stage reads or writes failed.
-    #[error("stage `{stage}`: {source}")]
+    #[error("a journal failed")]
     Journal {
         /// The stage name.
         stage: String,
@@ -73,8 +83,7 @@ pub enum StageError {
     },
     /// An upstream's end-of-stream count differs from what this stage read on that edge.
     #[error(
-        "stage `{stage}`: edge contract broken on {upstream}: upstream wrote {expected} records, \
-         {actual} were read"
+        "edge contract broken on {upstream}: upstream wrote {expected} records, {actual} were read"
     )]
     EdgeContract {
         /// The reading stage.
@@ -87,7 +96,7 @@ pub enum StageError {
         actual: u64,
     },
     /// An upstream journal closed before its end-of-stream marker.
-    #[error("stage `{stage}`: upstream {upstream} closed without an end-of-stream marker")]
+    #[error("upstream {upstream} closed without an end-of-stream marker")]
     UpstreamClosed {
         /// The reading stage.
         stage: String,
@@ -95,9 +104,7 @@ pub enum StageError {
         upstream: JournalId,
     },
     /// Too many records failed.
-    #[error(
-        "stage `{stage}`: error budget exceeded: {errors} errored records of {records} ({budget})"
-    )]
+    #[error("error budget exceeded: {errors} errored records of {records} ({budget})")]
     ErrorBudgetExceeded {
         /// The stage name.
         stage: String,
@@ -109,7 +116,7 @@ pub enum StageError {
         budget: String,
     },
     /// The handler reported a failure of the whole stage (e.g. a missing input file).
-    #[error("stage `{stage}`: {message}")]
+    #[error("{message}")]
     Handler {
         /// The stage name.
         stage: String,
@@ -161,5 +168,186 @@ impl HandlerFailure {
             message: self.message,
             source: self.source,
         }
+    }
+}
+
+/// How a stage failed, for matching; the [`StageFailure`] carrying it has the details.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The handler failed the stage ([`HandlerFailure`], [`StageError::Handler`]), e.g. an
+    /// input file that cannot be opened; the handler's own error is in the chain.
+    Handler,
+    /// More records failed than the stage's [`ErrorBudget`](super::ErrorBudget) allows.
+    ErrorBudgetExceeded,
+    /// An upstream's end-of-stream count differs from what the stage read on that edge.
+    EdgeContract,
+    /// An upstream journal closed before its end-of-stream marker.
+    UpstreamClosed,
+    /// A journal the stage reads or writes failed: I/O, corruption, encoding.
+    Journal,
+    /// Handler or supervisor code panicked; the cause is the
+    /// [`PanicError`](crate::supervised_base::PanicError).
+    Panic,
+    /// The stage drained, but its end could not be recorded: writing its terminal record or
+    /// closing (syncing) its journals failed. The cause is the stage's
+    /// [`SupervisionError`](crate::supervised_base::SupervisionError).
+    Finishing,
+    /// Something else in the stage's supervision failed.
+    Other,
+}
+
+impl FailureKind {
+    /// The kind of failure `cause` is.
+    fn of(cause: &(dyn std::error::Error + 'static)) -> Self {
+        if let Some(error) = cause.downcast_ref::<StageError>() {
+            return match error {
+                StageError::Journal { .. } => Self::Journal,
+                StageError::EdgeContract { .. } => Self::EdgeContract,
+                StageError::UpstreamClosed { .. } => Self::UpstreamClosed,
+                StageError::ErrorBudgetExceeded { .. } => Self::ErrorBudgetExceeded,
+                StageError::Handler { .. } => Self::Handler,
+            };
+        }
+        if cause.is::<PanicError>() {
+            Self::Panic
+        } else if cause.is::<JournalError>() {
+            Self::Journal
+        } else {
+            Self::Other
+        }
+    }
+}
+
+/// Why a stage failed, typed from the error that failed it to the flow's
+/// [`FlowReport`](crate::pipeline::FlowReport): what [`StageState::Failed`](super::StageState)
+/// carries.
+///
+/// It names the stage and the [`kind`](Self::kind) of failure, and keeps the error itself as
+/// its [`source`](std::error::Error::source) ([`cause`](Self::cause)): usually a
+/// [`StageError`], whose own source for a handler failure is the handler's error, so
+/// [`downcast_ref`](Self::downcast_ref) gives a user's error type back. `Display` says only
+/// which stage failed (`stage `parse` failed`); [`ErrorChain`] prints the whole story, each
+/// cause once, and is what the stage's terminal lifecycle record holds. Clones share the
+/// cause, and two failures are equal when one is a clone of the other.
+///
+/// ```no_run
+/// use obzenflow_core::ErrorChain;
+/// use obzenflow_runtime::stages::{FailureKind, StageState};
+///
+/// # fn show(state: &StageState) {
+/// if let StageState::Failed { failure } = state {
+///     match failure.kind() {
+///         FailureKind::ErrorBudgetExceeded => eprintln!("too many bad records"),
+///         FailureKind::Journal => {
+///             let io = failure.downcast_ref::<std::io::Error>();
+///             eprintln!("storage failed ({:?}): {}", io.map(std::io::Error::kind), ErrorChain::new(failure));
+///         }
+///         _ => eprintln!("{}", ErrorChain::new(failure)),
+///     }
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct StageFailure {
+    stage: Arc<str>,
+    kind: FailureKind,
+    state: &'static str,
+    cause: Arc<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+impl StageFailure {
+    /// The failure of `stage` that its supervision loop caught.
+    pub(crate) fn caught(stage: Arc<str>, failure: &SupervisorFailure) -> Self {
+        let cause = failure.shared_cause();
+        Self {
+            stage,
+            kind: FailureKind::of(&*cause),
+            state: failure.state(),
+            cause,
+        }
+    }
+
+    /// The failure of `stage` whose supervisor reached its last state `state` but then ended
+    /// with `error` (its terminal record or its journals' final sync failed).
+    pub(crate) fn finishing(stage: Arc<str>, state: &'static str, error: SupervisionError) -> Self {
+        Self {
+            stage,
+            kind: FailureKind::Finishing,
+            state,
+            cause: Arc::new(error),
+        }
+    }
+
+    /// The failed stage's name.
+    pub fn stage(&self) -> &str {
+        &self.stage
+    }
+
+    /// How it failed.
+    pub fn kind(&self) -> FailureKind {
+        self.kind
+    }
+
+    /// Variant name of the state the stage was in when it failed (`created` while it
+    /// initialized, `running`, `draining`; for [`FailureKind::Finishing`], the last state it
+    /// reached).
+    pub fn state(&self) -> &'static str {
+        self.state
+    }
+
+    /// The error that failed the stage: a [`StageError`], a
+    /// [`PanicError`](crate::supervised_base::PanicError), a [`JournalError`] or, for
+    /// [`FailureKind::Finishing`], a [`SupervisionError`].
+    pub fn cause(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.cause
+    }
+
+    /// The stage's error, when the cause is one.
+    pub fn stage_error(&self) -> Option<&StageError> {
+        self.cause.downcast_ref::<StageError>()
+    }
+
+    /// The first error of type `E` in the cause's chain: the handler's own error type, an
+    /// `io::Error`, a [`JournalError`].
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        ErrorChain::new(self.cause()).find::<E>()
+    }
+}
+
+impl fmt::Display for StageFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            FailureKind::Finishing => write!(f, "stage `{}` failed while finishing", self.stage),
+            _ => write!(f, "stage `{}` failed", self.stage),
+        }
+    }
+}
+
+impl std::error::Error for StageFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.cause())
+    }
+}
+
+impl PartialEq for StageFailure {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.cause, &other.cause) && self.stage == other.stage
+    }
+}
+
+impl Eq for StageFailure {}
+
+#[cfg(test)]
+impl StageFailure {
+    /// A handler failure of `stage` saying `message`, for tests of the machines.
+    pub(crate) fn for_tests(stage: &str, message: &str) -> Self {
+        let error = HandlerFailure::msg(message).into_stage_error(stage);
+        let failure = SupervisorFailure::new(
+            crate::supervised_base::FailedStep::Dispatch,
+            "running",
+            error,
+        );
+        Self::caught(stage.into(), &failure)
     }
 }

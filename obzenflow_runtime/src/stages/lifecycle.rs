@@ -13,6 +13,7 @@
 use obzenflow_fsm::{ActionError, EventVariant, FsmAction, StateMachine, StateVariant, Transition};
 
 use super::context::StageContext;
+use super::error::StageFailure;
 
 /// Where a stage is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,8 +32,8 @@ pub enum StageState {
     Drained,
     /// Failed. Terminal.
     Failed {
-        /// Why.
-        reason: String,
+        /// Why: the typed cause, which the stage's terminal lifecycle record holds as text.
+        failure: StageFailure,
     },
     /// Cancelled before it could drain. Terminal.
     Cancelled {
@@ -89,7 +90,7 @@ pub enum StageEvent {
     /// Something failed: a journal, a handler, the error budget, a panic.
     Failure {
         /// Why.
-        reason: String,
+        failure: StageFailure,
     },
     /// Every holder of the stage's handle is gone.
     ControlClosed,
@@ -157,8 +158,8 @@ impl StateMachine for StageMachine {
         use StageEvent as E;
         use StageState as S;
         match (state, event) {
-            (_, E::Failure { reason }) => Transition::to(S::Failed {
-                reason: reason.clone(),
+            (_, E::Failure { failure }) => Transition::to(S::Failed {
+                failure: failure.clone(),
             }),
             (_, E::Cancel { reason }) => Transition::to(S::Cancelled {
                 reason: reason.clone(),
@@ -256,7 +257,7 @@ mod tests {
             StageState::Draining,
             StageState::Drained,
             StageState::Failed {
-                reason: reason.clone(),
+                failure: StageFailure::for_tests("stage", &reason),
             },
             StageState::Cancelled { reason },
         ]
@@ -274,7 +275,9 @@ mod tests {
             StageEvent::Cancel {
                 reason: reason.clone(),
             },
-            StageEvent::Failure { reason },
+            StageEvent::Failure {
+                failure: StageFailure::for_tests("stage", &reason),
+            },
             StageEvent::ControlClosed,
         ]
     }
@@ -319,7 +322,7 @@ mod tests {
             .filter(|state| !state.is_terminal())
         {
             let failure = StageEvent::Failure {
-                reason: "disk full".into(),
+                failure: StageFailure::for_tests("stage", "disk full"),
             };
             let next = StageMachine::transition(&state, &failure, &mut context(StageKind::Sink));
             assert!(

@@ -23,7 +23,7 @@ mod transform;
 pub use config::{EdgeConfig, ErrorBudget, StageConfig};
 pub use context::{StageContext, StageInfo, StageKind};
 pub use counters::{CounterSnapshot, StageCounters};
-pub use error::{HandlerFailure, RecordError, StageError};
+pub use error::{FailureKind, HandlerFailure, RecordError, StageError, StageFailure};
 pub use handle::{StageCommand, StageHandle};
 pub use lifecycle::{StageAction, StageEvent, StageMachine, StageState};
 pub use sink::{AsyncSinkHandler, SinkHandler};

@@ -5,13 +5,15 @@
 
 use std::sync::{Arc, Mutex};
 
-use obzenflow_core::{Journal, JournalId, LifecycleEvent, StageId, Timestamp, WriterId};
+use obzenflow_core::{
+    ErrorChain, Journal, JournalId, LifecycleEvent, StageId, Timestamp, WriterId,
+};
 use obzenflow_fsm::{BoxError, Machine};
 
 use super::config::StageConfig;
 use super::context::{StageContext, StageInfo};
 use super::counters::StageCounters;
-use super::error::StageError;
+use super::error::{StageError, StageFailure};
 use super::handle::{StageCommand, StageHandle};
 use super::inputs::Inputs;
 use super::lifecycle::{StageEvent, StageMachine, StageState};
@@ -20,7 +22,7 @@ use super::outputs::Outputs;
 use crate::facts::seal;
 use crate::supervised_base::{
     spawn_supervised, CommandPolicy, EventLoopDirective, HandlerSupervised, Supervisor,
-    SupervisorConfig,
+    SupervisorConfig, SupervisorFailure,
 };
 
 /// Everything a stage needs, assembled by the pipeline before the stage is spawned.
@@ -231,8 +233,8 @@ impl<L: StageLogic> HandlerSupervised for StageSupervisor<L> {
             StageState::Running => self.run_batch(context).await,
             StageState::Draining => self.drain(context).await,
             StageState::Drained => Ok(self.terminate(self.completed())),
-            StageState::Failed { reason } => Ok(self.terminate(LifecycleEvent::Failed {
-                reason: reason.clone(),
+            StageState::Failed { failure } => Ok(self.terminate(LifecycleEvent::Failed {
+                reason: ErrorChain::new(failure).to_string(),
             })),
             StageState::Cancelled { reason } => Ok(self.terminate(LifecycleEvent::Cancelled {
                 reason: reason.clone(),
@@ -283,7 +285,9 @@ impl<L: StageLogic> HandlerSupervised for StageSupervisor<L> {
         Ok(())
     }
 
-    fn event_for_action_error(&self, message: String) -> StageEvent {
-        StageEvent::Failure { reason: message }
+    fn event_for_action_error(&self, failure: SupervisorFailure) -> StageEvent {
+        StageEvent::Failure {
+            failure: StageFailure::caught(self.info.name.clone(), &failure),
+        }
     }
 }

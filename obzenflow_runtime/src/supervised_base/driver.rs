@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use super::base::{EventLoopDirective, Supervisor};
 use super::control::{CommandPolicy, Control};
-use super::error::{describe, SupervisionError};
+use super::error::{FailedStep, SupervisionError, SupervisorFailure};
 use super::handle::SupervisorStats;
 use super::panic::{catch_sync, CatchUnwind, PanicError};
 
@@ -54,7 +54,7 @@ pub trait Body<Flavor>: Supervisor + Send + Sized {
     fn complete(&self) -> BoxFuture<'_, Result<(), BoxError>>;
 
     /// Forwards to `event_for_action_error`.
-    fn failure_event(&self, message: String) -> Self::Event;
+    fn failure_event(&self, failure: SupervisorFailure) -> Self::Event;
 }
 
 /// Every supervisor [`spawn_supervised`](super::spawn_supervised) accepts: each
@@ -177,8 +177,8 @@ enum Input<C> {
     DeadlineElapsed,
     /// `wait_for_input` returned: dispatch.
     Ready,
-    /// `wait_for_input` failed or panicked; the failure message.
-    WaitFailed(String),
+    /// `wait_for_input` failed or panicked.
+    WaitFailed(SupervisorFailure),
 }
 
 /// Whether the loop goes on.
@@ -418,7 +418,7 @@ impl<S: Body<Flavor>, Flavor> Driver<S, Flavor> {
             Input::ControlClosed => self.on_control_closed().await,
             Input::DeadlineElapsed => self.on_deadline().await,
             Input::Ready => self.dispatch().await,
-            Input::WaitFailed(message) => self.fail(message).await.map(|()| Flow::Continue),
+            Input::WaitFailed(failure) => self.fail(failure).await.map(|()| Flow::Continue),
         }
     }
 
@@ -464,7 +464,7 @@ impl<S: Body<Flavor>, Flavor> Driver<S, Flavor> {
         let state = self.machine.state();
         let state_name = state.variant_name();
         let dispatched = CatchUnwind::new(self.supervisor.dispatch(state, &mut self.context)).await;
-        let message = match dispatched {
+        let failure = match dispatched {
             Ok(Ok(directive)) => return self.follow(directive).await,
             Ok(Err(error)) => {
                 tracing::error!(
@@ -472,20 +472,14 @@ impl<S: Body<Flavor>, Flavor> Driver<S, Flavor> {
                     error = as_error(&error),
                     "dispatch_state failed"
                 );
-                format!(
-                    "dispatch_state error in {state_name}: {}",
-                    describe(as_error(&error))
-                )
+                SupervisorFailure::new(FailedStep::Dispatch, state_name, error)
             }
             Err(panic) => {
                 tracing::error!(state = state_name, error = %panic, "dispatch_state panicked");
-                format!(
-                    "dispatch_state panicked in {state_name}: {}",
-                    panic.message()
-                )
+                SupervisorFailure::panicked(FailedStep::Dispatch, state_name, panic)
             }
         };
-        self.fail(message).await?;
+        self.fail(failure).await?;
         Ok(Flow::Continue)
     }
 
@@ -532,11 +526,9 @@ impl<S: Body<Flavor>, Flavor> Driver<S, Flavor> {
                     error = %panic,
                     "transition panicked"
                 );
-                let message = format!(
-                    "transition panicked in {from} on {event_name}: {}",
-                    panic.message()
-                );
-                self.fail(message).await
+                let step = FailedStep::Transition(event_name);
+                self.fail(SupervisorFailure::panicked(step, from, panic))
+                    .await
             }
         }
     }
@@ -562,7 +554,7 @@ impl<S: Body<Flavor>, Flavor> Driver<S, Flavor> {
             let name = action.name();
             let executed = CatchUnwind::new(action.execute(&mut self.context)).await;
             let state = self.state_name();
-            let message = match executed {
+            let failure = match executed {
                 Ok(Ok(())) => {
                     tracing::trace!(state, action = name, "action executed");
                     continue;
@@ -576,7 +568,7 @@ impl<S: Body<Flavor>, Flavor> Driver<S, Flavor> {
                         error = error_ref,
                         "action failed"
                     );
-                    format!("action {name} failed in {state}: {}", describe(error_ref))
+                    SupervisorFailure::action(name, state, error)
                 }
                 Err(panic) => {
                     tracing::error!(
@@ -586,10 +578,10 @@ impl<S: Body<Flavor>, Flavor> Driver<S, Flavor> {
                         error = %panic,
                         "action panicked"
                     );
-                    format!("action {name} panicked in {state}: {}", panic.message())
+                    SupervisorFailure::panicked(FailedStep::Action(name), state, panic)
                 }
             };
-            return self.fail(message).await;
+            return self.fail(failure).await;
         }
         Ok(())
     }
@@ -602,16 +594,16 @@ impl<S: Body<Flavor>, Flavor> Driver<S, Flavor> {
     /// [`SupervisionError::FailedInTerminalState`]: a terminal state has nowhere to go, so
     /// feeding it the failure event would swallow the failure (and a dispatch that keeps
     /// failing would fail forever).
-    async fn fail(&mut self, message: String) -> Result<(), SupervisionError> {
+    async fn fail(&mut self, failure: SupervisorFailure) -> Result<(), SupervisionError> {
         let from = self.state_name();
         if self.machine.is_terminal() {
             return Err(SupervisionError::FailedInTerminalState {
                 supervisor: self.name.clone(),
                 state: from,
-                failure: message,
+                failure,
             });
         }
-        let event = self.supervisor.failure_event(message);
+        let event = self.supervisor.failure_event(failure);
         let event_name = event.variant_name();
         let actions = match catch_sync(|| self.machine.handle(event, &mut self.context)) {
             Ok(Ok(actions)) => actions,
@@ -681,16 +673,18 @@ fn input_outcome<C>(
         Ok(Ok(())) => Input::Ready,
         Ok(Err(error)) => {
             tracing::error!(state, error = as_error(&error), "wait_for_input failed");
-            Input::WaitFailed(format!(
-                "wait_for_input error in {state}: {}",
-                describe(as_error(&error))
+            Input::WaitFailed(SupervisorFailure::new(
+                FailedStep::WaitForInput,
+                state,
+                error,
             ))
         }
         Err(panic) => {
             tracing::error!(state, error = %panic, "wait_for_input panicked");
-            Input::WaitFailed(format!(
-                "wait_for_input panicked in {state}: {}",
-                panic.message()
+            Input::WaitFailed(SupervisorFailure::panicked(
+                FailedStep::WaitForInput,
+                state,
+                panic,
             ))
         }
     }

@@ -1,7 +1,13 @@
-//! [`SupervisionError`]: why a supervision loop ended without terminating normally.
+//! [`SupervisionError`]: why a supervision loop ended without terminating normally; and
+//! [`SupervisorFailure`]: a failure of a supervisor's code that the loop turned into the
+//! supervisor's failure event.
 
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
+use obzenflow_core::ErrorChain;
 use obzenflow_fsm::{ActionError, BoxError, FsmError};
 
 use super::panic::PanicError;
@@ -38,14 +44,15 @@ pub enum SupervisionError {
     /// the failure path, so the failure ends the loop instead of being absorbed. The completion
     /// record is still written once, after [`Supervisor::on_loop_error`](super::Supervisor::on_loop_error)
     /// received this error, so it can say the supervisor failed.
-    #[error("supervisor `{supervisor}` failed in its terminal state `{state}`: {failure}")]
+    #[error("supervisor `{supervisor}` failed in its terminal state `{state}`")]
     FailedInTerminalState {
         /// The supervisor's name.
         supervisor: String,
         /// Variant name of the terminal state.
         state: &'static str,
         /// What failed, as the failure event would have carried it.
-        failure: String,
+        #[source]
+        failure: SupervisorFailure,
     },
 
     /// The machine has no transition for a regular event (a `Transition` directive, a command,
@@ -137,26 +144,153 @@ impl SupervisionError {
     }
 }
 
-/// Renders an error and its `source` chain on one line, skipping a source whose message the
-/// text already ends with (wrappers such as `ActionError` display their inner error).
-pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+/// Where in a supervisor's code a [`SupervisorFailure`] happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailedStep {
+    /// `dispatch_state` returned an error or panicked.
+    Dispatch,
+    /// `wait_for_input` returned an error or panicked.
+    WaitForInput,
+    /// The action of this [`name`](obzenflow_fsm::FsmAction::name) failed or panicked.
+    Action(&'static str),
+    /// The transition function panicked on the event of this
+    /// [`name`](obzenflow_fsm::EventVariant::variant_name).
+    Transition(&'static str),
 }
+
+impl fmt::Display for FailedStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Dispatch => f.write_str("dispatch_state"),
+            Self::WaitForInput => f.write_str("wait_for_input"),
+            Self::Action(action) => write!(f, "action `{action}`"),
+            Self::Transition(event) => write!(f, "the transition on `{event}`"),
+        }
+    }
+}
+
+/// A failure the supervision loop caught in a supervisor's code: an error returned by
+/// `dispatch_state`, `wait_for_input` or an action, or a panic in any of them or in the
+/// transition function. The loop hands it to the supervisor's failure event
+/// (`event_for_action_error`), which keeps it as it is or wraps it; nothing turns it into a
+/// string on the way.
+///
+/// It says where the failure happened ([`step`](Self::step), [`state`](Self::state)) and keeps
+/// the error itself as its [`source`](Error::source) ([`cause`](Self::cause)): the error the
+/// supervisor returned (unwrapped from its [`ActionError`] for an action) or the
+/// [`PanicError`]. [`downcast_ref`](Self::downcast_ref) reaches any error of the chain by its
+/// type. Its `Display` says only where it failed; [`ErrorChain`] prints the whole story.
+/// Clones share the cause, and two failures are equal when one is a clone of the other.
+///
+/// ```
+/// use obzenflow_core::ErrorChain;
+/// use obzenflow_runtime::supervised_base::{FailedStep, SupervisorFailure};
+///
+/// fn explain(failure: &SupervisorFailure) -> String {
+///     if failure.step() == FailedStep::Dispatch && failure.panic().is_some() {
+///         return format!("a bug: {}", ErrorChain::new(failure));
+///     }
+///     match failure.downcast_ref::<std::io::Error>() {
+///         Some(io) => format!("I/O ({:?}) in state {}", io.kind(), failure.state()),
+///         None => ErrorChain::new(failure).to_string(),
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SupervisorFailure {
+    step: FailedStep,
+    state: &'static str,
+    cause: Arc<dyn Error + Send + Sync + 'static>,
+}
+
+impl SupervisorFailure {
+    /// A failure of `step` in `state` whose cause is `cause`. The loop builds these; a
+    /// supervisor's own tests build one to drive their machine's failure transition.
+    ///
+    /// ```
+    /// use obzenflow_runtime::supervised_base::{FailedStep, SupervisorFailure};
+    ///
+    /// let failure = SupervisorFailure::new(FailedStep::Dispatch, "running", "disk full");
+    /// assert_eq!(failure.to_string(), "dispatch_state failed in state `running`");
+    /// assert_eq!(failure.cause().to_string(), "disk full");
+    /// ```
+    pub fn new(step: FailedStep, state: &'static str, cause: impl Into<BoxError>) -> Self {
+        Self {
+            step,
+            state,
+            cause: Arc::from(cause.into()),
+        }
+    }
+
+    /// A failed action: its [`ActionError`] is unwrapped, so the cause is the action's own
+    /// error.
+    pub(crate) fn action(action: &'static str, state: &'static str, error: ActionError) -> Self {
+        Self::new(FailedStep::Action(action), state, error.into_inner())
+    }
+
+    /// A panic in `step`.
+    pub(crate) fn panicked(step: FailedStep, state: &'static str, panic: PanicError) -> Self {
+        Self::new(step, state, panic)
+    }
+
+    /// Where the failure happened.
+    pub fn step(&self) -> FailedStep {
+        self.step
+    }
+
+    /// Variant name of the state the machine was in when it failed.
+    pub fn state(&self) -> &'static str {
+        self.state
+    }
+
+    /// The error that failed, or the [`PanicError`].
+    pub fn cause(&self) -> &(dyn Error + Send + Sync + 'static) {
+        &*self.cause
+    }
+
+    /// The cause, shared: what a wrapping failure keeps as its own source.
+    pub(crate) fn shared_cause(&self) -> Arc<dyn Error + Send + Sync + 'static> {
+        Arc::clone(&self.cause)
+    }
+
+    /// The panic, if the code panicked.
+    pub fn panic(&self) -> Option<&PanicError> {
+        self.cause.downcast_ref::<PanicError>()
+    }
+
+    /// The first error of type `E` in the cause's chain, such as the supervisor's own error
+    /// type.
+    pub fn downcast_ref<E: Error + 'static>(&self) -> Option<&E> {
+        ErrorChain::new(self.cause()).find::<E>()
+    }
+}
+
+impl fmt::Display for SupervisorFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} failed in state `{}`", self.step, self.state)
+    }
+}
+
+impl Error for SupervisorFailure {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(self.cause())
+    }
+}
+
+impl PartialEq for SupervisorFailure {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.cause, &other.cause)
+            && self.step == other.step
+            && self.state == other.state
+    }
+}
+
+impl Eq for SupervisorFailure {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::error::Error as _;
 
     #[derive(Debug, thiserror::Error)]
     #[error("disk full")]
@@ -167,13 +301,20 @@ mod tests {
     struct AppendFailed(#[source] DiskFull);
 
     #[test]
-    fn describe_walks_the_chain_without_repeating_wrappers() {
+    fn a_failure_keeps_its_cause_typed_and_prints_it_once() {
+        let failure =
+            SupervisorFailure::action("flush", "running", ActionError::new(AppendFailed(DiskFull)));
+        assert_eq!(failure.step(), FailedStep::Action("flush"));
+        assert!(failure.downcast_ref::<AppendFailed>().is_some());
+        assert!(failure.downcast_ref::<DiskFull>().is_some());
+        assert!(failure.panic().is_none());
         assert_eq!(
-            describe(&AppendFailed(DiskFull)),
-            "append failed: disk full"
+            ErrorChain::new(&failure).to_string(),
+            "action `flush` failed in state `running`: append failed: disk full"
         );
-        let wrapped = ActionError::new(AppendFailed(DiskFull));
-        assert_eq!(describe(&wrapped), "append failed: disk full");
+        assert_eq!(failure.clone(), failure);
+        let again = SupervisorFailure::new(FailedStep::Dispatch, "running", DiskFull);
+        assert_ne!(again, failure);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use obzenflow_fsm::BoxError;
 
 use super::base::{EventLoopDirective, Supervisor};
 use super::driver::{drive, Body, BoxFuture, DriverParts};
-use super::error::SupervisionError;
+use super::error::{SupervisionError, SupervisorFailure};
 
 /// A supervisor that runs a user handler for one stage: what to do in each state is
 /// [`dispatch_state`](HandlerSupervised::dispatch_state), which calls into the handler.
@@ -99,8 +99,8 @@ use super::error::SupervisionError;
 ///         Ok(())
 ///     }
 ///
-///     fn event_for_action_error(&self, msg: String) -> PhaseEvent {
-///         PhaseEvent::Failure(msg)
+///     fn event_for_action_error(&self, failure: SupervisorFailure) -> PhaseEvent {
+///         PhaseEvent::Failure(failure)
 ///     }
 /// }
 ///
@@ -177,9 +177,11 @@ pub trait HandlerSupervised: Supervisor {
     /// Cancel safety: the loop never cancels it.
     async fn write_completion_event(&self) -> Result<(), BoxError>;
 
-    /// The failure event for `msg`, which describes a failed or panicking dispatch, input
-    /// wait, transition or action. The machine must handle it in every non-terminal state.
-    fn event_for_action_error(&self, msg: String) -> Self::Event;
+    /// The failure event for `failure`: a failed or panicking dispatch, input wait, transition
+    /// or action, with the error (or the panic) itself as its cause. Keep it in the event (and
+    /// the failed state) rather than its text, so whoever watches the state can match on the
+    /// cause. The machine must handle it in every non-terminal state.
+    fn event_for_action_error(&self, failure: SupervisorFailure) -> Self::Event;
 
     /// Runs `next` on `event` unless the event already carries an error status, in which case
     /// it is passed through untouched so that it reaches the error lane as it is.
@@ -233,8 +235,8 @@ where
         self.write_completion_event()
     }
 
-    fn failure_event(&self, message: String) -> Self::Event {
-        self.event_for_action_error(message)
+    fn failure_event(&self, failure: SupervisorFailure) -> Self::Event {
+        self.event_for_action_error(failure)
     }
 }
 

@@ -47,9 +47,10 @@
 //!
 //! - An error from `dispatch_state`, `wait_for_input` or an action, or a panic in any of them
 //!   or in the transition function, becomes the supervisor's failure event
-//!   (`event_for_action_error(message)`), fed to the machine; its actions run and the loop
-//!   goes on, typically to a failed state whose dispatch terminates. The message says what
-//!   failed in which state and carries the error chain or the panic message.
+//!   (`event_for_action_error(failure)`), fed to the machine; its actions run and the loop
+//!   goes on, typically to a failed state whose dispatch terminates. The
+//!   [`SupervisorFailure`] says what failed in which state and keeps the error itself (or the
+//!   [`PanicError`]) as its typed cause: no failure becomes a string on its way to the state.
 //! - After a failed action the remaining actions of that transition are abandoned.
 //! - What the failure path cannot absorb ends the loop with a typed [`SupervisionError`]: no
 //!   transition for the failure event (`UnhandledFailure`) or for a regular event (`Fsm`), a
@@ -104,7 +105,7 @@
 //! };
 //! use obzenflow_runtime::supervised_base::{
 //!     spawn_supervised, BoxError, CommandPolicy, EventLoopDirective, SelfSupervised,
-//!     SupervisionError, Supervisor, SupervisorConfig,
+//!     SupervisionError, Supervisor, SupervisorConfig, SupervisorFailure,
 //! };
 //!
 //! /// The lifecycle: wait for `Start`, count down, finish.
@@ -121,7 +122,7 @@
 //!     Start,
 //!     Tick,
 //!     Finished,
-//!     Failure(String),
+//!     Failure(SupervisorFailure),
 //! }
 //!
 //! /// The only side effect: note a milestone in the context.
@@ -275,8 +276,8 @@
 //!         Ok(())
 //!     }
 //!
-//!     fn event_for_action_error(&self, msg: String) -> PhaseEvent {
-//!         PhaseEvent::Failure(msg)
+//!     fn event_for_action_error(&self, failure: SupervisorFailure) -> PhaseEvent {
+//!         PhaseEvent::Failure(failure)
 //!     }
 //! }
 //!
@@ -317,8 +318,7 @@ mod self_supervised;
 pub use base::{EventLoopDirective, Supervisor};
 pub use control::{CommandPolicy, SupervisorConfig};
 pub use driver::Supervised;
-pub(crate) use error::describe;
-pub use error::SupervisionError;
+pub use error::{FailedStep, SupervisionError, SupervisorFailure};
 pub use handle::{spawn_supervised, SupervisorHandle, SupervisorStats};
 pub use handler_supervised::{HandlerSupervised, HandlerSupervisedExt};
 pub use obzenflow_fsm::BoxError;

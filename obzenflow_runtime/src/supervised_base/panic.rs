@@ -12,8 +12,9 @@ use std::task::{Context, Poll};
 
 /// A panic caught in supervisor code, with its message.
 ///
-/// It appears as the source of [`SupervisionError`](super::SupervisionError) variants and, as
-/// text, in the message given to `event_for_action_error`.
+/// It appears as the source of [`SupervisionError`](super::SupervisionError) variants and as
+/// the cause of the [`SupervisorFailure`](super::SupervisorFailure) given to
+/// `event_for_action_error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("panicked: {message}")]
 pub struct PanicError {

@@ -11,15 +11,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use obzenflow_core::{StageId, SystemComponent, WriterId};
+use obzenflow_core::{ErrorChain, StageId, SystemComponent, WriterId};
 use obzenflow_fsm::{
     ActionError, EventVariant, FsmAction, Machine, StateMachine, StateTimeout, StateVariant,
     Transition,
 };
 use obzenflow_runtime::supervised_base::{
-    spawn_supervised, BoxError, CommandPolicy, EventLoopDirective, HandlerSupervised,
+    spawn_supervised, BoxError, CommandPolicy, EventLoopDirective, FailedStep, HandlerSupervised,
     HandlerSupervisedExt, SelfSupervised, SelfSupervisedExt, SupervisionError, Supervisor,
-    SupervisorConfig, SupervisorHandle,
+    SupervisorConfig, SupervisorFailure, SupervisorHandle,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -68,7 +68,7 @@ pub enum ExampleEvent {
     ControlClosed,
     DrainTimedOut,
     Abort,
-    Failure(String),
+    Failure(SupervisorFailure),
 }
 
 impl EventVariant for ExampleEvent {
@@ -97,7 +97,11 @@ impl ExampleEvent {
             Self::ControlClosed,
             Self::DrainTimedOut,
             Self::Abort,
-            Self::Failure(String::new()),
+            Self::Failure(SupervisorFailure::new(
+                FailedStep::Dispatch,
+                "Running",
+                "sample",
+            )),
         ]
     }
 }
@@ -110,6 +114,8 @@ pub enum ExampleAction {
     Enter(&'static str),
     /// Logs `failure: <message>`; the failure transition's action.
     RecordFailure(String),
+    /// Keeps the failure event's typed failure in the log; the failure transition's action.
+    KeepFailure(SupervisorFailure),
     /// Fails with the text as the error message.
     Fail(&'static str),
     /// Panics with the text.
@@ -125,6 +131,7 @@ impl FsmAction for ExampleAction {
             Self::Record(text) => context.log.push(*text),
             Self::Enter(state) => context.log.push(format!("enter {state}")),
             Self::RecordFailure(message) => context.log.push(format!("failure: {message}")),
+            Self::KeepFailure(failure) => context.log.keep(failure.clone()),
             Self::Fail(text) => return Err(ActionError::msg(*text)),
             Self::Panic(text) => panic!("{text}"),
         }
@@ -136,6 +143,7 @@ impl FsmAction for ExampleAction {
             Self::Record(_) => "Record",
             Self::Enter(_) => "Enter",
             Self::RecordFailure(_) => "RecordFailure",
+            Self::KeepFailure(_) => "KeepFailure",
             Self::Fail(_) => "Fail",
             Self::Panic(_) => "Panic",
         }
@@ -155,6 +163,7 @@ pub enum ExampleCommand {
 pub struct Log {
     entries: Arc<Mutex<Vec<String>>>,
     length: Arc<watch::Sender<usize>>,
+    failures: Arc<Mutex<Vec<SupervisorFailure>>>,
 }
 
 impl Log {
@@ -162,7 +171,18 @@ impl Log {
         Self {
             entries: Arc::new(Mutex::new(Vec::new())),
             length: Arc::new(watch::Sender::new(0)),
+            failures: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    /// Keeps a failure event's failure, as the machine received it.
+    pub fn keep(&self, failure: SupervisorFailure) {
+        self.failures.lock().unwrap().push(failure);
+    }
+
+    /// The failures the machine received, in order.
+    pub fn failures(&self) -> Vec<SupervisorFailure> {
+        self.failures.lock().unwrap().clone()
     }
 
     pub fn push(&self, entry: impl Into<String>) {
@@ -229,6 +249,23 @@ impl ExampleMachine {
         }
         Transition::to_with(ExampleState::failed(reason), actions)
     }
+
+    /// The failure path for a failure the loop caught: its text in the state and the log, the
+    /// failure itself kept for the test.
+    fn fail_with(
+        failure: &SupervisorFailure,
+        context: &ExampleContext,
+    ) -> Transition<ExampleState, ExampleAction> {
+        let reason = ErrorChain::new(failure).to_string();
+        let mut actions = vec![
+            ExampleAction::KeepFailure(failure.clone()),
+            ExampleAction::RecordFailure(reason.clone()),
+        ];
+        if context.broken_failure_handling {
+            actions.push(ExampleAction::Fail("failure handling broke"));
+        }
+        Transition::to_with(ExampleState::failed(reason), actions)
+    }
 }
 
 impl StateMachine for ExampleMachine {
@@ -253,7 +290,7 @@ impl StateMachine for ExampleMachine {
             }
             (S::Running | S::Draining, E::Work(actions)) => Transition::stay_with(actions.clone()),
             (S::Running, E::BeginDrain | E::ControlClosed) => Transition::to(S::Draining),
-            (S::Running | S::Draining, E::Failure(reason)) => Self::fail(reason, context),
+            (S::Running | S::Draining, E::Failure(failure)) => Self::fail_with(failure, context),
             (S::Draining, E::BeginDrain | E::ControlClosed) => Transition::stay(),
             (S::Draining, E::Finish) => Transition::to(S::Drained),
             (S::Draining, E::DrainTimedOut) => Self::fail("drain timed out", context),
@@ -306,6 +343,8 @@ pub enum Step {
     Continue,
     /// `dispatch_state` fails with this message.
     Fail(&'static str),
+    /// `dispatch_state` fails with this error of the supervisor's own type.
+    FailTyped(ReadFailed),
     /// `dispatch_state` panics with this message.
     Panic(&'static str),
     /// `wait_for_input` fails with this message.
@@ -324,6 +363,19 @@ pub enum PanicSite {
     /// `event_for_command`, when a command arrives.
     EventForCommand,
 }
+
+/// An error of the example's own type: what a supervisor's code returns, which must reach
+/// the failure event with its type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("sensor {sensor} is unplugged")]
+pub struct Unplugged {
+    pub sensor: u32,
+}
+
+/// The example's error for a failed read, caused by an [`Unplugged`] sensor.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read the sensors")]
+pub struct ReadFailed(#[source] pub Unplugged);
 
 /// What `write_completion_event` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -442,6 +494,7 @@ impl ExampleCore {
                 Ok(EventLoopDirective::Continue)
             }
             Step::Fail(message) => Err(message.into()),
+            Step::FailTyped(error) => Err(Box::new(error)),
             Step::Panic(message) => panic!("{message}"),
         }
     }
@@ -530,8 +583,8 @@ impl SelfSupervised for SelfExample {
         self.0.write_completion_event()
     }
 
-    fn event_for_action_error(&self, msg: String) -> ExampleEvent {
-        ExampleEvent::Failure(msg)
+    fn event_for_action_error(&self, failure: SupervisorFailure) -> ExampleEvent {
+        ExampleEvent::Failure(failure)
     }
 }
 
@@ -575,8 +628,8 @@ impl HandlerSupervised for HandlerExample {
         self.0.write_completion_event()
     }
 
-    fn event_for_action_error(&self, msg: String) -> ExampleEvent {
-        ExampleEvent::Failure(msg)
+    fn event_for_action_error(&self, failure: SupervisorFailure) -> ExampleEvent {
+        ExampleEvent::Failure(failure)
     }
 }
 

@@ -165,3 +165,21 @@ impl AsyncSourceHandler for Ticker {
         Ok(SourcePoll::Records(vec![record]))
     }
 }
+
+/// Asserts that `error`'s chain, printed link by link as `ErrorChain` prints it, shows each
+/// cause once: no link's message contains the message of a link after it (an error whose
+/// message interpolates the error it also marks as its source fails this).
+pub fn assert_each_cause_once(error: &(dyn std::error::Error + 'static)) {
+    let links: Vec<String> = obzenflow_core::ErrorChain::new(error)
+        .links()
+        .map(|link| link.to_string())
+        .collect();
+    for (index, link) in links.iter().enumerate() {
+        for later in links[index + 1..].iter().filter(|later| !later.is_empty()) {
+            assert!(
+                !link.contains(later.as_str()),
+                "`{link}` prints its cause `{later}` as well; the chain: {links:#?}"
+            );
+        }
+    }
+}

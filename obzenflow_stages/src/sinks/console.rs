@@ -179,13 +179,13 @@ impl SinkHandler for ConsoleSink {
     fn flush(&mut self) -> Result<Option<DeliveryReceipt>, HandlerFailure> {
         if let Some(error) = self.failure.take() {
             return Err(HandlerFailure::with_source(
-                format!("cannot write to the console: {error}"),
+                "cannot write to the console",
                 error,
             ));
         }
-        self.out.flush().map_err(|error| {
-            HandlerFailure::with_source(format!("cannot write to the console: {error}"), error)
-        })?;
+        self.out
+            .flush()
+            .map_err(|error| HandlerFailure::with_source("cannot write to the console", error))?;
         Ok(Some(DeliveryReceipt {
             destination: "console".to_owned(),
             records: self.records,

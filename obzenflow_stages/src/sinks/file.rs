@@ -107,7 +107,7 @@ impl OutputFile {
             .filter(|p| !p.as_os_str().is_empty());
         if let (true, Some(parent)) = (self.config.create_dirs, parent) {
             fs::create_dir_all(parent).map_err(|error| {
-                let message = format!("cannot create directory `{}`: {error}", parent.display());
+                let message = format!("cannot create directory `{}`", parent.display());
                 HandlerFailure::with_source(message, error)
             })?;
         }
@@ -120,10 +120,7 @@ impl OutputFile {
             options.create(true).truncate(true);
         }
         let file = options.open(&self.write_path).map_err(|error| {
-            let message = format!(
-                "cannot create output file `{}`: {error}",
-                self.write_path.display()
-            );
+            let message = format!("cannot create output file `{}`", self.write_path.display());
             HandlerFailure::with_source(message, error)
         })?;
         self.created = true;
@@ -175,7 +172,7 @@ impl OutputFile {
     }
 
     fn failure_of(&self, error: io::Error) -> HandlerFailure {
-        let message = format!("cannot write `{}`: {error}", self.write_path.display());
+        let message = format!("cannot write `{}`", self.write_path.display());
         HandlerFailure::with_source(message, error)
     }
 
@@ -188,7 +185,7 @@ impl OutputFile {
         if self.config.atomic {
             fs::rename(&self.write_path, &self.path).map_err(|error| {
                 let message = format!(
-                    "cannot rename `{}` to `{}`: {error}",
+                    "cannot rename `{}` to `{}`",
                     self.write_path.display(),
                     self.path.display()
                 );
@@ -324,6 +321,12 @@ mod tests {
         let expected = format!("cannot write `{}`: disk full", output.write_path.display());
         assert_eq!(error.message, expected);
         assert_eq!(output.check().unwrap_err().message, expected);
-        assert_eq!(output.commit(file).unwrap_err().message, expected);
+        let failure = output.commit(file).unwrap_err();
+        let expected = format!("cannot write `{}`", output.write_path.display());
+        assert_eq!(failure.message, expected);
+        assert_eq!(
+            failure.source.map(|source| source.to_string()).as_deref(),
+            Some("disk full")
+        );
     }
 }

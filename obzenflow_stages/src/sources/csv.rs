@@ -683,7 +683,7 @@ fn csv_failure(path: &Path, error: csv::Error) -> HandlerFailure {
         unreachable!("the kind was just matched");
     }
     HandlerFailure::with_source(
-        format!("cannot read input file `{}`: {error}", path.display()),
+        format!("cannot read input file `{}`", path.display()),
         error,
     )
 }

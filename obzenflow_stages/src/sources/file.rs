@@ -406,7 +406,7 @@ pub(crate) fn trim_line_terminator(raw: &[u8]) -> &[u8] {
 /// The stage failure for an input file that cannot be opened.
 pub(crate) fn open_failure(path: &Path, error: io::Error) -> HandlerFailure {
     HandlerFailure::with_source(
-        format!("cannot open input file `{}`: {error}", path.display()),
+        format!("cannot open input file `{}`", path.display()),
         error,
     )
 }
@@ -414,14 +414,16 @@ pub(crate) fn open_failure(path: &Path, error: io::Error) -> HandlerFailure {
 /// The stage failure for an input file that cannot be read (a directory, an I/O error), or
 /// that changed while it was read.
 pub(crate) fn read_failure(path: &Path, error: io::Error) -> HandlerFailure {
+    // The change names the file and is the whole story: it has no cause of its own, and the
+    // `io::Error` carrying it would only print it a second time.
     if let Some(changed) = error
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<InputChanged>())
     {
-        return HandlerFailure::with_source(changed.to_string(), error);
+        return HandlerFailure::msg(changed.to_string());
     }
     HandlerFailure::with_source(
-        format!("cannot read input file `{}`: {error}", path.display()),
+        format!("cannot read input file `{}`", path.display()),
         error,
     )
 }

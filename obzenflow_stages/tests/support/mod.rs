@@ -4,9 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use obzenflow_core::{ChainEvent, ProcessingStatus, TypedPayload};
+use obzenflow_core::{ChainEvent, ErrorChain, ProcessingStatus, TypedPayload};
 use obzenflow_runtime::pipeline::{FlowReport, FlowState};
-use obzenflow_runtime::stages::{AsyncSourceHandler, HandlerFailure, SourcePoll, StageState};
+use obzenflow_runtime::stages::{
+    AsyncSourceHandler, HandlerFailure, SourcePoll, StageFailure, StageState,
+};
 use serde::{Deserialize, Serialize};
 
 /// The order type the file tests decode into.
@@ -84,11 +86,42 @@ pub fn assert_drained(report: &FlowReport) {
     }
 }
 
-/// The failure reason of the stage named `name`.
-pub fn failure_reason(report: &FlowReport, name: &str) -> String {
+/// The failure of the stage named `name`.
+pub fn stage_failure<'a>(report: &'a FlowReport, name: &str) -> &'a StageFailure {
     match &report.stage(name).unwrap().state {
-        StageState::Failed { reason } => reason.clone(),
+        StageState::Failed { failure } => failure,
         other => panic!("stage {name} did not fail: {other:?}\n{report}"),
+    }
+}
+
+/// The failure reason of the stage named `name`, as people read it: the failure's chain,
+/// each cause once, which is also what its terminal lifecycle record holds.
+pub fn failure_reason(report: &FlowReport, name: &str) -> String {
+    let failure = stage_failure(report, name);
+    assert_each_cause_once(failure);
+    ErrorChain::new(failure).to_string()
+}
+
+/// An error as people read it: its chain, after checking that it prints each cause once.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    assert_each_cause_once(error);
+    ErrorChain::new(error).to_string()
+}
+
+/// Asserts that `error`'s chain, printed link by link as `ErrorChain` prints it, shows each
+/// cause once: no link's message contains the message of a link after it.
+pub fn assert_each_cause_once(error: &(dyn std::error::Error + 'static)) {
+    let links: Vec<String> = ErrorChain::new(error)
+        .links()
+        .map(|link| link.to_string())
+        .collect();
+    for (index, link) in links.iter().enumerate() {
+        for later in links[index + 1..].iter().filter(|later| !later.is_empty()) {
+            assert!(
+                !link.contains(later.as_str()),
+                "`{link}` prints its cause `{later}` as well; the chain: {links:#?}"
+            );
+        }
     }
 }
 
