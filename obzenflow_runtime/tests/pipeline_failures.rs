@@ -355,3 +355,68 @@ async fn a_stop_that_cannot_drain_escalates_to_cancel_and_aborts_a_stuck_stage()
         "{report}"
     );
 }
+
+/// A transform whose `initialize` never returns.
+struct NeverReady;
+
+impl obzenflow_runtime::stages::AsyncTransformHandler for NeverReady {
+    async fn initialize(&mut self) -> Result<(), HandlerFailure> {
+        std::future::pending().await
+    }
+
+    async fn process_batch<'a>(
+        &'a mut self,
+        events: &'a [Record],
+    ) -> Vec<obzenflow_runtime::stages::RecordResult> {
+        events.iter().map(|_| Ok(Vec::new())).collect()
+    }
+}
+
+/// Cancel is read while the flow starts: a stage stuck in `initialize` does not keep the
+/// pipeline from taking the cancel, and the teardown deadline then aborts that stage.
+#[tokio::test(start_paused = true)]
+async fn cancel_during_start_up_is_taken_and_the_teardown_deadline_aborts_a_stuck_initialize() {
+    let teardown = Duration::from_secs(5);
+    let handle = FlowBuilder::new("never-ready")
+        .source("numbers", Numbers::new("n", 10))
+        .async_transform("never_ready", NeverReady)
+        .sink("collect", Collect::default())
+        .chain(["numbers", "never_ready", "collect"])
+        .teardown_deadline(teardown)
+        .journals(Journals::memory())
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    // The other stages come up; the stuck one stays in `created`, so the flow does too.
+    tokio::task::yield_now().await;
+    assert_eq!(*handle.state().borrow(), FlowState::Created);
+    let cancelled_at = tokio::time::Instant::now();
+    handle.cancel().await.unwrap();
+    let report = tokio::time::timeout(HANG_GUARD, handle.wait())
+        .await
+        .expect("the cancel is taken during start-up")
+        .unwrap();
+    let FlowState::Cancelled { reason } = &report.state else {
+        panic!("expected a cancelled flow: {report}");
+    };
+    assert_eq!(reason, "cancelled by the flow handle");
+    assert!(
+        tokio::time::Instant::now() - cancelled_at >= teardown,
+        "the stuck stage is aborted at the teardown deadline, not before"
+    );
+    assert_eq!(
+        report.stage("never_ready").unwrap().state,
+        StageState::Created,
+        "{report}"
+    );
+    for stage in ["numbers", "collect"] {
+        assert!(
+            matches!(
+                report.stage(stage).unwrap().state,
+                StageState::Cancelled { .. }
+            ),
+            "{report}"
+        );
+    }
+}

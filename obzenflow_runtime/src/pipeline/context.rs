@@ -4,12 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use obzenflow_core::{ErrorChain, Journal, LifecycleEvent, SystemComponent, WriterId};
-use obzenflow_fsm::StateVariant;
 use tokio::sync::mpsc::error::TrySendError;
 
 use crate::facts::seal;
 
 use crate::stages::{StageCommand, StageFailure, StageHandle, StageInfo};
+use crate::supervised_base::SupervisionError;
 
 /// One stage as the pipeline commands it.
 pub(crate) struct StageControl {
@@ -107,23 +107,45 @@ impl PipelineContext {
     pub(crate) async fn join_stages(&mut self) -> Vec<StageFailure> {
         let mut failures = Vec::new();
         for stage in self.stages.drain(..) {
-            let last_state = stage.handle.current_state();
-            let aborted = !last_state.is_terminal();
-            if let Err(error) = stage.handle.join().await {
-                tracing::error!(stage = %stage.info.name, error = %ErrorChain::new(&error), "stage supervisor ended abnormally");
-                let state = last_state.variant_name();
-                failures.push(StageFailure::finishing(
-                    stage.info.name.clone(),
-                    state,
-                    error,
-                ));
-            }
-            if aborted {
-                write_aborted_fact(&stage.info, stage.data.as_ref(), stage.error.as_ref()).await;
-            }
+            failures.extend(join_stage(stage).await);
         }
         failures
     }
+
+    /// Joins the stages whose supervision loop already ended without reaching a terminal state
+    /// (a loop error), and returns why the first of them failed. Such a stage has written its
+    /// own terminal record and closed its journals; the flow must fail now rather than wait for
+    /// a downstream stage to notice.
+    pub(crate) async fn join_stages_that_ended_early(&mut self) -> Option<StageFailure> {
+        let mut first = None;
+        let mut index = 0;
+        while index < self.stages.len() {
+            let stage = &self.stages[index];
+            if stage.handle.is_finished() && !stage.handle.current_state().is_terminal() {
+                let failure = join_stage(self.stages.remove(index)).await;
+                first = first.or(failure);
+            } else {
+                index += 1;
+            }
+        }
+        first
+    }
+}
+
+/// Waits for `stage`'s task to finish and returns why its loop ended with an error, if it did.
+/// Only a task the pipeline aborted left no terminal record; the pipeline writes it for it.
+async fn join_stage(stage: StageControl) -> Option<StageFailure> {
+    let last_state = stage.handle.current_state();
+    let error = stage.handle.join().await.err()?;
+    tracing::error!(stage = %stage.info.name, error = %ErrorChain::new(&error), "stage supervisor ended abnormally");
+    if matches!(error, SupervisionError::Join { .. }) {
+        write_aborted_fact(&stage.info, stage.data.as_ref(), stage.error.as_ref()).await;
+    }
+    Some(StageFailure::ended_with(
+        stage.info.name.clone(),
+        &last_state,
+        error,
+    ))
 }
 
 /// Appends the terminal fact of a stage the pipeline aborted, written by the pipeline, and

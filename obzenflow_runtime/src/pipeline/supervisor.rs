@@ -42,28 +42,44 @@ pub(crate) struct PipelineSupervisor {
 }
 
 impl PipelineSupervisor {
-    /// Waits until every non-source stage is running (or finished), then starts the sources.
+    /// Starts the sources once every other stage is running (or finished). Until then it
+    /// returns `Continue` and `wait_for_input` waits for a stage to change state, so the
+    /// loop keeps reading commands while the stages initialize: a cancel during start-up is
+    /// taken at once, and the teardown deadline runs from it.
     async fn start_stages(
         &mut self,
-        context: &PipelineContext,
+        context: &mut PipelineContext,
     ) -> Result<EventLoopDirective<FlowEvent>, BoxError> {
-        for (index, state) in self.stage_states.iter_mut().enumerate() {
-            if self.shared.stages[index].kind.is_source() {
-                continue;
-            }
-            // An error means the stage task is gone; its last state says why below.
-            let _ = state
-                .wait_for(|state| matches!(state, StageState::Running) || state.is_terminal())
-                .await;
-        }
-        if let Some(failure) = self.first_failure() {
+        if let Some(failure) = self.failure_so_far(context).await {
             return Ok(EventLoopDirective::Transition(FlowEvent::StageFailed {
                 failure,
             }));
         }
+        let others_ready = self
+            .stage_states
+            .iter()
+            .zip(&self.shared.stages)
+            .filter(|(_, stage)| !stage.kind.is_source())
+            .all(|(state, _)| {
+                // A stage whose task is gone will not change again; its end is found above.
+                let state = state.borrow();
+                matches!(*state, StageState::Running) || state.is_terminal()
+            });
+        if !others_ready {
+            return Ok(EventLoopDirective::Continue);
+        }
         context.start_sources();
         tracing::info!(flow = %self.shared.flow_name, run_id = %self.shared.run_id, "flow started");
         Ok(EventLoopDirective::Transition(FlowEvent::Started))
+    }
+
+    /// The flow's failure so far: a stage whose supervision loop ended with an error (joined
+    /// here), or the first stage that failed or was cancelled on its own.
+    async fn failure_so_far(&self, context: &mut PipelineContext) -> Option<FlowFailure> {
+        if let Some(failure) = context.join_stages_that_ended_early().await {
+            return Some(FlowFailure::Stage(failure));
+        }
+        self.first_failure()
     }
 
     /// The first stage that failed or was cancelled on its own, as the flow's failure.
@@ -90,7 +106,7 @@ impl PipelineSupervisor {
     }
 
     async fn watch_running(&self, context: &mut PipelineContext) -> EventLoopDirective<FlowEvent> {
-        if let Some(failure) = self.first_failure() {
+        if let Some(failure) = self.failure_so_far(context).await {
             return EventLoopDirective::Transition(FlowEvent::StageFailed { failure });
         }
         if !self.all_stages_done(context) {
@@ -229,14 +245,14 @@ impl Supervisor for PipelineSupervisor {
 
     fn command_policy(&self, state: &FlowState) -> CommandPolicy {
         match state {
-            FlowState::Running
+            FlowState::Created
+            | FlowState::Running
             | FlowState::Draining
             | FlowState::Failing { .. }
             | FlowState::Cancelling { .. } => CommandPolicy::Select,
-            FlowState::Created
-            | FlowState::Drained
-            | FlowState::Failed { .. }
-            | FlowState::Cancelled { .. } => CommandPolicy::Ignore,
+            FlowState::Drained | FlowState::Failed { .. } | FlowState::Cancelled { .. } => {
+                CommandPolicy::Ignore
+            }
         }
     }
 

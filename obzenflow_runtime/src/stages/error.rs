@@ -193,6 +193,11 @@ pub enum FailureKind {
     /// closing (syncing) its journals failed. The cause is the stage's
     /// [`SupervisionError`](crate::supervised_base::SupervisionError).
     Finishing,
+    /// The stage's supervision loop itself ended with an error before the stage reached a
+    /// terminal state (an event its machine could not take, a panic outside the guarded
+    /// callbacks). The cause is the [`SupervisionError`](crate::supervised_base::SupervisionError);
+    /// the stage's terminal record says it failed.
+    Supervision,
     /// Something else in the stage's supervision failed.
     Other,
 }
@@ -268,13 +273,23 @@ impl StageFailure {
         }
     }
 
-    /// The failure of `stage` whose supervisor reached its last state `state` but then ended
-    /// with `error` (its terminal record or its journals' final sync failed).
-    pub(crate) fn finishing(stage: Arc<str>, state: &'static str, error: SupervisionError) -> Self {
+    /// The failure of `stage` whose supervision loop ended with `error` in `last_state`:
+    /// [`FailureKind::Finishing`] after a terminal state (its terminal record or its journals'
+    /// final sync failed), [`FailureKind::Supervision`] before one.
+    pub(crate) fn ended_with(
+        stage: Arc<str>,
+        last_state: &super::StageState,
+        error: SupervisionError,
+    ) -> Self {
+        let kind = if last_state.is_terminal() {
+            FailureKind::Finishing
+        } else {
+            FailureKind::Supervision
+        };
         Self {
             stage,
-            kind: FailureKind::Finishing,
-            state,
+            kind,
+            state: obzenflow_fsm::StateVariant::variant_name(last_state),
             cause: Arc::new(error),
         }
     }
@@ -319,6 +334,9 @@ impl fmt::Display for StageFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
             FailureKind::Finishing => write!(f, "stage `{}` failed while finishing", self.stage),
+            FailureKind::Supervision => {
+                write!(f, "stage `{}`'s supervision loop failed", self.stage)
+            }
             _ => write!(f, "stage `{}` failed", self.stage),
         }
     }

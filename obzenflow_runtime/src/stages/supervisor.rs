@@ -21,8 +21,8 @@ use super::logic::{Progress, StageLogic};
 use super::outputs::Outputs;
 use crate::facts::seal;
 use crate::supervised_base::{
-    spawn_supervised, CommandPolicy, EventLoopDirective, HandlerSupervised, Supervisor,
-    SupervisorConfig, SupervisorFailure,
+    spawn_supervised, CommandPolicy, EventLoopDirective, HandlerSupervised, SupervisionError,
+    Supervisor, SupervisorConfig, SupervisorFailure,
 };
 
 /// Everything a stage needs, assembled by the pipeline before the stage is spawned.
@@ -214,6 +214,19 @@ impl<L: StageLogic> Supervisor for StageSupervisor<L> {
     fn event_for_control_closed(&self) -> Option<StageEvent> {
         Some(StageEvent::ControlClosed)
     }
+
+    /// The loop ended with an error before the stage reached a terminal state: the terminal
+    /// record `write_completion_event` writes next says the stage failed, and why.
+    fn on_loop_error(&self, error: &SupervisionError) {
+        if let Ok(mut slot) = self.outcome.lock() {
+            slot.get_or_insert_with(|| LifecycleEvent::Failed {
+                reason: format!(
+                    "the stage's supervision loop ended with an error: {}",
+                    ErrorChain::new(error)
+                ),
+            });
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -289,5 +302,131 @@ impl<L: StageLogic> HandlerSupervised for StageSupervisor<L> {
         StageEvent::Failure {
             failure: StageFailure::caught(self.info.name.clone(), &failure),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use obzenflow_core::{EventContent, FlowId, JournalId, Lane, Record, RunId};
+    use obzenflow_fsm::FsmError;
+
+    use super::*;
+    use crate::journal::MemoryJournal;
+    use crate::stages::context::StageKind;
+    use crate::stages::error::HandlerFailure;
+
+    /// Logic the test never runs: only the supervisor's end is under test.
+    struct Idle;
+
+    #[async_trait::async_trait]
+    impl StageLogic for Idle {
+        async fn initialize(&mut self) -> Result<(), HandlerFailure> {
+            Ok(())
+        }
+        async fn wait_for_input(&mut self) -> Result<(), StageError> {
+            Ok(())
+        }
+        async fn run_batch(&mut self, _: &mut Outputs, _: usize) -> Result<Progress, StageError> {
+            Ok(Progress::Exhausted)
+        }
+        async fn drain(&mut self, _: &mut Outputs) -> Result<(), StageError> {
+            Ok(())
+        }
+    }
+
+    fn supervisor() -> StageSupervisor<Idle> {
+        let info = Arc::new(StageInfo {
+            name: "stage".into(),
+            stage_id: StageId::new(),
+            kind: StageKind::Transform,
+            flow_name: "flow".into(),
+            flow_id: FlowId::new(),
+            run_id: RunId::new(),
+        });
+        let journal = |lane| -> Arc<dyn Journal> {
+            Arc::new(MemoryJournal::new(JournalId::new(
+                WriterId::Stage(info.stage_id),
+                "stage",
+                lane,
+            )))
+        };
+        StageSupervisor {
+            logic: Mutex::new(Idle),
+            config: StageConfig::default(),
+            data: journal(Lane::Data),
+            error: journal(Lane::Error),
+            counters: Arc::new(StageCounters::default()),
+            outcome: Mutex::new(None),
+            info,
+        }
+    }
+
+    fn records(journal: &dyn Journal) -> Vec<Record> {
+        let mut records = Vec::new();
+        journal
+            .reader(0, None)
+            .unwrap()
+            .read(usize::MAX, &mut records)
+            .unwrap();
+        records
+    }
+
+    /// A loop that ends with an error in `running` leaves the stage's one terminal record,
+    /// saying it failed and why, and closes both journals, so readers do not wait forever.
+    #[tokio::test]
+    async fn a_loop_error_leaves_one_failed_terminal_record_and_closed_journals() {
+        let supervisor = supervisor();
+        let error = SupervisionError::Fsm {
+            supervisor: "stage".to_owned(),
+            state: "running",
+            source: FsmError::Unhandled {
+                state: "running",
+                event: "initialized",
+            },
+        };
+        supervisor.on_loop_error(&error);
+        supervisor.write_completion_event().await.unwrap();
+
+        let records = records(supervisor.data.as_ref());
+        assert_eq!(records.len(), 1, "exactly one terminal record");
+        let EventContent::Lifecycle(LifecycleEvent::Failed { reason }) =
+            &records[0].event().content
+        else {
+            panic!("expected a failed record, got {:?}", records[0].event());
+        };
+        assert_eq!(
+            reason,
+            "the stage's supervision loop ended with an error: supervisor `stage` cannot handle \
+             an event in state `running`: unhandled event `initialized` in state `running`"
+        );
+        // Both journals are closed: nothing more can be appended.
+        let late =
+            obzenflow_core::ChainEvent::new(EventContent::Lifecycle(LifecycleEvent::Started));
+        assert!(supervisor.data.append(vec![late.clone()]).await.is_err());
+        assert!(supervisor.error.append(vec![late]).await.is_err());
+    }
+
+    /// An outcome the stage already recorded (its terminal state's) is what its terminal record
+    /// says, even if the loop then ends with an error before writing it.
+    #[test]
+    fn a_loop_error_never_replaces_an_outcome_already_recorded() {
+        let supervisor = supervisor();
+        let _ = supervisor.terminate(LifecycleEvent::Cancelled {
+            reason: "asked".to_owned(),
+        });
+        supervisor.on_loop_error(&SupervisionError::Fsm {
+            supervisor: "stage".to_owned(),
+            state: "cancelled",
+            source: FsmError::Unhandled {
+                state: "cancelled",
+                event: "start",
+            },
+        });
+        assert_eq!(
+            *supervisor.outcome.lock().unwrap(),
+            Some(LifecycleEvent::Cancelled {
+                reason: "asked".to_owned()
+            })
+        );
     }
 }
