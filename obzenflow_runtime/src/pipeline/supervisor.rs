@@ -18,7 +18,8 @@ use crate::journal::{JournalFactory, RunDirError, RunLock, RunManifest, RunStatu
 use crate::metrics::MetricsHandle;
 use crate::stages::StageState;
 use crate::supervised_base::{
-    CommandPolicy, EventLoopDirective, SelfSupervised, Supervisor, SupervisorFailure,
+    CommandPolicy, EventLoopDirective, FailedStep, SelfSupervised, SupervisionError, Supervisor,
+    SupervisorFailure,
 };
 use crate::wait_any::{wait_any, BoxFuture};
 
@@ -265,6 +266,22 @@ impl Supervisor for PipelineSupervisor {
 
     fn event_for_control_closed(&self) -> Option<FlowEvent> {
         Some(FlowEvent::ControlClosed)
+    }
+
+    /// The loop ended with an error before the flow reached a terminal state: the pipeline's
+    /// terminal record and the manifest say the flow failed, with the error's text; `run`
+    /// returns the error itself.
+    fn on_loop_error(&self, error: &SupervisionError) {
+        let failure = SupervisorFailure::new(
+            FailedStep::Loop,
+            error.state().unwrap_or("unknown"),
+            ErrorChain::new(error).to_string(),
+        );
+        if let Ok(mut slot) = self.outcome.lock() {
+            slot.get_or_insert(FlowState::Failed {
+                failure: FlowFailure::Supervisor(failure),
+            });
+        }
     }
 }
 

@@ -142,6 +142,18 @@ impl SupervisionError {
             | Self::Join { supervisor, .. } => supervisor,
         }
     }
+
+    /// Variant name of the state the loop was in, where the error says.
+    pub fn state(&self) -> Option<&'static str> {
+        match self {
+            Self::UnhandledFailure { state, .. }
+            | Self::Fsm { state, .. }
+            | Self::FailedInTerminalState { state, .. }
+            | Self::FailureActionFailed { state, .. }
+            | Self::Completion { state, .. } => Some(state),
+            Self::Panicked { .. } | Self::JoinTimeout { .. } | Self::Join { .. } => None,
+        }
+    }
 }
 
 /// Where in a supervisor's code a [`SupervisorFailure`] happened.
@@ -157,6 +169,10 @@ pub enum FailedStep {
     /// The transition function panicked on the event of this
     /// [`name`](obzenflow_fsm::EventVariant::variant_name).
     Transition(&'static str),
+    /// The supervision loop itself ended with a [`SupervisionError`] (given to
+    /// [`Supervisor::on_loop_error`](super::Supervisor::on_loop_error)), whose text the cause
+    /// holds.
+    Loop,
 }
 
 impl fmt::Display for FailedStep {
@@ -166,6 +182,7 @@ impl fmt::Display for FailedStep {
             Self::WaitForInput => f.write_str("wait_for_input"),
             Self::Action(action) => write!(f, "action `{action}`"),
             Self::Transition(event) => write!(f, "the transition on `{event}`"),
+            Self::Loop => f.write_str("the supervision loop"),
         }
     }
 }
