@@ -11,7 +11,9 @@
 //!   minutes). Sources record none; async transforms and sinks charge each record an equal
 //!   share of the batch.
 //! - **Backpressure waits**: the journal core times an append only when it has to wait for a
-//!   slow reader, and charges the wait to the appending stage.
+//!   slow reader, and tells the observer the journal was opened with. The pipeline opens a
+//!   stage's two journals with the stage's counters, so every wait of an append to them
+//!   (batches, end-of-stream, lifecycle facts) is charged to that stage.
 //! - **Lag per edge**: each reader publishes its position after each read; the aggregator
 //!   subtracts it from the upstream journal's committed count. An edge whose reader has seen
 //!   end-of-stream has no lag.
@@ -97,7 +99,6 @@
 //! ```
 
 mod aggregator;
-pub(crate) mod backpressure;
 mod collector;
 mod config;
 mod fsm;
