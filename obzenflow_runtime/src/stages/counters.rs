@@ -11,10 +11,9 @@ use std::time::Duration;
 
 use obzenflow_core::ErrorKind;
 
+use super::error_counts::{error_kind_index, ErrorCounts, ERROR_KINDS};
+use super::histogram::{AtomicHistogram, HistogramSnapshot, LocalHistogram};
 use crate::journal::BackpressureObserver;
-use crate::metrics::{
-    error_kind_index, AtomicHistogram, ErrorCounts, HistogramSnapshot, LocalHistogram, ERROR_KINDS,
-};
 
 /// How many error reasons a stage keeps for its report.
 pub(crate) const KEPT_ERROR_REASONS: usize = 3;

@@ -17,8 +17,8 @@ use obzenflow_core::id::EventIdMint;
 use super::context::StageInfo;
 use super::counters::{BatchCounts, StageCounters};
 use super::error::{RecordError, StageError};
+use super::histogram::LocalHistogram;
 use crate::facts::append_fact;
-use crate::metrics::LocalHistogram;
 
 /// The journals a stage appends to, with the batch being assembled.
 pub(crate) struct Outputs {
