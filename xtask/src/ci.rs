@@ -20,7 +20,7 @@ pub(crate) struct Step {
 
 /// The layering step, also run alone by `cargo xtask layering`.
 pub(crate) const LAYERING: Step = Step {
-    name: "layering (cargo metadata)",
+    name: "layering (crates from cargo metadata, runtime modules from sources)",
     run: layering::run,
 };
 

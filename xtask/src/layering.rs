@@ -1,8 +1,13 @@
 //! The layering check: the dependency graph from `cargo metadata` must respect
-//! core <- fsm <- runtime <- stages <- examples, with tokio kept out of core and fsm.
+//! core <- fsm <- runtime <- stages <- examples, with tokio kept out of core and fsm; and inside
+//! the runtime, each top-level module may use only the modules below it ([`modules`]).
 //!
-//! The rules are data (`RULES`); the check is a pure function of the metadata JSON so it can be
-//! unit-tested on hand-written graphs.
+//! The rules are data (`RULES`, `modules::MODULE_ORDERS`); the crate check is a pure function
+//! of the metadata JSON so it can be unit-tested on hand-written graphs, and the module check
+//! one of each file's path and contents.
+
+mod modules;
+mod scan;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
@@ -400,7 +405,8 @@ pub(crate) fn check(metadata: &Value) -> Result<Vec<Violation>, XtaskError> {
     Ok(violations)
 }
 
-/// `cargo xtask layering`: runs the check on this workspace and prints each violation.
+/// `cargo xtask layering`: runs the crate and the module checks on this workspace and prints
+/// each violation.
 pub(crate) fn run() -> Result<(), XtaskError> {
     // All features, so that optional dependencies are checked too.
     let metadata = cmd::cargo_metadata(&["--all-features"])?;
@@ -408,17 +414,28 @@ pub(crate) fn run() -> Result<(), XtaskError> {
     for violation in &violations {
         eprintln!("{violation}");
     }
-    if violations.is_empty() {
+    let (module_violations, files) = modules::check_workspace(cmd::workspace_root())?;
+    for violation in &module_violations {
+        eprintln!("{violation}");
+    }
+    if !module_violations.is_empty() {
+        for order in modules::MODULE_ORDERS {
+            eprintln!("{}", modules::describe(order));
+        }
+    }
+    let count = violations.len() + module_violations.len();
+    if count == 0 {
         println!(
-            "layering: {} workspace crates, {} rules, no violations",
+            "layering: {} workspace crates, {} crate rules; {} in {files} files; no violations",
             WORKSPACE_CRATES.len(),
-            RULES.len()
+            RULES.len(),
+            modules::summary(),
         );
         Ok(())
     } else {
         Err(XtaskError::Violations {
             check: "layering",
-            count: violations.len(),
+            count,
         })
     }
 }

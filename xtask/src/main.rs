@@ -28,7 +28,8 @@ fn print_help() {
     for (index, step) in ci::STEPS.iter().enumerate() {
         println!("                   {}. {}", index + 1, step.name);
     }
-    println!("    layering   check crate layering from cargo metadata");
+    println!("    layering   check crate layering from cargo metadata and the module order");
+    println!("               inside obzenflow_runtime from its sources");
     println!("    tidy       check source rules (module docs, no yield_now, no ignored tests)");
     println!("    bench      build the runtime's benchmarks in release mode and run them beside");
     println!("               hand-written baselines; results in target/bench/results.json");

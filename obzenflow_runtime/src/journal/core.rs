@@ -18,10 +18,10 @@ use obzenflow_core::{
 };
 use tokio::sync::Notify;
 
+use super::backpressure::{BackpressureObserver, BackpressureWait};
 use super::disk_read::DiskRecords;
 use super::reader::CoreReader;
 use super::storage::Storage;
-use crate::metrics::backpressure::BackpressureWait;
 
 /// What readers and the writer of one journal share.
 pub(crate) struct CoreShared {
@@ -224,6 +224,8 @@ impl WindowRegistry {
 pub(crate) struct JournalCore {
     shared: Arc<CoreShared>,
     storage: tokio::sync::Mutex<Storage>,
+    /// Told of every wait for a slow reader; `None` for a journal opened without an observer.
+    backpressure: Option<Arc<dyn BackpressureObserver>>,
 }
 
 impl JournalCore {
@@ -257,7 +259,18 @@ impl JournalCore {
         Self {
             shared: Arc::new(shared),
             storage: tokio::sync::Mutex::new(storage),
+            backpressure: None,
         }
+    }
+
+    /// The same journal, telling `observer` (if any) of every wait of its appends for a slow
+    /// reader.
+    pub(crate) fn with_backpressure_observer(
+        mut self,
+        observer: Option<Arc<dyn BackpressureObserver>>,
+    ) -> Self {
+        self.backpressure = observer;
+        self
     }
 
     pub(crate) fn id(&self) -> &JournalId {
@@ -316,9 +329,9 @@ impl JournalCore {
     }
 
     /// Waits until at least one record fits in every window; returns how many of `wanted` fit.
-    /// A wait is timed (only when it happens) and charged to the appending stage.
+    /// A wait is timed (only when it happens) and reported to the journal's observer.
     async fn wait_for_space(&self, wanted: usize) -> Result<usize, JournalError> {
-        let mut waited = BackpressureWait::default();
+        let mut waited = BackpressureWait::new(self.backpressure.as_deref());
         loop {
             {
                 let mut state = self.shared.lock();

@@ -10,6 +10,7 @@ use obzenflow_core::{
     ChainEvent, CorruptionKind, Forwards, Journal, JournalError, JournalId, JournalReader, SeqRange,
 };
 
+use super::backpressure::BackpressureObserver;
 use super::core::JournalCore;
 use super::disk_read::{DiskRecords, IndexedSegment};
 use super::forwarded::SiblingJournals;
@@ -263,6 +264,16 @@ impl DiskJournal {
             policy: config.sync,
             recovery,
         }
+    }
+
+    /// The same journal, telling `observer` (if any) of every wait of its appends for a slow
+    /// reader.
+    pub(crate) fn with_backpressure_observer(
+        mut self,
+        observer: Option<Arc<dyn BackpressureObserver>>,
+    ) -> Self {
+        self.core = self.core.with_backpressure_observer(observer);
+        self
     }
 
     /// The damaged tail that opening cut off, if there was one.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use obzenflow_core::{Journal, JournalId, Lane, StageId, SystemComponent, WriterId};
 
+use super::backpressure::BackpressureObserver;
 use super::disk::{DiskJournal, DiskJournalConfig, RecoveryReport};
 use super::forwarded::SiblingJournals;
 use super::memory::MemoryJournal;
@@ -136,15 +137,26 @@ impl JournalFactory {
         name: &str,
         stage_id: StageId,
     ) -> Result<StageJournals, RunDirError> {
+        self.observed_stage_journals(name, stage_id, None)
+    }
+
+    /// [`JournalFactory::stage_journals`], both journals telling `backpressure` (the stage's
+    /// counters, for the pipeline) of every wait of their appends for a slow reader.
+    pub(crate) fn observed_stage_journals(
+        &self,
+        name: &str,
+        stage_id: StageId,
+        backpressure: Option<Arc<dyn BackpressureObserver>>,
+    ) -> Result<StageJournals, RunDirError> {
         let owner = WriterId::Stage(stage_id);
         // The data journal's seal carries what the error journal holds.
         let companion = CompanionDigest::default();
         let error_link = LaneLink::Publishes(companion.clone());
-        let (error, error_recovery) =
-            self.journal(JournalId::new(owner, name, Lane::Error), error_link)?;
+        let error_id = JournalId::new(owner, name, Lane::Error);
+        let (error, error_recovery) = self.journal(error_id, error_link, backpressure.clone())?;
         let data_link = LaneLink::Carries(companion);
-        let (data, data_recovery) =
-            self.journal(JournalId::new(owner, name, Lane::Data), data_link)?;
+        let data_id = JournalId::new(owner, name, Lane::Data);
+        let (data, data_recovery) = self.journal(data_id, data_link, backpressure)?;
         Ok(StageJournals {
             data,
             error,
@@ -161,6 +173,7 @@ impl JournalFactory {
         self.journal(
             JournalId::new(owner, component.as_str(), Lane::System),
             LaneLink::Alone,
+            None,
         )
     }
 
@@ -168,11 +181,16 @@ impl JournalFactory {
         &self,
         id: JournalId,
         link: LaneLink,
+        backpressure: Option<Arc<dyn BackpressureObserver>>,
     ) -> Result<(Arc<dyn Journal>, Option<RecoveryReport>), RunDirError> {
         let (run_dir, config) = match &self.storage {
-            JournalStorage::Memory => return Ok((Arc::new(MemoryJournal::new(id)), None)),
+            JournalStorage::Memory => {
+                let journal = MemoryJournal::new(id).with_backpressure_observer(backpressure);
+                return Ok((Arc::new(journal), None));
+            }
             JournalStorage::BoundedMemory { retain_records } => {
-                let journal = MemoryJournal::bounded(id, *retain_records);
+                let journal = MemoryJournal::bounded(id, *retain_records)
+                    .with_backpressure_observer(backpressure);
                 return Ok((Arc::new(journal), None));
             }
             JournalStorage::Disk { run_dir, config } => (run_dir, config),
@@ -185,7 +203,8 @@ impl JournalFactory {
         let dir = run_dir.journal_dir(&id.name, id.lane)?;
         let run = Some(self.run.clone());
         let journal = DiskJournal::open_linked(dir.clone(), id, config, &scheduler, link, run)
-            .map_err(|source| RunDirError::Journal { path: dir, source })?;
+            .map_err(|source| RunDirError::Journal { path: dir, source })?
+            .with_backpressure_observer(backpressure);
         let recovery = journal.recovery().cloned();
         Ok((Arc::new(journal), recovery))
     }

@@ -2,9 +2,11 @@
 
 use std::fmt;
 use std::num::NonZeroU64;
+use std::sync::Arc;
 
 use obzenflow_core::{ChainEvent, Journal, JournalError, JournalId, JournalReader, SeqRange};
 
+use super::backpressure::BackpressureObserver;
 use super::core::JournalCore;
 use super::storage::Storage;
 
@@ -69,6 +71,17 @@ impl MemoryJournal {
     pub fn bounded(id: JournalId, retain_records: usize) -> Self {
         Self {
             core: JournalCore::new(id, Storage::Memory, 0, Some(retain_records), None),
+        }
+    }
+
+    /// The same journal, telling `observer` (if any) of every wait of its appends for a slow
+    /// reader.
+    pub(crate) fn with_backpressure_observer(
+        self,
+        observer: Option<Arc<dyn BackpressureObserver>>,
+    ) -> Self {
+        Self {
+            core: self.core.with_backpressure_observer(observer),
         }
     }
 

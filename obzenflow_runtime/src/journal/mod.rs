@@ -8,6 +8,9 @@
 //!   `Record` records, the committed count, the registry of readers with
 //!   backpressure windows, and write-then-notify wake-ups (no reader or writer ever polls).
 //!   Storage is a strategy: nothing for memory journals, segment files for disk journals.
+//!   A journal opened with a backpressure observer (the pipeline opens a stage's journals with
+//!   the stage's counters) tells it how long each append waited for a slow reader; the
+//!   journal uses no other module of the crate.
 //! - On disk a journal is a directory of segment files ([`segment_file_name`]) holding frames
 //!   ([`frame`]) of records in a compact binary encoding ([`codec`]). Opening validates every
 //!   segment and cuts a torn tail ([`RecoveryReport`]); [`SegmentReader`] reads frames back
@@ -25,6 +28,7 @@
 //!   fail a write (`ENOSPC`, a short write) or an fsync (`EIO`) on cue.
 
 mod audit;
+mod backpressure;
 mod check;
 pub mod codec;
 mod core;
@@ -45,6 +49,7 @@ mod segment;
 mod storage;
 mod sync;
 
+pub(crate) use backpressure::BackpressureObserver;
 pub use disk::{DiskJournal, DiskJournalConfig, RecoveryReport};
 pub use factory::{JournalFactory, JournalStorage, StageJournals};
 #[cfg(feature = "fault-injection")]

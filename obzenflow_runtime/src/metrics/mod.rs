@@ -1,5 +1,11 @@
-//! Metrics: per-stage instrumentation, the per-flow metrics aggregator, and the Prometheus text
+//! Metrics: the per-flow metrics aggregator over what stages measure, and the Prometheus text
 //! exposition of what it folds.
+//!
+//! The instruments belong to the stages that record into them: a stage's
+//! [`StageCounters`](crate::stages::StageCounters) hold its counts, its [`ErrorCounts`] and its
+//! processing-time histogram ([`HistogramSnapshot`], re-exported here). This module observes
+//! stages (their counters and states) and is above them in the crate's module order; stages
+//! never use it.
 //!
 //! # What is measured, and where
 //!
@@ -11,7 +17,9 @@
 //!   minutes). Sources record none; async transforms and sinks charge each record an equal
 //!   share of the batch.
 //! - **Backpressure waits**: the journal core times an append only when it has to wait for a
-//!   slow reader, and charges the wait to the appending stage.
+//!   slow reader, and tells the observer the journal was opened with. The pipeline opens a
+//!   stage's two journals with the stage's counters, so every wait of an append to them
+//!   (batches, end-of-stream, lifecycle facts) is charged to that stage.
 //! - **Lag per edge**: each reader publishes its position after each read; the aggregator
 //!   subtracts it from the upstream journal's committed count. An edge whose reader has seen
 //!   end-of-stream has no lag.
@@ -97,25 +105,22 @@
 //! ```
 
 mod aggregator;
-pub(crate) mod backpressure;
 mod collector;
 mod config;
 mod fsm;
 mod handle;
-mod histogram;
 #[cfg(feature = "prometheus-http")]
 mod http;
 mod prometheus;
 mod snapshot;
 
+pub use crate::stages::error_counts::ErrorCounts;
+pub use crate::stages::histogram::HistogramSnapshot;
 pub use config::MetricsConfig;
-pub use histogram::HistogramSnapshot;
 #[cfg(feature = "prometheus-http")]
 pub use http::{PrometheusHttpConfig, PrometheusServer};
 pub use prometheus::CONTENT_TYPE;
-pub use snapshot::{EdgeSnapshot, ErrorCounts, FlowSnapshot, StageSnapshot};
+pub use snapshot::{EdgeSnapshot, FlowSnapshot, StageSnapshot};
 
 pub(crate) use collector::{fold_stages, EdgeTracker, StageProbe};
 pub(crate) use handle::{AggregatorSetup, MetricsHandle};
-pub(crate) use histogram::{AtomicHistogram, LocalHistogram};
-pub(crate) use snapshot::{error_kind_index, ERROR_KINDS};

@@ -20,8 +20,8 @@ use super::handle::FlowCommand;
 use super::shared::{RunShared, StageObserver};
 use super::supervisor::PipelineSupervisor;
 use crate::journal::{
-    inspect, JournalFactory, JournalStorage, RunDirectory, RunLock, RunManifest, RunStatus,
-    StageJournals, SyncPolicy,
+    inspect, BackpressureObserver, JournalFactory, JournalStorage, RunDirectory, RunLock,
+    RunManifest, RunStatus, StageJournals, SyncPolicy,
 };
 use crate::metrics::{AggregatorSetup, EdgeTracker, FlowSnapshot, MetricsConfig, MetricsHandle};
 use crate::stages::{Inputs, StageCounters, StageInfo, StageWiring};
@@ -45,7 +45,18 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
         .max()
         .unwrap_or(0);
     let stage_ids: Vec<StageId> = flow.stages.iter().map(|_| StageId::new()).collect();
-    let run = open_run(&flow, flow_id, run_id, &stage_ids, largest_window)?;
+    // Made before the journals, which are opened with them: a stage's counters are told of
+    // every wait of its journals' appends for a slow reader.
+    let counters: Vec<Arc<StageCounters>> = flow
+        .stages
+        .iter()
+        .map(|_| Arc::new(StageCounters::new(flow.metrics.enabled)))
+        .collect();
+    let stages = PreparedStages {
+        ids: &stage_ids,
+        counters: &counters,
+    };
+    let run = open_run(&flow, flow_id, run_id, stages, largest_window)?;
     let OpenedRun {
         factory,
         run_lock,
@@ -70,7 +81,7 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
             flow_id,
             run_id,
         });
-        let counters = Arc::new(StageCounters::new(flow.metrics.enabled));
+        let counters = counters[index].clone();
         let readers = std::mem::take(&mut inputs[index]);
         let upstreams = readers
             .iter()
@@ -186,6 +197,14 @@ struct OpenedRun {
     earlier_incomplete_runs: Vec<PathBuf>,
 }
 
+/// The ids and counters of a flow's stages, in the flow's order, made before anything is
+/// opened.
+#[derive(Clone, Copy)]
+struct PreparedStages<'a> {
+    ids: &'a [StageId],
+    counters: &'a [Arc<StageCounters>],
+}
+
 /// Creates the run directory (for disk journals) with its lock and first manifest, then opens
 /// every journal. A journal that cannot be opened fails the start, and the manifest records
 /// the run as failed: no run directory is left without one, or reading as running.
@@ -193,12 +212,12 @@ fn open_run(
     flow: &Flow,
     flow_id: FlowId,
     run_id: RunId,
-    stage_ids: &[StageId],
+    stages: PreparedStages<'_>,
     largest_window: u64,
 ) -> Result<OpenedRun, FlowError> {
     let (factory, run_lock, manifest, earlier_incomplete_runs) =
-        journal_factory(flow, flow_id, run_id, stage_ids, largest_window)?;
-    let opened = open_journals(flow, &factory, stage_ids);
+        journal_factory(flow, flow_id, run_id, stages.ids, largest_window)?;
+    let opened = open_journals(flow, &factory, stages);
     let (journals, system_journal, metrics_journal) = match opened {
         Ok(opened) => opened,
         Err(error) => {
@@ -235,16 +254,20 @@ type RunJournals = (
     Option<Arc<dyn Journal>>,
 );
 
+/// Opens every journal of the run; a stage's journals tell its counters of their waits.
 fn open_journals(
     flow: &Flow,
     factory: &JournalFactory,
-    stage_ids: &[StageId],
+    stages: PreparedStages<'_>,
 ) -> Result<RunJournals, FlowError> {
     let journals = flow
         .stages
         .iter()
-        .zip(stage_ids)
-        .map(|(stage, stage_id)| factory.stage_journals(&stage.name, *stage_id))
+        .zip(stages.ids.iter().zip(stages.counters))
+        .map(|(stage, (stage_id, counters))| {
+            let backpressure: Arc<dyn BackpressureObserver> = counters.clone();
+            factory.observed_stage_journals(&stage.name, *stage_id, Some(backpressure))
+        })
         .collect::<Result<Vec<StageJournals>, _>>()?;
     let (system_journal, _) = factory.system_journal(SystemComponent::Pipeline)?;
     let metrics_journal = if flow.metrics.enabled {

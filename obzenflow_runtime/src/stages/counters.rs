@@ -1,8 +1,9 @@
 //! Per-stage counters, updated once per batch and read by the report and metrics.
 //!
 //! The stage task adds a batch's counts, error kinds and processing times in one go
-//! ([`StageCounters::add`]); backpressure waits are added by the journal as they end. Observers
-//! (the metrics aggregator, progress bars, the report) read the atomics at any time.
+//! ([`StageCounters::add`]); backpressure waits are added by the stage's journals as they end,
+//! the counters being the `BackpressureObserver` the journals are opened with. Observers (the
+//! metrics aggregator, progress bars, the report) read the atomics at any time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -10,9 +11,9 @@ use std::time::Duration;
 
 use obzenflow_core::ErrorKind;
 
-use crate::metrics::{
-    error_kind_index, AtomicHistogram, ErrorCounts, HistogramSnapshot, LocalHistogram, ERROR_KINDS,
-};
+use super::error_counts::{error_kind_index, ErrorCounts, ERROR_KINDS};
+use super::histogram::{AtomicHistogram, HistogramSnapshot, LocalHistogram};
+use crate::journal::BackpressureObserver;
 
 /// How many error reasons a stage keeps for its report.
 pub(crate) const KEPT_ERROR_REASONS: usize = 3;
@@ -87,14 +88,6 @@ impl StageCounters {
     /// Adds a batch's processing times and empties `local`.
     pub(crate) fn add_timings(&self, local: &mut LocalHistogram) {
         self.processing_time.merge(local);
-    }
-
-    /// Counts one append that waited `waited` for a slow reader.
-    pub(crate) fn add_backpressure_wait(&self, waited: Duration) {
-        let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
-        self.backpressure_waits.fetch_add(1, Ordering::Relaxed);
-        self.backpressure_wait_ns
-            .fetch_add(nanos, Ordering::Relaxed);
     }
 
     /// Errored records per kind.
@@ -202,5 +195,15 @@ impl StageCounters {
             records_filtered: self.records_filtered.load(Ordering::Relaxed),
             batches: self.batches.load(Ordering::Relaxed),
         }
+    }
+}
+
+impl BackpressureObserver for StageCounters {
+    /// Counts one append to the stage's journals that waited `waited` for a slow reader.
+    fn waited(&self, waited: Duration) {
+        let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
+        self.backpressure_waits.fetch_add(1, Ordering::Relaxed);
+        self.backpressure_wait_ns
+            .fetch_add(nanos, Ordering::Relaxed);
     }
 }

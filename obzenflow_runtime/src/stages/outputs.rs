@@ -17,9 +17,8 @@ use obzenflow_core::id::EventIdMint;
 use super::context::StageInfo;
 use super::counters::{BatchCounts, StageCounters};
 use super::error::{RecordError, StageError};
+use super::histogram::LocalHistogram;
 use crate::facts::append_fact;
-use crate::metrics::backpressure::attributed_to;
-use crate::metrics::LocalHistogram;
 
 /// The journals a stage appends to, with the batch being assembled.
 pub(crate) struct Outputs {
@@ -213,8 +212,7 @@ impl Outputs {
                 journals: &self.upstreams,
                 records: &self.data_at,
             };
-            let appended = self.data.append_forwarding(batch, forwards);
-            let appended = attributed_to(&self.counters, appended).await;
+            let appended = self.data.append_forwarding(batch, forwards).await;
             self.data_at.clear();
             appended.map_err(|source| self.journal_error(source))?;
         }
@@ -224,8 +222,7 @@ impl Outputs {
                 journals: &self.upstreams,
                 records: &self.error_at,
             };
-            let appended = self.error.append_forwarding(batch, forwards);
-            let appended = attributed_to(&self.counters, appended).await;
+            let appended = self.error.append_forwarding(batch, forwards).await;
             self.error_at.clear();
             appended.map_err(|source| self.journal_error(source))?;
         }
@@ -240,7 +237,8 @@ impl Outputs {
         self.flush().await?;
         let mut marker = ChainEvent::end_of_stream(self.data_records_written);
         self.stamp(&mut marker, None);
-        attributed_to(&self.counters, self.data.append(vec![marker]))
+        self.data
+            .append(vec![marker])
             .await
             .map_err(|source| self.journal_error(source))?;
         Ok(())
