@@ -242,6 +242,10 @@ pub(crate) fn run() -> Result<(), XtaskError> {
             count += 1;
         }
     }
+    for violation in readme_snippets(root)? {
+        eprintln!("{violation}");
+        count += 1;
+    }
     if count == 0 {
         println!("tidy: {} files checked, no violations", files.len());
         Ok(())
@@ -253,9 +257,71 @@ pub(crate) fn run() -> Result<(), XtaskError> {
     }
 }
 
+/// Code a README shows, kept in a compiled (and smoke-run) example: `(readme, example)`.
+const README_SNIPPETS: &[(&str, &str)] = &[("README.md", "examples/examples/minimal.rs")];
+
+/// Marks where the part of an example that a README shows begins.
+const SNIPPET_BEGIN: &str = "// README: begin\n";
+/// Marks where it ends.
+const SNIPPET_END: &str = "// README: end\n";
+
+const README_SNIPPET_MISSING: &str =
+    "README does not show the example's code between its `// README: begin` and `end` markers as written; copy it again";
+const SNIPPET_MARKERS_MISSING: &str =
+    "example has no `// README: begin` and `// README: end` lines";
+
+/// The part of `example` between its markers, if it has them.
+fn snippet(example: &str) -> Option<&str> {
+    let start = example.find(SNIPPET_BEGIN)? + SNIPPET_BEGIN.len();
+    let end = start + example[start..].find(SNIPPET_END)?;
+    Some(&example[start..end])
+}
+
+/// Whether `readme` shows `code` as one fenced Rust block.
+fn readme_shows(readme: &str, code: &str) -> bool {
+    readme.contains(&format!("```rust\n{code}```\n"))
+}
+
+/// Checks that each README shows its example's code exactly, so that the code a user copies
+/// from the README is code that compiles and runs.
+fn readme_snippets(root: &Path) -> Result<Vec<Violation>, XtaskError> {
+    let read = |relative: &str| {
+        let path = root.join(relative);
+        fs::read_to_string(&path).map_err(|source| XtaskError::Io { path, source })
+    };
+    let mut violations = Vec::new();
+    for (readme, example) in README_SNIPPETS {
+        let code = read(example)?;
+        match snippet(&code) {
+            Some(code) if readme_shows(&read(readme)?, code) => {}
+            Some(_) => violations.push(Violation {
+                path: (*readme).to_owned(),
+                line: None,
+                reason: README_SNIPPET_MISSING,
+            }),
+            None => violations.push(Violation {
+                path: (*example).to_owned(),
+                line: None,
+                reason: SNIPPET_MARKERS_MISSING,
+            }),
+        }
+    }
+    Ok(violations)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_readme_shows_an_example_only_as_written() {
+        let example = "//! doc\n\n// README: begin\nfn main() {}\n// README: end\n";
+        let code = snippet(example).unwrap();
+        assert_eq!(code, "fn main() {}\n");
+        assert!(readme_shows("# Use\n\n```rust\nfn main() {}\n```\n", code));
+        assert!(!readme_shows("```rust\nfn main() { }\n```\n", code));
+        assert_eq!(snippet("fn main() {}\n"), None);
+    }
 
     /// The printed form of every violation in one file.
     fn messages(path: &str, contents: &str) -> Vec<String> {

@@ -51,7 +51,8 @@ mod sync;
 
 pub(crate) use backpressure::BackpressureObserver;
 pub use disk::{DiskJournal, DiskJournalConfig, RecoveryReport};
-pub use factory::{JournalFactory, JournalStorage, StageJournals};
+pub(crate) use factory::StageJournals;
+pub use factory::{JournalFactory, JournalStorage};
 #[cfg(feature = "fault-injection")]
 pub use faults::{FaultKind, JournalFault};
 #[cfg(feature = "cli")]
@@ -60,12 +61,13 @@ pub use memory::MemoryJournal;
 pub(crate) use run_dir::name_problem;
 #[cfg(feature = "fault-injection")]
 pub use run_dir::Interruption;
+pub(crate) use run_dir::RunLock;
 pub use run_dir::{
-    CreateStep, ManifestJournal, ManifestStage, RunDirError, RunDirectory, RunLock, RunManifest,
-    RunState, RunStatus,
+    CreateStep, ManifestJournal, ManifestStage, RunDirError, RunDirectory, RunManifest, RunState,
+    RunStatus,
 };
 pub use segment::{
     decode_segment_bytes, parse_segment_file_name, segment_file_name, DamagedFrame, FrameError,
-    SegmentDecoder, SegmentReader,
+    SegmentReader,
 };
 pub use sync::{SyncPolicy, SyncScheduler};

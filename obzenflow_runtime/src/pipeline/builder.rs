@@ -85,6 +85,7 @@ pub(crate) struct EdgeSpec {
 /// # Ok(())
 /// # }
 /// ```
+#[must_use = "a flow builder does nothing until `build()` and `start()` or `run()`"]
 pub struct FlowBuilder {
     name: String,
     stages: Vec<StageSpec>,
@@ -410,6 +411,7 @@ fn config_problem(config: &StageConfig) -> Option<&'static str> {
 }
 
 /// A validated flow, ready to start.
+#[must_use = "a built flow does nothing until `start()` or `run()`"]
 pub struct Flow {
     pub(crate) name: Arc<str>,
     pub(crate) stages: Vec<StageSpec>,

@@ -23,7 +23,7 @@ pub(crate) struct StageControl {
 }
 
 /// The context the pipeline machine's actions run against.
-pub struct PipelineContext {
+pub(crate) struct PipelineContext {
     /// How long a graceful stop may take, once one was requested.
     pub(crate) drain_deadline: Option<Duration>,
     /// How long cancelled stages may take to stop before their tasks are aborted.

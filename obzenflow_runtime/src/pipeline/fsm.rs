@@ -19,6 +19,7 @@ use super::failure::FlowFailure;
 
 /// Where a flow is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FlowState {
     /// Built, stages not yet started.
     Created,
@@ -78,7 +79,7 @@ impl StateVariant for FlowState {
 
 /// What happens to a flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FlowEvent {
+pub(crate) enum FlowEvent {
     /// Every stage was spawned and the sources were told to start.
     Started,
     /// Stop gracefully within `deadline`.
@@ -129,7 +130,7 @@ impl EventVariant for FlowEvent {
 
 /// Side effects the pipeline machine asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FlowAction {
+pub(crate) enum FlowAction {
     /// Tell every source to stop producing and drain.
     StopSources,
     /// Tell every stage to cancel.
@@ -165,7 +166,7 @@ impl FsmAction for FlowAction {
 
 /// The pipeline machine definition.
 #[derive(Debug)]
-pub struct PipelineMachine;
+pub(crate) struct PipelineMachine;
 
 impl StateMachine for PipelineMachine {
     type State = FlowState;

@@ -35,6 +35,7 @@ pub enum FlowCommand {
 /// The control surface of a running flow.
 ///
 /// Dropping the handle does not stop the flow: it runs to completion in the background.
+#[must_use = "dropping the handle lets the flow run on unobserved; `wait()` for its report"]
 pub struct FlowHandle {
     supervisor: SupervisorHandle<FlowCommand, FlowState>,
     shared: Arc<RunShared>,

@@ -77,7 +77,6 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
             name: Arc::from(spec.name.as_str()),
             stage_id: stage_ids[index],
             kind: spec.kind,
-            flow_name: flow.name.clone(),
             flow_id,
             run_id,
         });

@@ -16,10 +16,9 @@ mod supervisor;
 
 pub use builder::{Flow, FlowBuilder};
 pub use config::Journals;
-pub use context::PipelineContext;
 pub use error::FlowError;
 pub use failure::{EndNotRecorded, FlowFailure};
-pub use fsm::{FlowAction, FlowEvent, FlowState, PipelineMachine};
+pub use fsm::FlowState;
 pub use graph::GraphError;
 pub use handle::{FlowCommand, FlowHandle};
 pub use report::{DeliveryGuarantee, FlowReport, StageReport};

@@ -28,6 +28,7 @@ use crate::stages::{StageKind, StageState};
 /// # }
 /// ```
 #[derive(Debug, Clone)]
+#[must_use = "a report says whether the flow succeeded; check `is_success()`"]
 pub struct FlowReport {
     /// The flow's name.
     pub flow_name: String,

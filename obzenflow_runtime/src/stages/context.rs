@@ -45,15 +45,13 @@ impl fmt::Display for StageKind {
 
 /// The identity of one stage within one run.
 #[derive(Debug, Clone)]
-pub struct StageInfo {
+pub(crate) struct StageInfo {
     /// The stage's name, unique within the flow.
     pub name: Arc<str>,
     /// The stage's id.
     pub stage_id: StageId,
     /// The stage's kind.
     pub kind: StageKind,
-    /// The flow's name.
-    pub flow_name: Arc<str>,
     /// The flow's id.
     pub flow_id: FlowId,
     /// The run's id.
@@ -62,12 +60,12 @@ pub struct StageInfo {
 
 impl StageInfo {
     /// The writer id the stage stamps on what it appends.
-    pub fn writer_id(&self) -> WriterId {
+    pub(crate) fn writer_id(&self) -> WriterId {
         WriterId::Stage(self.stage_id)
     }
 
     /// The flow context the stage stamps on what it appends.
-    pub fn flow_context(&self) -> FlowContext {
+    pub(crate) fn flow_context(&self) -> FlowContext {
         FlowContext {
             flow_id: self.flow_id,
             run_id: self.run_id,
@@ -78,7 +76,7 @@ impl StageInfo {
 
 /// The mutable context of a stage's lifecycle machine.
 #[derive(Debug)]
-pub struct StageContext {
+pub(crate) struct StageContext {
     /// Who the stage is.
     pub info: Arc<StageInfo>,
     pub(crate) outputs: Outputs,

@@ -17,6 +17,7 @@ use super::error::StageFailure;
 
 /// Where a stage is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StageState {
     /// Built, nothing opened yet.
     Created,
@@ -69,7 +70,7 @@ impl StateVariant for StageState {
 
 /// What happens to a stage.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StageEvent {
+pub(crate) enum StageEvent {
     /// Resources are open.
     Initialized,
     /// A source must wait for the start command.
@@ -114,7 +115,7 @@ impl EventVariant for StageEvent {
 
 /// Side effects the lifecycle asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StageAction {
+pub(crate) enum StageAction {
     /// Append the `started` lifecycle fact to the stage's data journal.
     AnnounceStarted,
 }
@@ -142,7 +143,7 @@ impl FsmAction for StageAction {
 
 /// The lifecycle machine definition.
 #[derive(Debug)]
-pub struct StageMachine;
+pub(crate) struct StageMachine;
 
 impl StateMachine for StageMachine {
     type State = StageState;
@@ -227,7 +228,6 @@ mod tests {
             name: "stage".into(),
             stage_id: StageId::new(),
             kind,
-            flow_name: "flow".into(),
             flow_id: FlowId::new(),
             run_id: RunId::new(),
         });

@@ -23,11 +23,12 @@ mod supervisor;
 mod transform;
 
 pub use config::{EdgeConfig, ErrorBudget, StageConfig};
-pub use context::{StageContext, StageInfo, StageKind};
+pub(crate) use context::StageInfo;
+pub use context::StageKind;
 pub use counters::{CounterSnapshot, StageCounters};
 pub use error::{FailureKind, HandlerFailure, RecordError, StageError, StageFailure};
 pub use handle::{StageCommand, StageHandle};
-pub use lifecycle::{StageAction, StageEvent, StageMachine, StageState};
+pub use lifecycle::StageState;
 pub use sink::{AsyncSinkHandler, SinkHandler};
 pub use source::{AsyncSourceHandler, SourceHandler, SourcePoll};
 pub use transform::{AsyncTransformHandler, RecordResult, TransformHandler};

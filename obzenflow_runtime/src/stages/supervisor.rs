@@ -339,7 +339,6 @@ mod tests {
             name: "stage".into(),
             stage_id: StageId::new(),
             kind: StageKind::Transform,
-            flow_name: "flow".into(),
             flow_id: FlowId::new(),
             run_id: RunId::new(),
         });

@@ -150,6 +150,7 @@ where
 /// })?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[must_use = "dropping the handle closes the command channel; `join()` for the outcome"]
 pub struct SupervisorHandle<C, S> {
     name: Arc<str>,
     commands: Option<mpsc::Sender<C>>,
