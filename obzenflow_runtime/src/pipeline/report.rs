@@ -277,8 +277,9 @@ impl fmt::Display for FlowReport {
                     .map(|stage| format!("{}: {}", stage.name, grouped(stage.records_errored)))
                     .collect();
                 format!(
-                    "completed with {} records on error lanes ({})",
+                    "completed with {} {} on error lanes ({})",
                     grouped(errored),
+                    if errored == 1 { "record" } else { "records" },
                     at.join(", ")
                 )
             }
