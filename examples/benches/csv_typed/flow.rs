@@ -132,7 +132,7 @@ fn top_routes() -> Aggregate<RouteCount, (String, String), RouteCount> {
 /// The flow must have drained, and every sink written its file.
 fn check(report: &FlowReport) -> Result<(), BenchError> {
     if !report.is_success() {
-        return Err(format!("the flow did not drain:\n{report}").into());
+        return Err(format!("the flow was not a success:\n{report}").into());
     }
     let sinks_errored: u64 = ["carriers", "origins", "routes", "top_routes_file"]
         .iter()

@@ -234,7 +234,7 @@ pub(crate) fn check_drained(report: &FlowReport) -> Result<(), BenchError> {
     if report.is_success() {
         Ok(())
     } else {
-        Err(format!("the flow did not drain:\n{report}").into())
+        Err(format!("the flow was not a success:\n{report}").into())
     }
 }
 

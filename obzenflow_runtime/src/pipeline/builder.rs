@@ -10,6 +10,7 @@ use super::config::Journals;
 use super::error::FlowError;
 use super::graph::{Graph, GraphError};
 use super::handle::FlowHandle;
+use super::outcome::FindingKind;
 use super::report::FlowReport;
 use crate::metrics::MetricsConfig;
 use crate::replay::ReplayRequest;
@@ -95,6 +96,7 @@ pub struct FlowBuilder {
     teardown_deadline: Duration,
     replay: ReplayRequest,
     metrics: MetricsConfig,
+    accepted: Vec<(String, FindingKind)>,
 }
 
 impl FlowBuilder {
@@ -112,6 +114,7 @@ impl FlowBuilder {
             teardown_deadline: Self::DEFAULT_TEARDOWN_DEADLINE,
             replay: ReplayRequest::default(),
             metrics: MetricsConfig::default(),
+            accepted: Vec::new(),
         }
     }
 
@@ -310,6 +313,31 @@ impl FlowBuilder {
         self
     }
 
+    /// Declares that a finding of `kind` about the stage named `name` is acceptable: the
+    /// report still lists it (as accepted) but it does not make the run unsuccessful.
+    ///
+    /// Without it, a drained run in which a stage rejected every record it read
+    /// ([`FindingKind::RejectedEverything`]) or a sink received nothing while its sources
+    /// produced records ([`FindingKind::SinkReceivedNothing`]) is not a success
+    /// ([`FlowReport::is_success`]). [`build`](Self::build) refuses a name that matches no
+    /// stage ([`FlowError::UnknownStageConfig`]) and a kind the stage cannot have, such as
+    /// `SinkReceivedNothing` for a transform ([`FlowError::InvalidConfig`]).
+    ///
+    /// ```no_run
+    /// # fn declare(builder: obzenflow_runtime::pipeline::FlowBuilder) -> obzenflow_runtime::pipeline::FlowBuilder {
+    /// use obzenflow_runtime::pipeline::FindingKind;
+    ///
+    /// // Quarantine runs: every record is expected to fail validation.
+    /// builder
+    ///     .accept("validate", FindingKind::RejectedEverything)
+    ///     .accept("out", FindingKind::SinkReceivedNothing)
+    /// # }
+    /// ```
+    pub fn accept(mut self, name: impl Into<String>, kind: FindingKind) -> Self {
+        self.accepted.push((name.into(), kind));
+        self
+    }
+
     /// Validates the graph and returns a flow ready to start.
     ///
     /// Nothing is created or started before every check passes: a graph error
@@ -339,6 +367,7 @@ impl FlowBuilder {
             windows.push(window);
         }
         self.apply_configs()?;
+        self.check_accepted()?;
         let replayed_from = self.replay_sources()?;
         Ok(Flow {
             name: Arc::from(self.name),
@@ -349,7 +378,26 @@ impl FlowBuilder {
             teardown_deadline: self.teardown_deadline,
             replayed_from,
             metrics: self.metrics,
+            accepted: self.accepted,
         })
+    }
+
+    /// Refuses an accepted finding naming no stage, or a kind its stage cannot have.
+    fn check_accepted(&self) -> Result<(), FlowError> {
+        for (name, kind) in &self.accepted {
+            let stage = self
+                .stages
+                .iter()
+                .find(|stage| stage.name == *name)
+                .ok_or_else(|| FlowError::UnknownStageConfig { name: name.clone() })?;
+            if !kind.applies_to(stage.kind) {
+                return Err(FlowError::InvalidConfig {
+                    stage: name.clone(),
+                    reason: format!("a {} cannot have the finding {kind:?}", stage.kind.as_str()),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// For a replay, swaps every source's factory for one replaying its archived journals and
@@ -424,6 +472,8 @@ pub struct Flow {
     pub(crate) replayed_from: Option<PathBuf>,
     /// How the run collects metrics.
     pub(crate) metrics: MetricsConfig,
+    /// The findings declared acceptable, by stage name.
+    pub(crate) accepted: Vec<(String, FindingKind)>,
 }
 
 /// The factory of a source stage running `handler`.

@@ -11,6 +11,7 @@ use super::error::FlowError;
 use super::failure::FlowFailure;
 use super::fsm::FlowState;
 use super::materialize::materialize;
+use super::outcome;
 use super::report::{DeliveryGuarantee, FlowReport, StageReport};
 use super::shared::{RunShared, StageProgress};
 use crate::metrics::FlowSnapshot;
@@ -223,7 +224,19 @@ fn build_report(shared: &RunShared, state: FlowState) -> FlowReport {
                 stage.counters.receipts(),
             )
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let (accepted_findings, findings) = if matches!(state, FlowState::Drained) {
+        outcome::find(&stages, &shared.upstreams)
+            .into_iter()
+            .partition(|finding| {
+                shared
+                    .accepted
+                    .iter()
+                    .any(|(name, kind)| name == finding.stage() && *kind == finding.kind())
+            })
+    } else {
+        (Vec::new(), Vec::new())
+    };
     FlowReport {
         flow_name: shared.flow_name.to_string(),
         run_id: shared.run_id,
@@ -235,5 +248,7 @@ fn build_report(shared: &RunShared, state: FlowState) -> FlowReport {
         guarantee: DeliveryGuarantee::AtLeastOnceFromSource,
         earlier_incomplete_runs: shared.earlier_incomplete_runs.clone(),
         metrics: FlowSnapshot::clone(&metrics),
+        findings,
+        accepted_findings,
     }
 }

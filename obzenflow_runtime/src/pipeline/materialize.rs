@@ -69,6 +69,11 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
     let mut edges = EdgeTracker::new(flow.metrics.enabled);
     let mut inputs = open_inputs(&flow, &journals, &mut edges)?;
 
+    let mut upstreams = vec![Vec::new(); flow.stages.len()];
+    for &(from, to) in &flow.graph.edges {
+        upstreams[to].push(from);
+    }
+    let accepted = flow.accepted;
     let started = Instant::now();
     let mut observers = Vec::with_capacity(flow.stages.len());
     let mut controls = Vec::with_capacity(flow.stages.len());
@@ -125,6 +130,8 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
         durability: factory.storage().to_string(),
         earlier_incomplete_runs,
         stages: observers,
+        upstreams,
+        accepted,
         snapshots,
         end_not_recorded: Mutex::new(None),
     });

@@ -12,6 +12,7 @@ use obzenflow_fsm::StateVariant;
 
 use super::failure::FlowFailure;
 use super::fsm::FlowState;
+use super::outcome::{Finding, Outcome};
 use crate::metrics::{ErrorCounts, FlowSnapshot, StageSnapshot};
 use crate::stages::{StageKind, StageState};
 
@@ -53,6 +54,13 @@ pub struct FlowReport {
     /// The final metrics snapshot the stage numbers are taken from, with the edges' lag and
     /// the full processing-time histograms.
     pub metrics: FlowSnapshot,
+    /// What in a drained run's counts means it did not do its job (empty unless the flow
+    /// drained), not counting the findings the flow declared acceptable; any makes the run
+    /// not a success. See [`FlowReport::outcome`].
+    pub findings: Vec<Finding>,
+    /// The findings the flow declared acceptable with
+    /// [`FlowBuilder::accept`](super::FlowBuilder::accept): reported, not held against it.
+    pub accepted_findings: Vec<Finding>,
 }
 
 /// What a flow promises about delivery across an interruption.
@@ -145,9 +153,57 @@ impl StageReport {
 }
 
 impl FlowReport {
-    /// Whether the flow drained.
+    /// Whether the run is a success: the flow drained and has no [`findings`](Self::findings)
+    /// (a stage that rejected every record it read, a sink that received nothing while its
+    /// sources produced records), unless it declared them acceptable. Records on error lanes
+    /// alone do not make a run unsuccessful; see [`outcome`](Self::outcome).
     pub fn is_success(&self) -> bool {
-        matches!(self.state, FlowState::Drained)
+        matches!(self.state, FlowState::Drained) && self.findings.is_empty()
+    }
+
+    /// What the run amounts to: completed, completed with records on error lanes,
+    /// unsuccessful (drained, with findings naming the stages and why), failed or cancelled.
+    ///
+    /// ```no_run
+    /// use obzenflow_runtime::pipeline::Outcome;
+    ///
+    /// # async fn show(flow: obzenflow_runtime::pipeline::Flow) -> Result<(), obzenflow_runtime::pipeline::FlowError> {
+    /// let report = flow.run().await?;
+    /// match report.outcome() {
+    ///     Outcome::Completed => println!("every record went through"),
+    ///     Outcome::CompletedWithErrors { errored } => println!("{errored} records on error lanes"),
+    ///     Outcome::Unsuccessful { findings } => {
+    ///         for finding in findings {
+    ///             println!("`{}`: {finding}", finding.stage());
+    ///         }
+    ///     }
+    ///     other => println!("{other:?}"),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn outcome(&self) -> Outcome {
+        match &self.state {
+            FlowState::Drained if !self.findings.is_empty() => Outcome::Unsuccessful {
+                findings: self.findings.clone(),
+            },
+            FlowState::Drained => match self.records_errored() {
+                0 => Outcome::Completed,
+                errored => Outcome::CompletedWithErrors { errored },
+            },
+            FlowState::Failed { failure } => Outcome::Failed(failure.clone()),
+            FlowState::Cancelled { reason } => Outcome::Cancelled {
+                reason: reason.clone(),
+            },
+            other => Outcome::Cancelled {
+                reason: format!("the flow ended while {}", other.variant_name()),
+            },
+        }
+    }
+
+    /// Records on all stages' error lanes together.
+    pub fn records_errored(&self) -> u64 {
+        self.stages.iter().map(|stage| stage.records_errored).sum()
     }
 
     /// Why the flow failed, if it failed: which stage and its typed cause, down to a handler's
@@ -212,17 +268,39 @@ impl FlowReport {
 
 impl fmt::Display for FlowReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let outcome = match &self.state {
-            FlowState::Drained => "completed".to_owned(),
-            FlowState::Failed { failure } => format!("FAILED: {}", ErrorChain::new(failure)),
-            FlowState::Cancelled { reason } => format!("cancelled: {reason}"),
-            other => format!("{other:?}"),
+        let outcome = match self.outcome() {
+            Outcome::Completed => "completed".to_owned(),
+            Outcome::CompletedWithErrors { errored } => {
+                let at: Vec<String> = self
+                    .stages
+                    .iter()
+                    .filter(|stage| stage.records_errored > 0)
+                    .map(|stage| format!("{}: {}", stage.name, grouped(stage.records_errored)))
+                    .collect();
+                format!(
+                    "completed with {} {} on error lanes ({})",
+                    grouped(errored),
+                    if errored == 1 { "record" } else { "records" },
+                    at.join(", ")
+                )
+            }
+            Outcome::Unsuccessful { .. } => {
+                "NOT A SUCCESS: every stage drained, but the run did not do its job".to_owned()
+            }
+            Outcome::Failed(failure) => format!("FAILED: {}", ErrorChain::new(&failure)),
+            Outcome::Cancelled { reason } => format!("cancelled: {reason}"),
         };
         writeln!(
             f,
             "flow `{}` run {}: {outcome}",
             self.flow_name, self.run_id
         )?;
+        for finding in &self.findings {
+            writeln!(f, "  NOT A SUCCESS: {finding}")?;
+        }
+        for finding in &self.accepted_findings {
+            writeln!(f, "  accepted (declared by the flow): {finding}")?;
+        }
         writeln!(
             f,
             "  {} source records in {:.2?} ({} records/s)",
@@ -371,7 +449,7 @@ fn micros(duration: Duration) -> String {
 }
 
 /// `1234567` as `1,234,567`.
-fn grouped(value: u64) -> String {
+pub(crate) fn grouped(value: u64) -> String {
     let digits = value.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (position, digit) in digits.chars().enumerate() {

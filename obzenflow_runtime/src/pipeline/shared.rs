@@ -8,6 +8,7 @@ use obzenflow_core::{FlowId, RunId};
 use tokio::sync::watch;
 
 use super::failure::EndNotRecorded;
+use super::outcome::FindingKind;
 use crate::metrics::{fold_stages, FlowSnapshot, StageProbe};
 use crate::stages::{CounterSnapshot, StageKind, StageState};
 
@@ -25,6 +26,10 @@ pub(crate) struct RunShared {
     /// Earlier runs of the same flow under the same base directory whose process died.
     pub(crate) earlier_incomplete_runs: Vec<PathBuf>,
     pub(crate) stages: Vec<StageObserver>,
+    /// The indices of the stages feeding each stage, indexed like `stages`.
+    pub(crate) upstreams: Vec<Vec<usize>>,
+    /// The findings the flow declared acceptable, by stage name.
+    pub(crate) accepted: Vec<(String, FindingKind)>,
     /// The aggregator's snapshots; `None` when metrics are disabled.
     pub(crate) snapshots: Option<watch::Receiver<Arc<FlowSnapshot>>>,
     /// Why the flow's end could not be recorded (its pipeline journal or its manifest could
