@@ -36,9 +36,10 @@
 //! # }
 //! ```
 
-pub use obzenflow_core::{ChainEvent, ErrorKind, Record, TypedPayload};
+pub use obzenflow_core::{ChainEvent, ErrorChain, ErrorKind, Record, TypedPayload};
 pub use obzenflow_runtime::pipeline::{
-    Flow, FlowBuilder, FlowError, FlowFailure, FlowHandle, FlowReport, FlowState, Journals,
+    Flow, FlowBuilder, FlowError, FlowFailure, FlowHandle, FlowReport, FlowState, GraphError,
+    Journals,
 };
 pub use obzenflow_runtime::stages::{
     AsyncSinkHandler, AsyncSourceHandler, AsyncTransformHandler, ErrorBudget, FailureKind,

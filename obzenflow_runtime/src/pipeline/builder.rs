@@ -16,8 +16,8 @@ use crate::metrics::MetricsConfig;
 use crate::replay::ReplayRequest;
 use crate::stages::{
     spawn_stage, AsyncSinkHandler, AsyncSourceHandler, AsyncTransformHandler, EdgeConfig,
-    ErrorBudget, SinkHandler, SourceHandler, StageConfig, StageHandle, StageKind, StageWiring,
-    TransformHandler,
+    ErrorBudget, RecordType, SinkHandler, SourceHandler, StageConfig, StageHandle, StageKind,
+    StageWiring, TransformHandler,
 };
 use crate::stages::{
     AsyncTransform, SinkLogic, SourceLogic, SyncSink, SyncSource, SyncTransform, TransformLogic,
@@ -32,6 +32,15 @@ pub(crate) struct StageSpec {
     pub(crate) kind: StageKind,
     pub(crate) config: StageConfig,
     pub(crate) factory: StageFactory,
+    /// What the stage's handler says it decodes and emits.
+    pub(crate) types: StageTypes,
+}
+
+/// What a stage's handler says it decodes and emits; `None` for any record.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct StageTypes {
+    pub(crate) input: Option<RecordType>,
+    pub(crate) output: Option<RecordType>,
 }
 
 /// One declared edge.
@@ -118,29 +127,58 @@ impl FlowBuilder {
         }
     }
 
-    fn stage(mut self, name: impl Into<String>, kind: StageKind, factory: StageFactory) -> Self {
+    fn stage(
+        mut self,
+        name: impl Into<String>,
+        kind: StageKind,
+        factory: StageFactory,
+        types: StageTypes,
+    ) -> Self {
         self.stages.push(StageSpec {
             name: name.into(),
             kind,
             config: StageConfig::default(),
             factory,
+            types,
         });
         self
     }
 
     /// Adds a source whose calls return at once.
     pub fn source(self, name: impl Into<String>, handler: impl SourceHandler) -> Self {
-        self.async_source(name, SyncSource(handler))
+        let types = StageTypes {
+            input: None,
+            output: handler.output_type(),
+        };
+        self.stage(
+            name,
+            StageKind::Source,
+            source_factory(SyncSource(handler)),
+            types,
+        )
     }
 
     /// Adds a source that awaits its records.
     pub fn async_source(self, name: impl Into<String>, handler: impl AsyncSourceHandler) -> Self {
-        self.stage(name, StageKind::Source, source_factory(handler))
+        let types = StageTypes {
+            input: None,
+            output: handler.output_type(),
+        };
+        self.stage(name, StageKind::Source, source_factory(handler), types)
     }
 
     /// Adds a transform.
     pub fn transform(self, name: impl Into<String>, handler: impl TransformHandler) -> Self {
-        self.reader(name, StageKind::Transform, SyncTransform::new(handler))
+        let types = StageTypes {
+            input: handler.input_type(),
+            output: handler.output_type(),
+        };
+        self.reader(
+            name,
+            StageKind::Transform,
+            SyncTransform::new(handler),
+            types,
+        )
     }
 
     /// Adds a transform that processes batches and may await.
@@ -149,13 +187,26 @@ impl FlowBuilder {
         name: impl Into<String>,
         handler: impl AsyncTransformHandler,
     ) -> Self {
-        self.reader(name, StageKind::Transform, AsyncTransform(handler))
+        let types = StageTypes {
+            input: handler.input_type(),
+            output: handler.output_type(),
+        };
+        self.reader(name, StageKind::Transform, AsyncTransform(handler), types)
     }
 
     /// Adds a stateful stage: a transform that folds records and emits from `drain` when its
     /// input ends (and whenever `process` chooses to).
     pub fn stateful(self, name: impl Into<String>, handler: impl TransformHandler) -> Self {
-        self.reader(name, StageKind::Stateful, SyncTransform::new(handler))
+        let types = StageTypes {
+            input: handler.input_type(),
+            output: handler.output_type(),
+        };
+        self.reader(
+            name,
+            StageKind::Stateful,
+            SyncTransform::new(handler),
+            types,
+        )
     }
 
     fn reader(
@@ -163,28 +214,44 @@ impl FlowBuilder {
         name: impl Into<String>,
         kind: StageKind,
         processor: impl crate::stages::TimedProcessor,
+        types: StageTypes,
     ) -> Self {
         let factory: StageFactory = Box::new(move |mut wiring: StageWiring| {
             let inputs = wiring.take_inputs();
             let logic = TransformLogic::new(kind, wiring.info.name.clone(), processor, inputs);
             spawn_stage(logic, wiring)
         });
-        self.stage(name, kind, factory)
+        self.stage(name, kind, factory, types)
     }
 
     /// Adds a sink.
     pub fn sink(self, name: impl Into<String>, handler: impl SinkHandler) -> Self {
-        self.async_sink(name, SyncSink(handler))
+        let input = handler.input_type();
+        self.sink_stage(name, SyncSink(handler), input)
     }
 
     /// Adds a sink that delivers batches and may await.
     pub fn async_sink(self, name: impl Into<String>, handler: impl AsyncSinkHandler) -> Self {
+        let input = handler.input_type();
+        self.sink_stage(name, handler, input)
+    }
+
+    fn sink_stage(
+        self,
+        name: impl Into<String>,
+        handler: impl AsyncSinkHandler,
+        input: Option<RecordType>,
+    ) -> Self {
         let factory: StageFactory = Box::new(move |mut wiring: StageWiring| {
             let inputs = wiring.take_inputs();
             let logic = SinkLogic::new(wiring.info.name.clone(), handler, inputs);
             spawn_stage(logic, wiring)
         });
-        self.stage(name, StageKind::Sink, factory)
+        let types = StageTypes {
+            input,
+            output: None,
+        };
+        self.stage(name, StageKind::Sink, factory, types)
     }
 
     /// Connects `from` to `to` with the default backpressure window.
@@ -338,6 +405,25 @@ impl FlowBuilder {
         self
     }
 
+    /// Refuses an edge whose upstream emits one record type and whose downstream decodes
+    /// another, where both handlers say.
+    fn check_types(&self, graph: &Graph) -> Result<(), GraphError> {
+        for &(from, to) in &graph.edges {
+            let (upstream, downstream) = (&self.stages[from], &self.stages[to]);
+            if let (Some(emits), Some(decodes)) = (upstream.types.output, downstream.types.input) {
+                if !emits.matches(&decodes) {
+                    return Err(GraphError::TypeMismatch {
+                        from: upstream.name.clone(),
+                        emits,
+                        to: downstream.name.clone(),
+                        decodes,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Validates the graph and returns a flow ready to start.
     ///
     /// Nothing is created or started before every check passes: a graph error
@@ -358,6 +444,7 @@ impl FlowBuilder {
             .map(|edge| (edge.from.clone(), edge.to.clone()))
             .collect();
         let graph = Graph::validate(&self.name, shape, &named_edges)?;
+        self.check_types(&graph)?;
         let mut windows = Vec::with_capacity(self.edges.len());
         for edge in &self.edges {
             let window = NonZeroU64::new(edge.window).ok_or_else(|| GraphError::ZeroWindow {
@@ -474,6 +561,17 @@ pub struct Flow {
     pub(crate) metrics: MetricsConfig,
     /// The findings declared acceptable, by stage name.
     pub(crate) accepted: Vec<(String, FindingKind)>,
+}
+
+impl std::fmt::Debug for Flow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let stages: Vec<&str> = self.stages.iter().map(|stage| stage.name.as_str()).collect();
+        f.debug_struct("Flow")
+            .field("name", &self.name)
+            .field("stages", &stages)
+            .field("edges", &self.graph.edges)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The factory of a source stage running `handler`.

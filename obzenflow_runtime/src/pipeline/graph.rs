@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::stages::StageKind;
+use crate::stages::{RecordType, StageKind};
 
 /// A flow graph is not valid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,6 +84,21 @@ pub enum GraphError {
     Cycle {
         /// The stages on the cycle, in order, the first repeated at the end.
         stages: Vec<String>,
+    },
+    /// An edge's upstream emits one record type and its downstream decodes another: every
+    /// record would go to the downstream's error lane.
+    #[error(
+        "edge {from} -> {to} cannot carry records: `{from}` emits {emits}, but `{to}` decodes {decodes}"
+    )]
+    TypeMismatch {
+        /// The upstream stage.
+        from: String,
+        /// What it emits.
+        emits: RecordType,
+        /// The downstream stage.
+        to: String,
+        /// What it decodes.
+        decodes: RecordType,
     },
     /// An edge has a zero backpressure window.
     #[error("edge {from} -> {to} has a backpressure window of 0; it must be at least 1")]

@@ -1,5 +1,6 @@
 //! Sinks: deliver records out of the flow, flush on drain, and journal delivery receipts.
 
+use super::record_type::RecordType;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
@@ -43,6 +44,13 @@ pub trait SinkHandler: Send + 'static {
     /// Delivers one record.
     fn consume(&mut self, event: &ChainEvent) -> Result<(), RecordError>;
 
+    /// The type of the records it decodes, if it takes one type ([`RecordType::of`]); `None`
+    /// (the default) for any. `FlowBuilder::build` checks it against what each upstream stage
+    /// emits.
+    fn input_type(&self) -> Option<RecordType> {
+        None
+    }
+
     /// Called once when every upstream has ended: flush and report what was delivered.
     fn flush(&mut self) -> Result<Option<DeliveryReceipt>, HandlerFailure> {
         Ok(None)
@@ -63,6 +71,13 @@ pub trait AsyncSinkHandler: Send + 'static {
         &'a mut self,
         events: &'a [Record],
     ) -> impl Future<Output = Vec<Result<(), RecordError>>> + Send + 'a;
+
+    /// The type of the records it decodes, if it takes one type ([`RecordType::of`]); `None`
+    /// (the default) for any. `FlowBuilder::build` checks it against what each upstream stage
+    /// emits.
+    fn input_type(&self) -> Option<RecordType> {
+        None
+    }
 
     /// Called once when every upstream has ended.
     fn flush(

@@ -1,5 +1,6 @@
 //! Sources: produce records from outside the flow, then end with an end-of-stream marker.
 
+use super::record_type::RecordType;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -49,6 +50,13 @@ pub trait SourceHandler: Send + 'static {
 
     /// Returns up to `max` records, or [`SourcePoll::Done`].
     fn next_batch(&mut self, max: usize) -> Result<SourcePoll, HandlerFailure>;
+
+    /// The type of the records it emits, if it emits one type ([`RecordType::of`]); `None`
+    /// (the default) for any. `FlowBuilder::build` checks it against what each downstream
+    /// stage decodes.
+    fn output_type(&self) -> Option<RecordType> {
+        None
+    }
 }
 
 /// A source that waits for its records: a timer, a socket, a queue.
@@ -66,6 +74,13 @@ pub trait AsyncSourceHandler: Send + 'static {
         &mut self,
         max: usize,
     ) -> impl Future<Output = Result<SourcePoll, HandlerFailure>> + Send;
+
+    /// The type of the records it emits, if it emits one type ([`RecordType::of`]); `None`
+    /// (the default) for any. `FlowBuilder::build` checks it against what each downstream
+    /// stage decodes.
+    fn output_type(&self) -> Option<RecordType> {
+        None
+    }
 }
 
 /// Runs a [`SourceHandler`] as an [`AsyncSourceHandler`].

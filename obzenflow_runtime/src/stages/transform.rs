@@ -1,6 +1,7 @@
 //! Transforms: each record in, zero or more records out. Also the base of stateful stages,
 //! which are transforms that emit what they folded when their input ends.
 
+use super::record_type::RecordType;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
@@ -47,6 +48,18 @@ pub trait TransformHandler: Send + 'static {
     /// Processes one record.
     fn process(&mut self, event: &ChainEvent) -> RecordResult;
 
+    /// The type of the records it decodes, if it takes one type ([`RecordType::of`]); `None`
+    /// (the default) for any. `FlowBuilder::build` checks it against what each upstream stage
+    /// emits.
+    fn input_type(&self) -> Option<RecordType> {
+        None
+    }
+
+    /// The type of the records it emits, if it emits one type; `None` (the default) for any.
+    fn output_type(&self) -> Option<RecordType> {
+        None
+    }
+
     /// Processes one record, pushing its outputs to `out` (empty when called, and reused from
     /// record to record); what the runtime calls. The default calls [`process`](Self::process);
     /// a handler on a hot path can override it to emit without a `Vec` per record. On `Err`,
@@ -81,6 +94,18 @@ pub trait AsyncTransformHandler: Send + 'static {
         &'a mut self,
         events: &'a [Record],
     ) -> impl Future<Output = Vec<RecordResult>> + Send + 'a;
+
+    /// The type of the records it decodes, if it takes one type ([`RecordType::of`]); `None`
+    /// (the default) for any. `FlowBuilder::build` checks it against what each upstream stage
+    /// emits.
+    fn input_type(&self) -> Option<RecordType> {
+        None
+    }
+
+    /// The type of the records it emits, if it emits one type; `None` (the default) for any.
+    fn output_type(&self) -> Option<RecordType> {
+        None
+    }
 
     /// Called once when every upstream has ended; returns records still held.
     fn drain(&mut self) -> impl Future<Output = Result<Vec<ChainEvent>, HandlerFailure>> + Send {

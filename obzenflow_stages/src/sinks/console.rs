@@ -4,7 +4,7 @@ use std::fmt;
 use std::io::{self, Write};
 
 use obzenflow_core::{ChainEvent, DeliveryReceipt, ErrorKind, TypedPayload};
-use obzenflow_runtime::stages::{HandlerFailure, RecordError, SinkHandler};
+use obzenflow_runtime::stages::{HandlerFailure, RecordError, RecordType, SinkHandler};
 
 /// Renders one record as a line of text.
 type Format = Box<dyn FnMut(&ChainEvent) -> Result<String, RecordError> + Send>;
@@ -45,6 +45,8 @@ pub struct ConsoleSink {
     records: u64,
     bytes: u64,
     failure: Option<io::Error>,
+    /// The record type it decodes, when built typed; `FlowBuilder::build` checks edges by it.
+    record_type: Option<RecordType>,
 }
 
 impl fmt::Debug for ConsoleSink {
@@ -72,6 +74,7 @@ impl ConsoleSink {
     /// ```
     pub fn new() -> Self {
         Self {
+            record_type: None,
             format: Box::new(|event: &ChainEvent| {
                 let event_type = event.event_type().map_or("-", |t| t.as_str());
                 let payload = event.payload().map_or(String::new(), ToString::to_string);
@@ -102,7 +105,9 @@ impl ConsoleSink {
     pub fn typed<T: TypedPayload + 'static>(
         mut format: impl FnMut(&T) -> String + Send + 'static,
     ) -> Self {
-        Self::new().format(move |event| Ok(format(&T::from_event(event)?)))
+        let mut sink = Self::new().format(move |event| Ok(format(&T::from_event(event)?)));
+        sink.record_type = Some(RecordType::of::<T>());
+        sink
     }
 
     /// Prints `format(event)` per record; an `Err` puts the record on the error lane.
@@ -162,6 +167,10 @@ impl ConsoleSink {
 }
 
 impl SinkHandler for ConsoleSink {
+    fn input_type(&self) -> Option<RecordType> {
+        self.record_type
+    }
+
     fn consume(&mut self, event: &ChainEvent) -> Result<(), RecordError> {
         if let Some(error) = &self.failure {
             return Err(console_error(error));

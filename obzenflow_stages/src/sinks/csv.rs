@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::PathBuf;
 
 use obzenflow_core::{ChainEvent, DeliveryReceipt, TypedPayload};
-use obzenflow_runtime::stages::{HandlerFailure, RecordError, SinkHandler};
+use obzenflow_runtime::stages::{HandlerFailure, RecordError, RecordType, SinkHandler};
 
 use super::file::{Counting, FileSinkConfig, OutputFile};
 
@@ -76,6 +76,8 @@ pub struct CsvSink {
     writer: Option<Writer>,
     write_row: RowWriter,
     records: u64,
+    /// The record type it decodes, when built typed; `FlowBuilder::build` checks edges by it.
+    record_type: Option<RecordType>,
 }
 
 impl fmt::Debug for CsvSink {
@@ -141,14 +143,16 @@ impl CsvSink {
     /// let sink = CsvSink::typed::<Revenue>("target/revenue.csv");
     /// ```
     pub fn typed<T: TypedPayload + 'static>(path: impl Into<PathBuf>) -> Self {
-        Self::with_row_writer(
+        let mut sink = Self::with_row_writer(
             path.into(),
             Box::new(|event: &ChainEvent, writer: &mut Writer| {
                 let value = T::from_event(event).map_err(RecordError::from)?;
                 writer.serialize(&value)?;
                 Ok(())
             }),
-        )
+        );
+        sink.record_type = Some(RecordType::of::<T>());
+        sink
     }
 
     /// Replaces the file configuration.
@@ -165,6 +169,7 @@ impl CsvSink {
 
     fn with_row_writer(path: PathBuf, write_row: RowWriter) -> Self {
         Self {
+            record_type: None,
             file: OutputFile::new(path, FileSinkConfig::default()),
             writer: None,
             write_row,
@@ -183,6 +188,10 @@ fn cell(value: Option<&serde_json::Value>) -> String {
 }
 
 impl SinkHandler for CsvSink {
+    fn input_type(&self) -> Option<RecordType> {
+        self.record_type
+    }
+
     fn initialize(&mut self) -> Result<(), HandlerFailure> {
         self.writer = Some(csv::Writer::from_writer(self.file.create()?));
         Ok(())

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use csv::ByteRecord;
 use obzenflow_core::{ChainEvent, EventType, TypedPayload};
-use obzenflow_runtime::stages::{AsyncSourceHandler, HandlerFailure, SourcePoll};
+use obzenflow_runtime::stages::{AsyncSourceHandler, HandlerFailure, RecordType, SourcePoll};
 
 use super::file::{
     is_would_block, not_opened, read_failure, trim_line_terminator, BadRow, InputFile,
@@ -222,6 +222,8 @@ pub struct CsvSource {
     /// Whether the current row went over the limit and the rest of it is being skipped.
     skipping: bool,
     finished: bool,
+    /// The record type it emits, when built typed; `FlowBuilder::build` checks edges by it.
+    record_type: Option<RecordType>,
 }
 
 impl fmt::Debug for CsvSource {
@@ -333,6 +335,12 @@ impl CsvSource {
                 Ok(value.into_event())
             }),
         )
+        .with_record_type(RecordType::of::<T>())
+    }
+
+    fn with_record_type(mut self, record_type: RecordType) -> Self {
+        self.record_type = Some(record_type);
+        self
     }
 
     /// Replaces the parsing configuration.
@@ -365,6 +373,7 @@ impl CsvSource {
 
     fn with_decoder(path: PathBuf, decode: RowDecoder) -> Self {
         Self {
+            record_type: None,
             display: path.display().to_string(),
             path,
             config: CsvSourceConfig::default(),
@@ -638,6 +647,10 @@ impl CsvSource {
 }
 
 impl AsyncSourceHandler for CsvSource {
+    fn output_type(&self) -> Option<RecordType> {
+        self.record_type
+    }
+
     /// Opens the file and reads its header row, so a missing file, a directory or an
     /// unreadable file fails the stage before the flow starts. Never waits for a FIFO's writer
     /// (a stream without input yet pauses in its header row like in any row).

@@ -4,7 +4,7 @@ use std::fmt;
 
 use obzenflow_core::{ChainEvent, TypedPayload};
 
-use obzenflow_runtime::stages::{HandlerFailure, SourceHandler, SourcePoll};
+use obzenflow_runtime::stages::{HandlerFailure, RecordType, SourceHandler, SourcePoll};
 
 /// The most records a source allocates room for up front, whatever batch size it is asked for.
 pub(crate) const PREALLOCATE_LIMIT: usize = 4096;
@@ -38,6 +38,8 @@ pub type PayloadToEvent<T> = fn(T) -> ChainEvent;
 /// ```
 pub struct IterSource<I> {
     records: I,
+    /// The record type it emits, when built typed; `FlowBuilder::build` checks edges by it.
+    record_type: Option<RecordType>,
 }
 
 impl<I> fmt::Debug for IterSource<I> {
@@ -62,6 +64,7 @@ where
     pub fn new(records: impl IntoIterator<IntoIter = I>) -> Self {
         Self {
             records: records.into_iter(),
+            record_type: None,
         }
     }
 }
@@ -91,6 +94,7 @@ where
         let to_event: PayloadToEvent<P::Item> = TypedPayload::into_event;
         Self {
             records: payloads.into_iter().map(to_event),
+            record_type: Some(RecordType::of::<P::Item>()),
         }
     }
 }
@@ -99,6 +103,10 @@ impl<I> SourceHandler for IterSource<I>
 where
     I: Iterator<Item = ChainEvent> + Send + 'static,
 {
+    fn output_type(&self) -> Option<RecordType> {
+        self.record_type
+    }
+
     fn next_batch(&mut self, max: usize) -> Result<SourcePoll, HandlerFailure> {
         let records: Vec<ChainEvent> = self.records.by_ref().take(max).collect();
         Ok(if records.is_empty() {

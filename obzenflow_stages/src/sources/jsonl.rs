@@ -6,7 +6,7 @@ use std::io::{self, BufRead, BufReader};
 use std::path::PathBuf;
 
 use obzenflow_core::{ChainEvent, EventType, TypedPayload};
-use obzenflow_runtime::stages::{AsyncSourceHandler, HandlerFailure, SourcePoll};
+use obzenflow_runtime::stages::{AsyncSourceHandler, HandlerFailure, RecordType, SourcePoll};
 
 use super::file::{
     describe_json_error, is_would_block, not_opened, read_failure, BadRow, InputFile,
@@ -85,6 +85,8 @@ pub struct JsonLinesSource {
     /// it being skipped.
     skipping: bool,
     finished: bool,
+    /// The record type it emits, when built typed; `FlowBuilder::build` checks edges by it.
+    record_type: Option<RecordType>,
 }
 
 impl fmt::Debug for JsonLinesSource {
@@ -164,6 +166,12 @@ impl JsonLinesSource {
                 Ok(value.into_event())
             }),
         )
+        .with_record_type(RecordType::of::<T>())
+    }
+
+    fn with_record_type(mut self, record_type: RecordType) -> Self {
+        self.record_type = Some(record_type);
+        self
     }
 
     /// Sets the longest line accepted, in bytes without the line terminator (see the type's
@@ -182,6 +190,7 @@ impl JsonLinesSource {
 
     fn with_decoder(path: PathBuf, decode: LineDecoder) -> Self {
         Self {
+            record_type: None,
             display: path.display().to_string(),
             path,
             decode,
@@ -370,6 +379,10 @@ impl JsonLinesSource {
 }
 
 impl AsyncSourceHandler for JsonLinesSource {
+    fn output_type(&self) -> Option<RecordType> {
+        self.record_type
+    }
+
     /// Opens the file and reads its first bytes, so a missing file, a directory or an
     /// unreadable file fails the stage before the flow starts. Never waits for a FIFO's writer.
     async fn initialize(&mut self) -> Result<(), HandlerFailure> {

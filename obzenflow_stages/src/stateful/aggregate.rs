@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use obzenflow_core::{ChainEvent, Timestamp, TypedPayload};
-use obzenflow_runtime::stages::{HandlerFailure, RecordError, RecordResult, TransformHandler};
+use obzenflow_runtime::stages::{
+    HandlerFailure, RecordError, RecordResult, RecordType, TransformHandler,
+};
 
 use super::emit::Emit;
 use super::window::{GroupKey, Window};
@@ -331,6 +333,14 @@ where
     K: Ord + Clone + Send + 'static,
     S: TypedPayload + Send + 'static,
 {
+    fn input_type(&self) -> Option<RecordType> {
+        Some(RecordType::of::<T>())
+    }
+
+    fn output_type(&self) -> Option<RecordType> {
+        Some(RecordType::of::<S>())
+    }
+
     fn initialize(&mut self) -> Result<(), HandlerFailure> {
         match self.emit {
             Emit::TumblingWindow(size) if size.is_zero() => Err(HandlerFailure::msg(

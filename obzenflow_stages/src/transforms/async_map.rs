@@ -9,7 +9,7 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use obzenflow_core::{ChainEvent, ErrorKind, Record};
-use obzenflow_runtime::stages::{AsyncTransformHandler, RecordError, RecordResult};
+use obzenflow_runtime::stages::{AsyncTransformHandler, RecordError, RecordResult, RecordType};
 use tokio::task::{Id, JoinError, JoinSet};
 
 use super::codec::{Decoder, Encoder, Events};
@@ -198,6 +198,14 @@ where
     Fut: Future<Output = Result<Out::Item, E>> + Send + 'static,
     E: Into<RecordError> + Send + 'static,
 {
+    fn input_type(&self) -> Option<RecordType> {
+        In::record_type()
+    }
+
+    fn output_type(&self) -> Option<RecordType> {
+        Out::record_type()
+    }
+
     /// Runs the batch with at most `concurrency` calls in flight.
     ///
     /// Cancel safety: dropping the returned future aborts the calls still in flight.

@@ -4,7 +4,7 @@
 use std::marker::PhantomData;
 
 use obzenflow_core::{ChainEvent, TypedPayload};
-use obzenflow_runtime::stages::RecordError;
+use obzenflow_runtime::stages::{RecordError, RecordType};
 
 /// How a transform reads a record into the value its function takes.
 ///
@@ -23,6 +23,11 @@ pub trait Decoder: 'static {
 
     /// Decodes an owned value from `event`.
     fn decode(event: &ChainEvent) -> Result<Self::Item, RecordError>;
+
+    /// The record type it decodes, if one; `None` (the default) for any record.
+    fn record_type() -> Option<RecordType> {
+        None
+    }
 
     /// Calls `inspect` with the decoded value, without copying where the value is the event
     /// itself.
@@ -50,6 +55,11 @@ pub trait Encoder: 'static {
     /// The output record for `item`, produced from `input`. Outputs without an event time of
     /// their own inherit the input's.
     fn encode(item: Self::Item, input: &ChainEvent) -> Result<ChainEvent, RecordError>;
+
+    /// The record type it encodes to, if one; `None` (the default) for any record.
+    fn record_type() -> Option<RecordType> {
+        None
+    }
 }
 
 /// Records as they are: the function receives and returns [`ChainEvent`]s.
@@ -114,6 +124,10 @@ impl<T: TypedPayload + 'static> Decoder for Typed<T> {
         Ok(T::from_event(event)?)
     }
 
+    fn record_type() -> Option<RecordType> {
+        Some(RecordType::of::<T>())
+    }
+
     fn inspect<R>(event: &ChainEvent, inspect: impl FnOnce(&T) -> R) -> Result<R, RecordError> {
         Ok(T::with_event(event, inspect)?)
     }
@@ -126,6 +140,10 @@ impl<T: TypedPayload + 'static> Encoder for Typed<T> {
         let mut output = item.into_event();
         output.event_time = input.event_time;
         Ok(output)
+    }
+
+    fn record_type() -> Option<RecordType> {
+        Some(RecordType::of::<T>())
     }
 }
 

@@ -4,7 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use obzenflow_core::ChainEvent;
-use obzenflow_runtime::stages::{RecordResult, TransformHandler};
+use obzenflow_runtime::stages::{RecordResult, RecordType, TransformHandler};
 
 use super::codec::{Decoder, Encoder, Events};
 
@@ -94,6 +94,14 @@ where
     F: FnMut(In::Item) -> I + Send + 'static,
     I: IntoIterator<Item = Out::Item>,
 {
+    fn input_type(&self) -> Option<RecordType> {
+        In::record_type()
+    }
+
+    fn output_type(&self) -> Option<RecordType> {
+        Out::record_type()
+    }
+
     fn process(&mut self, event: &ChainEvent) -> RecordResult {
         let item = In::decode(event)?;
         (self.function)(item)

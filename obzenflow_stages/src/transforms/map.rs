@@ -4,7 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use obzenflow_core::ChainEvent;
-use obzenflow_runtime::stages::{RecordError, RecordResult, TransformHandler};
+use obzenflow_runtime::stages::{RecordError, RecordResult, RecordType, TransformHandler};
 
 use super::codec::{Decoder, Encoder, Events};
 
@@ -89,6 +89,14 @@ where
     Out: Encoder,
     F: FnMut(In::Item) -> Out::Item + Send + 'static,
 {
+    fn input_type(&self) -> Option<RecordType> {
+        In::record_type()
+    }
+
+    fn output_type(&self) -> Option<RecordType> {
+        Out::record_type()
+    }
+
     fn process(&mut self, event: &ChainEvent) -> RecordResult {
         super::process_by_appending(self, event)
     }
