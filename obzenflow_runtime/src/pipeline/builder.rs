@@ -565,7 +565,11 @@ pub struct Flow {
 
 impl std::fmt::Debug for Flow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let stages: Vec<&str> = self.stages.iter().map(|stage| stage.name.as_str()).collect();
+        let stages: Vec<&str> = self
+            .stages
+            .iter()
+            .map(|stage| stage.name.as_str())
+            .collect();
         f.debug_struct("Flow")
             .field("name", &self.name)
             .field("stages", &stages)
