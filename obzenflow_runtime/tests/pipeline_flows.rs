@@ -250,6 +250,9 @@ async fn an_exceeded_error_budget_fails_the_flow_with_the_budget_in_the_message(
         "{reason}"
     );
     assert!(reason.contains("at most 5 errors"), "{reason}");
+    // The stage is named once, and the supervision loop's internals stay out of it.
+    assert_eq!(reason.matches("double").count(), 1, "{reason}");
+    assert!(!reason.contains("dispatch_state"), "{reason}");
     for stage in &report.stages {
         assert!(stage.state.is_terminal(), "{report}");
     }
