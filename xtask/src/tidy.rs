@@ -1,8 +1,10 @@
 //! The tidy check: source rules that neither rustc nor clippy enforce, such as module docs on
-//! every file, no `yield_now` waiting in library code and no ignored or should-panic tests.
+//! every file, no `yield_now` waiting in library code and no ignored or should-panic tests; and
+//! documents that must quote a file verbatim, such as ARCHITECTURE.md's copy of a diagram that a
+//! unit test renders from the code into a file of its crate.
 //!
-//! Scanning is a pure function of a file's workspace-relative path and contents; only `run`
-//! touches the file system.
+//! Scanning and quoting are pure functions of paths and contents; only `run` touches the file
+//! system.
 
 use std::fmt;
 use std::fs;
@@ -71,6 +73,32 @@ const PATTERNS: &[Pattern] = &[
         scope: Scope::Library,
     },
 ];
+
+/// A document that must contain the text of a file verbatim. The file lives in the crate whose
+/// unit test keeps it equal to what the code renders, so the test runs from the published
+/// package too; this check carries it on to the document, which is outside every package.
+#[derive(Clone, Copy, Debug)]
+struct Quote {
+    /// The quoting document, workspace-relative.
+    document: &'static str,
+    /// The quoted file, workspace-relative.
+    quoted: &'static str,
+    /// What is printed when the document does not hold the file's text.
+    reason: &'static str,
+}
+
+/// Every quote the tidy check enforces.
+const QUOTES: &[Quote] = &[Quote {
+    document: "ARCHITECTURE.md",
+    quoted: "obzenflow_runtime/src/stages/source_lifecycle.mmd",
+    reason:
+        "does not quote obzenflow_runtime/src/stages/source_lifecycle.mmd verbatim (the source \
+             lifecycle, which a unit test in stages/lifecycle.rs renders from StageMachine); \
+             copy the file into its mermaid block",
+}];
+
+/// Reported for a quoted file that is empty, which any document would trivially contain.
+const EMPTY_QUOTE: &str = "is empty: a quoted file must hold the text its document quotes";
 
 /// Reported for a file whose first non-empty line is not a module doc.
 const MISSING_MODULE_DOC: &str = "missing //! module doc on line 1";
@@ -184,6 +212,31 @@ pub(crate) fn scan(path: &str, contents: &str) -> Vec<Violation> {
     violations
 }
 
+/// The violation of `quote`, if any, given the document's and the quoted file's contents.
+fn check_quote(quote: &Quote, document: &str, quoted: &str) -> Option<Violation> {
+    if quoted.trim().is_empty() {
+        Some(Violation {
+            path: quote.quoted.to_owned(),
+            line: None,
+            reason: EMPTY_QUOTE,
+        })
+    } else if document.contains(quoted) {
+        None
+    } else {
+        Some(Violation {
+            path: quote.document.to_owned(),
+            line: None,
+            reason: quote.reason,
+        })
+    }
+}
+
+/// Reads a workspace-relative file.
+fn read(root: &Path, relative: &str) -> Result<String, XtaskError> {
+    let path = root.join(relative);
+    fs::read_to_string(&path).map_err(|source| XtaskError::Io { path, source })
+}
+
 /// Collects every `.rs` file under `directory`, skipping hidden directories and cargo build
 /// directories (`root/target`, and any `target` cargo marked with a `CACHEDIR.TAG`, such as the
 /// fuzz crate's).
@@ -225,7 +278,8 @@ fn relative_path(root: &Path, path: &Path) -> String {
     components.join("/")
 }
 
-/// `cargo xtask tidy`: scans every `.rs` file of the repository and prints each violation.
+/// `cargo xtask tidy`: scans every `.rs` file of the repository and checks every quote,
+/// printing each violation.
 pub(crate) fn run() -> Result<(), XtaskError> {
     let root = cmd::workspace_root();
     let mut files = Vec::new();
@@ -242,8 +296,19 @@ pub(crate) fn run() -> Result<(), XtaskError> {
             count += 1;
         }
     }
+    for quote in QUOTES {
+        let (document, quoted) = (read(root, quote.document)?, read(root, quote.quoted)?);
+        if let Some(violation) = check_quote(quote, &document, &quoted) {
+            eprintln!("{violation}");
+            count += 1;
+        }
+    }
     if count == 0 {
-        println!("tidy: {} files checked, no violations", files.len());
+        println!(
+            "tidy: {} files and {} quoted files checked, no violations",
+            files.len(),
+            QUOTES.len()
+        );
         Ok(())
     } else {
         Err(XtaskError::Violations {
@@ -364,6 +429,28 @@ mod tests {
         assert_eq!(
             messages("examples/examples/demo.rs", contents),
             Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_document_must_hold_the_quoted_file_verbatim() {
+        let quote = &QUOTES[0];
+        let diagram = "stateDiagram-v2\n    [*] --> created\n";
+        let document = format!("# Architecture\n\n```mermaid\n{diagram}```\n");
+        assert_eq!(check_quote(quote, &document, diagram), None);
+        let drifted = document.replace("created", "made");
+        assert_eq!(
+            check_quote(quote, &drifted, diagram).map(|violation| violation.to_string()),
+            Some(format!("ARCHITECTURE.md: {}", quote.reason))
+        );
+    }
+
+    #[test]
+    fn an_empty_quoted_file_is_a_violation_not_a_match() {
+        let quote = &QUOTES[0];
+        assert_eq!(
+            check_quote(quote, "anything", "\n").map(|violation| violation.to_string()),
+            Some(format!("{}: {EMPTY_QUOTE}", quote.quoted))
         );
     }
 
