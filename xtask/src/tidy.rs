@@ -1,5 +1,6 @@
 //! The tidy check: source rules that neither rustc nor clippy enforce, such as module docs on
-//! every file, no `yield_now` waiting in library code and no ignored or should-panic tests; and
+//! every file, no `yield_now` waiting in library code, no ignored or should-panic tests and no
+//! library file naming (`include_str!`, `#[path]`) a file its crate's package does not hold; and
 //! documents that must quote a file verbatim, such as ARCHITECTURE.md's copy of a diagram that a
 //! unit test renders from the code into a file of its crate.
 //!
@@ -100,6 +101,13 @@ const QUOTES: &[Quote] = &[Quote {
 /// Reported for a quoted file that is empty, which any document would trivially contain.
 const EMPTY_QUOTE: &str = "is empty: a quoted file must hold the text its document quotes";
 
+/// How library code names another file at compile time; the literal path follows.
+const FILE_REFERENCES: &[&str] = &["include_str!(\"", "include_bytes!(\"", "#[path = \""];
+/// Reported for a library file that names a file its crate's package does not hold.
+const OUTSIDE_PACKAGE: &str = "names a file outside its crate's src/ and README.md, which its \
+     package does not hold: `cargo test` of the published crate would not compile; keep the \
+     file in the crate or move the check to the workspace (see QUOTES in xtask/src/tidy.rs)";
+
 /// Reported for a file whose first non-empty line is not a module doc.
 const MISSING_MODULE_DOC: &str = "missing //! module doc on line 1";
 /// Reported for a doc example fenced as ignored.
@@ -172,6 +180,43 @@ fn opens_ignored_doc_example(comment: &str) -> bool {
         .is_some_and(|info| info.split(',').any(|word| word.trim() == "ignore"))
 }
 
+/// The literal paths a code line names with `FILE_REFERENCES`.
+fn referenced_files(line: &str) -> Vec<&str> {
+    FILE_REFERENCES
+        .iter()
+        .flat_map(|opening| {
+            line.match_indices(opening)
+                .map(|(at, _)| at + opening.len())
+        })
+        .filter_map(|start| line[start..].split_once('"').map(|(literal, _)| literal))
+        .collect()
+}
+
+/// Whether `literal`, named by the library file at workspace-relative `path`, is in its crate's
+/// package: under the crate's `src/`, or its `README.md` (the `include` list of every library
+/// manifest).
+fn in_package(path: &str, literal: &str) -> bool {
+    let mut resolved: Vec<&str> = path.split('/').collect();
+    resolved.pop();
+    for component in literal.split('/') {
+        match component {
+            "" | "." => {}
+            ".." => {
+                if resolved.pop().is_none() {
+                    return false;
+                }
+            }
+            name => resolved.push(name),
+        }
+    }
+    let crate_dir = path.split('/').next().unwrap_or_default();
+    match resolved.as_slice() {
+        [first, "src", _, ..] => *first == crate_dir,
+        [first, "README.md"] => *first == crate_dir,
+        _ => false,
+    }
+}
+
 /// Whether `pattern` is forbidden on a code line of a file of class `class`.
 fn applies(pattern: &Pattern, class: FileClass, in_test_section: bool) -> bool {
     match pattern.scope {
@@ -207,6 +252,13 @@ pub(crate) fn scan(path: &str, contents: &str) -> Vec<Violation> {
             if applies(pattern, class, in_test_section) && line.contains(pattern.needle) {
                 violations.push(violation(Some(index + 1), pattern.reason));
             }
+        }
+        if class.library
+            && referenced_files(line)
+                .iter()
+                .any(|literal| !in_package(path, literal))
+        {
+            violations.push(violation(Some(index + 1), OUTSIDE_PACKAGE));
         }
     }
     violations
@@ -428,6 +480,36 @@ mod tests {
         assert_eq!(messages("obzenflow_fsm/src/machine.rs", contents).len(), 2);
         assert_eq!(
             messages("examples/examples/demo.rs", contents),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn library_code_names_only_files_its_package_holds() {
+        let lib = "//! Docs.\n#![doc = include_str!(\"../README.md\")]\n";
+        assert_eq!(
+            messages("obzenflow_core/src/lib.rs", lib),
+            Vec::<String>::new()
+        );
+        let inside = "//! Docs.\n#[doc = include_str!(\"doc_countdown.txt\")]\nconst D: &[u8] = include_bytes!(\"./../stages/d.mmd\");\n";
+        assert_eq!(
+            messages("obzenflow_runtime/src/supervised_base/handle.rs", inside),
+            Vec::<String>::new()
+        );
+        let outside = "//! Docs.\n#[cfg(test)]\nmod tests {\n    const A: &str = include_str!(\"../../../ARCHITECTURE.md\");\n    const T: &str = include_str!(\"../../tests/data.csv\");\n    #[path = \"../../../obzenflow_core/src/id.rs\"]\n    mod id;\n}\n";
+        let reported: Vec<String> = (4..=6)
+            .map(|line| {
+                format!("obzenflow_runtime/src/stages/lifecycle.rs:{line}: {OUTSIDE_PACKAGE}")
+            })
+            .collect();
+        assert_eq!(
+            messages("obzenflow_runtime/src/stages/lifecycle.rs", outside),
+            reported
+        );
+        let escaping = "//! Docs.\nconst X: &str = include_str!(\"../../../../../etc/passwd\");\n";
+        assert_eq!(messages("obzenflow_core/src/lib.rs", escaping).len(), 1);
+        assert_eq!(
+            messages("obzenflow_runtime/tests/journal_support/mod.rs", outside),
             Vec::<String>::new()
         );
     }
