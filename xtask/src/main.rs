@@ -32,7 +32,9 @@ fn print_help() {
     println!("    layering   check crate layering from cargo metadata");
     println!("    package    check the library crates' manifests, then package each and build");
     println!("               the package on its own (cargo package, verified)");
-    println!("    tidy       check source rules (module docs, no yield_now, no ignored tests)");
+    println!("    tidy       check source rules (module docs, no yield_now, no ignored tests,");
+    println!("               no library file naming a file outside its package) and that");
+    println!("               documents quote their quoted files verbatim");
     println!("    bench      build the runtime's benchmarks in release mode and run them beside");
     println!("               hand-written baselines; results in target/bench/results.json");
     println!("               [--full] adds 10M-record runs, [--rounds N] (default 3),");
