@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use crate::error::XtaskError;
-use crate::{cmd, layering, smoke, tidy};
+use crate::{cmd, layering, package, smoke, tidy};
 
 /// One CI step.
 #[derive(Clone, Copy, Debug)]
@@ -28,6 +28,12 @@ pub(crate) const LAYERING: Step = Step {
 pub(crate) const TIDY: Step = Step {
     name: "tidy",
     run: tidy::run,
+};
+
+/// The packaging step, also run alone by `cargo xtask package`.
+pub(crate) const PACKAGE: Step = Step {
+    name: "library packages (cargo package --locked --all-features -p <each library>, verified)",
+    run: package::run,
 };
 
 /// The CI contract, in order.
@@ -54,6 +60,7 @@ pub(crate) const STEPS: &[Step] = &[
     },
     LAYERING,
     TIDY,
+    PACKAGE,
     Step {
         name: "example smoke runs (OBZENFLOW_SMOKE=1)",
         run: smoke::run,

@@ -223,14 +223,14 @@ fn field<'a>(value: &'a Value, key: &'static str) -> Result<&'a Value, XtaskErro
 }
 
 /// `value[key]` as an array.
-fn array<'a>(value: &'a Value, key: &'static str) -> Result<&'a Vec<Value>, XtaskError> {
+pub(crate) fn array<'a>(value: &'a Value, key: &'static str) -> Result<&'a Vec<Value>, XtaskError> {
     field(value, key)?
         .as_array()
         .ok_or(XtaskError::MetadataShape { field: key })
 }
 
 /// `value[key]` as a string.
-fn string<'a>(value: &'a Value, key: &'static str) -> Result<&'a str, XtaskError> {
+pub(crate) fn string<'a>(value: &'a Value, key: &'static str) -> Result<&'a str, XtaskError> {
     field(value, key)?
         .as_str()
         .ok_or(XtaskError::MetadataShape { field: key })

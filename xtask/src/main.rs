@@ -7,6 +7,7 @@ mod cmd;
 mod crash;
 mod error;
 mod layering;
+mod package;
 mod smoke;
 mod soak;
 mod tidy;
@@ -30,7 +31,11 @@ fn print_help() {
     }
     println!("    layering   check crate layering from cargo metadata and the module order");
     println!("               inside obzenflow_runtime from its sources");
-    println!("    tidy       check source rules (module docs, no yield_now, no ignored tests)");
+    println!("    package    check the library crates' manifests, then package each and build");
+    println!("               the package on its own (cargo package, verified)");
+    println!("    tidy       check source rules (module docs, no yield_now, no ignored tests,");
+    println!("               no library file naming a file outside its package) and that");
+    println!("               documents quote their quoted files verbatim");
     println!("    bench      build the runtime's benchmarks in release mode and run them beside");
     println!("               hand-written baselines; results in target/bench/results.json");
     println!("               [--full] adds 10M-record runs, [--rounds N] (default 3),");
@@ -61,6 +66,7 @@ fn dispatch(subcommand: Option<&str>) -> Result<(), XtaskError> {
         Some("ci") => ci::run(),
         Some("layering") => run_alone(&ci::LAYERING),
         Some("tidy") => run_alone(&ci::TIDY),
+        Some("package") => run_alone(&ci::PACKAGE),
         Some(other) => match NOT_BUILT_YET.iter().find(|name| **name == other) {
             Some(subcommand) => Err(XtaskError::NotBuiltYet { subcommand }),
             None => Err(XtaskError::UnknownSubcommand {

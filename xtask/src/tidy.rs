@@ -1,8 +1,11 @@
 //! The tidy check: source rules that neither rustc nor clippy enforce, such as module docs on
-//! every file, no `yield_now` waiting in library code and no ignored or should-panic tests.
+//! every file, no `yield_now` waiting in library code, no ignored or should-panic tests and no
+//! library file naming (`include_str!`, `#[path]`) a file its crate's package does not hold; and
+//! documents that must quote a file verbatim, such as ARCHITECTURE.md's copy of a diagram that a
+//! unit test renders from the code into a file of its crate.
 //!
-//! Scanning is a pure function of a file's workspace-relative path and contents; only `run`
-//! touches the file system.
+//! Scanning and quoting are pure functions of paths and contents; only `run` touches the file
+//! system.
 
 use std::fmt;
 use std::fs;
@@ -71,6 +74,39 @@ const PATTERNS: &[Pattern] = &[
         scope: Scope::Library,
     },
 ];
+
+/// A document that must contain the text of a file verbatim. The file lives in the crate whose
+/// unit test keeps it equal to what the code renders, so the test runs from the published
+/// package too; this check carries it on to the document, which is outside every package.
+#[derive(Clone, Copy, Debug)]
+struct Quote {
+    /// The quoting document, workspace-relative.
+    document: &'static str,
+    /// The quoted file, workspace-relative.
+    quoted: &'static str,
+    /// What is printed when the document does not hold the file's text.
+    reason: &'static str,
+}
+
+/// Every quote the tidy check enforces.
+const QUOTES: &[Quote] = &[Quote {
+    document: "ARCHITECTURE.md",
+    quoted: "obzenflow_runtime/src/stages/source_lifecycle.mmd",
+    reason:
+        "does not quote obzenflow_runtime/src/stages/source_lifecycle.mmd verbatim (the source \
+             lifecycle, which a unit test in stages/lifecycle.rs renders from StageMachine); \
+             copy the file into its mermaid block",
+}];
+
+/// Reported for a quoted file that is empty, which any document would trivially contain.
+const EMPTY_QUOTE: &str = "is empty: a quoted file must hold the text its document quotes";
+
+/// How library code names another file at compile time; the literal path follows.
+const FILE_REFERENCES: &[&str] = &["include_str!(\"", "include_bytes!(\"", "#[path = \""];
+/// Reported for a library file that names a file its crate's package does not hold.
+const OUTSIDE_PACKAGE: &str = "names a file outside its crate's src/ and README.md, which its \
+     package does not hold: `cargo test` of the published crate would not compile; keep the \
+     file in the crate or move the check to the workspace (see QUOTES in xtask/src/tidy.rs)";
 
 /// Reported for a file whose first non-empty line is not a module doc.
 const MISSING_MODULE_DOC: &str = "missing //! module doc on line 1";
@@ -144,6 +180,43 @@ fn opens_ignored_doc_example(comment: &str) -> bool {
         .is_some_and(|info| info.split(',').any(|word| word.trim() == "ignore"))
 }
 
+/// The literal paths a code line names with `FILE_REFERENCES`.
+fn referenced_files(line: &str) -> Vec<&str> {
+    FILE_REFERENCES
+        .iter()
+        .flat_map(|opening| {
+            line.match_indices(opening)
+                .map(|(at, _)| at + opening.len())
+        })
+        .filter_map(|start| line[start..].split_once('"').map(|(literal, _)| literal))
+        .collect()
+}
+
+/// Whether `literal`, named by the library file at workspace-relative `path`, is in its crate's
+/// package: under the crate's `src/`, or its `README.md` (the `include` list of every library
+/// manifest).
+fn in_package(path: &str, literal: &str) -> bool {
+    let mut resolved: Vec<&str> = path.split('/').collect();
+    resolved.pop();
+    for component in literal.split('/') {
+        match component {
+            "" | "." => {}
+            ".." => {
+                if resolved.pop().is_none() {
+                    return false;
+                }
+            }
+            name => resolved.push(name),
+        }
+    }
+    let crate_dir = path.split('/').next().unwrap_or_default();
+    match resolved.as_slice() {
+        [first, "src", _, ..] => *first == crate_dir,
+        [first, "README.md"] => *first == crate_dir,
+        _ => false,
+    }
+}
+
 /// Whether `pattern` is forbidden on a code line of a file of class `class`.
 fn applies(pattern: &Pattern, class: FileClass, in_test_section: bool) -> bool {
     match pattern.scope {
@@ -180,8 +253,40 @@ pub(crate) fn scan(path: &str, contents: &str) -> Vec<Violation> {
                 violations.push(violation(Some(index + 1), pattern.reason));
             }
         }
+        if class.library
+            && referenced_files(line)
+                .iter()
+                .any(|literal| !in_package(path, literal))
+        {
+            violations.push(violation(Some(index + 1), OUTSIDE_PACKAGE));
+        }
     }
     violations
+}
+
+/// The violation of `quote`, if any, given the document's and the quoted file's contents.
+fn check_quote(quote: &Quote, document: &str, quoted: &str) -> Option<Violation> {
+    if quoted.trim().is_empty() {
+        Some(Violation {
+            path: quote.quoted.to_owned(),
+            line: None,
+            reason: EMPTY_QUOTE,
+        })
+    } else if document.contains(quoted) {
+        None
+    } else {
+        Some(Violation {
+            path: quote.document.to_owned(),
+            line: None,
+            reason: quote.reason,
+        })
+    }
+}
+
+/// Reads a workspace-relative file.
+fn read(root: &Path, relative: &str) -> Result<String, XtaskError> {
+    let path = root.join(relative);
+    fs::read_to_string(&path).map_err(|source| XtaskError::Io { path, source })
 }
 
 /// Collects every `.rs` file under `directory`, skipping hidden directories and cargo build
@@ -225,7 +330,8 @@ fn relative_path(root: &Path, path: &Path) -> String {
     components.join("/")
 }
 
-/// `cargo xtask tidy`: scans every `.rs` file of the repository and prints each violation.
+/// `cargo xtask tidy`: scans every `.rs` file of the repository and checks every quote,
+/// printing each violation.
 pub(crate) fn run() -> Result<(), XtaskError> {
     let root = cmd::workspace_root();
     let mut files = Vec::new();
@@ -246,8 +352,19 @@ pub(crate) fn run() -> Result<(), XtaskError> {
         eprintln!("{violation}");
         count += 1;
     }
+    for quote in QUOTES {
+        let (document, quoted) = (read(root, quote.document)?, read(root, quote.quoted)?);
+        if let Some(violation) = check_quote(quote, &document, &quoted) {
+            eprintln!("{violation}");
+            count += 1;
+        }
+    }
     if count == 0 {
-        println!("tidy: {} files checked, no violations", files.len());
+        println!(
+            "tidy: {} files and {} quoted files checked, no violations",
+            files.len(),
+            QUOTES.len()
+        );
         Ok(())
     } else {
         Err(XtaskError::Violations {
@@ -430,6 +547,58 @@ mod tests {
         assert_eq!(
             messages("examples/examples/demo.rs", contents),
             Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn library_code_names_only_files_its_package_holds() {
+        let lib = "//! Docs.\n#![doc = include_str!(\"../README.md\")]\n";
+        assert_eq!(
+            messages("obzenflow_core/src/lib.rs", lib),
+            Vec::<String>::new()
+        );
+        let inside = "//! Docs.\n#[doc = include_str!(\"doc_countdown.txt\")]\nconst D: &[u8] = include_bytes!(\"./../stages/d.mmd\");\n";
+        assert_eq!(
+            messages("obzenflow_runtime/src/supervised_base/handle.rs", inside),
+            Vec::<String>::new()
+        );
+        let outside = "//! Docs.\n#[cfg(test)]\nmod tests {\n    const A: &str = include_str!(\"../../../ARCHITECTURE.md\");\n    const T: &str = include_str!(\"../../tests/data.csv\");\n    #[path = \"../../../obzenflow_core/src/id.rs\"]\n    mod id;\n}\n";
+        let reported: Vec<String> = (4..=6)
+            .map(|line| {
+                format!("obzenflow_runtime/src/stages/lifecycle.rs:{line}: {OUTSIDE_PACKAGE}")
+            })
+            .collect();
+        assert_eq!(
+            messages("obzenflow_runtime/src/stages/lifecycle.rs", outside),
+            reported
+        );
+        let escaping = "//! Docs.\nconst X: &str = include_str!(\"../../../../../etc/passwd\");\n";
+        assert_eq!(messages("obzenflow_core/src/lib.rs", escaping).len(), 1);
+        assert_eq!(
+            messages("obzenflow_runtime/tests/journal_support/mod.rs", outside),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_document_must_hold_the_quoted_file_verbatim() {
+        let quote = &QUOTES[0];
+        let diagram = "stateDiagram-v2\n    [*] --> created\n";
+        let document = format!("# Architecture\n\n```mermaid\n{diagram}```\n");
+        assert_eq!(check_quote(quote, &document, diagram), None);
+        let drifted = document.replace("created", "made");
+        assert_eq!(
+            check_quote(quote, &drifted, diagram).map(|violation| violation.to_string()),
+            Some(format!("ARCHITECTURE.md: {}", quote.reason))
+        );
+    }
+
+    #[test]
+    fn an_empty_quoted_file_is_a_violation_not_a_match() {
+        let quote = &QUOTES[0];
+        assert_eq!(
+            check_quote(quote, "anything", "\n").map(|violation| violation.to_string()),
+            Some(format!("{}: {EMPTY_QUOTE}", quote.quoted))
         );
     }
 

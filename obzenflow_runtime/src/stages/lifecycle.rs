@@ -142,6 +142,16 @@ impl FsmAction for StageAction {
 }
 
 /// The lifecycle machine definition.
+///
+/// For a source, as [`obzenflow_fsm::render_mermaid`] draws it from [`StateMachine::transition`]
+/// (a unit test keeps this diagram equal to the rendering):
+///
+/// ```text
+#[doc = include_str!("source_lifecycle.mmd")]
+/// ```
+///
+/// Readers (transforms, stateful stages, sinks) skip `waiting_for_start` and stay where they are
+/// on a stop request.
 #[derive(Debug)]
 pub(crate) struct StageMachine;
 
@@ -282,18 +292,21 @@ mod tests {
         ]
     }
 
-    /// ARCHITECTURE.md shows the source lifecycle as rendered from this machine; this keeps the
-    /// document true.
+    /// `source_lifecycle.mmd` is the source lifecycle as rendered from this machine; this keeps
+    /// it true. The file is part of the crate (the `StageMachine` docs show it), and
+    /// `cargo xtask tidy` checks that ARCHITECTURE.md quotes it verbatim, so the document cannot
+    /// drift from the code either.
     #[test]
     fn the_documented_source_lifecycle_is_the_one_in_the_code() {
         let diagram =
             obzenflow_fsm::render_mermaid::<StageMachine>(&all_states(), &all_events(), || {
                 context(StageKind::Source)
             });
-        let architecture = include_str!("../../../ARCHITECTURE.md");
-        assert!(
-            architecture.contains(&diagram),
-            "ARCHITECTURE.md is out of date; the source lifecycle renders as:\n{diagram}"
+        assert_eq!(
+            include_str!("source_lifecycle.mmd"),
+            diagram,
+            "src/stages/source_lifecycle.mmd is out of date (copy it into ARCHITECTURE.md too); \
+             the source lifecycle renders as:\n{diagram}"
         );
     }
 
