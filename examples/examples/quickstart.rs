@@ -21,7 +21,8 @@
 //!
 //! The source then reads its archived journal instead of the CSV file; every other stage runs
 //! the current code; `--verify` compares the two runs stage by stage and exits 1 on any
-//! difference.
+//! difference. The replay writes its outputs under `target/obzenflow/out/replays/<replay run
+//! id>/`, leaving the original run's files as they were; the report and `Outputs` say where.
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -221,18 +222,27 @@ fn leaderboard(progress: &FlowProgress) -> ConsoleSink {
     .writer(progress.stdout())
 }
 
-/// Where the results went.
+/// Where the results went: the destinations the sinks' receipts name, which for a replay are
+/// under `replays/<replay run id>/` next to the original outputs (left as they were).
 fn print_outputs(report: &FlowReport, customers_path: &Path, days_path: &Path) {
-    let delivered = |stage: &str| report.stage(stage).map_or(0, |stage| stage.records_out);
+    let delivered = |stage: &str, path: &Path| {
+        let stage = report.stage(stage);
+        let written = stage.and_then(|stage| stage.receipts.first()).map_or_else(
+            || path.display().to_string(),
+            |receipt| receipt.destination.clone(),
+        );
+        (written, stage.map_or(0, |stage| stage.records_out))
+    };
     println!("Outputs");
-    println!(
-        "  {:<48} {} customers",
-        customers_path.display(),
-        thousands(delivered("customers_file"))
-    );
-    println!(
-        "  {:<48} {} days",
-        days_path.display(),
-        thousands(delivered("days_file"))
-    );
+    let (customers, count) = delivered("customers_file", customers_path);
+    println!("  {customers:<48} {} customers", thousands(count));
+    let (days, count) = delivered("days_file", days_path);
+    println!("  {days:<48} {} days", thousands(count));
+    if customers != customers_path.display().to_string() {
+        println!(
+            "  (a replay: the original run's outputs, {} and {}, are unchanged)",
+            customers_path.display(),
+            days_path.display()
+        );
+    }
 }

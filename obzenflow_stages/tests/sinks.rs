@@ -85,6 +85,7 @@ fn jsonl_sink_can_write_whole_events_in_place() {
     let config = FileSinkConfig {
         atomic: false,
         create_dirs: false,
+        overwrite_on_replay: false,
     };
     let mut sink = JsonLinesSink::new(&path).whole_events().with_config(config);
     sink.initialize().unwrap();
@@ -161,6 +162,7 @@ fn a_file_sink_that_cannot_create_its_file_fails_initialize() {
     let config = FileSinkConfig {
         atomic: true,
         create_dirs: false,
+        overwrite_on_replay: false,
     };
     let error = CsvSink::new(dir.path().join("missing/out.csv"))
         .with_config(config)

@@ -16,8 +16,8 @@ use crate::metrics::MetricsConfig;
 use crate::replay::ReplayRequest;
 use crate::stages::{
     spawn_stage, AsyncSinkHandler, AsyncSourceHandler, AsyncTransformHandler, EdgeConfig,
-    ErrorBudget, RecordType, SinkHandler, SourceHandler, StageConfig, StageHandle, StageKind,
-    StageWiring, TransformHandler,
+    ErrorBudget, RecordType, ReplayOf, SinkHandler, SourceHandler, StageConfig, StageHandle,
+    StageKind, StageWiring, TransformHandler,
 };
 use crate::stages::{
     AsyncTransform, SinkLogic, SourceLogic, SyncSink, SyncSource, SyncTransform, TransformLogic,
@@ -244,7 +244,7 @@ impl FlowBuilder {
     ) -> Self {
         let factory: StageFactory = Box::new(move |mut wiring: StageWiring| {
             let inputs = wiring.take_inputs();
-            let logic = SinkLogic::new(wiring.info.name.clone(), handler, inputs);
+            let logic = SinkLogic::new(wiring.info.clone(), handler, inputs);
             spawn_stage(logic, wiring)
         });
         let types = StageTypes {
@@ -455,7 +455,7 @@ impl FlowBuilder {
         }
         self.apply_configs()?;
         self.check_accepted()?;
-        let replayed_from = self.replay_sources()?;
+        let replay_of = self.replay_sources()?;
         Ok(Flow {
             name: Arc::from(self.name),
             stages: self.stages,
@@ -463,7 +463,7 @@ impl FlowBuilder {
             windows,
             journals: self.journals,
             teardown_deadline: self.teardown_deadline,
-            replayed_from,
+            replay_of,
             metrics: self.metrics,
             accepted: self.accepted,
         })
@@ -488,8 +488,8 @@ impl FlowBuilder {
     }
 
     /// For a replay, swaps every source's factory for one replaying its archived journals and
-    /// returns the archived run directory.
-    fn replay_sources(&mut self) -> Result<Option<PathBuf>, FlowError> {
+    /// returns the archived run.
+    fn replay_sources(&mut self) -> Result<Option<ReplayOf>, FlowError> {
         let Some(archive) = self.replay.open()? else {
             return Ok(None);
         };
@@ -501,7 +501,10 @@ impl FlowBuilder {
             let source = archive.source(&stage.name)?;
             stage.factory = source_factory(SyncSource(source));
         }
-        Ok(Some(archive.run_dir().to_path_buf()))
+        Ok(Some(ReplayOf {
+            run_id: archive.run_id(),
+            run_dir: archive.run_dir().to_path_buf(),
+        }))
     }
 
     fn apply_configs(&mut self) -> Result<(), FlowError> {
@@ -555,8 +558,8 @@ pub struct Flow {
     pub(crate) windows: Vec<NonZeroU64>,
     pub(crate) journals: Journals,
     pub(crate) teardown_deadline: Duration,
-    /// The archived run directory this run replays, if it is a replay.
-    pub(crate) replayed_from: Option<PathBuf>,
+    /// The archived run this run replays, if it is a replay.
+    pub(crate) replay_of: Option<ReplayOf>,
     /// How the run collects metrics.
     pub(crate) metrics: MetricsConfig,
     /// The findings declared acceptable, by stage name.

@@ -84,6 +84,7 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
             kind: spec.kind,
             flow_id,
             run_id,
+            replay_of: flow.replay_of.clone(),
         });
         let counters = counters[index].clone();
         let readers = std::mem::take(&mut inputs[index]);
@@ -351,7 +352,10 @@ fn initial_manifest(
     if flow.metrics.enabled {
         manifest.add_system_journal(SystemComponent::MetricsAggregator.as_str());
     }
-    manifest.replayed_from.clone_from(&flow.replayed_from);
+    manifest.replayed_from = flow
+        .replay_of
+        .as_ref()
+        .map(|original| original.run_dir.clone());
     manifest
 }
 

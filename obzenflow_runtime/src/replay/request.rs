@@ -68,6 +68,11 @@ impl ArchivedRun {
         &self.run_dir
     }
 
+    /// The archived run's id.
+    pub(crate) fn run_id(&self) -> obzenflow_core::RunId {
+        self.manifest.run_id
+    }
+
     /// The source that replays the archived source `stage`.
     pub(crate) fn source(&self, stage: &str) -> Result<ArchiveSource, ReplayError> {
         let source_kind = StageKind::Source.as_str();

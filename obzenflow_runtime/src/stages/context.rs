@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use obzenflow_core::{FlowContext, FlowId, RunId, StageId, WriterId};
 
+use super::environment::{ReplayOf, RunEnvironment};
 use super::outputs::Outputs;
 
 /// The kind of a stage.
@@ -56,12 +57,23 @@ pub(crate) struct StageInfo {
     pub flow_id: FlowId,
     /// The run's id.
     pub run_id: RunId,
+    /// The archived run this run replays, if it is a replay.
+    pub replay_of: Option<ReplayOf>,
 }
 
 impl StageInfo {
     /// The writer id the stage stamps on what it appends.
     pub(crate) fn writer_id(&self) -> WriterId {
         WriterId::Stage(self.stage_id)
+    }
+
+    /// What the stage's handler may know about the run.
+    pub(crate) fn environment(&self) -> RunEnvironment {
+        let environment = RunEnvironment::new(self.name.as_ref(), self.run_id);
+        match &self.replay_of {
+            Some(original) => environment.replaying(original.clone()),
+            None => environment,
+        }
     }
 
     /// The flow context the stage stamps on what it appends.

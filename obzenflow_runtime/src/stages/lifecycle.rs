@@ -240,6 +240,7 @@ mod tests {
             kind,
             flow_id: FlowId::new(),
             run_id: RunId::new(),
+            replay_of: None,
         });
         let journal = |lane| -> Arc<dyn obzenflow_core::Journal> {
             Arc::new(MemoryJournal::new(JournalId::new(

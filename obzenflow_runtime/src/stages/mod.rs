@@ -1,7 +1,7 @@
 //! Stage supervisors: sources, transforms, stateful stages and sinks, each a supervised
 //! lifecycle machine that reads its upstream journals and appends to its own.
 //!
-//! Every kind shares one lifecycle ([`StageMachine`]) and one supervisor; what differs is the
+//! Every kind shares one lifecycle (`StageMachine`) and one supervisor; what differs is the
 //! kind's strategy for `Running` and `Draining` (source, transform, sink). User code plugs in
 //! through the handler traits: [`SourceHandler`], [`TransformHandler`], [`SinkHandler`] and
 //! their async forms.
@@ -9,6 +9,7 @@
 mod config;
 mod context;
 mod counters;
+mod environment;
 mod error;
 pub(crate) mod error_counts;
 mod handle;
@@ -27,6 +28,7 @@ pub use config::{EdgeConfig, ErrorBudget, StageConfig};
 pub(crate) use context::StageInfo;
 pub use context::StageKind;
 pub use counters::{CounterSnapshot, StageCounters};
+pub use environment::{ReplayOf, RunEnvironment};
 pub use error::{FailureKind, HandlerFailure, RecordError, StageError, StageFailure};
 pub use handle::{StageCommand, StageHandle};
 pub use lifecycle::StageState;

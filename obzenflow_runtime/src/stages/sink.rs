@@ -7,6 +7,8 @@ use std::time::Instant;
 
 use obzenflow_core::{ChainEvent, ContentAt, DeliveryReceipt, Record};
 
+use super::context::StageInfo;
+use super::environment::RunEnvironment;
 use super::error::{HandlerFailure, RecordError, StageError};
 use super::inputs::Inputs;
 use super::logic::{elapsed_ns, Progress, StageLogic};
@@ -36,6 +38,14 @@ use super::outputs::Outputs;
 /// }
 /// ```
 pub trait SinkHandler: Send + 'static {
+    /// Told once, before [`initialize`](Self::initialize), what run the sink is part of:
+    /// its run id and, for a replay, which run it replays. Does nothing by default; a sink
+    /// writing files uses it to write a replay's outputs elsewhere
+    /// ([`RunEnvironment::replay_output_path`]) rather than over the original run's.
+    fn prepare(&mut self, run: &RunEnvironment) {
+        let _ = run;
+    }
+
     /// Opens resources; an error fails the stage.
     fn initialize(&mut self) -> Result<(), HandlerFailure> {
         Ok(())
@@ -59,6 +69,12 @@ pub trait SinkHandler: Send + 'static {
 
 /// A sink that delivers a batch at a time and may await.
 pub trait AsyncSinkHandler: Send + 'static {
+    /// Told once, before [`initialize`](Self::initialize), what run the sink is part of; see
+    /// [`SinkHandler::prepare`]. Does nothing by default.
+    fn prepare(&mut self, run: &RunEnvironment) {
+        let _ = run;
+    }
+
     /// Opens resources; an error fails the stage.
     fn initialize(&mut self) -> impl Future<Output = Result<(), HandlerFailure>> + Send {
         async { Ok(()) }
@@ -91,6 +107,10 @@ pub trait AsyncSinkHandler: Send + 'static {
 pub(crate) struct SyncSink<H>(pub(crate) H);
 
 impl<H: SinkHandler> AsyncSinkHandler for SyncSink<H> {
+    fn prepare(&mut self, run: &RunEnvironment) {
+        self.0.prepare(run);
+    }
+
     async fn initialize(&mut self) -> Result<(), HandlerFailure> {
         self.0.initialize()
     }
@@ -107,6 +127,7 @@ impl<H: SinkHandler> AsyncSinkHandler for SyncSink<H> {
 /// The sink strategy of the stage supervisor.
 pub(crate) struct SinkLogic<H> {
     stage: Arc<str>,
+    info: Arc<StageInfo>,
     handler: H,
     inputs: Inputs,
     to_deliver: Vec<Record>,
@@ -115,9 +136,10 @@ pub(crate) struct SinkLogic<H> {
 }
 
 impl<H: AsyncSinkHandler> SinkLogic<H> {
-    pub(crate) fn new(stage: Arc<str>, handler: H, inputs: Inputs) -> Self {
+    pub(crate) fn new(info: Arc<StageInfo>, handler: H, inputs: Inputs) -> Self {
         Self {
-            stage,
+            stage: info.name.clone(),
+            info,
             handler,
             inputs,
             to_deliver: Vec::new(),
@@ -129,6 +151,7 @@ impl<H: AsyncSinkHandler> SinkLogic<H> {
 #[async_trait::async_trait]
 impl<H: AsyncSinkHandler> StageLogic for SinkLogic<H> {
     async fn initialize(&mut self) -> Result<(), HandlerFailure> {
+        self.handler.prepare(&self.info.environment());
         self.handler.initialize().await
     }
 

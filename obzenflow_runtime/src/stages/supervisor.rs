@@ -341,6 +341,7 @@ mod tests {
             kind: StageKind::Transform,
             flow_id: FlowId::new(),
             run_id: RunId::new(),
+            replay_of: None,
         });
         let journal = |lane| -> Arc<dyn Journal> {
             Arc::new(MemoryJournal::new(JournalId::new(

@@ -5,7 +5,9 @@ use std::fs::File;
 use std::path::PathBuf;
 
 use obzenflow_core::{ChainEvent, DeliveryReceipt, TypedPayload};
-use obzenflow_runtime::stages::{HandlerFailure, RecordError, RecordType, SinkHandler};
+use obzenflow_runtime::stages::{
+    HandlerFailure, RecordError, RecordType, RunEnvironment, SinkHandler,
+};
 
 use super::file::{Counting, FileSinkConfig, OutputFile};
 
@@ -46,7 +48,8 @@ impl From<csv::Error> for RowError {
 /// JSON text.
 ///
 /// The file is written as a uniquely named `<path>.<pid>.<random>.tmp` and renamed to `<path>`
-/// when the flow drains (see [`FileSinkConfig`]); the delivery receipt reports the records and
+/// when the flow drains (see [`FileSinkConfig`]); a replay writes under `replays/<run id>/` next to
+/// `<path>` instead (see [`FileSinkConfig::overwrite_on_replay`](field@FileSinkConfig::overwrite_on_replay)); the delivery receipt reports the records and
 /// bytes written.
 ///
 /// ```no_run
@@ -160,7 +163,7 @@ impl CsvSink {
     /// ```
     /// use obzenflow_stages::sinks::{CsvSink, FileSinkConfig};
     ///
-    /// let sink = CsvSink::new("out.csv").with_config(FileSinkConfig { atomic: false, create_dirs: true });
+    /// let sink = CsvSink::new("out.csv").with_config(FileSinkConfig { atomic: false, ..FileSinkConfig::default() });
     /// ```
     pub fn with_config(mut self, config: FileSinkConfig) -> Self {
         self.file.set_config(config);
@@ -190,6 +193,10 @@ fn cell(value: Option<&serde_json::Value>) -> String {
 impl SinkHandler for CsvSink {
     fn input_type(&self) -> Option<RecordType> {
         self.record_type
+    }
+
+    fn prepare(&mut self, run: &RunEnvironment) {
+        self.file.prepare(run);
     }
 
     fn initialize(&mut self) -> Result<(), HandlerFailure> {

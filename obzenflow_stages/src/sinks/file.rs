@@ -1,6 +1,13 @@
 //! What the file sinks share: atomic finish (write `<path>.<pid>.<random>.tmp`, rename on
 //! drain), byte counting for receipts, and write failures that are recorded rather than lost.
 //!
+//! During a replay ([`FlowBuilder::replay_from`]) a file sink writes under
+//! `<dir>/replays/<replay run id>/<file name>` instead of `<dir>/<file name>`, so the original
+//! run's output is left as it was; its delivery receipt, and so the run report, names the new
+//! place. [`FileSinkConfig::overwrite_on_replay`](field@FileSinkConfig::overwrite_on_replay) opts out.
+//!
+//! [`FlowBuilder::replay_from`]: obzenflow_runtime::pipeline::FlowBuilder::replay_from
+//!
 //! The temporary name is unique to one sink in one process and is created with `create_new`:
 //! two runs writing the same output at once never share (or truncate) each other's temporary
 //! file; the last to drain wins the rename, and each rename installs a complete file.
@@ -12,7 +19,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use obzenflow_core::{DeliveryReceipt, ErrorKind};
-use obzenflow_runtime::stages::{HandlerFailure, RecordError};
+use obzenflow_runtime::stages::{HandlerFailure, RecordError, RunEnvironment};
 
 /// How a file sink writes its file.
 ///
@@ -22,6 +29,10 @@ use obzenflow_runtime::stages::{HandlerFailure, RecordError};
 /// // Write in place, so the file can be followed while the flow runs.
 /// let config = FileSinkConfig { atomic: false, ..FileSinkConfig::default() };
 /// let sink = JsonLinesSink::new("live.jsonl").with_config(config);
+///
+/// // Let a replay overwrite the original run's output instead of writing under `replays/`.
+/// let sink = JsonLinesSink::new("out/rows.jsonl")
+///     .with_config(FileSinkConfig::default().overwrite_on_replay(true));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileSinkConfig {
@@ -29,8 +40,21 @@ pub struct FileSinkConfig {
     /// `<path>` when the flow drains (the default), so `<path>` only ever holds a complete
     /// output. When `false`, write `<path>` directly.
     pub atomic: bool,
-    /// Create missing parent directories; `true` by default.
+    /// Create missing parent directories; `true` by default. (The `replays/<run id>`
+    /// directories of a replay's outputs are created either way.)
     pub create_dirs: bool,
+    /// During a replay, write `<path>` itself, overwriting the original run's output; `false`
+    /// by default, when a replay writes `<dir>/replays/<replay run id>/<file name>` instead
+    /// ([`RunEnvironment::replay_output_path`]) and leaves `<path>` as it was.
+    pub overwrite_on_replay: bool,
+}
+
+impl FileSinkConfig {
+    /// The same configuration with [`overwrite_on_replay`](field@Self::overwrite_on_replay) set.
+    pub const fn overwrite_on_replay(mut self, overwrite: bool) -> Self {
+        self.overwrite_on_replay = overwrite;
+        self
+    }
 }
 
 impl Default for FileSinkConfig {
@@ -38,6 +62,7 @@ impl Default for FileSinkConfig {
         Self {
             atomic: true,
             create_dirs: true,
+            overwrite_on_replay: false,
         }
     }
 }
@@ -65,7 +90,12 @@ impl<W: Write> Write for Counting<W> {
 /// write failure.
 #[derive(Debug)]
 pub(crate) struct OutputFile {
+    /// The path the sink was given.
+    requested: PathBuf,
+    /// The path written: `requested`, or during a replay its place under `replays/`.
     path: PathBuf,
+    /// Whether `path` was moved for a replay.
+    redirected: bool,
     write_path: PathBuf,
     config: FileSinkConfig,
     created: bool,
@@ -81,7 +111,9 @@ impl OutputFile {
             path.clone()
         };
         Self {
+            requested: path.clone(),
             path,
+            redirected: false,
             write_path,
             config,
             created: false,
@@ -91,7 +123,38 @@ impl OutputFile {
     }
 
     pub(crate) fn set_config(&mut self, config: FileSinkConfig) {
-        *self = Self::new(std::mem::take(&mut self.path), config);
+        *self = Self::new(std::mem::take(&mut self.requested), config);
+    }
+
+    /// Moves the output of a replay to its own place unless configured to overwrite; called
+    /// before [`create`](Self::create).
+    pub(crate) fn prepare(&mut self, run: &RunEnvironment) {
+        let Some(original) = run.replay_of() else {
+            return;
+        };
+        if self.config.overwrite_on_replay {
+            tracing::warn!(
+                stage = run.stage(),
+                path = %self.requested.display(),
+                replay_of = %original.run_id,
+                "replay overwrites the original run's output (overwrite_on_replay)"
+            );
+            return;
+        }
+        let Some(moved) = run.replay_output_path(&self.requested) else {
+            return;
+        };
+        tracing::info!(
+            stage = run.stage(),
+            original = %self.requested.display(),
+            path = %moved.display(),
+            replay_of = %original.run_id,
+            "replay writes its output to a separate place"
+        );
+        let requested = std::mem::take(&mut self.requested);
+        *self = Self::new(moved, self.config);
+        self.requested = requested;
+        self.redirected = true;
     }
 
     /// The final path.
@@ -105,7 +168,7 @@ impl OutputFile {
             .write_path
             .parent()
             .filter(|p| !p.as_os_str().is_empty());
-        if let (true, Some(parent)) = (self.config.create_dirs, parent) {
+        if let (true, Some(parent)) = (self.config.create_dirs || self.redirected, parent) {
             fs::create_dir_all(parent).map_err(|error| {
                 let message = format!("cannot create directory `{}`", parent.display());
                 HandlerFailure::with_source(message, error)
@@ -270,6 +333,51 @@ mod tests {
         second.commit(second_file).unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "second\n");
         assert!(temp_files(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_replay_moves_the_output_under_replays_even_without_create_dirs() {
+        use obzenflow_core::RunId;
+        use obzenflow_runtime::stages::ReplayOf;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.txt");
+        let config = FileSinkConfig {
+            create_dirs: false,
+            ..FileSinkConfig::default()
+        };
+        let original = ReplayOf {
+            run_id: RunId::new(),
+            run_dir: dir.path().join("runs/original"),
+        };
+        let live = RunEnvironment::new("out", RunId::new());
+        let replay = RunEnvironment::new("out", RunId::new()).replaying(original);
+
+        let mut output = OutputFile::new(path.clone(), config);
+        output.prepare(&live);
+        assert_eq!(output.path(), path);
+
+        let mut output = OutputFile::new(path.clone(), config);
+        output.prepare(&replay);
+        let moved = dir
+            .path()
+            .join("replays")
+            .join(replay.run_id().to_string())
+            .join("out.txt");
+        assert_eq!(output.path(), moved);
+        let mut file = output.create().unwrap();
+        file.write_all(b"replayed\n").unwrap();
+        output.commit(file).unwrap();
+        assert_eq!(fs::read_to_string(&moved).unwrap(), "replayed\n");
+        assert!(!path.exists());
+        assert_eq!(
+            output.receipt(1, 9).destination,
+            moved.display().to_string()
+        );
+
+        let mut output = OutputFile::new(path.clone(), config.overwrite_on_replay(true));
+        output.prepare(&replay);
+        assert_eq!(output.path(), path);
     }
 
     #[test]

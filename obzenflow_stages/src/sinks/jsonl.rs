@@ -5,7 +5,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use obzenflow_core::{ChainEvent, DeliveryReceipt};
-use obzenflow_runtime::stages::{HandlerFailure, RecordError, SinkHandler};
+use obzenflow_runtime::stages::{HandlerFailure, RecordError, RunEnvironment, SinkHandler};
 
 use super::file::{Counting, FileSinkConfig, OutputFile};
 
@@ -13,7 +13,8 @@ use super::file::{Counting, FileSinkConfig, OutputFile};
 /// event with its id, lineage and status) as one line of JSON.
 ///
 /// The file is written as a uniquely named `<path>.<pid>.<random>.tmp` and renamed to `<path>`
-/// when the flow drains (see [`FileSinkConfig`]); the delivery receipt reports the records and bytes written.
+/// when the flow drains (see [`FileSinkConfig`]); a replay writes under `replays/<run id>/` next to
+/// `<path>` instead (see [`FileSinkConfig::overwrite_on_replay`](field@FileSinkConfig::overwrite_on_replay)); the delivery receipt reports the records and bytes written.
 ///
 /// ```no_run
 /// use obzenflow_runtime::pipeline::FlowBuilder;
@@ -77,7 +78,7 @@ impl JsonLinesSink {
     /// use obzenflow_stages::sinks::{FileSinkConfig, JsonLinesSink};
     ///
     /// let sink = JsonLinesSink::new("out.jsonl")
-    ///     .with_config(FileSinkConfig { atomic: false, create_dirs: false });
+    ///     .with_config(FileSinkConfig { atomic: false, create_dirs: false, overwrite_on_replay: false });
     /// ```
     pub fn with_config(mut self, config: FileSinkConfig) -> Self {
         self.file.set_config(config);
@@ -102,6 +103,10 @@ impl JsonLinesSink {
 }
 
 impl SinkHandler for JsonLinesSink {
+    fn prepare(&mut self, run: &RunEnvironment) {
+        self.file.prepare(run);
+    }
+
     fn initialize(&mut self) -> Result<(), HandlerFailure> {
         self.writer = Some(BufWriter::new(self.file.create()?));
         Ok(())
