@@ -204,8 +204,7 @@ fn accepting_an_unknown_stage_or_a_kind_the_stage_cannot_have_is_refused() {
     let unknown = rejecting_flow()
         .accept("nowhere", FindingKind::RejectedEverything)
         .build()
-        .err()
-        .expect("an unknown stage is refused");
+        .expect_err("an unknown stage is refused");
     assert!(
         matches!(&unknown, FlowError::UnknownStageConfig { name } if name == "nowhere"),
         "{unknown}"
@@ -217,8 +216,7 @@ fn accepting_an_unknown_stage_or_a_kind_the_stage_cannot_have_is_refused() {
         let invalid = rejecting_flow()
             .accept(stage, kind)
             .build()
-            .err()
-            .expect("a kind the stage cannot have is refused");
+            .expect_err("a kind the stage cannot have is refused");
         assert!(
             matches!(&invalid, FlowError::InvalidConfig { stage: name, .. } if name == stage),
             "{invalid}"
