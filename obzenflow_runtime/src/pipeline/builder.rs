@@ -194,8 +194,21 @@ impl FlowBuilder {
         self.reader(name, StageKind::Transform, AsyncTransform(handler), types)
     }
 
-    /// Adds a stateful stage: a transform that folds records and emits from `drain` when its
-    /// input ends (and whenever `process` chooses to).
+    /// Adds a stateful stage: a transform that folds records into state and emits from `drain`
+    /// when its input ends (and whenever `process` chooses to), such as
+    /// `obzenflow_stages::stateful::Aggregate`.
+    ///
+    /// It runs exactly as [`transform`](Self::transform) does, on the same [`TransformHandler`]
+    /// trait, supervisor, type check and error lane; `drain` is called at the end of the input
+    /// for both. Only two things differ, both in what is reported:
+    ///
+    /// - the stage's kind is [`StageKind::Stateful`] (`stateful`) in the flow report and the
+    ///   metrics snapshots, instead of `transform`;
+    /// - a record that `process` answers with no output is not counted in `records_filtered`:
+    ///   a stateful stage absorbs most records into its state, which is not filtering.
+    ///
+    /// Use `transform` for a handler that drops records it does not want (so they show as
+    /// filtered), and `stateful` for one that holds them back to emit later.
     pub fn stateful(self, name: impl Into<String>, handler: impl TransformHandler) -> Self {
         let types = StageTypes {
             input: handler.input_type(),

@@ -1,10 +1,10 @@
 //! Stage supervisors: sources, transforms, stateful stages and sinks, each a supervised
 //! lifecycle machine that reads its upstream journals and appends to its own.
 //!
-//! Every kind shares one lifecycle (`StageMachine`) and one supervisor; what differs is the
-//! kind's strategy for `Running` and `Draining` (source, transform, sink). User code plugs in
-//! through the handler traits: [`SourceHandler`], [`TransformHandler`], [`SinkHandler`] and
-//! their async forms.
+//! Every kind shares one lifecycle (its states are [`StageState`]) and one supervisor; what
+//! differs is the kind's strategy for `Running` and `Draining` (source, transform, sink). User
+//! code plugs in through the handler traits: [`SourceHandler`], [`TransformHandler`],
+//! [`SinkHandler`] and their async forms.
 
 mod config;
 mod context;
