@@ -7,38 +7,11 @@
 
 mod support;
 
-use std::io;
-use std::sync::{Arc, Mutex};
-
 use obzenflow_core::Lane;
 use obzenflow_runtime::journal::{DiskJournalConfig, FaultKind, JournalFault};
 use obzenflow_runtime::pipeline::Journals;
-use support::{doubling_flow, Collect};
-use tracing_subscriber::fmt::MakeWriter;
+use support::{doubling_flow, Collect, Lines};
 use tracing_subscriber::EnvFilter;
-
-/// Collects formatted log lines.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Lines {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Lines {
-    type Writer = Lines;
-
-    fn make_writer(&'a self) -> Lines {
-        self.clone()
-    }
-}
 
 // Current-thread: every task of the flow runs on this thread, under this subscriber.
 #[tokio::test]
@@ -71,7 +44,7 @@ async fn a_failed_journal_write_is_logged_with_each_cause_once() {
         .await
         .expect("the flow ran to an end");
     assert!(report.failure().is_some(), "{report}");
-    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    let text = lines.text();
     let line = text
         .lines()
         .find(|line| line.contains("dispatch_state failed") && line.contains("stage_name=double"))

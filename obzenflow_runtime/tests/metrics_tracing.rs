@@ -4,36 +4,9 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use obzenflow_runtime::pipeline::{FlowState, Journals};
-use support::{doubling_flow, Collect};
-use tracing_subscriber::fmt::MakeWriter;
+use support::{doubling_flow, Collect, Lines};
 use tracing_subscriber::EnvFilter;
-
-/// Collects formatted log lines.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Lines {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Lines {
-    type Writer = Lines;
-
-    fn make_writer(&'a self) -> Lines {
-        self.clone()
-    }
-}
 
 // Current-thread: every task of the flow runs on this thread, under this subscriber.
 #[tokio::test]
@@ -58,7 +31,7 @@ async fn stage_spans_nest_under_the_run_span_and_filter_by_module() {
         .await
         .unwrap();
     assert_eq!(report.state, FlowState::Drained, "{report}");
-    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    let text = lines.text();
     let run_span = format!("flow{{flow=spans run_id={}}}", report.run_id);
     let started: Vec<&str> = text
         .lines()
