@@ -251,8 +251,6 @@ struct Driver<S: Supervisor, Flavor> {
     published_generation: u64,
     state_sender: watch::Sender<S::State>,
     stats: Arc<SupervisorStats>,
-    /// Whether `write_completion_event` was called: it runs once, whatever ends the loop.
-    completion_attempted: bool,
     flavor: PhantomData<fn() -> Flavor>,
 }
 
@@ -293,7 +291,6 @@ impl<S: Body<Flavor>, Flavor> Driver<S, Flavor> {
             deadline: Deadline::new(),
             state_sender: parts.state_sender,
             stats: parts.stats,
-            completion_attempted: false,
             flavor: PhantomData,
         };
         let looped = CatchUnwind::new(Box::pin(driver.run_until_terminated())).await;
@@ -323,10 +320,11 @@ impl<S: Body<Flavor>, Flavor> Driver<S, Flavor> {
     /// `Terminate`), the supervisor learns why and writes its completion record now, so a loop
     /// never ends without one.
     async fn end_with_error(&mut self, error: SupervisionError) -> Result<(), SupervisionError> {
-        if self.completion_attempted {
+        // Only a failed `write_completion_event` after `Terminate` ends the loop with
+        // `Completion`: it already ran, and runs once.
+        if matches!(error, SupervisionError::Completion { .. }) {
             return Err(error);
         }
-        self.completion_attempted = true;
         let completion = completion_after_error(&self.supervisor, &error);
         finish_after_error(completion, error).await
     }
@@ -650,7 +648,6 @@ impl<S: Body<Flavor>, Flavor> Driver<S, Flavor> {
     async fn terminate(&mut self) -> Result<(), SupervisionError> {
         let state = self.state_name();
         tracing::info!(state, "supervisor terminating");
-        self.completion_attempted = true;
         let source: BoxError = match CatchUnwind::new(self.supervisor.complete()).await {
             Ok(Ok(())) => return Ok(()),
             Ok(Err(error)) => error,
