@@ -159,7 +159,9 @@ async fn records_passed_on_unchanged_cost_a_reference_and_read_back_whole() {
         let parent = &kept[&event.causality.parent_id.unwrap()];
         assert_eq!(event.content, parent.content);
     }
-    let rejected = journal_records(&report, "keep", Lane::Error);
+    let mut rejected = journal_records(&report, "keep", Lane::Error);
+    let end = rejected.pop().unwrap();
+    assert_eq!(end.end_of_stream_count(), Some(60));
     assert_eq!(rejected.len(), 60);
     for event in &rejected {
         assert!(event.is_error());

@@ -22,13 +22,11 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let orders = (1..=3).map(|id| Order { id, cents: id * 100 });
 //! let sink = CollectSink::new();
-//! let flow = FlowBuilder::new("orders")
-//!     .source("orders", IterSource::from_payloads(orders))
-//!     .transform("large", typed::filter(|order: &Order| order.cents >= 200))
-//!     .sink("collect", sink.clone())
-//!     .chain(["orders", "large", "collect"])
-//!     .journals(Journals::memory())
-//!     .build()?;
+//! let mut flow = FlowBuilder::new("orders");
+//! let orders = flow.add_source("orders", IterSource::from_payloads(orders));
+//! let large = flow.add_transform("large", typed::filter(|order: &Order| order.cents >= 200), &orders);
+//! flow.add_sink("collect", sink.clone(), &large);
+//! let flow = flow.journals(Journals::memory()).build()?;
 //! let report = tokio::runtime::Runtime::new()?.block_on(flow.run())?;
 //! assert!(report.is_success(), "{report}");
 //! assert_eq!(sink.events().len(), 2);
@@ -39,7 +37,7 @@
 pub use obzenflow_core::{ChainEvent, ErrorChain, ErrorKind, Record, TypedPayload};
 pub use obzenflow_runtime::pipeline::{
     Flow, FlowBuilder, FlowError, FlowFailure, FlowHandle, FlowReport, FlowState, GraphError,
-    Journals,
+    Journals, StageRef, Upstream,
 };
 pub use obzenflow_runtime::stages::{
     AsyncSinkHandler, AsyncSourceHandler, AsyncTransformHandler, ErrorBudget, FailureKind,
@@ -47,7 +45,9 @@ pub use obzenflow_runtime::stages::{
     StageState, TransformHandler,
 };
 
-pub use crate::sinks::{CollectSink, ConsoleSink, CsvSink, JsonLinesSink, NullSink};
+pub use crate::sinks::{
+    CollectSink, ConsoleSink, CsvSink, DeadLetter, DeadLetterSink, JsonLinesSink, NullSink,
+};
 pub use crate::sources::{CsvSource, CsvSourceConfig, IterSource, JsonLinesSource};
 pub use crate::stateful::{Aggregate, Window};
 pub use crate::transforms::typed;

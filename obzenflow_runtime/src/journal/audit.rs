@@ -259,8 +259,8 @@ impl RecordAudit {
             }
             EventContent::Data { .. } => self.data_records += 1,
             EventContent::Control(ControlEvent::EndOfStream { records }) => {
-                if self.lane != Lane::Data {
-                    return Err(misplaced("an end-of-stream marker outside a data journal"));
+                if self.lane == Lane::System {
+                    return Err(misplaced("an end-of-stream marker in a system journal"));
                 }
                 if self.end_of_stream.is_some() {
                     return Err(misplaced("a second end-of-stream marker"));

@@ -238,6 +238,16 @@ fn judge(
     (records, data_records, health)
 }
 
+/// The errored records an error journal holds: its data records, without the end-of-stream
+/// marker that ends it.
+fn errored_records(scan: &JournalScan) -> u64 {
+    match (scan.frames.seal(), &scan.record_audit) {
+        (Some(found), _) => found.seal.digest.data_records,
+        (None, Some(_)) => scan.frames.digest().data_records,
+        (None, None) => scan.records,
+    }
+}
+
 /// The checks of a journal's end: sealed if it must be, and, once sealed, its terminal record
 /// and its seal's companion against the stage's error journal.
 fn sealed_checks(
@@ -256,7 +266,7 @@ fn sealed_checks(
         }
     }
     if let Some(audit) = &scan.record_audit {
-        let error_records = error.map(|(_, error_scan)| error_scan.records);
+        let error_records = error.map(|(_, error_scan)| errored_records(error_scan));
         audit.finish_sealed(&seal.place, error_records)?;
     }
     Ok(())

@@ -252,7 +252,7 @@ pub fn read_journal(
             checked
                 .iter()
                 .find(|journal| journal.lane == Lane::Error)
-                .map_or(0, |journal| journal.records),
+                .map_or(0, |journal| journal.data_records.unwrap_or(journal.records)),
         ),
         Lane::Error | Lane::System => None,
     };

@@ -6,12 +6,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use obzenflow_core::Lane;
+
 use super::config::Journals;
 use super::error::FlowError;
-use super::graph::{Graph, GraphError};
+use super::graph::{Graph, GraphError, NamedEdge};
 use super::handle::FlowHandle;
 use super::outcome::FindingKind;
 use super::report::FlowReport;
+use super::wiring::{StageRef, Upstreams};
 use crate::metrics::MetricsConfig;
 use crate::replay::ReplayRequest;
 use crate::stages::{
@@ -49,6 +52,8 @@ pub(crate) struct EdgeSpec {
     pub(crate) from: String,
     pub(crate) to: String,
     pub(crate) window: u64,
+    /// The lane of `from` the edge reads: data, or the error lane.
+    pub(crate) lane: Lane,
 }
 
 /// Declares a flow: its stages, the edges between them, and where journals live.
@@ -82,17 +87,33 @@ pub(crate) struct EdgeSpec {
 /// }
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// let report = FlowBuilder::new("doubler")
-///     .source("numbers", Numbers(10))
-///     .transform("double", Double)
-///     .sink("print", Print)
-///     .chain(["numbers", "double", "print"])
-///     .journals(Journals::memory())
-///     .build()?
-///     .run()
-///     .await?;
-/// assert_eq!(report.stage("print").unwrap().records_in, 10);
+/// let mut flow = FlowBuilder::new("doubler");
+/// let numbers = flow.add_source("numbers", Numbers(10));
+/// let double = flow.add_transform("double", Double, &numbers);
+/// let print = flow.add_sink("print", Print, &double);
+/// let report = flow.journals(Journals::memory()).build()?.run().await?;
+/// assert_eq!(report.stage(&print).unwrap().records_in, 10);
 /// # Ok(())
+/// # }
+/// ```
+///
+/// Each `add_*` method returns the stage's [`StageRef`], which the stages added after it take
+/// as their input: one upstream (`&numbers`), several (`[&a, &b]`, a fan-in), or a stage's
+/// error lane ([`StageRef::errors`]). Where both ends of an edge are typed,
+/// [`build`](Self::build) checks that the upstream emits what the downstream decodes.
+///
+/// For graphs made at run time, the same flow can be declared by name: `source`,
+/// `transform`, `sink`, ... then [`edge`](Self::edge), [`chain`](Self::chain) and
+/// [`error_edge`](Self::error_edge).
+///
+/// ```no_run
+/// # use obzenflow_runtime::pipeline::FlowBuilder;
+/// # fn declare(numbers: impl obzenflow_runtime::stages::SourceHandler, double: impl obzenflow_runtime::stages::TransformHandler, print: impl obzenflow_runtime::stages::SinkHandler) -> FlowBuilder {
+/// FlowBuilder::new("doubler")
+///     .source("numbers", numbers)
+///     .transform("double", double)
+///     .sink("print", print)
+///     .chain(["numbers", "double", "print"])
 /// # }
 /// ```
 #[must_use = "a flow builder does nothing until `build()` and `start()` or `run()`"]
@@ -127,63 +148,195 @@ impl FlowBuilder {
         }
     }
 
-    fn stage(
-        mut self,
+    fn push_stage(
+        &mut self,
         name: impl Into<String>,
         kind: StageKind,
         factory: StageFactory,
         types: StageTypes,
-    ) -> Self {
+    ) -> StageRef {
+        let name = name.into();
+        let stage = StageRef::new(&name);
         self.stages.push(StageSpec {
-            name: name.into(),
+            name,
             kind,
             config: StageConfig::default(),
             factory,
             types,
         });
-        self
+        stage
     }
 
-    /// Adds a source whose calls return at once.
-    pub fn source(self, name: impl Into<String>, handler: impl SourceHandler) -> Self {
+    /// Adds a source whose calls return at once; returns its handle for wiring.
+    ///
+    /// ```no_run
+    /// use obzenflow_core::ChainEvent;
+    /// use obzenflow_runtime::pipeline::{FlowBuilder, Journals};
+    /// use obzenflow_runtime::stages::{HandlerFailure, RecordError, SinkHandler, SourceHandler, SourcePoll, TransformHandler};
+    /// # struct Numbers(u64);
+    /// # impl SourceHandler for Numbers {
+    /// #     fn next_batch(&mut self, _max: usize) -> Result<SourcePoll, HandlerFailure> {
+    /// #         if self.0 == 0 { return Ok(SourcePoll::Done); }
+    /// #         self.0 -= 1;
+    /// #         Ok(SourcePoll::Records(vec![ChainEvent::data("n", serde_json::json!(self.0))]))
+    /// #     }
+    /// # }
+    /// # struct Halve;
+    /// # impl TransformHandler for Halve {
+    /// #     fn process(&mut self, event: &ChainEvent) -> Result<Vec<ChainEvent>, RecordError> {
+    /// #         let n = event.json().and_then(|p| p.as_u64()).ok_or("not a number")?;
+    /// #         if n % 2 == 1 { return Err(RecordError::validation("odd")); }
+    /// #         Ok(vec![ChainEvent::data("n", serde_json::json!(n / 2))])
+    /// #     }
+    /// # }
+    /// # struct Print;
+    /// # impl SinkHandler for Print {
+    /// #     fn consume(&mut self, event: &ChainEvent) -> Result<(), RecordError> {
+    /// #         println!("{:?}", event.payload());
+    /// #         Ok(())
+    /// #     }
+    /// # }
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut flow = FlowBuilder::new("halves");
+    /// let numbers = flow.add_source("numbers", Numbers(10));
+    /// let halve = flow.add_transform("halve", Halve, &numbers);
+    /// flow.add_sink("print", Print, &halve);
+    /// // The odd numbers `halve` rejected, with why:
+    /// flow.add_sink("rejected", Print, halve.errors());
+    /// let report = flow.journals(Journals::memory()).build()?.run().await?;
+    /// assert_eq!(report.stage("rejected").unwrap().records_in, 5);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn add_source(&mut self, name: impl Into<String>, handler: impl SourceHandler) -> StageRef {
         let types = StageTypes {
             input: None,
             output: handler.output_type(),
         };
-        self.stage(
-            name,
-            StageKind::Source,
-            source_factory(SyncSource(handler)),
-            types,
-        )
+        let factory = source_factory(SyncSource(handler));
+        self.push_stage(name, StageKind::Source, factory, types)
     }
 
-    /// Adds a source that awaits its records.
-    pub fn async_source(self, name: impl Into<String>, handler: impl AsyncSourceHandler) -> Self {
+    /// Adds a source that awaits its records; returns its handle for wiring.
+    pub fn add_async_source(
+        &mut self,
+        name: impl Into<String>,
+        handler: impl AsyncSourceHandler,
+    ) -> StageRef {
         let types = StageTypes {
             input: None,
             output: handler.output_type(),
         };
-        self.stage(name, StageKind::Source, source_factory(handler), types)
+        self.push_stage(name, StageKind::Source, source_factory(handler), types)
     }
 
-    /// Adds a transform.
-    pub fn transform(self, name: impl Into<String>, handler: impl TransformHandler) -> Self {
+    /// Adds a transform reading `input` (one upstream or several, data or error lanes);
+    /// returns its handle for wiring.
+    pub fn add_transform(
+        &mut self,
+        name: impl Into<String>,
+        handler: impl TransformHandler,
+        input: impl Into<Upstreams>,
+    ) -> StageRef {
+        let stage = self.declare_transform(name, StageKind::Transform, handler);
+        self.wire(input, &stage);
+        stage
+    }
+
+    /// Adds a transform that processes batches and may await, reading `input`; returns its
+    /// handle for wiring.
+    pub fn add_async_transform(
+        &mut self,
+        name: impl Into<String>,
+        handler: impl AsyncTransformHandler,
+        input: impl Into<Upstreams>,
+    ) -> StageRef {
         let types = StageTypes {
             input: handler.input_type(),
             output: handler.output_type(),
         };
-        self.reader(
-            name,
-            StageKind::Transform,
-            SyncTransform::new(handler),
-            types,
-        )
+        let stage = self.reader(name, StageKind::Transform, AsyncTransform(handler), types);
+        self.wire(input, &stage);
+        stage
+    }
+
+    /// Adds a stateful stage reading `input` (see [`stateful`](Self::stateful) for how it
+    /// differs from a transform); returns its handle for wiring.
+    pub fn add_stateful(
+        &mut self,
+        name: impl Into<String>,
+        handler: impl TransformHandler,
+        input: impl Into<Upstreams>,
+    ) -> StageRef {
+        let stage = self.declare_transform(name, StageKind::Stateful, handler);
+        self.wire(input, &stage);
+        stage
+    }
+
+    /// Adds a sink reading `input`; returns its handle (for
+    /// [`configure`](Self::configure), [`accept`](Self::accept), or its error lane).
+    pub fn add_sink(
+        &mut self,
+        name: impl Into<String>,
+        handler: impl SinkHandler,
+        input: impl Into<Upstreams>,
+    ) -> StageRef {
+        let types = handler.input_type();
+        let stage = self.declare_sink(name, SyncSink(handler), types);
+        self.wire(input, &stage);
+        stage
+    }
+
+    /// Adds a sink that delivers batches and may await, reading `input`; returns its handle.
+    pub fn add_async_sink(
+        &mut self,
+        name: impl Into<String>,
+        handler: impl AsyncSinkHandler,
+        input: impl Into<Upstreams>,
+    ) -> StageRef {
+        let types = handler.input_type();
+        let stage = self.declare_sink(name, handler, types);
+        self.wire(input, &stage);
+        stage
+    }
+
+    /// Declares the edges from each of `input` into `stage`.
+    fn wire(&mut self, input: impl Into<Upstreams>, stage: &StageRef) {
+        for upstream in input.into().0 {
+            self.edges.push(EdgeSpec {
+                from: upstream.stage().to_owned(),
+                to: stage.name().to_owned(),
+                window: upstream.window(),
+                lane: upstream.lane(),
+            });
+        }
+    }
+
+    /// Adds a source whose calls return at once.
+    pub fn source(mut self, name: impl Into<String>, handler: impl SourceHandler) -> Self {
+        self.add_source(name, handler);
+        self
+    }
+
+    /// Adds a source that awaits its records.
+    pub fn async_source(
+        mut self,
+        name: impl Into<String>,
+        handler: impl AsyncSourceHandler,
+    ) -> Self {
+        self.add_async_source(name, handler);
+        self
+    }
+
+    /// Adds a transform.
+    pub fn transform(mut self, name: impl Into<String>, handler: impl TransformHandler) -> Self {
+        self.declare_transform(name, StageKind::Transform, handler);
+        self
     }
 
     /// Adds a transform that processes batches and may await.
     pub fn async_transform(
-        self,
+        mut self,
         name: impl Into<String>,
         handler: impl AsyncTransformHandler,
     ) -> Self {
@@ -191,7 +344,8 @@ impl FlowBuilder {
             input: handler.input_type(),
             output: handler.output_type(),
         };
-        self.reader(name, StageKind::Transform, AsyncTransform(handler), types)
+        self.reader(name, StageKind::Transform, AsyncTransform(handler), types);
+        self
     }
 
     /// Adds a stateful stage: a transform that folds records into state and emits from `drain`
@@ -209,52 +363,59 @@ impl FlowBuilder {
     ///
     /// Use `transform` for a handler that drops records it does not want (so they show as
     /// filtered), and `stateful` for one that holds them back to emit later.
-    pub fn stateful(self, name: impl Into<String>, handler: impl TransformHandler) -> Self {
+    pub fn stateful(mut self, name: impl Into<String>, handler: impl TransformHandler) -> Self {
+        self.declare_transform(name, StageKind::Stateful, handler);
+        self
+    }
+
+    fn declare_transform(
+        &mut self,
+        name: impl Into<String>,
+        kind: StageKind,
+        handler: impl TransformHandler,
+    ) -> StageRef {
         let types = StageTypes {
             input: handler.input_type(),
             output: handler.output_type(),
         };
-        self.reader(
-            name,
-            StageKind::Stateful,
-            SyncTransform::new(handler),
-            types,
-        )
+        self.reader(name, kind, SyncTransform::new(handler), types)
     }
 
     fn reader(
-        self,
+        &mut self,
         name: impl Into<String>,
         kind: StageKind,
         processor: impl crate::stages::TimedProcessor,
         types: StageTypes,
-    ) -> Self {
+    ) -> StageRef {
         let factory: StageFactory = Box::new(move |mut wiring: StageWiring| {
             let inputs = wiring.take_inputs();
             let logic = TransformLogic::new(kind, wiring.info.name.clone(), processor, inputs);
             spawn_stage(logic, wiring)
         });
-        self.stage(name, kind, factory, types)
+        self.push_stage(name, kind, factory, types)
     }
 
     /// Adds a sink.
-    pub fn sink(self, name: impl Into<String>, handler: impl SinkHandler) -> Self {
+    pub fn sink(mut self, name: impl Into<String>, handler: impl SinkHandler) -> Self {
         let input = handler.input_type();
-        self.sink_stage(name, SyncSink(handler), input)
+        self.declare_sink(name, SyncSink(handler), input);
+        self
     }
 
     /// Adds a sink that delivers batches and may await.
-    pub fn async_sink(self, name: impl Into<String>, handler: impl AsyncSinkHandler) -> Self {
+    pub fn async_sink(mut self, name: impl Into<String>, handler: impl AsyncSinkHandler) -> Self {
         let input = handler.input_type();
-        self.sink_stage(name, handler, input)
+        self.declare_sink(name, handler, input);
+        self
     }
 
-    fn sink_stage(
-        self,
+    fn declare_sink(
+        &mut self,
         name: impl Into<String>,
         handler: impl AsyncSinkHandler,
         input: Option<RecordType>,
-    ) -> Self {
+    ) -> StageRef {
         let factory: StageFactory = Box::new(move |mut wiring: StageWiring| {
             let inputs = wiring.take_inputs();
             let logic = SinkLogic::new(wiring.info.clone(), handler, inputs);
@@ -264,7 +425,7 @@ impl FlowBuilder {
             input,
             output: None,
         };
-        self.stage(name, StageKind::Sink, factory, types)
+        self.push_stage(name, StageKind::Sink, factory, types)
     }
 
     /// Connects `from` to `to` with the default backpressure window.
@@ -286,6 +447,19 @@ impl FlowBuilder {
             from: from.into(),
             to: to.into(),
             window,
+            lane: Lane::Data,
+        });
+        self
+    }
+
+    /// Connects the error lane of `from` to `to`, as [`StageRef::errors`] does for a handle:
+    /// `to` reads the records `from` put on its error lane, in error status.
+    pub fn error_edge(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
+        self.edges.push(EdgeSpec {
+            from: from.into(),
+            to: to.into(),
+            window: EdgeConfig::DEFAULT_WINDOW.get(),
+            lane: Lane::Error,
         });
         self
     }
@@ -421,7 +595,14 @@ impl FlowBuilder {
     /// Refuses an edge whose upstream emits one record type and whose downstream decodes
     /// another, where both handlers say.
     fn check_types(&self, graph: &Graph) -> Result<(), GraphError> {
-        for &(from, to) in &graph.edges {
+        // An error lane carries whatever its stage rejected or passed on in error status: no
+        // one record type.
+        let data_edges = graph
+            .edges
+            .iter()
+            .zip(&graph.lanes)
+            .filter(|(_, lane)| **lane == Lane::Data);
+        for (&(from, to), _) in data_edges {
             let (upstream, downstream) = (&self.stages[from], &self.stages[to]);
             if let (Some(emits), Some(decodes)) = (upstream.types.output, downstream.types.input) {
                 if !emits.matches(&decodes) {
@@ -451,17 +632,21 @@ impl FlowBuilder {
             .iter()
             .map(|stage| (stage.name.clone(), stage.kind))
             .collect();
-        let named_edges: Vec<(String, String)> = self
+        let named_edges: Vec<NamedEdge> = self
             .edges
             .iter()
-            .map(|edge| (edge.from.clone(), edge.to.clone()))
+            .map(|edge| NamedEdge {
+                from: edge.from.clone(),
+                to: edge.to.clone(),
+                lane: edge.lane,
+            })
             .collect();
         let graph = Graph::validate(&self.name, shape, &named_edges)?;
         self.check_types(&graph)?;
         let mut windows = Vec::with_capacity(self.edges.len());
-        for edge in &self.edges {
+        for (edge, named) in self.edges.iter().zip(&named_edges) {
             let window = NonZeroU64::new(edge.window).ok_or_else(|| GraphError::ZeroWindow {
-                from: edge.from.clone(),
+                from: named.upstream_label(),
                 to: edge.to.clone(),
             })?;
             windows.push(window);

@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use obzenflow_core::Lane;
+
 use crate::stages::{RecordType, StageKind};
 
 /// A flow graph is not valid.
@@ -110,12 +112,34 @@ pub enum GraphError {
     },
 }
 
+/// An edge as declared: the upstream's name, the downstream's, and which lane of the upstream
+/// it reads ([`Lane::Data`], or [`Lane::Error`] for an error-lane edge).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NamedEdge {
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) lane: Lane,
+}
+
+impl NamedEdge {
+    /// How error messages name the edge's upstream end: the stage, or `stage.errors` for its
+    /// error lane.
+    pub(crate) fn upstream_label(&self) -> String {
+        match self.lane {
+            Lane::Error => format!("{}.errors", self.from),
+            _ => self.from.clone(),
+        }
+    }
+}
+
 /// The shape of a flow, as validated: stage names and kinds, and edges by index.
 #[derive(Debug, Clone)]
 pub(crate) struct Graph {
     pub(crate) stages: Vec<(String, StageKind)>,
     /// `(upstream, downstream)` stage indices.
     pub(crate) edges: Vec<(usize, usize)>,
+    /// The lane of its upstream each edge reads, indexed like `edges`.
+    pub(crate) lanes: Vec<Lane>,
 }
 
 impl Graph {
@@ -123,7 +147,7 @@ impl Graph {
     pub(crate) fn validate(
         flow: &str,
         stages: Vec<(String, StageKind)>,
-        edges: &[(String, String)],
+        edges: &[NamedEdge],
     ) -> Result<Self, GraphError> {
         if stages.is_empty() {
             return Err(GraphError::Empty {
@@ -135,6 +159,7 @@ impl Graph {
         let graph = Self {
             stages,
             edges: resolved,
+            lanes: edges.iter().map(|edge| edge.lane).collect(),
         };
         graph.check_ends()?;
         graph.check_acyclic()?;
@@ -144,7 +169,12 @@ impl Graph {
     fn check_ends(&self) -> Result<(), GraphError> {
         for (position, (name, kind)) in self.stages.iter().enumerate() {
             let has_input = self.edges.iter().any(|(_, to)| *to == position);
-            let has_output = self.edges.iter().any(|(from, _)| *from == position);
+            // An error-lane edge is not the stage's output: its records still need a way on.
+            let has_output = self
+                .edges
+                .iter()
+                .zip(&self.lanes)
+                .any(|((from, _), lane)| *from == position && *lane == Lane::Data);
             if !kind.is_source() && !has_input {
                 return Err(GraphError::NoInput {
                     stage: name.clone(),
@@ -245,11 +275,12 @@ fn index_stages(stages: &[(String, StageKind)]) -> Result<HashMap<&str, usize>, 
 fn resolve_edges(
     stages: &[(String, StageKind)],
     index: &HashMap<&str, usize>,
-    edges: &[(String, String)],
+    edges: &[NamedEdge],
 ) -> Result<Vec<(usize, usize)>, GraphError> {
     let mut seen = BTreeSet::new();
     let mut resolved = Vec::with_capacity(edges.len());
-    for (from, to) in edges {
+    for edge in edges {
+        let (from, to) = (edge.upstream_label(), edge.to.clone());
         let lookup = |name: &String| {
             index
                 .get(name.as_str())
@@ -260,24 +291,20 @@ fn resolve_edges(
                     unknown: name.clone(),
                 })
         };
-        let (upstream, downstream) = (lookup(from)?, lookup(to)?);
-        if !seen.insert((upstream, downstream)) {
-            return Err(GraphError::DuplicateEdge {
-                from: from.clone(),
-                to: to.clone(),
-            });
+        let (upstream, downstream) = (lookup(&edge.from)?, lookup(&edge.to)?);
+        if !seen.insert((upstream, downstream, edge.lane == Lane::Error)) {
+            return Err(GraphError::DuplicateEdge { from, to });
         }
         if stages[downstream].1.is_source() {
             return Err(GraphError::SourceWithInput {
-                source_stage: to.clone(),
-                from: from.clone(),
+                source_stage: to,
+                from,
             });
         }
-        if stages[upstream].1 == StageKind::Sink {
-            return Err(GraphError::SinkWithOutput {
-                sink: from.clone(),
-                to: to.clone(),
-            });
+        // A sink has no data output; its error lane (records it could not deliver) may feed
+        // another stage.
+        if stages[upstream].1 == StageKind::Sink && edge.lane == Lane::Data {
+            return Err(GraphError::SinkWithOutput { sink: from, to });
         }
         resolved.push((upstream, downstream));
     }
@@ -295,9 +322,20 @@ mod tests {
             .collect()
     }
 
-    fn edges(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    fn edges(list: &[(&str, &str)]) -> Vec<NamedEdge> {
         list.iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .map(|(from, to)| match from.strip_suffix(".errors") {
+                Some(stage) => NamedEdge {
+                    from: stage.to_string(),
+                    to: to.to_string(),
+                    lane: Lane::Error,
+                },
+                None => NamedEdge {
+                    from: from.to_string(),
+                    to: to.to_string(),
+                    lane: Lane::Data,
+                },
+            })
             .collect()
     }
 
@@ -407,5 +445,65 @@ mod tests {
             error.to_string(),
             "the flow has a cycle through x -> y -> z -> x"
         );
+    }
+
+    #[test]
+    fn error_lane_edges_may_leave_sinks_but_are_not_a_stages_output() {
+        let graph = validate(
+            &[
+                ("a", Source),
+                ("t", Transform),
+                ("out", Sink),
+                ("dead", Sink),
+            ],
+            &[
+                ("a", "t"),
+                ("t", "out"),
+                ("a.errors", "dead"),
+                ("t.errors", "dead"),
+                ("out.errors", "dead"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            graph.lanes,
+            [
+                Lane::Data,
+                Lane::Data,
+                Lane::Error,
+                Lane::Error,
+                Lane::Error
+            ]
+        );
+        let cases: Vec<(Result<Graph, GraphError>, &str)> = vec![
+            (
+                validate(
+                    &[("a", Source), ("t", Transform), ("dead", Sink)],
+                    &[("a", "t"), ("t.errors", "dead")],
+                ),
+                "transform `t` has no output: connect it to a downstream stage",
+            ),
+            (
+                validate(
+                    &[("a", Source), ("b", Sink)],
+                    &[("a", "b"), ("a.errors", "b"), ("a.errors", "b")],
+                ),
+                "edge a.errors -> b is declared twice",
+            ),
+            (
+                validate(&[("a", Source), ("b", Sink)], &[("nope.errors", "b")]),
+                "edge nope.errors -> b names unknown stage `nope`",
+            ),
+            (
+                validate(
+                    &[("a", Source), ("t", Transform), ("b", Sink)],
+                    &[("a", "t"), ("t", "b"), ("t.errors", "t")],
+                ),
+                "the flow has a cycle through t -> t",
+            ),
+        ];
+        for (result, expected) in cases {
+            assert_eq!(result.unwrap_err().to_string(), expected);
+        }
     }
 }

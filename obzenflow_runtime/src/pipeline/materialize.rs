@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use obzenflow_core::{FlowId, Journal, JournalReader, RunId, StageId, SystemComponent};
+use obzenflow_core::{FlowId, Journal, JournalReader, Lane, RunId, StageId, SystemComponent};
 use tokio::sync::watch;
 
 use super::builder::Flow;
@@ -77,6 +77,12 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
     let started = Instant::now();
     let mut observers = Vec::with_capacity(flow.stages.len());
     let mut controls = Vec::with_capacity(flow.stages.len());
+    let stage_names: Arc<[(StageId, Arc<str>)]> = flow
+        .stages
+        .iter()
+        .zip(&stage_ids)
+        .map(|(spec, id)| (*id, Arc::from(spec.name.as_str())))
+        .collect();
     for (index, spec) in flow.stages.into_iter().enumerate() {
         let info = Arc::new(StageInfo {
             name: Arc::from(spec.name.as_str()),
@@ -85,6 +91,7 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
             flow_id,
             run_id,
             replay_of: flow.replay_of.clone(),
+            stage_names: stage_names.clone(),
         });
         let counters = counters[index].clone();
         let readers = std::mem::take(&mut inputs[index]);
@@ -369,8 +376,12 @@ fn open_inputs(
     let mut inputs: Vec<Vec<Box<dyn JournalReader>>> =
         (0..flow.stages.len()).map(|_| Vec::new()).collect();
     for (edge, (from, to)) in flow.graph.edges.iter().enumerate() {
-        let reader = journals[*from].data.reader(0, Some(flow.windows[edge]))?;
-        let reader = edges.track(reader, &journals[*from].data, (*from, *to));
+        let upstream = match flow.graph.lanes[edge] {
+            Lane::Error => &journals[*from].error,
+            _ => &journals[*from].data,
+        };
+        let reader = upstream.reader(0, Some(flow.windows[edge]))?;
+        let reader = edges.track(reader, upstream, (*from, *to));
         inputs[*to].push(reader);
     }
     Ok(inputs)

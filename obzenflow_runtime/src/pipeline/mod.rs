@@ -14,6 +14,7 @@ mod outcome;
 mod report;
 mod shared;
 mod supervisor;
+mod wiring;
 
 pub use builder::{Flow, FlowBuilder};
 pub use config::Journals;
@@ -25,3 +26,4 @@ pub use handle::{FlowCommand, FlowHandle};
 pub use outcome::{Finding, FindingKind, Outcome};
 pub use report::{DeliveryGuarantee, FlowReport, StageReport};
 pub use shared::StageProgress;
+pub use wiring::{StageRef, Upstream, Upstreams};

@@ -236,8 +236,10 @@ impl FlowReport {
         }
     }
 
-    /// The report of the stage named `name`.
-    pub fn stage(&self, name: &str) -> Option<&StageReport> {
+    /// The report of the stage named `name` (a name, or the stage's
+    /// [`StageRef`](super::StageRef)).
+    pub fn stage(&self, name: impl AsRef<str>) -> Option<&StageReport> {
+        let name = name.as_ref();
         self.stages.iter().find(|stage| stage.name == name)
     }
 

@@ -59,6 +59,8 @@ pub(crate) struct StageInfo {
     pub run_id: RunId,
     /// The archived run this run replays, if it is a replay.
     pub replay_of: Option<ReplayOf>,
+    /// Every stage of the run, by id, to name the stage an errored record names by id.
+    pub stage_names: Arc<[(StageId, Arc<str>)]>,
 }
 
 impl StageInfo {
@@ -69,7 +71,8 @@ impl StageInfo {
 
     /// What the stage's handler may know about the run.
     pub(crate) fn environment(&self) -> RunEnvironment {
-        let environment = RunEnvironment::new(self.name.as_ref(), self.run_id);
+        let environment = RunEnvironment::new(self.name.as_ref(), self.run_id)
+            .with_stage_names(self.stage_names.clone());
         match &self.replay_of {
             Some(original) => environment.replaying(original.clone()),
             None => environment,

@@ -2,8 +2,9 @@
 //! which run it replays and where a replay's outputs go by default.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use obzenflow_core::RunId;
+use obzenflow_core::{RunId, StageId};
 
 /// The run a sink is part of, given to its handler once before `initialize`
 /// ([`SinkHandler::prepare`](super::SinkHandler::prepare)).
@@ -32,6 +33,7 @@ pub struct RunEnvironment {
     stage: String,
     run_id: RunId,
     replay_of: Option<ReplayOf>,
+    stage_names: Arc<[(StageId, Arc<str>)]>,
 }
 
 /// The archived run a replay replays.
@@ -52,7 +54,25 @@ impl RunEnvironment {
             stage: stage.into(),
             run_id,
             replay_of: None,
+            stage_names: Arc::from([]),
         }
+    }
+
+    /// The same environment knowing the run's stages by id (the runtime gives every stage
+    /// of the flow; a test gives the ones it needs).
+    pub fn with_stage_names(mut self, stages: impl Into<Arc<[(StageId, Arc<str>)]>>) -> Self {
+        self.stage_names = stages.into();
+        self
+    }
+
+    /// The name of the run's stage `id`: the stage an errored record's status names
+    /// ([`ProcessingStatus::Error`](obzenflow_core::ProcessingStatus::Error)), or the writer
+    /// of a record. `None` for an id of no stage of this run.
+    pub fn stage_name(&self, id: StageId) -> Option<&str> {
+        self.stage_names
+            .iter()
+            .find(|(stage, _)| *stage == id)
+            .map(|(_, name)| &**name)
     }
 
     /// The same environment in a replay of `original`.

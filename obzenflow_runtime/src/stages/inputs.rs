@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use obzenflow_core::{ChainEvent, ContentAt, EventContent, JournalError, JournalReader, Record};
+use obzenflow_core::{
+    ChainEvent, ContentAt, EventContent, JournalError, JournalReader, Lane, Record,
+};
 
 use super::error::StageError;
 use super::logic::Progress;
@@ -19,6 +21,9 @@ struct Upstream {
     reader: Box<dyn JournalReader>,
     data_records_read: u64,
     ended: bool,
+    /// The upstream is an error lane: its records are in error status, and they are this
+    /// stage's work, not records to pass on.
+    error_lane: bool,
 }
 
 /// The set of upstream cursors of a reading stage.
@@ -36,6 +41,7 @@ impl Inputs {
         let upstreams = readers
             .into_iter()
             .map(|reader| Upstream {
+                error_lane: reader.journal_id().lane == Lane::Error,
                 reader,
                 data_records_read: 0,
                 ended: false,
@@ -66,9 +72,10 @@ impl Inputs {
     }
 
     /// Reads up to `max` data records and counts them as the stage's input. Records that
-    /// arrive already in error status never reach the handler: they go to `on_error` (a
-    /// transform passes them through, a sink parks them on its error lane). The rest are
-    /// collected into `work`, and where each was read into `work_at`.
+    /// arrive already in error status on a data edge never reach the handler: they go to
+    /// `on_error` (a transform passes them through, a sink parks them on its error lane).
+    /// The rest, and everything read from an upstream's error lane, are collected into
+    /// `work`, and where each was read into `work_at`.
     pub(crate) fn read_work(
         &mut self,
         max: usize,
@@ -82,7 +89,7 @@ impl Inputs {
         let read = self.read_batch(max, &mut batch, &mut batch_at);
         for (event, at) in batch.drain(..).zip(batch_at.drain(..)) {
             outputs.count_input();
-            if event.is_error() {
+            if event.is_error() && !self.upstreams[at.journal as usize].error_lane {
                 on_error(outputs, &event, at);
             } else {
                 work.push(event);

@@ -36,6 +36,8 @@ pub(crate) struct Outputs {
     upstreams: Arc<[JournalId]>,
     batch: BatchCounts,
     data_records_written: u64,
+    /// Records appended to the error lane, which its end-of-stream marker counts.
+    error_records_written: u64,
     /// Ids for everything the stage emits: no clock read or random draw per record.
     ids: EventIdMint,
     counters: Arc<StageCounters>,
@@ -73,6 +75,7 @@ impl Outputs {
             upstreams: Arc::from([]),
             batch: BatchCounts::default(),
             data_records_written: 0,
+            error_records_written: 0,
             ids: EventIdMint::new(),
             timings: counters.local_histogram(),
             counters,
@@ -218,6 +221,7 @@ impl Outputs {
         }
         if !self.error_batch.is_empty() {
             let batch = std::mem::take(&mut self.error_batch);
+            self.error_records_written += batch.len() as u64;
             let forwards = Forwards {
                 journals: &self.upstreams,
                 records: &self.error_at,
@@ -232,9 +236,17 @@ impl Outputs {
         Ok(())
     }
 
-    /// Flushes, then appends the end-of-stream marker with the data record count.
+    /// Flushes, then appends an end-of-stream marker to each lane with the count of data
+    /// records on it: the error lane's first, so a reader that has seen the data lane end
+    /// knows the error lane is whole too.
     pub(crate) async fn end_of_stream(&mut self) -> Result<(), StageError> {
         self.flush().await?;
+        let mut errors_end = ChainEvent::end_of_stream(self.error_records_written);
+        self.stamp(&mut errors_end, None);
+        self.error
+            .append(vec![errors_end])
+            .await
+            .map_err(|source| self.journal_error(source))?;
         let mut marker = ChainEvent::end_of_stream(self.data_records_written);
         self.stamp(&mut marker, None);
         self.data

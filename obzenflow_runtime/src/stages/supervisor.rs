@@ -342,6 +342,7 @@ mod tests {
             flow_id: FlowId::new(),
             run_id: RunId::new(),
             replay_of: None,
+            stage_names: Arc::from([]),
         });
         let journal = |lane| -> Arc<dyn Journal> {
             Arc::new(MemoryJournal::new(JournalId::new(

@@ -85,6 +85,19 @@ impl JsonLinesSink {
         self
     }
 
+    /// Writes one encoded line (with its newline) as one record.
+    pub(crate) fn write_line(&mut self, line: &[u8]) -> Result<(), RecordError> {
+        self.file.check()?;
+        let Some(writer) = self.writer.as_mut() else {
+            return Err(self.file.not_open());
+        };
+        writer
+            .write_all(line)
+            .map_err(|error| self.file.write_failed(error))?;
+        self.records += 1;
+        Ok(())
+    }
+
     /// Serializes `event` into `self.line`, with its newline.
     fn encode(&mut self, event: &ChainEvent) -> Result<(), RecordError> {
         self.line.clear();
@@ -113,16 +126,11 @@ impl SinkHandler for JsonLinesSink {
     }
 
     fn consume(&mut self, event: &ChainEvent) -> Result<(), RecordError> {
-        self.file.check()?;
         self.encode(event)?;
-        let Some(writer) = self.writer.as_mut() else {
-            return Err(self.file.not_open());
-        };
-        writer
-            .write_all(&self.line)
-            .map_err(|error| self.file.write_failed(error))?;
-        self.records += 1;
-        Ok(())
+        let line = std::mem::take(&mut self.line);
+        let written = self.write_line(&line);
+        self.line = line;
+        written
     }
 
     fn flush(&mut self) -> Result<Option<DeliveryReceipt>, HandlerFailure> {
