@@ -325,6 +325,7 @@ fn assert_values(samples: &[Sample], transform: &str) {
     assert_eq!(value(state, "collect", Some(("state", "running"))), 0.0);
     let lag = "obzenflow_edge_lag_records";
     assert_eq!(value(lag, "collect", Some(("upstream", transform))), 0.0);
+    assert_eq!(value(lag, "collect", Some(("lane", "data"))), 0.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -232,6 +232,7 @@ impl Collector {
             .map(|edge| EdgeSnapshot {
                 from: self.stages[edge.from].name.to_string(),
                 to: self.stages[edge.to].name.to_string(),
+                lane: edge.upstream.id().lane,
                 lag: edge.lag(),
             })
             .collect();

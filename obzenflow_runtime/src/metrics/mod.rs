@@ -64,7 +64,7 @@
 //! | `obzenflow_stage_processing_time_seconds` | histogram | `le` |
 //! | `obzenflow_stage_state` (1 for the current state) | gauge | `state` |
 //! | `obzenflow_stage_time_in_state_seconds` | gauge | |
-//! | `obzenflow_edge_lag_records` (`stage` is the reader) | gauge | `upstream` |
+//! | `obzenflow_edge_lag_records` (`stage` is the reader) | gauge | `upstream`, `lane` (`data` or `error`: which of the upstream's lanes the edge reads) |
 //!
 //! With the cargo feature `prometheus-http`, `FlowHandle::serve_prometheus` serves it over HTTP
 //! (`GET /metrics`) for a scraper, from a tiny responder on tokio's `TcpListener`

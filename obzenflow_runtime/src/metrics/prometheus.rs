@@ -255,7 +255,9 @@ impl Exposition {
                 continue;
             };
             let upstream = escape_label_value(&edge.from);
-            self.stage_sample(name, reader, &[("upstream", &upstream)], edge.lag)?;
+            let lane = edge.lane.as_str();
+            let labels = [("upstream", upstream.as_ref()), ("lane", lane)];
+            self.stage_sample(name, reader, &labels, edge.lag)?;
         }
         Ok(())
     }

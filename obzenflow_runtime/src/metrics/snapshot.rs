@@ -128,6 +128,9 @@ pub struct EdgeSnapshot {
     pub from: String,
     /// The downstream (reading) stage.
     pub to: String,
+    /// The lane of `from` the edge reads: [`Lane::Data`](obzenflow_core::Lane::Data), or
+    /// [`Lane::Error`](obzenflow_core::Lane::Error) for an error-lane edge.
+    pub lane: obzenflow_core::Lane,
     /// Records committed to the upstream journal that the reader has not read yet; zero once
     /// the reader has seen the upstream's end-of-stream marker.
     pub lag: u64,
