@@ -11,13 +11,8 @@
 
 use std::error::Error;
 
-use obzenflow_core::TypedPayload;
 use obzenflow_examples::{dollars, smoke_mode, thousands};
-use obzenflow_runtime::pipeline::FlowBuilder;
-use obzenflow_stages::sinks::ConsoleSink;
-use obzenflow_stages::sources::IterSource;
-use obzenflow_stages::stateful::Aggregate;
-use obzenflow_stages::transforms::typed;
+use obzenflow_stages::prelude::*;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,30 +95,37 @@ fn print_totals(total: &FeeTotal) -> String {
 async fn main() -> Result<(), Box<dyn Error>> {
     obzenflow_examples::init_tracing();
     let count = if smoke_mode() { 500 } else { 50_000 };
-    let report = FlowBuilder::new("fan-out-fan-in")
-        .source("payments", IterSource::from_payloads(payments(count)))
-        // Fan-out: both branches read every payment and keep their half.
-        .transform("domestic", typed::filter(|p: &Payment| !p.cross_border))
-        .transform("international", typed::filter(|p: &Payment| p.cross_border))
-        .transform("domestic_fee", typed::map(fee(0.30, 0.010)))
-        .transform("international_fee", typed::map(fee(1.00, 0.025)))
-        // Fan-in: the aggregation reads both branches and ends when both have ended.
-        .stateful("fees_per_currency", fee_totals())
-        .sink(
-            "print",
-            ConsoleSink::typed(print_totals).title("Fees per currency"),
-        )
-        .chain(["payments", "domestic", "domestic_fee", "fees_per_currency"])
-        .chain([
-            "payments",
-            "international",
-            "international_fee",
-            "fees_per_currency",
-        ])
-        .edge("fees_per_currency", "print")
-        .build()?
-        .run()
-        .await?;
+    let mut flow = FlowBuilder::new("fan-out-fan-in");
+    let payments = flow.add_source("payments", IterSource::from_payloads(payments(count)));
+    // Fan-out: both branches read every payment and keep their half.
+    let domestic = flow.add_transform(
+        "domestic",
+        typed::filter(|p: &Payment| !p.cross_border),
+        &payments,
+    );
+    let international = flow.add_transform(
+        "international",
+        typed::filter(|p: &Payment| p.cross_border),
+        &payments,
+    );
+    let domestic_fee = flow.add_transform("domestic_fee", typed::map(fee(0.30, 0.010)), &domestic);
+    let international_fee = flow.add_transform(
+        "international_fee",
+        typed::map(fee(1.00, 0.025)),
+        &international,
+    );
+    // Fan-in: the aggregation reads both branches and ends when both have ended.
+    let totals = flow.add_stateful(
+        "fees_per_currency",
+        fee_totals(),
+        [&domestic_fee, &international_fee],
+    );
+    flow.add_sink(
+        "print",
+        ConsoleSink::typed(print_totals).title("Fees per currency"),
+        &totals,
+    );
+    let report = flow.build()?.run().await?;
     println!("\n{report}");
     if !report.is_success() {
         return Err("the flow did not complete".into());

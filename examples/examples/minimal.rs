@@ -23,18 +23,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         id,
         cents: id * 250,
     });
-    let report = FlowBuilder::new("large-orders")
-        .source("orders", IterSource::from_payloads(orders))
-        .transform("large", typed::filter(|order: &Order| order.cents >= 500))
-        .sink(
-            "print",
-            ConsoleSink::typed(|o: &Order| format!("order {} {}", o.id, o.cents)),
-        )
-        .chain(["orders", "large", "print"])
-        .journals(Journals::memory())
-        .build()?
-        .run()
-        .await?;
+    let mut flow = FlowBuilder::new("large-orders");
+    let orders = flow.add_source("orders", IterSource::from_payloads(orders));
+    let large = flow.add_transform(
+        "large",
+        typed::filter(|order: &Order| order.cents >= 500),
+        &orders,
+    );
+    flow.add_sink(
+        "print",
+        ConsoleSink::typed(|o: &Order| format!("order {} {}", o.id, o.cents)),
+        &large,
+    );
+    let report = flow.journals(Journals::memory()).build()?.run().await?;
     println!("{report}");
     if !report.is_success() {
         return Err("the flow did not succeed; the report above says why".into());

@@ -5,7 +5,8 @@
 //! ```text
 //!                                        ┌─▶ by_customer ─┬─▶ customers_file
 //! orders ─▶ paid ─▶ priced ──────────────┤                └─▶ top_10 ─▶ console
-//!                                        └─▶ by_day ──────────▶ days_file
+//!   ┆                 ┆                  └─▶ by_day ──────────▶ days_file
+//!   └┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┴┄┄ error lanes ┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄┄▶ rejected_file
 //! ```
 //!
 //! Run it with `cargo run --release -p obzenflow_examples --example quickstart`
@@ -33,12 +34,8 @@ use obzenflow_examples::orders::{
 };
 use obzenflow_examples::progress::FlowProgress;
 use obzenflow_examples::{data_dir, dollars, out_dir, smoke_mode, thousands};
-use obzenflow_runtime::pipeline::{FlowBuilder, FlowReport};
 use obzenflow_runtime::replay::verify;
-use obzenflow_stages::sinks::{ConsoleSink, JsonLinesSink};
-use obzenflow_stages::sources::CsvSource;
-use obzenflow_stages::stateful::Aggregate;
-use obzenflow_stages::transforms::typed;
+use obzenflow_stages::prelude::*;
 
 /// How many customers the leaderboard shows.
 const TOP_CUSTOMERS: usize = 10;
@@ -118,27 +115,39 @@ async fn run() -> Result<bool, Box<dyn Error>> {
     );
 
     let progress = FlowProgress::new("orders", rows, smoke);
-    let customers_path = out_dir().join("revenue_by_customer.jsonl");
-    let days_path = out_dir().join("revenue_by_day.jsonl");
-    let mut builder = FlowBuilder::new("quickstart")
-        // Rows that do not parse (short rows, a quantity of "two", bytes that are not UTF-8)
-        // go to the error lane with file, line and reason; the flow goes on.
-        .async_source("orders", CsvSource::typed::<Order>(&orders_path))
-        .transform(
-            "paid",
-            typed::filter(|order: &Order| order.status == "paid"),
-        )
-        // Orders that break a business rule go to the error lane too, as validation errors.
-        .transform("priced", typed::try_map(sale_from))
-        .stateful("by_customer", revenue_by_customer())
-        .stateful("by_day", revenue_by_day())
-        .stateful("top_10", top_customers())
-        .sink("customers_file", JsonLinesSink::new(&customers_path))
-        .sink("days_file", JsonLinesSink::new(&days_path))
-        .sink("console", leaderboard(&progress))
-        .chain(["orders", "paid", "priced", "by_customer", "customers_file"])
-        .chain(["priced", "by_day", "days_file"])
-        .chain(["by_customer", "top_10", "console"]);
+    let paths = OutputPaths {
+        customers: out_dir().join("revenue_by_customer.jsonl"),
+        days: out_dir().join("revenue_by_day.jsonl"),
+        rejected: out_dir().join("rejected.jsonl"),
+    };
+    let mut builder = FlowBuilder::new("quickstart");
+    // Rows that do not parse (short rows, a quantity of "two", bytes that are not UTF-8)
+    // go to the error lane with file, line and reason; the flow goes on.
+    let orders = builder.add_async_source("orders", CsvSource::typed::<Order>(&orders_path));
+    let paid = builder.add_transform(
+        "paid",
+        typed::filter(|order: &Order| order.status == "paid"),
+        &orders,
+    );
+    // Orders that break a business rule go to the error lane too, as validation errors.
+    let priced = builder.add_transform("priced", typed::try_map(sale_from), &paid);
+    let by_customer = builder.add_stateful("by_customer", revenue_by_customer(), &priced);
+    let by_day = builder.add_stateful("by_day", revenue_by_day(), &priced);
+    let top_10 = builder.add_stateful("top_10", top_customers(), &by_customer);
+    builder.add_sink(
+        "customers_file",
+        JsonLinesSink::new(&paths.customers),
+        &by_customer,
+    );
+    builder.add_sink("days_file", JsonLinesSink::new(&paths.days), &by_day);
+    builder.add_sink("console", leaderboard(&progress), &top_10);
+    // Both error lanes feed one dead-letter file: every rejected row with its stage, reason
+    // and payload.
+    builder.add_sink(
+        "rejected_file",
+        DeadLetterSink::new(&paths.rejected),
+        [orders.errors(), priced.errors()],
+    );
     if let Some(original) = &options.replay_from {
         println!("  replaying {}\n", original.display());
         builder = builder.replay_from(original);
@@ -148,7 +157,7 @@ async fn run() -> Result<bool, Box<dyn Error>> {
     progress.follow(&flow).await;
     let report = flow.wait().await?;
     println!("\n{report}\n");
-    print_outputs(&report, &customers_path, &days_path);
+    print_outputs(&report, &paths);
     if !report.is_success() {
         return Ok(false);
     }
@@ -222,9 +231,16 @@ fn leaderboard(progress: &FlowProgress) -> ConsoleSink {
     .writer(progress.stdout())
 }
 
+/// Where the flow writes its results.
+struct OutputPaths {
+    customers: PathBuf,
+    days: PathBuf,
+    rejected: PathBuf,
+}
+
 /// Where the results went: the destinations the sinks' receipts name, which for a replay are
 /// under `replays/<replay run id>/` next to the original outputs (left as they were).
-fn print_outputs(report: &FlowReport, customers_path: &Path, days_path: &Path) {
+fn print_outputs(report: &FlowReport, paths: &OutputPaths) {
     let delivered = |stage: &str, path: &Path| {
         let stage = report.stage(stage);
         let written = stage.and_then(|stage| stage.receipts.first()).map_or_else(
@@ -234,15 +250,18 @@ fn print_outputs(report: &FlowReport, customers_path: &Path, days_path: &Path) {
         (written, stage.map_or(0, |stage| stage.records_out))
     };
     println!("Outputs");
-    let (customers, count) = delivered("customers_file", customers_path);
+    let (customers, count) = delivered("customers_file", &paths.customers);
     println!("  {customers:<48} {} customers", thousands(count));
-    let (days, count) = delivered("days_file", days_path);
+    let (days, count) = delivered("days_file", &paths.days);
     println!("  {days:<48} {} days", thousands(count));
-    if customers != customers_path.display().to_string() {
+    let (rejected, count) = delivered("rejected_file", &paths.rejected);
+    println!("  {rejected:<48} {} rejected rows", thousands(count));
+    if customers != paths.customers.display().to_string() {
         println!(
-            "  (a replay: the original run's outputs, {} and {}, are unchanged)",
-            customers_path.display(),
-            days_path.display()
+            "  (a replay: the original run's outputs, {}, {} and {}, are unchanged)",
+            paths.customers.display(),
+            paths.days.display(),
+            paths.rejected.display()
         );
     }
 }

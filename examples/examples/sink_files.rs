@@ -6,11 +6,8 @@
 
 use std::error::Error;
 
-use obzenflow_core::TypedPayload;
 use obzenflow_examples::{out_dir, smoke_mode, thousands};
-use obzenflow_runtime::pipeline::FlowBuilder;
-use obzenflow_stages::sinks::{CsvSink, JsonLinesSink};
-use obzenflow_stages::sources::IterSource;
+use obzenflow_stages::prelude::*;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize, Clone)]
@@ -43,17 +40,16 @@ async fn main() -> Result<(), Box<dyn Error>> {
         ("csv", dir.join("invoices.csv")),
     ];
     // One source fans out to three sinks; each reads the source's journal with its own cursor.
-    let report = FlowBuilder::new("sink-files")
-        .source("invoices", IterSource::from_payloads(invoices))
-        .sink("payloads", JsonLinesSink::new(&files[0].1))
-        .sink("events", JsonLinesSink::new(&files[1].1).whole_events())
-        .sink("csv", CsvSink::typed::<Invoice>(&files[2].1))
-        .edge("invoices", "payloads")
-        .edge("invoices", "events")
-        .edge("invoices", "csv")
-        .build()?
-        .run()
-        .await?;
+    let mut flow = FlowBuilder::new("sink-files");
+    let invoices = flow.add_source("invoices", IterSource::from_payloads(invoices));
+    flow.add_sink("payloads", JsonLinesSink::new(&files[0].1), &invoices);
+    flow.add_sink(
+        "events",
+        JsonLinesSink::new(&files[1].1).whole_events(),
+        &invoices,
+    );
+    flow.add_sink("csv", CsvSink::typed::<Invoice>(&files[2].1), &invoices);
+    let report = flow.build()?.run().await?;
     println!("{report}\n");
     for (stage, path) in &files {
         let bytes = std::fs::metadata(path)?.len();

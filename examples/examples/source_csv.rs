@@ -6,11 +6,8 @@
 use std::error::Error;
 use std::fmt::Write as _;
 
-use obzenflow_core::TypedPayload;
 use obzenflow_examples::{data_dir, smoke_mode};
-use obzenflow_runtime::pipeline::FlowBuilder;
-use obzenflow_stages::sinks::ConsoleSink;
-use obzenflow_stages::sources::CsvSource;
+use obzenflow_stages::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// One row of the file; serde maps the columns to the fields by header name.
@@ -49,22 +46,20 @@ async fn main() -> Result<(), Box<dyn Error>> {
     std::fs::create_dir_all(data_dir())?;
     std::fs::write(&path, csv)?;
 
-    let report = FlowBuilder::new("source-csv")
-        .async_source("readings", CsvSource::typed::<Reading>(&path))
-        .sink(
-            "print",
-            ConsoleSink::typed(|r: &Reading| {
-                format!(
-                    "{:<5} {:>5.1} °C  battery {:>3}%",
-                    r.sensor, r.celsius, r.battery
-                )
-            })
-            .title("Readings"),
-        )
-        .edge("readings", "print")
-        .build()?
-        .run()
-        .await?;
+    let mut flow = FlowBuilder::new("source-csv");
+    let readings = flow.add_async_source("readings", CsvSource::typed::<Reading>(&path));
+    flow.add_sink(
+        "print",
+        ConsoleSink::typed(|r: &Reading| {
+            format!(
+                "{:<5} {:>5.1} °C  battery {:>3}%",
+                r.sensor, r.celsius, r.battery
+            )
+        })
+        .title("Readings"),
+        &readings,
+    );
+    let report = flow.build()?.run().await?;
     // The report quotes the first error-lane reasons of every stage.
     println!("\n{report}");
     if !report.is_success() {

@@ -6,10 +6,9 @@
 use std::error::Error;
 use std::time::Duration;
 
-use obzenflow_core::{Timestamp, TypedPayload};
+use obzenflow_core::Timestamp;
 use obzenflow_examples::smoke_mode;
-use obzenflow_runtime::pipeline::FlowBuilder;
-use obzenflow_stages::sinks::ConsoleSink;
+use obzenflow_stages::prelude::*;
 use obzenflow_stages::sources::{GeneratorConfig, GeneratorSource};
 use serde::{Deserialize, Serialize};
 
@@ -39,15 +38,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
         host: format!("web-{}", seq % 3),
         at: Timestamp::now().to_string(),
     });
-    let flow = FlowBuilder::new("heartbeats")
-        .async_source("heartbeats", heartbeats)
-        .sink(
-            "print",
-            ConsoleSink::typed(|h: &Heartbeat| format!("#{:<3} {} {}", h.seq, h.host, h.at)),
-        )
-        .edge("heartbeats", "print")
-        .build()?
-        .start()?;
+    let mut flow = FlowBuilder::new("heartbeats");
+    let beats = flow.add_async_source("heartbeats", heartbeats);
+    flow.add_sink(
+        "print",
+        ConsoleSink::typed(|h: &Heartbeat| format!("#{:<3} {} {}", h.seq, h.host, h.at)),
+        &beats,
+    );
+    let flow = flow.build()?.start()?;
 
     tokio::time::sleep(run_for).await;
     // Stop the source; give the rest of the flow five seconds to drain what is in flight.

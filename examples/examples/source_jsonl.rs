@@ -7,11 +7,8 @@
 use std::error::Error;
 use std::fmt::Write as _;
 
-use obzenflow_core::TypedPayload;
 use obzenflow_examples::{data_dir, smoke_mode};
-use obzenflow_runtime::pipeline::{FlowBuilder, Journals};
-use obzenflow_stages::sinks::NullSink;
-use obzenflow_stages::sources::JsonLinesSource;
+use obzenflow_stages::prelude::*;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize, Clone)]
@@ -46,16 +43,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
     std::fs::write(&path, jsonl)?;
 
     // Both sources read the same file; memory journals are enough for a look at the counts.
-    let report = FlowBuilder::new("source-jsonl")
-        .async_source("as_json", JsonLinesSource::new(&path, "click"))
-        .async_source("as_clicks", JsonLinesSource::typed::<Click>(&path))
-        .sink("discard", NullSink::new())
-        .edge("as_json", "discard")
-        .edge("as_clicks", "discard")
-        .journals(Journals::memory())
-        .build()?
-        .run()
-        .await?;
+    let mut flow = FlowBuilder::new("source-jsonl");
+    let as_json = flow.add_async_source("as_json", JsonLinesSource::new(&path, "click"));
+    let as_clicks = flow.add_async_source("as_clicks", JsonLinesSource::typed::<Click>(&path));
+    flow.add_sink("discard", NullSink::new(), [&as_json, &as_clicks]);
+    let report = flow.journals(Journals::memory()).build()?.run().await?;
     println!("{report}");
     if !report.is_success() {
         return Err("the flow did not complete".into());

@@ -7,12 +7,10 @@
 use std::error::Error;
 use std::time::Duration;
 
-use obzenflow_core::{Timestamp, TypedPayload};
+use obzenflow_core::Timestamp;
 use obzenflow_examples::smoke_mode;
-use obzenflow_runtime::pipeline::FlowBuilder;
-use obzenflow_stages::sinks::ConsoleSink;
-use obzenflow_stages::sources::IterSource;
-use obzenflow_stages::stateful::{Aggregate, Emit};
+use obzenflow_stages::prelude::*;
+use obzenflow_stages::stateful::Emit;
 use serde::{Deserialize, Serialize};
 
 /// 2024-06-01T12:00:00Z, in microseconds.
@@ -90,23 +88,21 @@ async fn main() -> Result<(), Box<dyn Error>> {
     .event_time(|reading: &Reading| Timestamp::from_micros(reading.at_micros))
     .emit(Emit::TumblingWindow(Duration::from_secs(60)));
 
-    let report = FlowBuilder::new("stateful-windows")
-        .source("readings", IterSource::from_payloads(readings(minutes)))
-        .stateful("per_minute", per_minute)
-        .sink(
-            "print",
-            ConsoleSink::typed(|s: &MinuteStats| {
-                format!(
-                    "{} UTC  {:<7} {:>2} readings  mean {:>5.2} °C  max {:>5.2} °C",
-                    s.minute, s.sensor, s.readings, s.mean, s.max
-                )
-            })
-            .title("Per-minute sensor statistics"),
-        )
-        .chain(["readings", "per_minute", "print"])
-        .build()?
-        .run()
-        .await?;
+    let mut flow = FlowBuilder::new("stateful-windows");
+    let readings = flow.add_source("readings", IterSource::from_payloads(readings(minutes)));
+    let stats = flow.add_stateful("per_minute", per_minute, &readings);
+    flow.add_sink(
+        "print",
+        ConsoleSink::typed(|s: &MinuteStats| {
+            format!(
+                "{} UTC  {:<7} {:>2} readings  mean {:>5.2} °C  max {:>5.2} °C",
+                s.minute, s.sensor, s.readings, s.mean, s.max
+            )
+        })
+        .title("Per-minute sensor statistics"),
+        &stats,
+    );
+    let report = flow.build()?.run().await?;
     println!("\n{report}");
     if !report.is_success() {
         return Err("the flow did not complete".into());

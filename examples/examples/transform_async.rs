@@ -7,13 +7,9 @@
 use std::error::Error;
 use std::time::{Duration, Instant};
 
-use obzenflow_core::TypedPayload;
 use obzenflow_examples::smoke_mode;
-use obzenflow_runtime::pipeline::FlowBuilder;
-use obzenflow_runtime::stages::RecordError;
-use obzenflow_stages::sinks::CollectSink;
-use obzenflow_stages::sources::IterSource;
-use obzenflow_stages::transforms::{typed, AsyncMapConfig};
+use obzenflow_stages::prelude::*;
+use obzenflow_stages::transforms::AsyncMapConfig;
 use serde::{Deserialize, Serialize};
 
 /// How long one lookup takes.
@@ -70,14 +66,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let config = AsyncMapConfig::with_concurrency(CONCURRENCY).timeout(LOOKUP_TIME * 10);
     let profiles = CollectSink::new();
     let started = Instant::now();
-    let report = FlowBuilder::new("transform-async")
-        .source("signups", IterSource::from_payloads(signups))
-        .async_transform("geo", typed::async_map(config, lookup_country))
-        .sink("profiles", profiles.clone())
-        .chain(["signups", "geo", "profiles"])
-        .build()?
-        .run()
-        .await?;
+    let mut flow = FlowBuilder::new("transform-async");
+    let signups = flow.add_source("signups", IterSource::from_payloads(signups));
+    let geo = flow.add_async_transform("geo", typed::async_map(config, lookup_country), &signups);
+    flow.add_sink("profiles", profiles.clone(), &geo);
+    let report = flow.build()?.run().await?;
     let elapsed = started.elapsed();
 
     let profiles = profiles.decode::<Profile>()?;

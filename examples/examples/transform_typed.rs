@@ -5,13 +5,8 @@
 
 use std::error::Error;
 
-use obzenflow_core::TypedPayload;
 use obzenflow_examples::{dollars, smoke_mode};
-use obzenflow_runtime::pipeline::FlowBuilder;
-use obzenflow_runtime::stages::RecordError;
-use obzenflow_stages::sinks::ConsoleSink;
-use obzenflow_stages::sources::IterSource;
-use obzenflow_stages::transforms::typed;
+use obzenflow_stages::prelude::*;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize, Clone)]
@@ -106,20 +101,21 @@ async fn main() -> Result<(), Box<dyn Error>> {
     obzenflow_examples::init_tracing();
     let count = if smoke_mode() { 12 } else { 40 };
 
-    let report = FlowBuilder::new("transform-typed")
-        .source("baskets", IterSource::from_payloads(baskets(count)))
-        // Empty baskets are filtered out (counted as filtered in the report).
-        .transform("non_empty", typed::filter(|b: &Basket| !b.items.is_empty()))
-        // A broken business rule sends the basket to the error lane with the reason.
-        .transform("coupons", typed::try_map(check_coupon))
-        // One basket in, one line per item out.
-        .transform("lines", typed::flat_map(lines))
-        .transform("round", typed::map(round_to_cents))
-        .sink("print", ConsoleSink::typed(print_line))
-        .chain(["baskets", "non_empty", "coupons", "lines", "round", "print"])
-        .build()?
-        .run()
-        .await?;
+    let mut flow = FlowBuilder::new("transform-typed");
+    let baskets = flow.add_source("baskets", IterSource::from_payloads(baskets(count)));
+    // Empty baskets are filtered out (counted as filtered in the report).
+    let non_empty = flow.add_transform(
+        "non_empty",
+        typed::filter(|b: &Basket| !b.items.is_empty()),
+        &baskets,
+    );
+    // A broken business rule sends the basket to the error lane with the reason.
+    let coupons = flow.add_transform("coupons", typed::try_map(check_coupon), &non_empty);
+    // One basket in, one line per item out.
+    let lines = flow.add_transform("lines", typed::flat_map(lines), &coupons);
+    let rounded = flow.add_transform("round", typed::map(round_to_cents), &lines);
+    flow.add_sink("print", ConsoleSink::typed(print_line), &rounded);
+    let report = flow.build()?.run().await?;
     println!("\n{report}");
     if !report.is_success() {
         return Err("the flow did not complete".into());

@@ -37,7 +37,7 @@
 pub use obzenflow_core::{ChainEvent, ErrorChain, ErrorKind, Record, TypedPayload};
 pub use obzenflow_runtime::pipeline::{
     Flow, FlowBuilder, FlowError, FlowFailure, FlowHandle, FlowReport, FlowState, GraphError,
-    Journals, StageRef, Upstream,
+    Journals, StageRef, StageReport, Upstream,
 };
 pub use obzenflow_runtime::stages::{
     AsyncSinkHandler, AsyncSourceHandler, AsyncTransformHandler, ErrorBudget, FailureKind,

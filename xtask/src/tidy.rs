@@ -375,7 +375,10 @@ pub(crate) fn run() -> Result<(), XtaskError> {
 }
 
 /// Code a README shows, kept in a compiled (and smoke-run) example: `(readme, example)`.
-const README_SNIPPETS: &[(&str, &str)] = &[("README.md", "examples/examples/minimal.rs")];
+const README_SNIPPETS: &[(&str, &str)] = &[
+    ("README.md", "examples/examples/minimal.rs"),
+    ("examples/README.md", "examples/examples/minimal.rs"),
+];
 
 /// Marks where the part of an example that a README shows begins.
 const SNIPPET_BEGIN: &str = "// README: begin\n";

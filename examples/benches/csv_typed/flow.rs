@@ -12,12 +12,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use obzenflow_runtime::pipeline::{FlowBuilder, FlowReport, Journals};
-use obzenflow_runtime::stages::RecordError;
-use obzenflow_stages::sinks::{CsvSink, JsonLinesSink};
-use obzenflow_stages::sources::CsvSource;
-use obzenflow_stages::stateful::Aggregate;
-use obzenflow_stages::transforms::typed;
+use obzenflow_stages::prelude::*;
 
 use crate::outputs::Outputs;
 use crate::records::{
@@ -50,44 +45,53 @@ pub(crate) async fn run(
     carrier_names: HashMap<String, String>,
 ) -> Result<FlowOutcome, BenchError> {
     let started = Instant::now();
-    let report = FlowBuilder::new("csv-typed")
-        .journals(journals)
-        .async_source("flights", CsvSource::typed::<Flight>(input))
-        .transform(
-            "validate",
-            typed::try_map(|flight: Flight| validate(flight).map_err(RecordError::validation)),
-        )
-        .transform(
-            "enrich",
-            typed::map(move |flight: ValidFlight| enrich(flight, &carrier_names)),
-        )
-        .stateful("by_carrier", by_carrier())
-        .stateful("by_origin", by_origin())
-        .stateful("by_route", by_route())
-        .stateful("top_routes", top_routes())
-        .sink(
+    let mut flow = FlowBuilder::new("csv-typed");
+    let flights = flow.add_async_source("flights", CsvSource::typed::<Flight>(input));
+    let valid = flow.add_transform(
+        "validate",
+        typed::try_map(|flight: Flight| validate(flight).map_err(RecordError::validation)),
+        &flights,
+    );
+    let enriched = flow.add_transform(
+        "enrich",
+        typed::map(move |flight: ValidFlight| enrich(flight, &carrier_names)),
+        &valid,
+    );
+    let carriers = flow.add_stateful("by_carrier", by_carrier(), &enriched);
+    let origins = flow.add_stateful("by_origin", by_origin(), &enriched);
+    let routes = flow.add_stateful("by_route", by_route(), &enriched);
+    let top = flow.add_stateful("top_routes", top_routes(), &routes);
+    let sinks = [
+        flow.add_sink(
             "carriers",
             CsvSink::typed::<CarrierStats>(&outputs.carriers),
-        )
-        .sink("origins", CsvSink::typed::<OriginStats>(&outputs.origins))
-        .sink("routes", CsvSink::typed::<RouteCount>(&outputs.routes))
-        .sink("top_routes_file", JsonLinesSink::new(&outputs.top_routes))
-        .chain(["flights", "validate", "enrich", "by_carrier", "carriers"])
-        .chain(["enrich", "by_origin", "origins"])
-        .chain(["enrich", "by_route", "routes"])
-        .chain(["by_route", "top_routes", "top_routes_file"])
-        .build()?
-        .run()
-        .await?;
+            &carriers,
+        ),
+        flow.add_sink(
+            "origins",
+            CsvSink::typed::<OriginStats>(&outputs.origins),
+            &origins,
+        ),
+        flow.add_sink(
+            "routes",
+            CsvSink::typed::<RouteCount>(&outputs.routes),
+            &routes,
+        ),
+        flow.add_sink(
+            "top_routes_file",
+            JsonLinesSink::new(&outputs.top_routes),
+            &top,
+        ),
+    ];
+    let report = flow.journals(journals).build()?.run().await?;
     let elapsed = started.elapsed();
-    check(&report)?;
-    let stage_count = |name: &str, count: fn(&obzenflow_runtime::pipeline::StageReport) -> u64| {
-        report.stage(name).map_or(0, count)
-    };
+    check(&report, &sinks)?;
+    let count =
+        |stage: &StageRef, count: fn(&StageReport) -> u64| report.stage(stage).map_or(0, count);
     Ok(FlowOutcome {
         elapsed,
-        rows: stage_count("flights", |stage| stage.records_in),
-        rejected: stage_count("validate", |stage| stage.records_errored),
+        rows: count(&flights, |stage| stage.records_in),
+        rejected: count(&valid, |stage| stage.records_errored),
         run_dir: report.run_dir.clone(),
         durability: report.durability.clone(),
     })
@@ -130,13 +134,13 @@ fn top_routes() -> Aggregate<RouteCount, (String, String), RouteCount> {
 }
 
 /// The flow must have drained, and every sink written its file.
-fn check(report: &FlowReport) -> Result<(), BenchError> {
+fn check(report: &FlowReport, sinks: &[StageRef]) -> Result<(), BenchError> {
     if !report.is_success() {
         return Err(format!("the flow was not a success:\n{report}").into());
     }
-    let sinks_errored: u64 = ["carriers", "origins", "routes", "top_routes_file"]
+    let sinks_errored: u64 = sinks
         .iter()
-        .filter_map(|name| report.stage(name))
+        .filter_map(|sink| report.stage(sink))
         .map(|stage| stage.records_errored)
         .sum();
     if sinks_errored > 0 {
