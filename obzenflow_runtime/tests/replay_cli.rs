@@ -230,10 +230,13 @@ async fn subcommands_read_real_runs() {
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
-    assert_eq!(records.len(), 2, "{stdout}");
-    assert!(records
+    // The two rejected records, then the error lane's end-of-stream marker.
+    assert_eq!(records.len(), 3, "{stdout}");
+    assert!(records[..2]
         .iter()
         .all(|record| record["processing_info"]["status"]["status"] == "error"));
+    assert_eq!(records[2]["content"]["control"], "end_of_stream");
+    assert_eq!(records[2]["content"]["records"], 2);
 
     let args = [
         "inspect",

@@ -42,7 +42,7 @@ pub use obzenflow_runtime::pipeline::{
 pub use obzenflow_runtime::stages::{
     AsyncSinkHandler, AsyncSourceHandler, AsyncTransformHandler, ErrorBudget, FailureKind,
     HandlerFailure, RecordError, RecordResult, SinkHandler, SourceHandler, SourcePoll, StageConfig,
-    StageState, TransformHandler,
+    StageState, StatefulHandler, TransformHandler,
 };
 
 pub use crate::sinks::{

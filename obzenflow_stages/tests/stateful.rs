@@ -10,12 +10,27 @@ use std::time::Duration;
 
 use obzenflow_core::{ChainEvent, ErrorKind, Timestamp, TypedPayload};
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowError, GraphError, Journals};
-use obzenflow_runtime::stages::{RecordType, TransformHandler};
+use obzenflow_runtime::stages::{HandlerFailure, RecordResult, RecordType, StatefulHandler};
 use obzenflow_stages::sinks::{CollectSink, ConsoleSink};
 use obzenflow_stages::sources::IterSource;
 use obzenflow_stages::stateful::{Aggregate, Emit, GroupKey, Window};
 use serde::{Deserialize, Serialize};
 use support::{assert_drained, Order};
+
+/// Drives a stateful handler the way the runtime does: one record at a time, then the end.
+trait Drive: StatefulHandler {
+    fn process(&mut self, event: &ChainEvent) -> RecordResult {
+        let mut ready = Vec::new();
+        self.accumulate(event, &mut ready)?;
+        Ok(ready)
+    }
+
+    fn drain(&mut self) -> Result<Vec<ChainEvent>, HandlerFailure> {
+        self.finish()
+    }
+}
+
+impl<H: StatefulHandler> Drive for H {}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Spend {

@@ -133,3 +133,22 @@ async fn a_well_wired_typed_flow_builds_and_untyped_ends_take_any_record() {
         .unwrap();
     assert!(report.is_success(), "{report}");
 }
+
+#[test]
+fn a_mis_wired_flow_of_stage_handles_is_refused_at_build_too() {
+    let mut flow = FlowBuilder::new("mis-wired-handles");
+    let flights = flow.add_source("flights", IterSource::from_payloads(flights()));
+    let per_airport = flow.add_stateful("per_airport", per_airport(), &flights);
+    flow.add_sink("out", CollectSink::new(), &per_airport);
+    let built = flow.journals(Journals::memory()).build();
+    let message = match &built {
+        Err(error @ FlowError::Graph(GraphError::TypeMismatch { .. })) => {
+            ErrorChain::new(error).to_string()
+        }
+        other => panic!("expected a type mismatch, got {other:?}"),
+    };
+    assert!(
+        message.contains("edge flights -> per_airport cannot carry records"),
+        "{message}"
+    );
+}

@@ -20,10 +20,11 @@ use crate::replay::ReplayRequest;
 use crate::stages::{
     spawn_stage, AsyncSinkHandler, AsyncSourceHandler, AsyncTransformHandler, EdgeConfig,
     ErrorBudget, RecordType, ReplayOf, SinkHandler, SourceHandler, StageConfig, StageHandle,
-    StageKind, StageWiring, TransformHandler,
+    StageKind, StageWiring, StatefulHandler, TransformHandler,
 };
 use crate::stages::{
-    AsyncTransform, SinkLogic, SourceLogic, SyncSink, SyncSource, SyncTransform, TransformLogic,
+    AsyncTransform, SinkLogic, SourceLogic, Stateful, SyncSink, SyncSource, SyncTransform,
+    TransformLogic,
 };
 
 /// Builds the stage supervisor of one stage once its journals exist.
@@ -260,15 +261,15 @@ impl FlowBuilder {
         stage
     }
 
-    /// Adds a stateful stage reading `input` (see [`stateful`](Self::stateful) for how it
-    /// differs from a transform); returns its handle for wiring.
+    /// Adds a stateful stage reading `input` (see [`stateful`](Self::stateful)); returns its
+    /// handle for wiring.
     pub fn add_stateful(
         &mut self,
         name: impl Into<String>,
-        handler: impl TransformHandler,
+        handler: impl StatefulHandler,
         input: impl Into<Upstreams>,
     ) -> StageRef {
-        let stage = self.declare_transform(name, StageKind::Stateful, handler);
+        let stage = self.declare_transform(name, StageKind::Stateful, Stateful(handler));
         self.wire(input, &stage);
         stage
     }
@@ -348,23 +349,15 @@ impl FlowBuilder {
         self
     }
 
-    /// Adds a stateful stage: a transform that folds records into state and emits from `drain`
-    /// when its input ends (and whenever `process` chooses to), such as
-    /// `obzenflow_stages::stateful::Aggregate`.
+    /// Adds a stateful stage: a [`StatefulHandler`] that folds records into state and emits
+    /// from it when its input ends ([`StatefulHandler::finish`]) and whenever part of it is
+    /// complete, such as `obzenflow_stages::stateful::Aggregate`.
     ///
-    /// It runs exactly as [`transform`](Self::transform) does, on the same [`TransformHandler`]
-    /// trait, supervisor, type check and error lane; `drain` is called at the end of the input
-    /// for both. Only two things differ, both in what is reported:
-    ///
-    /// - the stage's kind is [`StageKind::Stateful`] (`stateful`) in the flow report and the
-    ///   metrics snapshots, instead of `transform`;
-    /// - a record that `process` answers with no output is not counted in `records_filtered`:
-    ///   a stateful stage absorbs most records into its state, which is not filtering.
-    ///
-    /// Use `transform` for a handler that drops records it does not want (so they show as
-    /// filtered), and `stateful` for one that holds them back to emit later.
-    pub fn stateful(mut self, name: impl Into<String>, handler: impl TransformHandler) -> Self {
-        self.declare_transform(name, StageKind::Stateful, handler);
+    /// It is a kind of its own: [`StageKind::Stateful`] (`stateful`) in the flow report and
+    /// the metrics snapshots, and a record it absorbs into its state is not counted in
+    /// `records_filtered`. It reads, checks types and keeps an error lane as a transform does.
+    pub fn stateful(mut self, name: impl Into<String>, handler: impl StatefulHandler) -> Self {
+        self.declare_transform(name, StageKind::Stateful, Stateful(handler));
         self
     }
 

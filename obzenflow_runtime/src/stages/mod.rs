@@ -35,10 +35,12 @@ pub use lifecycle::StageState;
 pub use record_type::RecordType;
 pub use sink::{AsyncSinkHandler, SinkHandler};
 pub use source::{AsyncSourceHandler, SourceHandler, SourcePoll};
-pub use transform::{AsyncTransformHandler, RecordResult, TransformHandler};
+pub use transform::{AsyncTransformHandler, RecordResult, StatefulHandler, TransformHandler};
 
 pub(crate) use inputs::Inputs;
 pub(crate) use sink::{SinkLogic, SyncSink};
 pub(crate) use source::{SourceLogic, SyncSource};
 pub(crate) use supervisor::{spawn_stage, StageWiring};
-pub(crate) use transform::{AsyncTransform, SyncTransform, TimedProcessor, TransformLogic};
+pub(crate) use transform::{
+    AsyncTransform, Stateful, SyncTransform, TimedProcessor, TransformLogic,
+};

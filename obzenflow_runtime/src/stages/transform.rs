@@ -21,7 +21,9 @@ pub type RecordResult = Result<Vec<ChainEvent>, RecordError>;
 ///
 /// Returning `Ok(vec![])` filters the record out; returning `Err` puts it on the error lane with
 /// the error's kind and message, and the stage goes on. Records that arrive already in error
-/// status never reach the handler: they pass through untouched.
+/// status on a data edge never reach the handler: they pass through untouched. Records read
+/// from an upstream's error lane (`StageRef::errors`) do, in error status: a repairing
+/// transform returns new records (in success status) to send them on.
 ///
 /// ```
 /// use obzenflow_core::ChainEvent;
@@ -76,6 +78,104 @@ pub trait TransformHandler: Send + 'static {
     /// Called once when every upstream has ended; returns records still held (aggregates).
     fn drain(&mut self) -> Result<Vec<ChainEvent>, HandlerFailure> {
         Ok(Vec::new())
+    }
+}
+
+/// A stateful stage's handler: it folds each record into state it holds and emits from that
+/// state, when its input ends ([`finish`](Self::finish)) and, if it chooses, whenever part of
+/// the state is complete (a window that closed), such as `obzenflow_stages::stateful::Aggregate`.
+///
+/// A stage of this kind is added with `FlowBuilder::stateful` or `add_stateful` and reported
+/// with the kind `stateful`; a record it absorbs into its state is not counted as filtered.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use obzenflow_core::ChainEvent;
+/// use obzenflow_runtime::stages::{HandlerFailure, RecordError, StatefulHandler};
+///
+/// /// Counts records per event type, emitted when the input ends.
+/// #[derive(Default)]
+/// struct CountByType(BTreeMap<String, u64>);
+///
+/// impl StatefulHandler for CountByType {
+///     fn accumulate(&mut self, event: &ChainEvent, _ready: &mut Vec<ChainEvent>) -> Result<(), RecordError> {
+///         let kind = event.event_type().ok_or("not a data record")?;
+///         *self.0.entry(kind.to_string()).or_default() += 1;
+///         Ok(())
+///     }
+///
+///     fn finish(&mut self) -> Result<Vec<ChainEvent>, HandlerFailure> {
+///         Ok(std::mem::take(&mut self.0)
+///             .into_iter()
+///             .map(|(kind, count)| ChainEvent::data("count", serde_json::json!({"type": kind, "count": count})))
+///             .collect())
+///     }
+/// }
+/// ```
+pub trait StatefulHandler: Send + 'static {
+    /// Opens resources; an error fails the stage.
+    fn initialize(&mut self) -> Result<(), HandlerFailure> {
+        Ok(())
+    }
+
+    /// Folds one record into the state, pushing to `ready` (empty when called) any record
+    /// that is complete now. `Err` puts the record on the error lane with the error's kind and
+    /// message, discards what was pushed, and the stage goes on: leave the state as it was.
+    fn accumulate(
+        &mut self,
+        event: &ChainEvent,
+        ready: &mut Vec<ChainEvent>,
+    ) -> Result<(), RecordError>;
+
+    /// Called once when every upstream has ended: the records the state still holds.
+    fn finish(&mut self) -> Result<Vec<ChainEvent>, HandlerFailure>;
+
+    /// The type of the records it decodes, if it takes one type ([`RecordType::of`]); `None`
+    /// (the default) for any. `FlowBuilder::build` checks it against what each upstream stage
+    /// emits.
+    fn input_type(&self) -> Option<RecordType> {
+        None
+    }
+
+    /// The type of the records it emits, if it emits one type; `None` (the default) for any.
+    fn output_type(&self) -> Option<RecordType> {
+        None
+    }
+}
+
+/// A [`StatefulHandler`] run by the transform machinery: `accumulate` per record, `finish`
+/// at the end of the input.
+pub(crate) struct Stateful<H>(pub(crate) H);
+
+impl<H: StatefulHandler> TransformHandler for Stateful<H> {
+    fn initialize(&mut self) -> Result<(), HandlerFailure> {
+        self.0.initialize()
+    }
+
+    fn process(&mut self, event: &ChainEvent) -> RecordResult {
+        let mut ready = Vec::new();
+        self.0.accumulate(event, &mut ready)?;
+        Ok(ready)
+    }
+
+    fn process_into(
+        &mut self,
+        event: &ChainEvent,
+        out: &mut Vec<ChainEvent>,
+    ) -> Result<(), RecordError> {
+        self.0.accumulate(event, out)
+    }
+
+    fn input_type(&self) -> Option<RecordType> {
+        self.0.input_type()
+    }
+
+    fn output_type(&self) -> Option<RecordType> {
+        self.0.output_type()
+    }
+
+    fn drain(&mut self) -> Result<Vec<ChainEvent>, HandlerFailure> {
+        self.0.finish()
     }
 }
 

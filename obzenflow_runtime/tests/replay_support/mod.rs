@@ -9,7 +9,8 @@ use obzenflow_core::{ChainEvent, ErrorKind, Lane, ProcessingStatus};
 use obzenflow_runtime::journal::inspect;
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowReport, Journals};
 use obzenflow_runtime::stages::{
-    HandlerFailure, RecordError, SinkHandler, SourceHandler, SourcePoll, TransformHandler,
+    HandlerFailure, RecordError, SinkHandler, SourceHandler, SourcePoll, StatefulHandler,
+    TransformHandler,
 };
 use serde_json::json;
 
@@ -104,15 +105,19 @@ impl TransformHandler for Scale {
 #[derive(Default)]
 pub struct Totals(BTreeMap<String, i64>);
 
-impl TransformHandler for Totals {
-    fn process(&mut self, event: &ChainEvent) -> Result<Vec<ChainEvent>, RecordError> {
+impl StatefulHandler for Totals {
+    fn accumulate(
+        &mut self,
+        event: &ChainEvent,
+        _ready: &mut Vec<ChainEvent>,
+    ) -> Result<(), RecordError> {
         let payload = event.json().ok_or("not a data record")?;
         let key = payload["key"].as_str().ok_or("no key")?.to_owned();
         *self.0.entry(key).or_default() += payload["value"].as_i64().ok_or("no value")?;
-        Ok(Vec::new())
+        Ok(())
     }
 
-    fn drain(&mut self) -> Result<Vec<ChainEvent>, HandlerFailure> {
+    fn finish(&mut self) -> Result<Vec<ChainEvent>, HandlerFailure> {
         Ok(std::mem::take(&mut self.0)
             .into_iter()
             .map(|(key, total)| ChainEvent::data("total", json!({"key": key, "total": total})))

@@ -8,7 +8,7 @@ use std::fmt;
 
 use obzenflow_core::{ChainEvent, Timestamp, TypedPayload};
 use obzenflow_runtime::stages::{
-    HandlerFailure, RecordError, RecordResult, RecordType, TransformHandler,
+    HandlerFailure, RecordError, RecordResult, RecordType, StatefulHandler,
 };
 
 use super::emit::Emit;
@@ -493,7 +493,7 @@ where
     }
 }
 
-impl<T, K, S> TransformHandler for Aggregate<T, K, S>
+impl<T, K, S> StatefulHandler for Aggregate<T, K, S>
 where
     T: TypedPayload + 'static,
     K: Ord + Clone + Send + 'static,
@@ -511,14 +511,20 @@ where
         self.check()
     }
 
-    fn process(&mut self, event: &ChainEvent) -> RecordResult {
+    fn accumulate(
+        &mut self,
+        event: &ChainEvent,
+        ready: &mut Vec<ChainEvent>,
+    ) -> Result<(), RecordError> {
         // By reference: a typed record from the stage before is folded without a copy.
-        T::with_event(event, |record| {
+        let emitted = T::with_event(event, |record| {
             self.process_record(record, event, &mut |state| state.clone().into_event())
-        })?
+        })??;
+        ready.extend(emitted);
+        Ok(())
     }
 
-    fn drain(&mut self) -> Result<Vec<ChainEvent>, HandlerFailure> {
+    fn finish(&mut self) -> Result<Vec<ChainEvent>, HandlerFailure> {
         self.drain_groups(&mut |state| state.clone().into_event())
     }
 }
@@ -643,7 +649,7 @@ where
     }
 }
 
-impl<T, K, S, O> TransformHandler for Finished<T, K, S, O>
+impl<T, K, S, O> StatefulHandler for Finished<T, K, S, O>
 where
     T: TypedPayload + 'static,
     K: Ord + Clone + Send + 'static,
@@ -662,14 +668,20 @@ where
         self.aggregate.check()
     }
 
-    fn process(&mut self, event: &ChainEvent) -> RecordResult {
+    fn accumulate(
+        &mut self,
+        event: &ChainEvent,
+        ready: &mut Vec<ChainEvent>,
+    ) -> Result<(), RecordError> {
         let Self { aggregate, finish } = self;
-        T::with_event(event, |record| {
+        let emitted = T::with_event(event, |record| {
             aggregate.process_record(record, event, &mut |state| finish(state).into_event())
-        })?
+        })??;
+        ready.extend(emitted);
+        Ok(())
     }
 
-    fn drain(&mut self) -> Result<Vec<ChainEvent>, HandlerFailure> {
+    fn finish(&mut self) -> Result<Vec<ChainEvent>, HandlerFailure> {
         let Self { aggregate, finish } = self;
         aggregate.drain_groups(&mut |state| finish(state).into_event())
     }
