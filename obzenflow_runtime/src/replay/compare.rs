@@ -1,12 +1,14 @@
 //! Record-by-record comparison of one journal lane of two runs, over what a record says (event
-//! type, schema version, payload, processing status), never over where or when it was written
-//! (ids, writer, flow context, timestamps, processing times).
+//! type, schema version, payload, processing status, and the input position it came from),
+//! never over where or when it was written (ids, writer, flow context, timestamps, processing
+//! times).
 //!
 //! Both journals are streamed side by side, so memory stays flat whatever their length; only
 //! the first divergent pair is kept.
 
 use obzenflow_core::{
     ChainEvent, CorrelationId, EventContent, EventId, Lane, LifecycleEvent, ProcessingStatus,
+    SourcePosition,
 };
 use serde::Serialize;
 
@@ -31,6 +33,11 @@ pub struct RecordView {
     pub payload: serde_json::Value,
     /// The processing status; an error's stage id is left out (it differs between runs).
     pub status: ProcessingStatus,
+    /// Where in its input the record's source record was, if its source knew. Compared: it
+    /// is part of what the record says (a replay re-emits each archived record with its
+    /// origin, so a faithful replay has the same), and two runs whose records came from other
+    /// lines of their inputs did not do the same thing.
+    pub origin: Option<SourcePosition>,
     /// The source record the correlation id leads to, when found in that run's sources.
     pub source: Option<SourceRecord>,
 }
@@ -76,6 +83,7 @@ impl RecordView {
                 .map(|json| json.into_owned())
                 .unwrap_or_default(),
             status,
+            origin: event.origin().cloned(),
             source: None,
         })
     }
@@ -90,6 +98,7 @@ impl RecordView {
             ),
             ("payload", self.payload == other.payload),
             ("status", self.status == other.status),
+            ("origin", self.origin == other.origin),
         ];
         checks
             .into_iter()
