@@ -12,8 +12,9 @@ use obzenflow_runtime::journal::inspect;
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowReport, Journals};
 use obzenflow_runtime::stages::RecordError;
 use obzenflow_stages::sinks::CollectSink;
-use obzenflow_stages::sources::{CsvSource, JsonLinesSource};
-use obzenflow_stages::transforms::typed;
+use obzenflow_stages::sources::{CsvSource, IterSource, JsonLinesSource};
+use obzenflow_stages::transforms::{async_map, map, typed, AsyncMapConfig};
+use serde_json::json;
 use support::{assert_drained, drain_source, error_message, shown, temp_file, Order};
 
 /// The lines the records' origins name, checking each names `path` as it was given.
@@ -157,4 +158,46 @@ async fn an_error_two_stages_after_a_csv_source_names_its_line_on_disk_journals(
         .unwrap();
     assert_eq!(first["origin"]["line"], 3, "{first}");
     assert_eq!(first["origin"]["file"], shown(&path).as_str(), "{first}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_record_inherits_its_inputs_origin_unless_its_handler_set_one() {
+    let rows: Vec<ChainEvent> = (1..=3u64)
+        .map(|n| ChainEvent::data("n", json!(n)).with_origin(SourcePosition::new("in.csv", n + 1)))
+        .collect();
+    // A record built afresh (not derived) inherits; one the handler placed keeps its own.
+    let relabel = map(|event: ChainEvent| {
+        let n = event.json().and_then(|value| value.as_u64()).unwrap_or(0);
+        match n {
+            2 => ChainEvent::data("m", json!(n)).with_origin(SourcePosition::new("lookup.csv", 9)),
+            _ => ChainEvent::data("m", json!(n)),
+        }
+    });
+    let later = async_map(
+        AsyncMapConfig::with_concurrency(2),
+        |event: ChainEvent| async move {
+            let n = event.json().and_then(|value| value.as_u64()).unwrap_or(0);
+            Ok::<_, RecordError>(ChainEvent::data("k", json!(n * 10)))
+        },
+    );
+    let sink = CollectSink::new();
+    let report = FlowBuilder::new("handler-origins")
+        .source("rows", IterSource::new(rows))
+        .transform("relabel", relabel)
+        .async_transform("later", later)
+        .sink("collect", sink.clone())
+        .chain(["rows", "relabel", "later", "collect"])
+        .journals(Journals::memory())
+        .build()
+        .unwrap()
+        .run()
+        .await
+        .unwrap();
+    assert_drained(&report);
+    let origins: Vec<String> = sink
+        .events()
+        .iter()
+        .map(|event| event.origin().expect("an origin").to_string())
+        .collect();
+    assert_eq!(origins, ["in.csv:2", "lookup.csv:9", "in.csv:4"]);
 }
