@@ -318,4 +318,26 @@ mod tests {
             vec!["status".to_owned()]
         );
     }
+
+    #[test]
+    fn a_record_from_another_input_line_is_a_difference() {
+        let placed = |line| {
+            let event = ChainEvent::data("n", json!(1));
+            vec![event.with_origin(SourcePosition::new("in.csv", line))]
+        };
+        let (comparison, _, _) = compare_lanes(lane(placed(2)), lane(placed(2))).unwrap();
+        assert!(comparison.is_identical(), "{comparison:?}");
+        let (comparison, _, _) = compare_lanes(lane(placed(2)), lane(placed(3))).unwrap();
+        let divergence = comparison.first_divergence.unwrap();
+        assert_eq!(divergence.differs_in, vec!["origin".to_owned()]);
+        let line = |view: Option<RecordView>| view.and_then(|view| view.origin).map(|o| o.line);
+        assert_eq!(line(divergence.baseline), Some(2));
+        assert_eq!(line(divergence.candidate), Some(3));
+        let unplaced = vec![ChainEvent::data("n", json!(1))];
+        let (comparison, _, _) = compare_lanes(lane(placed(2)), lane(unplaced)).unwrap();
+        assert!(
+            !comparison.is_identical(),
+            "an origin lost is a difference too"
+        );
+    }
 }
