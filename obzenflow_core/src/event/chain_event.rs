@@ -33,7 +33,7 @@ pub struct ChainEvent {
     pub flow_context: FlowContext,
     /// Where in its input the source record this event descends from was, if its source
     /// knows (a file source does). The runtime hands it on from a record to those derived
-    /// from it, unless a handler set one of its own; see [`ChainEvent::origin`].
+    /// from it, unless a handler set one of its own; see [`ChainEvent::origin()`].
     ///
     /// It is a field of its own rather than part of [`Causality`], which stays `Copy` and
     /// unpadded: shared behind an `Arc`, it costs a record one pointer.
@@ -172,7 +172,7 @@ impl ChainEvent {
     }
 
     /// Sets where in its input this record was, returning the event for chaining; what a
-    /// source that reads a file does for each record (see [`ChainEvent::origin`]).
+    /// source that reads a file does for each record (see [`ChainEvent::origin()`]).
     pub fn with_origin(mut self, origin: SourcePosition) -> Self {
         self.origin = Some(Arc::new(origin));
         self

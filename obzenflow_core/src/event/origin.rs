@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// A source that reads a file sets it on each record it emits; the runtime hands it on to
 /// every record derived from that one, so an error raised stages later still names the input
-/// line (see [`ChainEvent::origin`](super::ChainEvent::origin)). The file name is shared: the
+/// line (see [`ChainEvent::origin`](super::ChainEvent::origin())). The file name is shared: the
 /// records of one file hold one copy of it.
 ///
 /// ```

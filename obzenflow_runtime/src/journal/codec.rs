@@ -50,7 +50,7 @@
 //! | status | `u8` tag: `0` success; `1` filtered, `u8` flag, `str` reason if 1; `2` error, `u8` kind (`0` validation, `1` decode, `2` timeout, `3` remote, `4` permanent, `5` panic, `6` other, `255` followed by the kind's `str` name), `str` message, `u8` flag, 16 bytes stage id if 1; `3` retried, varint attempt |
 //! | processing time | varint nanoseconds |
 //! | event time | varint microseconds since the Unix epoch, when its flag is set |
-//! | origin | `name` file, `line` line, when its flag is set: where in its input the record's source record was ([`ChainEvent::origin`]) |
+//! | origin | `name` file, `line` line, when its flag is set: where in its input the record's source record was ([`ChainEvent::origin()`]) |
 //!
 //! The origin's file goes through the name table like event types, so the records of one file
 //! pay about one byte for it after the first, and consecutive lines one more.

@@ -120,7 +120,7 @@ pub struct StageReport {
     pub backpressure_wait: Duration,
     /// The first few error-lane records' reasons, for the summary: `kind: message`, then
     /// `(from file:line)` for a record whose source knew its input position (see
-    /// [`ChainEvent::origin`](obzenflow_core::ChainEvent::origin)) when the message does not
+    /// [`ChainEvent::origin`](obzenflow_core::ChainEvent::origin())) when the message does not
     /// already start with it.
     pub first_errors: Vec<String>,
     /// What a sink said it delivered (destination, records, bytes).
