@@ -293,14 +293,16 @@ pub enum CorruptionKind {
         /// The stored length.
         length: u64,
     },
-    /// The body's format version is not the one this build reads.
+    /// The body's format version is not one this build reads.
     #[error(
-        "record format version {version} is not supported (this build reads version {supported})"
+        "record format version {version} is not supported (this build reads versions {oldest} to {supported})"
     )]
     UnknownVersion {
         /// The stored version byte.
         version: u8,
-        /// The version this build reads and writes.
+        /// The oldest version this build reads.
+        oldest: u8,
+        /// The version this build writes, the newest it reads.
         supported: u8,
     },
     /// A frame's records do not start where the records before them end: a frame was lost,

@@ -13,7 +13,7 @@ pub mod value;
 pub use error::{ErrorChain, IdParseError};
 pub use event::{
     Causality, ChainEvent, ControlEvent, DeliveryReceipt, ErrorKind, EventContent, EventType,
-    FlowContext, LifecycleEvent, Payload, ProcessingInfo, ProcessingStatus, Record,
+    FlowContext, LifecycleEvent, Payload, ProcessingInfo, ProcessingStatus, Record, SourcePosition,
 };
 pub use id::{CorrelationId, EventId, FlowId, RunId, StageId, SystemComponent, WriterId};
 pub use journal::{

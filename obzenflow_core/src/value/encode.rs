@@ -64,6 +64,37 @@ impl KeyTable {
         self.text_key(key)
     }
 
+    /// The index of `name`, adding it whatever its length if the table has room; `None` when
+    /// the table is full. For names that recur through a batch however long they are (the
+    /// path of an input file), where [`intern`](Self::intern) writes a long key inline each
+    /// time, as a long object key is seldom met twice.
+    ///
+    /// ```
+    /// use obzenflow_core::value::KeyTable;
+    ///
+    /// let path = "/data/".to_owned() + &"deep/".repeat(20) + "orders.csv";
+    /// let mut table = KeyTable::new();
+    /// assert_eq!(table.intern(&path), None);
+    /// assert_eq!(table.intern_name(&path), Some(0));
+    /// assert_eq!(table.intern_name(&path), Some(0));
+    /// assert_eq!(table.keys().len(), 1);
+    /// ```
+    pub fn intern_name(&mut self, name: &str) -> Option<u32> {
+        if name.len() <= MAX_TABLE_KEY_LEN {
+            return self.text_key(name);
+        }
+        if let Some(&index) = self.by_text.get(name) {
+            return Some(index);
+        }
+        if self.keys.len() >= MAX_KEYS {
+            return None;
+        }
+        let index = self.keys.len() as u32;
+        self.keys.push(name.into());
+        self.by_text.insert(name.into(), index);
+        Some(index)
+    }
+
     fn static_key(&mut self, key: &'static str) -> Option<u32> {
         let address = (key.as_ptr() as usize, key.len());
         if let Some(&index) = self.by_address.get(&address) {

@@ -7,10 +7,11 @@
 use obzenflow_core::{
     Causality, ChainEvent, ControlEvent, CorrelationId, DeliveryReceipt, ErrorKind, EventContent,
     EventId, EventType, FlowContext, FlowId, LifecycleEvent, ProcessingInfo, ProcessingStatus,
-    RunId, StageId, SystemComponent, Timestamp, WriterId,
+    RunId, SourcePosition, StageId, SystemComponent, Timestamp, WriterId,
 };
 use proptest::prelude::*;
 use serde_json::Value;
+use std::sync::Arc;
 use uuid::Uuid;
 
 pub fn uuid() -> impl Strategy<Value = Uuid> {
@@ -98,6 +99,19 @@ pub fn content() -> impl Strategy<Value = EventContent> {
     ]
 }
 
+/// Where a record came from: one of a few files (so batches repeat names, as a file source's
+/// records do), any line, or nowhere.
+pub fn origin() -> impl Strategy<Value = Option<Arc<SourcePosition>>> {
+    let file = prop_oneof![
+        Just(String::from("orders.csv")),
+        Just(String::from("in/clicks.jsonl")),
+        ".{0,12}",
+    ];
+    proptest::option::of(
+        (file, any::<u64>()).prop_map(|(file, line)| Arc::new(SourcePosition::new(file, line))),
+    )
+}
+
 prop_compose! {
     pub fn chain_event()(
         id in uuid(),
@@ -109,6 +123,7 @@ prop_compose! {
         processing_time_ns in any::<u64>(),
         event_time in proptest::option::of(any::<u64>()),
         ids in (uuid(), uuid(), uuid()),
+        origin in origin(),
     ) -> ChainEvent {
         ChainEvent {
             id: EventId::from_uuid(id),
@@ -126,6 +141,7 @@ prop_compose! {
                 run_id: RunId::from_uuid(ids.1),
                 stage_id: StageId::from_uuid(ids.2),
             },
+            origin,
         }
     }
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use obzenflow_core::{
     ChainEvent, ControlEvent, DeliveryReceipt, ErrorKind, EventContent, LifecycleEvent,
-    ProcessingStatus,
+    ProcessingStatus, SourcePosition,
 };
 use obzenflow_runtime::journal::frame;
 use serde_json::json;
@@ -48,8 +48,13 @@ fn seeds() -> Vec<(&'static str, Vec<ChainEvent>)> {
     let mut child = ChainEvent::data("order.taxed", json!({"id": 1, "with_tax": 11.4}));
     child.causality.parent_id = Some(order.id);
     let control = |content| ChainEvent::new(EventContent::Control(content));
+    let placed = |line| {
+        ChainEvent::data("order", json!({"id": line}))
+            .with_origin(SourcePosition::new("orders.csv", line))
+    };
     vec![
         ("data", vec![order.clone()]),
+        ("data-origin", vec![placed(2), placed(9), placed(3)]),
         ("data-error-child", vec![order, failed, child]),
         (
             "control",

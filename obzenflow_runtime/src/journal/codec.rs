@@ -1,5 +1,5 @@
 //! The binary encoding of a batch of [`ChainEvent`]s and of a journal's seal: pure functions,
-//! format version 4.
+//! format version 5 (version 4 is read too).
 //!
 //! A journal frame's body is one batch: the records of one append that fit the frame, with
 //! what they share (the sequence of the first, the writer, the flow context, the names of
@@ -7,18 +7,21 @@
 //! compact value encoding of [`obzenflow_core::value`], straight from the writer's typed
 //! values; they are read back as JSON values, for replay, inspection and verification only.
 //!
-//! # Layout (format version 4)
+//! # Layout (format version 5)
 //!
 //! Integers are LEB128 varints unless a width is given. A `str` is a varint byte length and
 //! that many bytes of UTF-8. A `name` is a varint: even `2 * (i + 1)` for entry `i` of the
 //! batch's name table, odd `2 * len + 1` for `len` bytes of UTF-8 that follow. An `id` is a
 //! varint relative to the previous id of the same field in the batch (nil before the first):
 //! even `2 * d` when the id is the previous one plus `d` (as 128-bit integers, `d < 2^62`),
-//! `1` followed by the 16 raw bytes otherwise.
+//! `1` followed by the 16 raw bytes otherwise. A `line` is a varint relative to the previous
+//! origin line of the batch (0 before the first), zigzag-coded as lines may go backwards:
+//! `2 * d` for the previous line plus `d`, `2 * d - 1` for it minus `d` (as 64-bit integers,
+//! wrapping).
 //!
 //! | field | encoding |
 //! | --- | --- |
-//! | format version | `u8`, always `4` |
+//! | format version | `u8`, `5` (a body of version `4` reads the same, with no origins) |
 //! | first sequence | varint: the journal sequence of the batch's first record |
 //! | record count | varint, at least 1 (`0` marks a seal, below) |
 //! | packing | `u8`: `0` the rest follows as is; `1` a varint unpacked length, then the rest as one LZ4 block of that length |
@@ -39,7 +42,7 @@
 //!
 //! | field | encoding |
 //! | --- | --- |
-//! | flags | `u8`: bit 0 own writer, bit 1 own flow context, bit 2 parent, bit 3 correlation, bit 4 event time; other bits 0 |
+//! | flags | `u8`: bit 0 own writer, bit 1 own flow context, bit 2 parent, bit 3 correlation, bit 4 event time, bit 5 origin (version 5 only); other bits 0 |
 //! | own writer, own flow context | as in the batch header, when their flags are set |
 //! | event id | `id` |
 //! | content | `u8` tag, then per tag (below) |
@@ -47,6 +50,10 @@
 //! | status | `u8` tag: `0` success; `1` filtered, `u8` flag, `str` reason if 1; `2` error, `u8` kind (`0` validation, `1` decode, `2` timeout, `3` remote, `4` permanent, `5` panic, `6` other, `255` followed by the kind's `str` name), `str` message, `u8` flag, 16 bytes stage id if 1; `3` retried, varint attempt |
 //! | processing time | varint nanoseconds |
 //! | event time | varint microseconds since the Unix epoch, when its flag is set |
+//! | origin | `name` file, `line` line, when its flag is set: where in its input the record's source record was ([`ChainEvent::origin()`]) |
+//!
+//! The origin's file goes through the name table like event types, so the records of one file
+//! pay about one byte for it after the first, and consecutive lines one more.
 //!
 //! Content tags:
 //!
@@ -81,7 +88,7 @@
 //!
 //! | field | encoding |
 //! | --- | --- |
-//! | format version | `u8`, always `4` |
+//! | format version | `u8`, `5` (or `4`, read the same) |
 //! | first sequence | varint: the number of records the journal holds |
 //! | record count | varint `0` |
 //! | lane | `u8`: `0` data, `1` error, `2` system |
@@ -95,10 +102,13 @@
 //! in. A data journal's seal carries its error journal's digest as the companion, so a lost,
 //! emptied or swapped error journal is found from the data journal alone.
 //!
-//! Bodies of other versions (2 had no seal, 3 no forwarded records) are
-//! [`CorruptionKind::UnknownVersion`], naming both versions.
+//! Bodies of other versions (2 had no seal, 3 no forwarded records, 6 and on are of a later
+//! build) are [`CorruptionKind::UnknownVersion`], naming the version found and those read.
+//! Version 4 is version 5 without origins: its bodies decode, and a record flag of bit 5 in
+//! one is unknown, as it was to the builds that wrote it.
 
 use std::borrow::Borrow;
+use std::sync::Arc;
 
 use lz4_flex::block::{
     compress_into_with_table, decompress_into, get_maximum_output_size, CompressTable,
@@ -107,13 +117,17 @@ use obzenflow_core::value::{put_varint, KeyTable, ValueEncodeError, ValueReader}
 use obzenflow_core::{
     Causality, ChainEvent, ControlEvent, CorrelationId, CorruptionKind, DeliveryReceipt, ErrorKind,
     EventContent, EventId, EventType, FlowContext, FlowId, Lane, LifecycleEvent, Payload,
-    ProcessingInfo, ProcessingStatus, RunId, StageId, SystemComponent, Timestamp,
+    ProcessingInfo, ProcessingStatus, RunId, SourcePosition, StageId, SystemComponent, Timestamp,
     UnresolvedForward, WriterId,
 };
 use uuid::Uuid;
 
 /// The format version written as the first byte of every batch body.
-pub const FORMAT_VERSION: u8 = 4;
+pub const FORMAT_VERSION: u8 = 5;
+
+/// The oldest format version this build reads: version 4, which is version 5 without
+/// origins.
+pub const OLDEST_FORMAT_VERSION: u8 = 4;
 
 const TAG_EXTENSION: u8 = 255;
 const TAG_FORWARDED: u8 = 9;
@@ -121,8 +135,16 @@ const FLAG_WRITER: u8 = 0b0_0001;
 const FLAG_CONTEXT: u8 = 0b0_0010;
 const FLAG_PARENT: u8 = 0b0_0100;
 const FLAG_CORRELATION: u8 = 0b0_1000;
-const FLAG_EVENT_TIME: u8 = 0b1_0000;
-const KNOWN_FLAGS: u8 = 0b1_1111;
+const FLAG_EVENT_TIME: u8 = 0b01_0000;
+const FLAG_ORIGIN: u8 = 0b10_0000;
+
+/// The record flags a body of format `version` may set.
+const fn known_flags(version: u8) -> u8 {
+    match version {
+        4 => 0b01_1111,
+        _ => 0b11_1111,
+    }
+}
 
 /// The first sequence and record count of a batch, read without decoding its records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -413,6 +435,7 @@ impl BatchEncoder {
             context: first.flow_context,
         };
         let mut previous = Previous::default();
+        let mut previous_file = PreviousFile::default();
         for (index, event) in events.iter().enumerate() {
             let event = event.borrow();
             let forward = forwards.get(index).copied().flatten();
@@ -420,7 +443,7 @@ impl BatchEncoder {
                 event,
                 forward,
                 &shared,
-                &mut previous,
+                (&mut previous, &mut previous_file),
                 &mut self.names,
                 &mut self.records,
             )
@@ -511,19 +534,28 @@ struct Shared {
     context: FlowContext,
 }
 
-/// The previous id of each id field, which the next one is written relative to.
+/// The previous id of each id field, which the next one is written relative to, and the
+/// previous origin line.
 #[derive(Default)]
 struct Previous {
     id: u128,
     parent: u128,
     correlation: u128,
+    line: u64,
+}
+
+/// The origin file of the previous record and its name-table index, so the records of one
+/// file look their name up once per batch.
+#[derive(Default)]
+struct PreviousFile {
+    file: Option<(Arc<str>, u32)>,
 }
 
 fn encode_record(
     event: &ChainEvent,
     forward: Option<ForwardRef<'_>>,
     shared: &Shared,
-    previous: &mut Previous,
+    (previous, previous_file): (&mut Previous, &mut PreviousFile),
     names: &mut KeyTable,
     out: &mut Vec<u8>,
 ) -> Result<(), ValueEncodeError> {
@@ -550,6 +582,11 @@ fn encode_record(
     };
     flags |= if event.event_time.is_some() {
         FLAG_EVENT_TIME
+    } else {
+        0
+    };
+    flags |= if event.origin.is_some() {
+        FLAG_ORIGIN
     } else {
         0
     };
@@ -585,7 +622,38 @@ fn encode_record(
     if let Some(time) = event.event_time {
         put_varint(out, time.as_micros());
     }
+    if let Some(origin) = &event.origin {
+        put_file(out, names, previous_file, &origin.file);
+        put_line(out, &mut previous.line, origin.line);
+    }
     Ok(())
+}
+
+/// Writes an origin's file as a `name`, looking it up in the name table only when it is not
+/// the previous record's file.
+fn put_file(out: &mut Vec<u8>, names: &mut KeyTable, previous: &mut PreviousFile, file: &Arc<str>) {
+    let index = match &previous.file {
+        Some((known, index)) if Arc::ptr_eq(known, file) || **known == **file => Some(*index),
+        _ => {
+            let index = names.intern_name(file);
+            previous.file = index.map(|index| (Arc::clone(file), index));
+            index
+        }
+    };
+    match index {
+        Some(index) => put_varint(out, (u64::from(index) + 1) << 1),
+        None => {
+            put_varint(out, ((file.len() as u64) << 1) | 1);
+            out.extend_from_slice(file.as_bytes());
+        }
+    }
+}
+
+/// Writes `line` relative to `previous`, zigzag-coded, then makes it the previous one.
+fn put_line(out: &mut Vec<u8>, previous: &mut u64, line: u64) {
+    let delta = line.wrapping_sub(*previous) as i64;
+    *previous = line;
+    put_varint(out, ((delta << 1) ^ (delta >> 63)) as u64);
 }
 
 fn encode_writer(writer: &WriterId, out: &mut Vec<u8>) {
@@ -779,14 +847,14 @@ pub fn decode_batch(
     forwards: &mut dyn ResolveForward,
 ) -> Result<(BatchHeader, Vec<ChainEvent>), CorruptionKind> {
     let mut cursor = Cursor::new(body);
-    let header = cursor.header()?;
+    let (version, header) = cursor.versioned_header()?;
     if header.is_seal() {
         // A seal holds no records; it decodes (and so is checked) all the same.
         decode_seal(body)?;
         return Ok((header, Vec::new()));
     }
     let rest = unpack(&mut cursor)?;
-    let events = decode_records(&rest, header, forwards)?;
+    let events = decode_records(&rest, version, header, forwards)?;
     Ok((header, events))
 }
 
@@ -823,6 +891,7 @@ fn unpack<'b>(cursor: &mut Cursor<'b>) -> Result<std::borrow::Cow<'b, [u8]>, Cor
 /// Decodes the records of a batch from `body`, its bytes after the header, unpacked.
 fn decode_records(
     body: &[u8],
+    version: u8,
     header: BatchHeader,
     forwards: &mut dyn ResolveForward,
 ) -> Result<Vec<ChainEvent>, CorruptionKind> {
@@ -853,12 +922,15 @@ fn decode_records(
     }
     let mut events = Vec::with_capacity(header.count as usize);
     let mut previous = Previous::default();
+    let mut origins = Origins {
+        known_flags: known_flags(version),
+        file: None,
+    };
     for _ in 0..header.count {
         events.push(decode_record(
             &mut cursor,
-            &shared,
-            &names,
-            &mut previous,
+            (&shared, &names),
+            (&mut previous, &mut origins),
             forwards,
         )?);
     }
@@ -880,15 +952,36 @@ pub fn decode(body: &[u8]) -> Result<ChainEvent, CorruptionKind> {
     }
 }
 
+/// What decoding origins needs across the records of a batch: which flags its version knows,
+/// and the previous origin's file, which the records of one file share.
+struct Origins {
+    known_flags: u8,
+    file: Option<Arc<str>>,
+}
+
+impl Origins {
+    /// The origin of a record whose file and line were just read.
+    fn position(&mut self, file: &str, line: u64) -> Arc<SourcePosition> {
+        let file = match &self.file {
+            Some(known) if **known == *file => Arc::clone(known),
+            _ => {
+                let file: Arc<str> = Arc::from(file);
+                self.file = Some(Arc::clone(&file));
+                file
+            }
+        };
+        Arc::new(SourcePosition { file, line })
+    }
+}
+
 fn decode_record(
     cursor: &mut Cursor<'_>,
-    shared: &Shared,
-    names: &[Box<str>],
-    previous: &mut Previous,
+    (shared, names): (&Shared, &[Box<str>]),
+    (previous, origins): (&mut Previous, &mut Origins),
     forwards: &mut dyn ResolveForward,
 ) -> Result<ChainEvent, CorruptionKind> {
     let flags = cursor.u8("record flags")?;
-    if flags & !KNOWN_FLAGS != 0 {
+    if flags & !origins.known_flags != 0 {
         return Err(undecodable(format!("unknown record flags {flags:#04x}")));
     }
     let writer_id = match flags & FLAG_WRITER != 0 {
@@ -919,6 +1012,14 @@ fn decode_record(
         true => Some(Timestamp::from_micros(cursor.varint("event time")?)),
         false => None,
     };
+    let origin = match flags & FLAG_ORIGIN != 0 {
+        true => {
+            let file = cursor.name("origin file", names)?;
+            let line = cursor.line("origin line", &mut previous.line)?;
+            Some(origins.position(file, line))
+        }
+        false => None,
+    };
     let content = match content {
         Content::Stored(content) => content,
         Content::Forwarded(at) => {
@@ -946,6 +1047,7 @@ fn decode_record(
         },
         event_time,
         flow_context,
+        origin,
     })
 }
 
@@ -1107,10 +1209,16 @@ impl<'a> Cursor<'a> {
     }
 
     fn header(&mut self) -> Result<BatchHeader, CorruptionKind> {
+        self.versioned_header().map(|(_, header)| header)
+    }
+
+    /// The header, and the format version of the body, one this build reads.
+    fn versioned_header(&mut self) -> Result<(u8, BatchHeader), CorruptionKind> {
         let version = self.u8("format version")?;
-        if version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(CorruptionKind::UnknownVersion {
                 version,
+                oldest: OLDEST_FORMAT_VERSION,
                 supported: FORMAT_VERSION,
             });
         }
@@ -1119,7 +1227,7 @@ impl<'a> Cursor<'a> {
         if first_seq.checked_add(count).is_none() {
             return Err(undecodable("the batch's sequences overflow".to_owned()));
         }
-        Ok(BatchHeader { first_seq, count })
+        Ok((version, BatchHeader { first_seq, count }))
     }
 
     /// The fields of a seal after its header, whose first sequence says `records`.
@@ -1217,6 +1325,15 @@ impl<'a> Cursor<'a> {
         };
         *previous = uuid.as_u128();
         Ok(uuid)
+    }
+
+    /// A `line`: zigzag-coded relative to `previous`, which it then becomes.
+    fn line(&mut self, field: &str, previous: &mut u64) -> Result<u64, CorruptionKind> {
+        let code = self.varint(field)?;
+        let delta = ((code >> 1) as i64) ^ -((code & 1) as i64);
+        let line = previous.wrapping_add(delta as u64);
+        *previous = line;
+        Ok(line)
     }
 
     fn flag(&mut self, field: &str) -> Result<bool, CorruptionKind> {
@@ -1331,20 +1448,28 @@ mod tests {
         let mut body = Vec::new();
         encode_into(&sample(), &mut body).unwrap();
         let mut older = body.clone();
-        // Version 3, which had no forwarded records, is refused as unknown, never misread.
+        // Version 3, which had no forwarded records, is refused as unknown, never misread;
+        // so is a version of a later build.
         older[0] = 3;
         let error = decode(&older).unwrap_err();
         assert_eq!(
             error,
             CorruptionKind::UnknownVersion {
                 version: 3,
-                supported: 4
+                oldest: 4,
+                supported: 5
             }
         );
         assert_eq!(
             error.to_string(),
-            "record format version 3 is not supported (this build reads version 4)"
+            "record format version 3 is not supported (this build reads versions 4 to 5)"
         );
+        let mut newer = body.clone();
+        newer[0] = 6;
+        assert!(matches!(
+            decode(&newer),
+            Err(CorruptionKind::UnknownVersion { version: 6, .. })
+        ));
         body.push(0);
         assert!(
             decode(&body).is_err(),
@@ -1422,6 +1547,143 @@ mod tests {
         // Flags, id, content tag, name, version, a payload of one small field, parent,
         // correlation, status, time: about a dozen bytes, not the 100-odd of format 1.
         assert!(body.len() < 100 * 16 + 200, "{} bytes", body.len());
+    }
+
+    /// `events` from one file, with lines that go forwards and back, and some without one.
+    fn from_a_file(file: &str, lines: &[Option<u64>]) -> Vec<ChainEvent> {
+        let file: Arc<str> = Arc::from(file);
+        lines
+            .iter()
+            .enumerate()
+            .map(|(index, line)| {
+                let event = ChainEvent::data("order", json!({"id": index}));
+                match line {
+                    Some(line) => event.with_origin(SourcePosition::new(file.clone(), *line)),
+                    None => event,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn origins_round_trip_with_their_file_shared_and_lines_going_back() {
+        let lines = [
+            Some(2),
+            Some(3),
+            None,
+            Some(9),
+            Some(4),
+            Some(u64::MAX),
+            Some(0),
+            Some(1),
+        ];
+        let mut events = from_a_file("orders.csv", &lines);
+        events.push(ChainEvent::data("x", json!(1)).with_origin(SourcePosition::new("b.jsonl", 7)));
+        let mut body = Vec::new();
+        BatchEncoder::new().encode(0, &events, &mut body).unwrap();
+        let (_, decoded) = decode_batch(&body, &mut NoForwards).unwrap();
+        assert_eq!(decoded, events);
+        let file = |event: &ChainEvent| event.origin.clone().expect("an origin").file.clone();
+        assert!(
+            Arc::ptr_eq(&file(&decoded[0]), &file(&decoded[1])),
+            "the records of one file share its name"
+        );
+        assert_eq!(&*file(&decoded[8]), "b.jsonl");
+    }
+
+    #[test]
+    fn an_origin_costs_about_two_bytes_a_record_after_the_first() {
+        // A path longer than the longest object key the name table takes: still a reference.
+        let path = format!("/data/{}/flights.csv", "nested".repeat(12));
+        let plain = from_a_file(&path, &[None; 200]);
+        let file: Arc<str> = Arc::from(path.as_str());
+        let placed: Vec<ChainEvent> = (2..)
+            .zip(&plain)
+            .map(|(line, event)| {
+                event
+                    .clone()
+                    .with_origin(SourcePosition::new(file.clone(), line))
+            })
+            .collect();
+        let (mut without, mut with) = (Vec::new(), Vec::new());
+        BatchEncoder::new().encode(0, &plain, &mut without).unwrap();
+        BatchEncoder::new().encode(0, &placed, &mut with).unwrap();
+        let (_, decoded) = decode_batch(&with, &mut NoForwards).unwrap();
+        assert_eq!(decoded, placed);
+        // Counted unpacked, so the bytes are the encoding's own, not what LZ4 made of them.
+        let unpacked = |body: &[u8]| {
+            let mut cursor = Cursor::new(body);
+            cursor.header().unwrap();
+            unpack(&mut cursor).unwrap().len()
+        };
+        let extra = unpacked(&with) - unpacked(&without);
+        assert!(
+            extra <= path.len() + 2 + 2 * 200,
+            "{extra} bytes for 200 origins"
+        );
+    }
+
+    #[test]
+    fn version_4_bodies_decode_and_know_no_origin_flag() {
+        let event = ChainEvent::data("order", json!({"id": 1}));
+        let mut body = Vec::new();
+        encode_into(&event, &mut body).unwrap();
+        body[0] = 4;
+        assert_eq!(
+            decode(&body).unwrap(),
+            event,
+            "a version 4 body reads as before"
+        );
+        let mut placed = Vec::new();
+        encode_into(
+            &event.with_origin(SourcePosition::new("a.csv", 2)),
+            &mut placed,
+        )
+        .unwrap();
+        placed[0] = 4;
+        let error = decode(&placed).unwrap_err();
+        assert!(
+            error.to_string().contains("unknown record flags 0x2"),
+            "{error}"
+        );
+        let seal = Seal {
+            lane: Lane::Data,
+            digest: JournalDigest::EMPTY,
+            companion: None,
+        };
+        let mut sealed = Vec::new();
+        encode_seal(&seal, &mut sealed);
+        sealed[0] = 4;
+        assert_eq!(decode_seal(&sealed), Ok(seal), "a version 4 seal reads too");
+    }
+
+    #[test]
+    fn a_forwarded_record_keeps_its_origin() {
+        struct Parent(EventContent, usize);
+        impl ResolveForward for Parent {
+            fn resolve(&mut self, _: &Forward<'_>) -> Result<EventContent, CorruptionKind> {
+                self.1 += 1;
+                Ok(self.0.clone())
+            }
+        }
+        let parent = ChainEvent::data("order", json!({"id": 1}))
+            .with_origin(SourcePosition::new("orders.csv", 5));
+        let mut kept = parent.clone();
+        kept.causality = parent.child_causality();
+        let at = ForwardRef {
+            origin: "parse",
+            lane: Lane::Data,
+            seq: 0,
+        };
+        let mut body = Vec::new();
+        BatchEncoder::new()
+            .encode_forwarding(0, std::slice::from_ref(&kept), &[Some(at)], &mut body)
+            .unwrap();
+        let mut resolver = Parent(parent.content.clone(), 0);
+        let (_, decoded) = decode_batch(&body, &mut resolver).unwrap();
+        assert_eq!(resolver.1, 1, "the record was written as a reference");
+        assert_eq!(decoded, vec![kept]);
+        assert_eq!(decoded[0].origin().unwrap().to_string(), "orders.csv:5");
     }
 
     #[test]

@@ -118,7 +118,10 @@ pub struct StageReport {
     pub backpressure_waits: u64,
     /// How long appends waited for slow downstream readers, in total.
     pub backpressure_wait: Duration,
-    /// The first few error-lane records' reasons, for the summary.
+    /// The first few error-lane records' reasons, for the summary: `kind: message`, then
+    /// `(from file:line)` for a record whose source knew its input position (see
+    /// [`ChainEvent::origin`](obzenflow_core::ChainEvent::origin())) when the message does not
+    /// already start with it.
     pub first_errors: Vec<String>,
     /// What a sink said it delivered (destination, records, bytes).
     pub receipts: Vec<obzenflow_core::DeliveryReceipt>,

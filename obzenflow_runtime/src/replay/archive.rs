@@ -214,8 +214,8 @@ fn failure(error: ReplayError) -> HandlerFailure {
     HandlerFailure::with_source("cannot replay the archive", error)
 }
 
-/// The archived record re-emitted: same content, status and event time; the original id
-/// becomes the parent. The error's stage id is cleared so the replaying stage stamps its own.
+/// The archived record re-emitted: same content, status, event time and origin; the original
+/// id becomes the parent. The error's stage id is cleared so the replaying stage stamps its own.
 fn replayed(mut archived: ChainEvent) -> ChainEvent {
     archived.causality = Causality {
         parent_id: Some(archived.id),
@@ -297,14 +297,23 @@ mod tests {
 
     #[test]
     fn a_replayed_record_keeps_what_it_says_and_points_at_its_original() {
-        let mut archived = ChainEvent::data("order", json!({"amount": 5})).with_status(
-            ProcessingStatus::error(ErrorKind::Decode, "bad row", Some(Default::default())),
-        );
+        let mut archived = ChainEvent::data("order", json!({"amount": 5}))
+            .with_status(ProcessingStatus::error(
+                ErrorKind::Decode,
+                "bad row",
+                Some(Default::default()),
+            ))
+            .with_origin(obzenflow_core::SourcePosition::new("orders.csv", 4));
         archived.processing_info.processing_time_ns = 99;
         let original_id = archived.id;
         let record = replayed(archived.clone());
         assert_eq!(record.content, archived.content);
         assert_eq!(record.event_time, archived.event_time);
+        assert_eq!(
+            record.origin(),
+            archived.origin(),
+            "the input line it came from"
+        );
         assert_eq!(record.causality.parent_id, Some(original_id));
         assert_eq!(record.processing_info.processing_time_ns, 0);
         assert_eq!(

@@ -1,12 +1,14 @@
 //! Record-by-record comparison of one journal lane of two runs, over what a record says (event
-//! type, schema version, payload, processing status), never over where or when it was written
-//! (ids, writer, flow context, timestamps, processing times).
+//! type, schema version, payload, processing status, and the input position it came from),
+//! never over where or when it was written (ids, writer, flow context, timestamps, processing
+//! times).
 //!
 //! Both journals are streamed side by side, so memory stays flat whatever their length; only
 //! the first divergent pair is kept.
 
 use obzenflow_core::{
     ChainEvent, CorrelationId, EventContent, EventId, Lane, LifecycleEvent, ProcessingStatus,
+    SourcePosition,
 };
 use serde::Serialize;
 
@@ -31,6 +33,11 @@ pub struct RecordView {
     pub payload: serde_json::Value,
     /// The processing status; an error's stage id is left out (it differs between runs).
     pub status: ProcessingStatus,
+    /// Where in its input the record's source record was, if its source knew. Compared: it
+    /// is part of what the record says (a replay re-emits each archived record with its
+    /// origin, so a faithful replay has the same), and two runs whose records came from other
+    /// lines of their inputs did not do the same thing.
+    pub origin: Option<SourcePosition>,
     /// The source record the correlation id leads to, when found in that run's sources.
     pub source: Option<SourceRecord>,
 }
@@ -76,6 +83,7 @@ impl RecordView {
                 .map(|json| json.into_owned())
                 .unwrap_or_default(),
             status,
+            origin: event.origin().cloned(),
             source: None,
         })
     }
@@ -90,6 +98,7 @@ impl RecordView {
             ),
             ("payload", self.payload == other.payload),
             ("status", self.status == other.status),
+            ("origin", self.origin == other.origin),
         ];
         checks
             .into_iter()
@@ -307,6 +316,28 @@ mod tests {
         assert_eq!(
             comparison.first_divergence.unwrap().differs_in,
             vec!["status".to_owned()]
+        );
+    }
+
+    #[test]
+    fn a_record_from_another_input_line_is_a_difference() {
+        let placed = |line| {
+            let event = ChainEvent::data("n", json!(1));
+            vec![event.with_origin(SourcePosition::new("in.csv", line))]
+        };
+        let (comparison, _, _) = compare_lanes(lane(placed(2)), lane(placed(2))).unwrap();
+        assert!(comparison.is_identical(), "{comparison:?}");
+        let (comparison, _, _) = compare_lanes(lane(placed(2)), lane(placed(3))).unwrap();
+        let divergence = comparison.first_divergence.unwrap();
+        assert_eq!(divergence.differs_in, vec!["origin".to_owned()]);
+        let line = |view: Option<RecordView>| view.and_then(|view| view.origin).map(|o| o.line);
+        assert_eq!(line(divergence.baseline), Some(2));
+        assert_eq!(line(divergence.candidate), Some(3));
+        let unplaced = vec![ChainEvent::data("n", json!(1))];
+        let (comparison, _, _) = compare_lanes(lane(placed(2)), lane(unplaced)).unwrap();
+        assert!(
+            !comparison.is_identical(),
+            "an origin lost is a difference too"
         );
     }
 }

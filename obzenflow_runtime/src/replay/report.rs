@@ -267,6 +267,9 @@ fn write_record(
         "      {:<9}  event {}  correlation {}",
         "", record.event_id, record.correlation_id
     )?;
+    if let Some(origin) = &record.origin {
+        write!(f, "  from {}", escape_name(&origin.to_string()))?;
+    }
     match &record.source {
         Some(source) => {
             write!(

@@ -183,16 +183,25 @@ impl Outputs {
         self.batch.records_errored += 1;
         if let ProcessingStatus::Error { kind, message, .. } = &event.processing_info.status {
             self.batch.count_error_kind(*kind);
-            self.counters.note_error(|| format!("{kind}: {message}"));
+            self.counters
+                .note_error(|| error_reason(*kind, message, event.origin()));
         }
         self.error_batch.push(event);
         self.error_at.push(at);
     }
 
+    /// Stamps `event`'s bookkeeping fields: id, writer, flow context and lineage. An event
+    /// with a `parent` descends from it: it takes the parent's correlation and, unless its
+    /// handler set one of its own, the parent's origin (an `Arc` clone, no allocation).
     fn stamp(&mut self, event: &mut ChainEvent, parent: Option<&ChainEvent>) {
         event.id = self.ids.next_id();
         event.writer_id = self.info.writer_id();
         event.flow_context = self.flow_context;
+        if let Some(parent) = parent {
+            if event.origin.is_none() {
+                event.origin.clone_from(&parent.origin);
+            }
+        }
         event.causality = match parent {
             Some(parent) => parent.child_causality(),
             // A source record starts a correlation chain. It keeps the origin its handler
@@ -268,6 +277,22 @@ impl Outputs {
             stage: self.info.name.to_string(),
             source,
         }
+    }
+}
+
+/// The reason a report gives for an error-lane record: kind and message, then the input
+/// position it came from (`(from orders.csv:7)`), unless the message already starts with it
+/// (as the file sources' own errors do).
+fn error_reason(
+    kind: obzenflow_core::ErrorKind,
+    message: &str,
+    origin: Option<&obzenflow_core::SourcePosition>,
+) -> String {
+    match origin {
+        Some(origin) if !message.starts_with(&format!("{origin}:")) => {
+            format!("{kind}: {message} (from {origin})")
+        }
+        _ => format!("{kind}: {message}"),
     }
 }
 

@@ -4,13 +4,14 @@
 use std::fmt;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use csv::ByteRecord;
 use obzenflow_core::{ChainEvent, EventType, TypedPayload};
 use obzenflow_runtime::stages::{AsyncSourceHandler, HandlerFailure, RecordType, SourcePoll};
 
 use super::file::{
-    is_would_block, not_opened, read_failure, trim_line_terminator, BadRow, InputFile,
+    is_would_block, not_opened, placed, read_failure, trim_line_terminator, BadRow, InputFile,
 };
 
 /// Turns one row into a record, or says why it cannot.
@@ -204,6 +205,8 @@ impl CsvSourceConfig {
 pub struct CsvSource {
     path: PathBuf,
     display: String,
+    /// The path as given, shared by the origins of every record.
+    file: Arc<str>,
     config: CsvSourceConfig,
     decode: RowDecoder,
     reader: Option<csv::Reader<Recorder<InputFile>>>,
@@ -375,6 +378,7 @@ impl CsvSource {
         Self {
             record_type: None,
             display: path.display().to_string(),
+            file: Arc::from(path.display().to_string()),
             path,
             config: CsvSourceConfig::default(),
             decode,
@@ -428,7 +432,8 @@ impl CsvSource {
         self.headers = Some(self.row.clone());
     }
 
-    /// Decodes the row just read, from file bytes `start..end`.
+    /// Decodes the row just read, from file bytes `start..end`, good or bad, into a record
+    /// placed at the line the row starts on.
     fn decode_row(&mut self, start: u64, end: u64) -> ChainEvent {
         let Self {
             reader,
@@ -440,6 +445,7 @@ impl CsvSource {
             names,
             decode,
             display,
+            file,
             config,
             ..
         } = self;
@@ -451,8 +457,9 @@ impl CsvSource {
         let raw = recorder.slice(start, end);
         let length = trim_line_terminator(raw).len();
         if length > config.max_row_bytes {
-            return BadRow::new(display, line, raw, false)
+            let event = BadRow::new(display, line, raw, false)
                 .into_event(&too_long_reason(config.max_row_bytes));
+            return placed(event, file, line);
         }
         let fields = mark_nulls(row, nulls, null_fields, nulled);
         let view = Row {
@@ -466,13 +473,14 @@ impl CsvSource {
                 &[]
             },
         };
-        match decode(&view) {
+        let event = match decode(&view) {
             Ok(event) => event,
             Err(reason) => {
                 let raw = reader.get_ref().slice(start, end);
                 BadRow::new(display, line, raw, false).into_event(&reason)
             }
-        }
+        };
+        placed(event, file, line)
     }
 
     /// Handles a failed read of the row that starts at file byte `start`.
@@ -501,6 +509,7 @@ impl CsvSource {
                 let raw = recorder.slice(start, recorder.delivered());
                 let event = BadRow::new(&self.display, line, raw, true)
                     .into_event(&too_long_reason(self.config.max_row_bytes));
+                let event = placed(event, &self.file, line);
                 self.skipping = true;
                 return Ok(RowStep::Record(event));
             }
@@ -514,6 +523,7 @@ impl CsvSource {
         let line = recorder.line_of(start, end);
         let event =
             BadRow::new(&self.display, line, recorder.slice(start, end), false).into_event(&reason);
+        let event = placed(event, &self.file, line);
         recorder.finish_row(end);
         Ok(RowStep::Record(event))
     }

@@ -6,9 +6,10 @@ use std::fmt;
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use obzenflow_core::{ChainEvent, ErrorKind, ProcessingStatus, TypedPayload};
+use obzenflow_core::{ChainEvent, ErrorKind, ProcessingStatus, SourcePosition, TypedPayload};
 use obzenflow_runtime::stages::HandlerFailure;
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +78,12 @@ impl BadRow {
             None,
         ))
     }
+}
+
+/// `event`, good or bad, marked as coming from `line` of `file` (the path as the source was
+/// given it), which every record derived from it carries on.
+pub(crate) fn placed(event: ChainEvent, file: &Arc<str>, line: u64) -> ChainEvent {
+    event.with_origin(SourcePosition::new(Arc::clone(file), line))
 }
 
 /// The first [`BadRow::RAW_LIMIT`] bytes of `raw` as text, and whether that cut anything. A

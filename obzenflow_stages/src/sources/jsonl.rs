@@ -4,12 +4,13 @@
 use std::fmt;
 use std::io::{self, BufRead, BufReader};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use obzenflow_core::{ChainEvent, EventType, TypedPayload};
 use obzenflow_runtime::stages::{AsyncSourceHandler, HandlerFailure, RecordType, SourcePoll};
 
 use super::file::{
-    describe_json_error, is_would_block, not_opened, read_failure, BadRow, InputFile,
+    describe_json_error, is_would_block, not_opened, placed, read_failure, BadRow, InputFile,
 };
 
 /// Turns the bytes of one line into a record, or says why it cannot.
@@ -68,6 +69,8 @@ type LineDecoder = Box<dyn FnMut(&[u8]) -> Result<ChainEvent, String> + Send>;
 pub struct JsonLinesSource {
     path: PathBuf,
     display: String,
+    /// The path as given, shared by the origins of every record.
+    file: Arc<str>,
     decode: LineDecoder,
     max_line_bytes: usize,
     reader: Option<BufReader<InputFile>>,
@@ -192,6 +195,7 @@ impl JsonLinesSource {
         Self {
             record_type: None,
             display: path.display().to_string(),
+            file: Arc::from(path.display().to_string()),
             path,
             decode,
             max_line_bytes: Self::DEFAULT_MAX_LINE_BYTES,
@@ -259,8 +263,14 @@ impl JsonLinesSource {
         }
     }
 
-    /// Decodes the whole line in `self.line`; `None` for a blank line.
+    /// Decodes the whole line in `self.line`, good or bad, into a record placed at its line;
+    /// `None` for a blank line.
     fn decode_line(&mut self) -> Option<ChainEvent> {
+        let event = self.decode_line_content()?;
+        Some(placed(event, &self.file, self.line_number))
+    }
+
+    fn decode_line_content(&mut self) -> Option<ChainEvent> {
         let mut raw = super::file::trim_line_terminator(&self.line);
         let mut length = self.line_length - (self.line.len() - raw.len()).min(1);
         if self.line_number == 1 {
@@ -286,8 +296,9 @@ impl JsonLinesSource {
 
     /// The error record of a line that went over the limit before its end.
     fn too_long_record(&self) -> ChainEvent {
-        BadRow::new(&self.display, self.line_number, &self.line, true)
-            .into_event(&self.too_long_reason())
+        let event = BadRow::new(&self.display, self.line_number, &self.line, true)
+            .into_event(&self.too_long_reason());
+        placed(event, &self.file, self.line_number)
     }
 
     fn too_long_reason(&self) -> String {

@@ -6,7 +6,11 @@
 //! record: its status is `ProcessingStatus::Error` with
 //! [`ErrorKind::Decode`](obzenflow_core::ErrorKind::Decode) and the message
 //! `<file>:<line>: <what was wrong>`, and its payload is a [`BadRow`] quoting the start of the
-//! raw line. A file that cannot be opened or read at all fails the source from `initialize`,
+//! raw line. Every record a file source emits, good or bad, carries its origin
+//! ([`ChainEvent::origin`](obzenflow_core::ChainEvent::origin())): the path as the source was
+//! given it and the 1-based line the record starts on (for CSV, the physical line, counting
+//! the header row and the lines of quoted fields that span lines), which the runtime hands on
+//! to every record derived from it. A file that cannot be opened or read at all fails the source from `initialize`,
 //! with an error naming the path and the operating system's reason; a file truncated, replaced
 //! or rewritten while it is read fails the source when it reaches the end of its input.
 //!
