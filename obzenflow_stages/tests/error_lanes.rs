@@ -80,7 +80,22 @@ async fn error_lanes_feed_a_dead_letter_file_naming_stage_kind_message_and_paylo
     let decode = by_stage("rows");
     assert_eq!(decode.kind, "decode");
     assert!(decode.message.contains("orders.csv:4"), "{decode:?}");
+    assert!(
+        decode
+            .origin
+            .as_deref()
+            .is_some_and(|origin| origin.ends_with("orders.csv:4")),
+        "{decode:?}"
+    );
     let invalid = by_stage("validate");
+    // Rejected a stage after the source, it still names the line it was read from.
+    assert!(
+        invalid
+            .origin
+            .as_deref()
+            .is_some_and(|origin| origin.ends_with("orders.csv:6")),
+        "{invalid:?}"
+    );
     assert_eq!(invalid.kind, "validation");
     assert_eq!(invalid.message, "order 5 has a negative amount");
     assert_eq!(invalid.event_type, "order");
@@ -304,4 +319,30 @@ async fn a_replay_re_feeds_the_archived_error_lanes_and_verifies_with_no_differe
         .join(replay.run_id.to_string())
         .join("rejected.jsonl");
     assert_eq!(dead_letters(&moved).len(), 2);
+}
+
+#[tokio::test]
+async fn on_memory_journals_an_error_lane_record_keeps_the_source_line_it_was_read_from() {
+    let (_dir, input) = temp_file("orders.csv", ORDERS.as_bytes());
+    let dead = CollectSink::new();
+    let mut flow = FlowBuilder::new("orders");
+    let rows = flow.add_async_source("rows", CsvSource::typed::<Order>(&input));
+    let valid = flow.add_transform("validate", validate(), &rows);
+    flow.add_sink("out", CollectSink::new(), &valid);
+    flow.add_sink("dead_letters", dead.clone(), valid.errors());
+    let report = flow
+        .journals(Journals::memory())
+        .build()
+        .unwrap()
+        .run()
+        .await
+        .unwrap();
+    assert!(report.is_success(), "{report}");
+    let rejected = dead.events();
+    assert_eq!(rejected.len(), 1);
+    let origin = rejected[0].origin().expect("a source position");
+    assert_eq!(
+        (origin.file.as_ref(), origin.line),
+        (input.to_str().unwrap(), 6)
+    );
 }

@@ -53,7 +53,8 @@ struct Line<'a> {
 
 /// Writes the records of one or more error lanes to a JSON Lines file, one [`DeadLetter`]
 /// per line: the stage that rejected the record, the error's kind and message, the source
-/// position where the source knew it, and the payload.
+/// position (`file:line`) where the source knew it, also for records rejected stages after
+/// the source, and the payload.
 ///
 /// Wire it to error lanes with [`StageRef::errors`](obzenflow_runtime::pipeline::StageRef::errors).
 /// The file is written like [`JsonLinesSink`]'s (atomically, under `replays/<run id>/` during a
@@ -127,7 +128,7 @@ impl DeadLetterSink {
             stage,
             kind: kind.as_str(),
             message,
-            origin: None,
+            origin: event.origin().map(ToString::to_string),
             event_type: event_type.as_str(),
             event_id: event.id.to_string(),
             correlation_id: event
