@@ -1,0 +1,152 @@
+//! `FlowBuilder::multi_input` and `FlowBuilder::join`: stages that read several inputs and
+//! know which one each record came from, and the checks `build()` makes of their wiring.
+
+use super::{FlowBuilder, StageFactory, StageTypes};
+use crate::pipeline::graph::{Graph, GraphError};
+use crate::stages::{
+    spawn_stage, InputRole, MultiInputHandler, StageKind, StageWiring, SyncMultiInput,
+    TransformLogic,
+};
+
+impl FlowBuilder {
+    /// Adds a stage that reads several inputs ([`MultiInputHandler`]); its kind is
+    /// [`StageKind::Join`].
+    ///
+    /// Its inputs are numbered in the order the edges into it are declared (with
+    /// [`edge`](Self::edge), [`chain`](Self::chain), ...): the first edge into it feeds input
+    /// 0, the next input 1. [`build`](Self::build) refuses the flow with
+    /// [`GraphError::MissingInput`] naming the stage and the input when an input has no edge,
+    /// [`GraphError::ExtraInput`] when there is an edge too many, and
+    /// [`GraphError::TypeMismatch`] when an input's declared record type differs from what its
+    /// upstream emits.
+    ///
+    /// ```no_run
+    /// # use obzenflow_core::ChainEvent;
+    /// # use obzenflow_runtime::pipeline::FlowBuilder;
+    /// # use obzenflow_runtime::stages::*;
+    /// # struct Union;
+    /// # impl MultiInputHandler for Union {
+    /// #     fn inputs(&self) -> Vec<InputSpec> { vec![InputSpec::stream("a"), InputSpec::stream("b")] }
+    /// #     fn process_into(&mut self, _: usize, e: &ChainEvent, out: &mut Vec<ChainEvent>) -> Result<(), RecordError> { out.push(e.clone()); Ok(()) }
+    /// # }
+    /// # fn declare(builder: FlowBuilder) -> FlowBuilder {
+    /// builder
+    ///     .multi_input("union", Union)
+    ///     .edge("left", "union") // input 0
+    ///     .edge("right", "union") // input 1
+    /// # }
+    /// ```
+    pub fn multi_input(self, name: impl Into<String>, handler: impl MultiInputHandler) -> Self {
+        let inputs = handler.inputs();
+        let first = handler.read_policy().first().to_vec();
+        let types = StageTypes {
+            input: None,
+            output: handler.output_type(),
+        };
+        // A record that produces nothing is filtered only on a stream input; past the declared
+        // inputs (a wiring error `build` refuses) nothing is counted as filtered.
+        let mut filtered_when_empty: Vec<bool> = inputs
+            .iter()
+            .map(|input| input.role() == InputRole::Stream)
+            .collect();
+        filtered_when_empty.push(false);
+        let factory: StageFactory = Box::new(move |mut wiring: StageWiring| {
+            let mut reading = wiring.take_inputs();
+            reading.read_first(first);
+            let logic = TransformLogic::with_filtering(
+                wiring.info.name.clone(),
+                SyncMultiInput::new(handler),
+                reading,
+                filtered_when_empty,
+            );
+            spawn_stage(logic, wiring)
+        });
+        let mut builder = self.stage(name, StageKind::Join, factory, types);
+        if let Some(stage) = builder.stages.last_mut() {
+            stage.inputs = Some(inputs);
+        }
+        builder
+    }
+
+    /// Adds a two-input stage such as `obzenflow_stages::joins::LookupJoin` and wires it:
+    /// `reference` feeds input 0 and `stream` input 1 (as [`multi_input`](Self::multi_input)
+    /// followed by `edge(reference, name)` and `edge(stream, name)`).
+    ///
+    /// ```no_run
+    /// # use obzenflow_core::ChainEvent;
+    /// # use obzenflow_runtime::pipeline::FlowBuilder;
+    /// # use obzenflow_runtime::stages::*;
+    /// # struct Enrich;
+    /// # impl MultiInputHandler for Enrich {
+    /// #     fn inputs(&self) -> Vec<InputSpec> { vec![InputSpec::state("reference"), InputSpec::stream("stream")] }
+    /// #     fn process_into(&mut self, _: usize, e: &ChainEvent, out: &mut Vec<ChainEvent>) -> Result<(), RecordError> { out.push(e.clone()); Ok(()) }
+    /// # }
+    /// # fn declare(builder: FlowBuilder) -> FlowBuilder {
+    /// builder.join("enrich", Enrich, "airlines", "flights")
+    /// # }
+    /// ```
+    pub fn join(
+        self,
+        name: impl Into<String>,
+        handler: impl MultiInputHandler,
+        reference: impl Into<String>,
+        stream: impl Into<String>,
+    ) -> Self {
+        let name = name.into();
+        self.multi_input(name.clone(), handler)
+            .edge(reference, name.clone())
+            .edge(stream, name)
+    }
+
+    /// Refuses a multi-input stage with an input left unwired or an edge too many, or whose
+    /// input's declared type differs from what its upstream emits.
+    pub(super) fn check_inputs(&self, graph: &Graph) -> Result<(), GraphError> {
+        let mut wired = vec![0usize; self.stages.len()];
+        for &(from, to) in &graph.edges {
+            let downstream = &self.stages[to];
+            let Some(inputs) = &downstream.inputs else {
+                continue;
+            };
+            let index = wired[to];
+            wired[to] += 1;
+            let upstream = &self.stages[from];
+            let Some(input) = inputs.get(index) else {
+                return Err(GraphError::ExtraInput {
+                    stage: downstream.name.clone(),
+                    kind: downstream.kind,
+                    from: upstream.name.clone(),
+                    inputs: names(inputs),
+                });
+            };
+            if let (Some(emits), Some(decodes)) = (upstream.types.output, input.record_type()) {
+                if !emits.matches(&decodes) {
+                    return Err(GraphError::TypeMismatch {
+                        from: upstream.name.clone(),
+                        emits,
+                        to: downstream.name.clone(),
+                        decodes,
+                    });
+                }
+            }
+        }
+        for (stage, wired) in self.stages.iter().zip(wired) {
+            let Some(inputs) = &stage.inputs else {
+                continue;
+            };
+            if let Some(input) = inputs.get(wired) {
+                return Err(GraphError::MissingInput {
+                    stage: stage.name.clone(),
+                    kind: stage.kind,
+                    input: input.name().to_owned(),
+                    index: wired,
+                    inputs: names(inputs),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn names(inputs: &[crate::stages::InputSpec]) -> Vec<String> {
+    inputs.iter().map(|input| input.name().to_owned()).collect()
+}
