@@ -61,6 +61,13 @@ pub(crate) const STAGE_STATES: [&str; 8] = [
 /// A stage counter family: its name, help text and value.
 type StageCounter = (&'static str, &'static str, fn(&StageSnapshot) -> u64);
 
+/// A state gauge family: its name, help text and value.
+type StateFamily = (
+    &'static str,
+    &'static str,
+    fn(&crate::stages::StateGauge) -> u64,
+);
+
 /// The plain per-stage counters, in exposition order.
 const STAGE_COUNTERS: [StageCounter; 7] = [
     (
@@ -136,7 +143,7 @@ impl Exposition {
 
     /// The state gauges of the stages whose handler reports one (joins, aggregations).
     fn write_state_size(&mut self, stages: &[StageSnapshot]) -> fmt::Result {
-        let families: [(&str, &str, fn(&crate::stages::StateGauge) -> u64); 2] = [
+        let families: [StateFamily; 2] = [
             (
                 "obzenflow_stage_state_keys",
                 "Keys the stage's handler holds in its state.",
