@@ -47,6 +47,7 @@ pub use obzenflow_runtime::stages::{
     StageState, TransformHandler,
 };
 
+pub use crate::joins::{IntervalJoin, JoinStrategy, LookupJoin, LookupMode};
 pub use crate::sinks::{CollectSink, ConsoleSink, CsvSink, JsonLinesSink, NullSink};
 pub use crate::sources::{CsvSource, CsvSourceConfig, IterSource, JsonLinesSource};
 pub use crate::stateful::{Aggregate, Window};
