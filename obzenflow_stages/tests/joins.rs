@@ -337,7 +337,7 @@ fn run_interval(
                 prop_assert_eq!(error.kind, ErrorKind::Validation);
                 prop_assert!(error.message.starts_with("late "), "{}", error.message);
                 prop_assert!(
-                    error.message.contains(" µs behind the "),
+                    error.message.contains(" behind the "),
                     "{}",
                     error.message
                 );
@@ -394,7 +394,7 @@ fn a_late_record_says_by_how_much() {
     let error = feed(&mut join, 0, &record(1, 90)).unwrap_err();
     assert_eq!(
         error.message,
-        "late left record: event time 90 µs is 5 µs behind the left watermark 95 µs"
+        "late left record: event time 90 µs is 5µs behind the left watermark 95 µs"
     );
 }
 

@@ -300,8 +300,8 @@ fn check_lateness(time: u64, watermark: Option<u64>, side: &str) -> Result<(), R
     match watermark {
         Some(watermark) if time < watermark && watermark != u64::MAX => {
             Err(RecordError::validation(format!(
-                "late {side} record: event time {time} µs is {} µs behind the {side} watermark {watermark} µs",
-                watermark - time
+                "late {side} record: event time {time} µs is {:?} behind the {side} watermark {watermark} µs",
+                Duration::from_micros(watermark - time)
             )))
         }
         _ => Ok(()),
