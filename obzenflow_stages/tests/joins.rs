@@ -336,11 +336,7 @@ fn run_interval(
             Err(error) => {
                 prop_assert_eq!(error.kind, ErrorKind::Validation);
                 prop_assert!(error.message.starts_with("late "), "{}", error.message);
-                prop_assert!(
-                    error.message.contains(" behind the "),
-                    "{}",
-                    error.message
-                );
+                prop_assert!(error.message.contains(" behind the "), "{}", error.message);
                 late += 1;
             }
         }
