@@ -151,6 +151,17 @@ async fn each_record_comes_with_its_input_in_journal_order_and_each_end_after_it
             .contains("state held by `join`: 300 keys"),
         "{report}"
     );
+    let prometheus = report.prometheus();
+    assert!(
+        prometheus.contains("# TYPE obzenflow_stage_state_keys gauge"),
+        "{prometheus}"
+    );
+    assert!(
+        prometheus.contains(
+            "obzenflow_stage_state_records{flow=\"multi\",stage=\"join\",stage_kind=\"join\"} 300"
+        ),
+        "{prometheus}"
+    );
 }
 
 #[tokio::test]

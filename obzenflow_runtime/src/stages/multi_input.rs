@@ -142,8 +142,13 @@ impl ReadPolicy {
 /// unwired or an edge too many, naming the stage and the input, and checks each input's record
 /// type against its upstream.
 ///
-/// Ordering (see the [module docs](self)): per input, journal order, and its end after all its
-/// records; across inputs, only what [`read_policy`](Self::read_policy) asks for.
+/// Ordering, the whole of it: the handler sees the records of one input in that input's
+/// journal order, and the input's end ([`input_ended`](Self::input_ended)) after all of that
+/// input's records and before any record of a later batch. Between inputs nothing else is
+/// promised: they are read round robin a batch at a time, so how two inputs interleave depends
+/// on timing and can differ from run to run, unless [`read_policy`](Self::read_policy) asks
+/// for some inputs first ([`ReadPolicy::hydrate_first`]), which are then read to their end,
+/// and their ends handed over, before the first record of any other input.
 ///
 /// Returning no output for a record of an [`InputRole::Stream`] input counts it as filtered;
 /// `Err` puts it on the error lane with the error's kind and message. Records that arrive in
