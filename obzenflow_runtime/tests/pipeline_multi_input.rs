@@ -249,3 +249,48 @@ fn a_join_with_an_edge_too_many_is_refused_naming_the_edge() {
         "{error}"
     );
 }
+
+/// A table and a stream that both come from one source would hang under hydrate first: the
+/// held-back stream's branch stops reading the source once its window fills, so the table never
+/// ends. `build()` refuses it, naming the stage, both inputs and the shared upstream.
+#[test]
+fn hydrating_an_input_that_shares_an_upstream_with_a_held_back_one_is_refused() {
+    let (recorder, _) = Recorder::new(ReadPolicy::hydrate_first([0]));
+    let error = FlowBuilder::new("multi")
+        .source("numbers", Numbers::new("numbers", 1))
+        .transform("evens", support::Double { fail_every: None })
+        .transform("odds", support::Double { fail_every: None })
+        .edge("numbers", "evens")
+        .edge("numbers", "odds")
+        .join("join", recorder, "evens", "odds")
+        .sink("out", Collect::default())
+        .edge("join", "out")
+        .journals(Journals::memory())
+        .build()
+        .unwrap_err();
+    let FlowError::Graph(graph) = &error else {
+        panic!("expected a graph error, got {error}");
+    };
+    assert!(
+        matches!(
+            graph,
+            GraphError::HydrationDeadlock { stage, first, held_back, shared }
+                if stage == "join" && first == "table" && held_back == "stream" && shared == "numbers"
+        ),
+        "{graph}"
+    );
+    // Read live, the same graph is fine.
+    let (recorder, _) = Recorder::new(ReadPolicy::interleaved());
+    let built = FlowBuilder::new("multi")
+        .source("numbers", Numbers::new("numbers", 1))
+        .transform("evens", support::Double { fail_every: None })
+        .transform("odds", support::Double { fail_every: None })
+        .edge("numbers", "evens")
+        .edge("numbers", "odds")
+        .join("join", recorder, "evens", "odds")
+        .sink("out", Collect::default())
+        .edge("join", "out")
+        .journals(Journals::memory())
+        .build();
+    assert!(built.is_ok());
+}

@@ -37,7 +37,7 @@ pub(crate) struct StageSpec {
     /// What the stage's handler says it decodes and emits.
     pub(crate) types: StageTypes,
     /// The inputs of a multi-input stage, in order; `None` for any number of one kind.
-    pub(crate) inputs: Option<Vec<crate::stages::InputSpec>>,
+    pub(crate) inputs: Option<multi_input::DeclaredInputs>,
 }
 
 /// What a stage's handler says it decodes and emits; `None` for any record.

@@ -122,6 +122,9 @@ impl ReadPolicy {
     /// others are read only after that, so the handler has seen every record of the first
     /// ones, and their ends, before the first record of any other. The stage waits without
     /// spinning; an input read first that never ends holds the others back for good.
+    /// `FlowBuilder::build` refuses (`GraphError::HydrationDeadlock`) a stage whose input read
+    /// first shares an upstream with an input it holds back: the held-back branch would stop
+    /// the shared upstream once its backpressure window filled, and the first would never end.
     pub fn hydrate_first(inputs: impl IntoIterator<Item = usize>) -> Self {
         Self {
             first: inputs.into_iter().collect(),

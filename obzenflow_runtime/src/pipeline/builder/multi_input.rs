@@ -3,10 +3,19 @@
 
 use super::{FlowBuilder, StageFactory, StageTypes};
 use crate::pipeline::graph::{Graph, GraphError};
+use crate::stages::InputSpec;
 use crate::stages::{
     spawn_stage, InputRole, MultiInputHandler, StageKind, StageWiring, SyncMultiInput,
     TransformLogic,
 };
+
+/// What a multi-input stage declared about its inputs.
+pub(crate) struct DeclaredInputs {
+    /// Its inputs, in order.
+    specs: Vec<InputSpec>,
+    /// The inputs it reads to their end first.
+    read_first: Vec<usize>,
+}
 
 impl FlowBuilder {
     /// Adds a stage that reads several inputs ([`MultiInputHandler`]); its kind is
@@ -39,6 +48,7 @@ impl FlowBuilder {
     pub fn multi_input(self, name: impl Into<String>, handler: impl MultiInputHandler) -> Self {
         let inputs = handler.inputs();
         let first = handler.read_policy().first().to_vec();
+        let read_first = first.clone();
         let types = StageTypes {
             input: None,
             output: handler.output_type(),
@@ -63,7 +73,10 @@ impl FlowBuilder {
         });
         let mut builder = self.stage(name, StageKind::Join, factory, types);
         if let Some(stage) = builder.stages.last_mut() {
-            stage.inputs = Some(inputs);
+            stage.inputs = Some(DeclaredInputs {
+                specs: inputs,
+                read_first,
+            });
         }
         builder
     }
@@ -104,7 +117,7 @@ impl FlowBuilder {
         let mut wired = vec![0usize; self.stages.len()];
         for &(from, to) in &graph.edges {
             let downstream = &self.stages[to];
-            let Some(inputs) = &downstream.inputs else {
+            let Some(DeclaredInputs { specs: inputs, .. }) = &downstream.inputs else {
                 continue;
             };
             let index = wired[to];
@@ -130,7 +143,7 @@ impl FlowBuilder {
             }
         }
         for (stage, wired) in self.stages.iter().zip(wired) {
-            let Some(inputs) = &stage.inputs else {
+            let Some(DeclaredInputs { specs: inputs, .. }) = &stage.inputs else {
                 continue;
             };
             if let Some(input) = inputs.get(wired) {
@@ -143,10 +156,79 @@ impl FlowBuilder {
                 });
             }
         }
+        self.check_hydration(graph)
+    }
+
+    /// Refuses a stage that reads some inputs to their end first when one of them shares an
+    /// upstream with an input it holds back: the held-back branch would stop reading the
+    /// shared upstream once its backpressure window filled, which would stop the branch read
+    /// first too, and the stage would wait for an end that never comes.
+    fn check_hydration(&self, graph: &Graph) -> Result<(), GraphError> {
+        for (position, stage) in self.stages.iter().enumerate() {
+            let Some(declared) = &stage.inputs else {
+                continue;
+            };
+            if declared.read_first.is_empty() {
+                continue;
+            }
+            let upstreams: Vec<usize> = graph
+                .edges
+                .iter()
+                .filter(|(_, to)| *to == position)
+                .map(|(from, _)| *from)
+                .collect();
+            let lineage: Vec<Vec<bool>> = upstreams
+                .iter()
+                .map(|upstream| ancestors_and_self(graph, *upstream))
+                .collect();
+            for first in declared
+                .read_first
+                .iter()
+                .filter(|first| **first < upstreams.len())
+            {
+                for (other, other_lineage) in lineage.iter().enumerate() {
+                    if declared.read_first.contains(&other) {
+                        continue;
+                    }
+                    let shared = (0..self.stages.len())
+                        .find(|node| lineage[*first][*node] && other_lineage[*node]);
+                    if let Some(shared) = shared {
+                        return Err(GraphError::HydrationDeadlock {
+                            stage: stage.name.clone(),
+                            first: declared.specs[*first].name().to_owned(),
+                            held_back: declared
+                                .specs
+                                .get(other)
+                                .map_or_else(|| other.to_string(), |spec| spec.name().to_owned()),
+                            shared: self.stages[shared].name.clone(),
+                        });
+                    }
+                }
+            }
+        }
         Ok(())
     }
 }
 
-fn names(inputs: &[crate::stages::InputSpec]) -> Vec<String> {
+/// Every stage `node` reads from, directly or not, and `node` itself.
+fn ancestors_and_self(graph: &Graph, node: usize) -> Vec<bool> {
+    let mut seen = vec![false; graph.stages.len()];
+    let mut pending = vec![node];
+    while let Some(next) = pending.pop() {
+        if std::mem::replace(&mut seen[next], true) {
+            continue;
+        }
+        pending.extend(
+            graph
+                .edges
+                .iter()
+                .filter(|(_, to)| *to == next)
+                .map(|(from, _)| *from),
+        );
+    }
+    seen
+}
+
+fn names(inputs: &[InputSpec]) -> Vec<String> {
     inputs.iter().map(|input| input.name().to_owned()).collect()
 }
