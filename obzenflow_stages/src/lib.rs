@@ -2,6 +2,7 @@
 //! on the public API of `obzenflow_runtime`.
 #![doc = include_str!("../README.md")]
 
+pub mod joins;
 pub mod prelude;
 pub mod sinks;
 pub mod sources;

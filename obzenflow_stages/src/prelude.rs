@@ -45,6 +45,7 @@ pub use obzenflow_runtime::stages::{
     StageState, StatefulHandler, TransformHandler,
 };
 
+pub use crate::joins::{IntervalJoin, JoinStrategy, LookupJoin, LookupMode};
 pub use crate::sinks::{
     CollectSink, ConsoleSink, CsvSink, DeadLetter, DeadLetterSink, JsonLinesSink, NullSink,
 };

@@ -6,7 +6,8 @@
 //! per scenario the round with the median throughput. Every run is compared with the tokio
 //! baseline and the single-thread loop of the same shape measured in the same invocation; the
 //! csv-typed flows with the csv-typed single thread, whose aggregates every csv-typed round must
-//! reproduce exactly. Prints the tables and the design targets met or missed, writes everything
+//! reproduce exactly; the join flows with the hand-written join of the same kind and size, whose
+//! output every join engine must reproduce. Prints the tables and the design targets met or missed, writes everything
 //! to `target/bench/results.json`, then runs the journal micro-benchmark.
 //!
 //! ```text
@@ -18,6 +19,7 @@
 //! of them is `journal`).
 
 mod csv_typed;
+mod joins;
 mod plan;
 mod report;
 
@@ -39,6 +41,8 @@ const PACKAGE: &str = "obzenflow_runtime";
 const EXAMPLES_PACKAGE: &str = "obzenflow_examples";
 /// The csv-typed benchmark: typed CSV, enrichment and aggregations against one thread.
 const CSV_TYPED_BENCH: &str = "csv_typed";
+/// The joins benchmark: a lookup and an interval join against hand-written HashMap code.
+const JOINS_BENCH: &str = "joins";
 /// The per-scenario benchmark, which `cargo xtask soak` runs too.
 pub(crate) const FLOW_BENCH: &str = "flow";
 /// The journal micro-benchmark, owned by the journal and run as it is.
@@ -54,8 +58,15 @@ pub(crate) fn run(arguments: &[String]) -> Result<(), XtaskError> {
     let journal_dir = output_dir.join("journals");
     let machine = report::machine();
     let mut executables = build(&[FLOW_BENCH, JOURNAL_BENCH])?;
+    let mut example_benches = Vec::new();
     if scenarios.iter().any(Planned::is_csv_typed) {
-        executables.extend(build_in(EXAMPLES_PACKAGE, &[CSV_TYPED_BENCH])?);
+        example_benches.push(CSV_TYPED_BENCH);
+    }
+    if scenarios.iter().any(Planned::is_joins) {
+        example_benches.push(JOINS_BENCH);
+    }
+    if !example_benches.is_empty() {
+        executables.extend(build_in(EXAMPLES_PACKAGE, &example_benches)?);
     }
     println!("{}", report::describe_machine(&machine));
     let mut results = Vec::new();
@@ -64,16 +75,24 @@ pub(crate) fn run(arguments: &[String]) -> Result<(), XtaskError> {
         let programs = Programs {
             flow: executable(&executables, FLOW_BENCH)?,
             csv_typed: executables.get(CSV_TYPED_BENCH).map(PathBuf::as_path),
+            joins: executables.get(JOINS_BENCH).map(PathBuf::as_path),
         };
         if let Some(csv_typed) = programs.csv_typed {
             generate_csv_input(csv_typed)?;
         }
         let runs = run_rounds(&programs, &scenarios, options.rounds, &journal_dir)?;
         agreement = csv_typed::check_agreement(&runs);
+        let joins_agreement = joins::check_agreement(&runs);
         results = report::summarize(&scenarios, &runs);
+        joins::attach_ratios(&mut results);
         let mut targets = report::targets(&results);
         targets.extend(csv_typed::targets(&results));
-        for table in [report::table(&results), csv_typed::table(&results)] {
+        targets.extend(joins::targets(&results));
+        for table in [
+            report::table(&results),
+            csv_typed::table(&results),
+            joins::table(&results),
+        ] {
             if !table.is_empty() {
                 println!();
                 print!("{table}");
@@ -88,8 +107,15 @@ pub(crate) fn run(arguments: &[String]) -> Result<(), XtaskError> {
             "scenarios": results,
             "targets": targets,
             "csv_typed_aggregates_agree": agreement.is_ok(),
+            "join_engines_agree": joins_agreement.is_ok(),
         });
         write_results(&output_dir.join("results.json"), &document)?;
+        if let Err(reason) = joins_agreement {
+            return Err(XtaskError::BenchOutput {
+                scenario: joins::BENCHMARK.to_owned(),
+                reason,
+            });
+        }
     }
     if options.runs_journal_bench() {
         println!();
@@ -112,6 +138,8 @@ struct Programs<'a> {
     flow: &'a Path,
     /// The csv-typed benchmark of `obzenflow_examples`, when a csv-typed scenario is planned.
     csv_typed: Option<&'a Path>,
+    /// The joins benchmark of `obzenflow_examples`, when a joins scenario is planned.
+    joins: Option<&'a Path>,
 }
 
 impl Programs<'_> {
@@ -121,6 +149,9 @@ impl Programs<'_> {
             self.csv_typed.ok_or(XtaskError::BenchNotBuilt {
                 bench: CSV_TYPED_BENCH,
             })
+        } else if planned.is_joins() {
+            self.joins
+                .ok_or(XtaskError::BenchNotBuilt { bench: JOINS_BENCH })
         } else {
             Ok(self.flow)
         }

@@ -48,6 +48,7 @@ impl StageProbe {
             journal_committed: self.data.committed(),
             journal_durable: self.data.durable(),
             duration: self.counters.duration(),
+            state_size: self.counters.state(),
         }
     }
 }

@@ -61,6 +61,13 @@ pub(crate) const STAGE_STATES: [&str; 8] = [
 /// A stage counter family: its name, help text and value.
 type StageCounter = (&'static str, &'static str, fn(&StageSnapshot) -> u64);
 
+/// A state gauge family: its name, help text and value.
+type StateFamily = (
+    &'static str,
+    &'static str,
+    fn(&crate::stages::StateGauge) -> u64,
+);
+
 /// The plain per-stage counters, in exposition order.
 const STAGE_COUNTERS: [StageCounter; 7] = [
     (
@@ -130,7 +137,36 @@ impl Exposition {
         self.write_backpressure_time(&snapshot.stages)?;
         self.write_processing_time(&snapshot.stages)?;
         self.write_states(&snapshot.stages)?;
+        self.write_state_size(&snapshot.stages)?;
         self.write_lag(snapshot)
+    }
+
+    /// The state gauges of the stages whose handler reports one (joins, aggregations).
+    fn write_state_size(&mut self, stages: &[StageSnapshot]) -> fmt::Result {
+        let families: [StateFamily; 2] = [
+            (
+                "obzenflow_stage_state_keys",
+                "Keys the stage's handler holds in its state.",
+                |gauge| gauge.current.keys,
+            ),
+            (
+                "obzenflow_stage_state_records",
+                "Records the stage's handler holds in its state.",
+                |gauge| gauge.current.records,
+            ),
+        ];
+        for (name, help, value) in families {
+            if stages.iter().all(|stage| stage.state_size.is_none()) {
+                continue;
+            }
+            self.family(name, "gauge", help)?;
+            for stage in stages {
+                if let Some(gauge) = &stage.state_size {
+                    self.stage_sample(name, stage, &[], value(gauge))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn write_flow(&mut self, snapshot: &FlowSnapshot) -> fmt::Result {

@@ -107,6 +107,9 @@ pub struct StageSnapshot {
     pub journal_durable: u64,
     /// How long the stage has run: from initialization to its terminal state (or until now).
     pub duration: Duration,
+    /// The state its handler holds (keys, records; latest and peak), for a handler that
+    /// reports it (`state_size` on the handler traits): joins, for instance.
+    pub state_size: Option<crate::stages::StateGauge>,
 }
 
 impl StageSnapshot {

@@ -1,5 +1,7 @@
 //! `FlowBuilder`: name stages, wire edges, validate, then start.
 
+mod multi_input;
+
 use std::collections::HashMap;
 use std::num::NonZeroU64;
 use std::path::PathBuf;
@@ -38,6 +40,8 @@ pub(crate) struct StageSpec {
     pub(crate) factory: StageFactory,
     /// What the stage's handler says it decodes and emits.
     pub(crate) types: StageTypes,
+    /// The inputs of a multi-input stage, in order; `None` for any number of one kind.
+    pub(crate) inputs: Option<multi_input::DeclaredInputs>,
 }
 
 /// What a stage's handler says it decodes and emits; `None` for any record.
@@ -164,6 +168,7 @@ impl FlowBuilder {
             config: StageConfig::default(),
             factory,
             types,
+            inputs: None,
         });
         stage
     }
@@ -636,6 +641,7 @@ impl FlowBuilder {
             .collect();
         let graph = Graph::validate(&self.name, shape, &named_edges)?;
         self.check_types(&graph)?;
+        self.check_inputs(&graph)?;
         let mut windows = Vec::with_capacity(self.edges.len());
         for (edge, named) in self.edges.iter().zip(&named_edges) {
             let window = NonZeroU64::new(edge.window).ok_or_else(|| GraphError::ZeroWindow {

@@ -102,6 +102,57 @@ pub enum GraphError {
         /// What it decodes.
         decodes: RecordType,
     },
+    /// A stage that reads named inputs (a join, a multi-input stage) has no edge for one of
+    /// them.
+    #[error(
+        "{kind} `{stage}` has no edge for its input `{input}` (input {index} of {}); declare one edge per input, in order",
+        inputs.join(", ")
+    )]
+    MissingInput {
+        /// The stage.
+        stage: String,
+        /// Its kind.
+        kind: StageKind,
+        /// The input without an edge.
+        input: String,
+        /// Its index.
+        index: usize,
+        /// Every input the stage expects, in order.
+        inputs: Vec<String>,
+    },
+    /// A stage that reads named inputs has more edges than inputs.
+    #[error(
+        "{kind} `{stage}` reads {} inputs ({}), but edge {from} -> {stage} is one more",
+        inputs.len(),
+        inputs.join(", ")
+    )]
+    ExtraInput {
+        /// The stage.
+        stage: String,
+        /// Its kind.
+        kind: StageKind,
+        /// The upstream of the edge too many.
+        from: String,
+        /// Every input the stage expects, in order.
+        inputs: Vec<String>,
+    },
+    /// A stage reads an input to its end first (`ReadPolicy::hydrate_first`) that shares an
+    /// upstream with an input it holds back: once the held-back branch's backpressure window
+    /// filled, the shared upstream would stop, the input read first would never end, and the
+    /// flow would hang.
+    #[error(
+        "`{stage}` reads its input `{first}` to its end before `{held_back}`, but both read from `{shared}`: the held-back branch would stop `{shared}` and `{first}` would never end; use a live read policy or separate sources"
+    )]
+    HydrationDeadlock {
+        /// The stage.
+        stage: String,
+        /// The input it reads first.
+        first: String,
+        /// The input it holds back.
+        held_back: String,
+        /// A stage both inputs read from.
+        shared: String,
+    },
     /// An edge has a zero backpressure window.
     #[error("edge {from} -> {to} has a backpressure window of 0; it must be at least 1")]
     ZeroWindow {

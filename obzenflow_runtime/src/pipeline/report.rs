@@ -125,6 +125,9 @@ pub struct StageReport {
     pub first_errors: Vec<String>,
     /// What a sink said it delivered (destination, records, bytes).
     pub receipts: Vec<obzenflow_core::DeliveryReceipt>,
+    /// The state its handler held at the end, and at its peak (keys, records), for a handler
+    /// that reports it (joins, for instance); the report prints it under the table.
+    pub state_size: Option<crate::stages::StateGauge>,
 }
 
 impl StageReport {
@@ -151,6 +154,7 @@ impl StageReport {
             backpressure_wait: stage.backpressure_wait,
             first_errors,
             receipts,
+            state_size: stage.state_size,
         }
     }
 }
@@ -314,6 +318,7 @@ impl fmt::Display for FlowReport {
             grouped(self.throughput().round() as u64)
         )?;
         write_table(f, &self.stages)?;
+        write_state_sizes(f, &self.stages)?;
         write_errors(f, &self.stages)?;
         write_receipts(f, &self.stages)?;
         let lagging: Vec<String> = self
@@ -387,6 +392,16 @@ fn write_table(f: &mut fmt::Formatter<'_>, stages: &[StageReport]) -> fmt::Resul
             },
             backpressure(stage)
         )?;
+    }
+    Ok(())
+}
+
+/// The state gauge of every stage whose handler reports one.
+fn write_state_sizes(f: &mut fmt::Formatter<'_>, stages: &[StageReport]) -> fmt::Result {
+    for stage in stages {
+        if let Some(gauge) = &stage.state_size {
+            writeln!(f, "  state held by `{}`: {gauge}", stage.name)?;
+        }
     }
     Ok(())
 }

@@ -17,17 +17,20 @@ pub enum StageKind {
     Transform,
     /// Folds records into state and emits results.
     Stateful,
+    /// Reads several inputs, knowing which each record came from (a `MultiInputHandler`).
+    Join,
     /// Delivers records out of the flow.
     Sink,
 }
 
 impl StageKind {
-    /// The stable lowercase name (`source`, `transform`, `stateful`, `sink`).
+    /// The stable lowercase name (`source`, `transform`, `stateful`, `join`, `sink`).
     pub const fn as_str(&self) -> &'static str {
         match self {
             Self::Source => "source",
             Self::Transform => "transform",
             Self::Stateful => "stateful",
+            Self::Join => "join",
             Self::Sink => "sink",
         }
     }

@@ -13,6 +13,7 @@ use obzenflow_core::ErrorKind;
 
 use super::error_counts::{error_kind_index, ErrorCounts, ERROR_KINDS};
 use super::histogram::{AtomicHistogram, HistogramSnapshot, LocalHistogram};
+use super::state_size::{AtomicStateGauge, StateGauge, StateSize};
 use crate::journal::BackpressureObserver;
 
 /// How many error reasons a stage keeps for its report.
@@ -34,6 +35,7 @@ pub struct StageCounters {
     processing_time: AtomicHistogram,
     backpressure_waits: AtomicU64,
     backpressure_wait_ns: AtomicU64,
+    state: AtomicStateGauge,
 }
 
 /// A consistent-enough copy of [`StageCounters`] at one moment.
@@ -100,6 +102,16 @@ impl StageCounters {
     /// The processing times recorded so far; empty when metrics are disabled.
     pub fn processing_time(&self) -> HistogramSnapshot {
         self.processing_time.snapshot()
+    }
+
+    /// The state its handler reported holding (latest and peak), if it reports one.
+    pub fn state(&self) -> Option<StateGauge> {
+        self.state.get()
+    }
+
+    /// Records the size of the state the handler holds; once per batch.
+    pub(crate) fn set_state(&self, size: StateSize) {
+        self.state.set(size);
     }
 
     /// How many appends waited for a slow reader, and for how long in total.

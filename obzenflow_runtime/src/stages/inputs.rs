@@ -4,6 +4,12 @@
 //! The edge contract: when an upstream's end-of-stream marker says it wrote `n` data records,
 //! this stage must have read exactly `n` data records from that upstream. A mismatch means a
 //! record was lost or duplicated on the edge, and fails the stage naming the edge.
+//!
+//! Order: the records of one upstream are read in its journal's order, and its end-of-stream
+//! after all of them. Between upstreams nothing is promised beyond that: they are read round
+//! robin, a batch at a time, starting from a different one each batch. A stage may name
+//! upstreams to read first ([`Inputs::read_first`]): until each of them has ended, the others
+//! are neither read nor waited on.
 
 use std::sync::Arc;
 
@@ -34,6 +40,10 @@ pub(crate) struct Inputs {
     batch: Vec<Record>,
     batch_at: Vec<ContentAt>,
     next_upstream: usize,
+    /// The upstreams read to their end before any other is read (by index), if any.
+    first: Vec<usize>,
+    /// Upstreams whose end-of-stream was read since [`Inputs::take_ended`] last ran, in order.
+    ended_order: Vec<usize>,
 }
 
 impl Inputs {
@@ -54,7 +64,31 @@ impl Inputs {
             batch: Vec::new(),
             batch_at: Vec::new(),
             next_upstream: 0,
+            first: Vec::new(),
+            ended_order: Vec::new(),
         }
+    }
+
+    /// Reads only the upstreams in `first` (by index; others are ignored) until each of them
+    /// has ended; only then the rest. [`wait`](Self::wait) waits only on the upstreams that
+    /// may be read.
+    pub(crate) fn read_first(&mut self, first: Vec<usize>) {
+        self.first = first
+            .into_iter()
+            .filter(|index| *index < self.upstreams.len())
+            .collect();
+    }
+
+    /// Whether the upstream at `index` may be read now.
+    fn readable(&self, index: usize) -> bool {
+        let gated = self.first.iter().any(|first| !self.upstreams[*first].ended);
+        !gated || self.first.contains(&index)
+    }
+
+    /// Moves the upstreams whose end-of-stream was read since the last call into `out`, in the
+    /// order they ended; each upstream ends once.
+    pub(crate) fn take_ended(&mut self, out: &mut Vec<usize>) {
+        out.append(&mut self.ended_order);
     }
 
     /// Whether every upstream has ended.
@@ -101,15 +135,17 @@ impl Inputs {
         read.map(|_| ())
     }
 
-    /// Waits until some upstream that has not ended has a record to read.
+    /// Waits until some upstream that has not ended, and may be read now, has a record to
+    /// read.
     ///
     /// Cancel safety: cancel safe; nothing is consumed.
     pub(crate) async fn wait(&self) -> Result<(), StageError> {
         let mut waits: Vec<BoxFuture<'_, Result<(), JournalError>>> = self
             .upstreams
             .iter()
-            .filter(|upstream| !upstream.ended)
-            .map(|upstream| upstream.reader.wait())
+            .enumerate()
+            .filter(|(index, upstream)| !upstream.ended && self.readable(*index))
+            .map(|(_, upstream)| upstream.reader.wait())
             .collect();
         let result = match waits.pop() {
             None => Ok(()),
@@ -133,12 +169,26 @@ impl Inputs {
     ) -> Result<usize, StageError> {
         let count = self.upstreams.len();
         let mut read = 0;
+        // Decided once per batch: an upstream read first that ends in this batch lets the
+        // others be read from the next batch on, so its end is handed over before any of
+        // their records.
+        if self.first.iter().all(|first| self.upstreams[*first].ended) {
+            self.first.clear();
+        }
+        let readable: Vec<bool> = if self.first.is_empty() {
+            Vec::new()
+        } else {
+            (0..count).map(|index| self.readable(index)).collect()
+        };
         for step in 0..count {
             if read >= max {
                 break;
             }
             // Start from a different upstream each time so no edge can starve another.
             let index = (self.next_upstream + step) % count;
+            if !readable.is_empty() && !readable[index] {
+                continue;
+            }
             read += self.read_upstream(index, max - read, out, out_at)?;
         }
         self.next_upstream = (self.next_upstream + 1) % count.max(1);
@@ -183,6 +233,7 @@ impl Inputs {
                 _ => {
                     if let Some(expected) = event.end_of_stream_count() {
                         upstream.ended = true;
+                        self.ended_order.push(index);
                         if expected != upstream.data_records_read {
                             return Err(StageError::EdgeContract {
                                 stage: self.stage.to_string(),

@@ -92,6 +92,11 @@ impl Outputs {
         self.timings.record(elapsed_ns);
     }
 
+    /// Publishes the size of the state the stage's handler holds.
+    pub(crate) fn report_state(&self, size: super::state_size::StateSize) {
+        self.counters.set_state(size);
+    }
+
     /// Counts one input record (read from upstream, or produced by a source handler).
     pub(crate) fn count_input(&mut self) {
         self.batch.records_in += 1;

@@ -13,6 +13,7 @@ use super::error::{HandlerFailure, RecordError, StageError};
 use super::inputs::Inputs;
 use super::logic::{elapsed_ns, Progress, StageLogic};
 use super::outputs::Outputs;
+use super::state_size::StateSize;
 
 /// The outcome of processing one record: its outputs, or why it failed.
 pub type RecordResult = Result<Vec<ChainEvent>, RecordError>;
@@ -78,6 +79,12 @@ pub trait TransformHandler: Send + 'static {
     /// Called once when every upstream has ended; returns records still held (aggregates).
     fn drain(&mut self) -> Result<Vec<ChainEvent>, HandlerFailure> {
         Ok(Vec::new())
+    }
+
+    /// How much state it holds, asked after each batch and published as the stage's state
+    /// gauge ([`StateSize`]); `None` (the default) for none.
+    fn state_size(&self) -> Option<StateSize> {
+        None
     }
 }
 
@@ -217,8 +224,8 @@ pub trait AsyncTransformHandler: Send + 'static {
 /// of the batch time; the outputs of every input, in input order, in one vector.
 #[derive(Default)]
 pub(crate) struct Processed {
-    outcomes: Vec<(Result<usize, RecordError>, u64)>,
-    outputs: Vec<ChainEvent>,
+    pub(super) outcomes: Vec<(Result<usize, RecordError>, u64)>,
+    pub(super) outputs: Vec<ChainEvent>,
 }
 
 impl Processed {
@@ -235,11 +242,25 @@ impl Processed {
 /// A batch processor with per-record timings, the shape both handler forms reduce to.
 pub(crate) trait TimedProcessor: Send + 'static {
     fn initialize(&mut self) -> impl Future<Output = Result<(), HandlerFailure>> + Send;
+    /// Processes `events`, read at `at` (whose `journal` is the input each came from).
     fn process_batch<'a>(
         &'a mut self,
         events: &'a [Record],
+        at: &'a [ContentAt],
         processed: &'a mut Processed,
     ) -> impl Future<Output = ()> + Send + 'a;
+    /// Tells the handler the inputs in `ended` ended, in order; it may push records to `out`.
+    fn inputs_ended(
+        &mut self,
+        _ended: &[usize],
+        _out: &mut Vec<ChainEvent>,
+    ) -> Result<(), HandlerFailure> {
+        Ok(())
+    }
+    /// The size of the state the handler holds, if it reports one.
+    fn state_size(&self) -> Option<StateSize> {
+        None
+    }
     fn drain(&mut self) -> impl Future<Output = Result<Vec<ChainEvent>, HandlerFailure>> + Send;
 }
 
@@ -264,7 +285,12 @@ impl<H: TransformHandler> TimedProcessor for SyncTransform<H> {
         self.handler.initialize()
     }
 
-    async fn process_batch<'a>(&'a mut self, events: &'a [Record], processed: &'a mut Processed) {
+    async fn process_batch<'a>(
+        &'a mut self,
+        events: &'a [Record],
+        _at: &'a [ContentAt],
+        processed: &'a mut Processed,
+    ) {
         // One clock read per batch, not per record: each record is charged an equal share.
         let start = Instant::now();
         let first = processed.outcomes.len();
@@ -286,6 +312,10 @@ impl<H: TransformHandler> TimedProcessor for SyncTransform<H> {
         }
     }
 
+    fn state_size(&self) -> Option<StateSize> {
+        self.handler.state_size()
+    }
+
     async fn drain(&mut self) -> Result<Vec<ChainEvent>, HandlerFailure> {
         self.handler.drain()
     }
@@ -299,7 +329,12 @@ impl<H: AsyncTransformHandler> TimedProcessor for AsyncTransform<H> {
         self.0.initialize().await
     }
 
-    async fn process_batch<'a>(&'a mut self, events: &'a [Record], processed: &'a mut Processed) {
+    async fn process_batch<'a>(
+        &'a mut self,
+        events: &'a [Record],
+        _at: &'a [ContentAt],
+        processed: &'a mut Processed,
+    ) {
         let start = Instant::now();
         let outcomes = self.0.process_batch(events).await;
         let share = elapsed_ns(start) / events.len().max(1) as u64;
@@ -315,8 +350,10 @@ impl<H: AsyncTransformHandler> TimedProcessor for AsyncTransform<H> {
 
 /// The transform (and stateful) strategy of the stage supervisor.
 pub(crate) struct TransformLogic<P> {
-    /// A stateful stage absorbs most records into its state; that is not filtering.
-    counts_empty_as_filtered: bool,
+    /// Per input (by index; inputs past the end as the last), whether a record that produced
+    /// no output counts as filtered: a stateful stage absorbs most records into its state,
+    /// which is not filtering, and so does the state input of a multi-input stage.
+    filtered_when_empty: Vec<bool>,
     stage: Arc<str>,
     processor: P,
     inputs: Inputs,
@@ -324,19 +361,51 @@ pub(crate) struct TransformLogic<P> {
     /// Where each of `to_process` was read.
     to_process_at: Vec<ContentAt>,
     processed: Processed,
+    /// Inputs whose end was read in the batch in hand.
+    ended: Vec<usize>,
 }
 
 impl<P: TimedProcessor> TransformLogic<P> {
     pub(crate) fn new(kind: StageKind, stage: Arc<str>, processor: P, inputs: Inputs) -> Self {
+        Self::with_filtering(stage, processor, inputs, vec![kind == StageKind::Transform])
+    }
+
+    /// A logic whose records of input `i` that produce nothing count as filtered when
+    /// `filtered_when_empty[i]` (the last entry stands for the inputs past the end).
+    pub(crate) fn with_filtering(
+        stage: Arc<str>,
+        processor: P,
+        inputs: Inputs,
+        filtered_when_empty: Vec<bool>,
+    ) -> Self {
         Self {
-            counts_empty_as_filtered: kind == StageKind::Transform,
+            filtered_when_empty,
             stage,
             processor,
             inputs,
             to_process: Vec::new(),
             to_process_at: Vec::new(),
             processed: Processed::default(),
+            ended: Vec::new(),
         }
+    }
+
+    /// Hands the ends read in this batch to the handler, then publishes its state size.
+    fn after_batch(&mut self, outputs: &mut Outputs) -> Result<(), StageError> {
+        self.inputs.take_ended(&mut self.ended);
+        if !self.ended.is_empty() {
+            let mut held = Vec::new();
+            let ended = self.processor.inputs_ended(&self.ended, &mut held);
+            self.ended.clear();
+            ended.map_err(|failure| failure.into_stage_error(&self.stage))?;
+            for record in held {
+                outputs.emit(record, None, 0);
+            }
+        }
+        if let Some(size) = self.processor.state_size() {
+            outputs.report_state(size);
+        }
+        Ok(())
     }
 
     /// Routes a processed batch: outputs to the data lane, failures to the error lane.
@@ -363,11 +432,14 @@ impl<P: TimedProcessor> TransformLogic<P> {
         }
         let mut produced = produced.drain(..);
         let inputs = self.to_process.drain(..).zip(self.to_process_at.drain(..));
+        let filtered_when_empty = &self.filtered_when_empty;
+        let last = filtered_when_empty.len().saturating_sub(1);
         for ((input, at), (outcome, elapsed)) in inputs.zip(outcomes.drain(..)) {
             outputs.record_processing_time(elapsed);
             match outcome {
                 Ok(0) => {
-                    if self.counts_empty_as_filtered {
+                    let index = (at.journal as usize).min(last);
+                    if filtered_when_empty.get(index).copied().unwrap_or(false) {
                         outputs.count_filtered();
                     }
                 }
@@ -408,10 +480,11 @@ impl<P: TimedProcessor> StageLogic for TransformLogic<P> {
         )?;
         if !self.to_process.is_empty() {
             self.processor
-                .process_batch(&self.to_process, &mut self.processed)
+                .process_batch(&self.to_process, &self.to_process_at, &mut self.processed)
                 .await;
             self.route(outputs)?;
         }
+        self.after_batch(outputs)?;
         outputs.flush().await?;
         Ok(self.inputs.progress())
     }

@@ -2,9 +2,13 @@
 //!
 //! Scenario names are the flow benchmark's (`obzenflow_runtime/benches/flow/scenario.rs`):
 //! `<engine>-<shape>`, where a shape's depth counts every stage, source and sink included; and
-//! the csv-typed benchmark's (`examples/benches/csv_typed`): `csv-typed-<engine>`.
+//! the csv-typed benchmark's (`examples/benches/csv_typed`): `csv-typed-<engine>`; and the
+//! joins benchmark's (`examples/benches/joins`): `join-<lookup|window>-<engine>`.
 
 use super::csv_typed::SCENARIOS as CSV_TYPED_SCENARIOS;
+use super::joins::{
+    is_joins_scenario, DOUBLED as JOINS_DOUBLED, SCENARIOS as JOINS_SCENARIOS, WINDOW_RECORDS,
+};
 use crate::error::XtaskError;
 
 /// Rounds per scenario by default: the median of three shrugs off one noisy run.
@@ -129,6 +133,11 @@ impl Planned {
         CSV_TYPED_SCENARIOS.contains(&self.scenario.as_str())
     }
 
+    /// Whether the scenario belongs to the joins benchmark.
+    pub(crate) fn is_joins(&self) -> bool {
+        is_joins_scenario(&self.scenario)
+    }
+
     /// The scenario name, with the record count when it is not the default.
     pub(crate) fn label(&self) -> String {
         match self.records {
@@ -154,8 +163,15 @@ pub(crate) fn scenarios(options: &Options) -> Vec<Planned> {
         )
         .chain(IDLE_SCENARIOS.iter().map(|name| (*name).to_owned()))
         .chain(CSV_TYPED_SCENARIOS.iter().map(|name| (*name).to_owned()))
+        .chain(JOINS_SCENARIOS.iter().map(|name| (*name).to_owned()))
         .map(|scenario| Planned::new(scenario, None))
         .collect();
+    // The window join again with twice the records per stream: its peak memory must not grow.
+    planned.extend(
+        JOINS_DOUBLED
+            .iter()
+            .map(|name| Planned::new((*name).to_owned(), Some(2 * WINDOW_RECORDS))),
+    );
     if options.full {
         let full = FULL_SCENARIOS
             .iter()
@@ -225,10 +241,17 @@ mod tests {
         let planned = scenarios(&parse(&[]).expect("valid"));
         assert_eq!(
             planned.len(),
-            SHAPES.len() * ENGINES.len() + 3 + 2 + CSV_TYPED_SCENARIOS.len()
+            SHAPES.len() * ENGINES.len()
+                + 3
+                + 2
+                + CSV_TYPED_SCENARIOS.len()
+                + JOINS_SCENARIOS.len()
+                + JOINS_DOUBLED.len()
         );
         assert_eq!(planned[0], Planned::new("baseline-depth2".to_owned(), None));
-        assert!(planned.iter().all(|planned| planned.records.is_none()));
+        assert!(planned
+            .iter()
+            .all(|planned| planned.records.is_none() || planned.is_joins()));
         let names: Vec<&str> = planned
             .iter()
             .map(|planned| planned.scenario.as_str())
@@ -241,6 +264,8 @@ mod tests {
             "idle-disk",
             "csv-typed-single",
             "csv-typed-disk",
+            "join-lookup-disk",
+            "join-window-single",
         ] {
             assert!(names.contains(&name), "{name} missing from {names:?}");
         }

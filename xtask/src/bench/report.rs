@@ -93,12 +93,14 @@ pub(crate) fn progress_line(planned: &Planned, figures: &Value) -> String {
     let label = planned.label();
     let mut line = match figures["idle_cpu_seconds"].as_f64() {
         Some(cpu) => format!("{label:<24} {cpu:.3} CPU s while idle"),
-        None if super::csv_typed::is_csv_typed(figures) => format!(
-            "{label:<24} {:>11} rows/s      wall {:.2} s   peak RSS {}",
-            grouped(figures["records_per_sec"].as_f64()),
-            figures["seconds"].as_f64().unwrap_or_default(),
-            mebibytes(figures["peak_rss_kib"].as_f64()),
-        ),
+        None if super::csv_typed::is_csv_typed(figures) || super::joins::is_joins(figures) => {
+            format!(
+                "{label:<24} {:>11} rows/s      wall {:.2} s   peak RSS {}",
+                grouped(figures["records_per_sec"].as_f64()),
+                figures["seconds"].as_f64().unwrap_or_default(),
+                mebibytes(figures["peak_rss_kib"].as_f64()),
+            )
+        }
         None => format!(
             "{label:<24} {:>11} records/s   p50 {:>9} µs   peak RSS {}",
             grouped(figures["records_per_sec"].as_f64()),
@@ -336,7 +338,7 @@ pub(crate) fn table(results: &[Value]) -> String {
     // The csv-typed runs have a table of their own (`csv_typed::table`).
     let (idle, runs): (Vec<&Value>, Vec<&Value>) = results
         .iter()
-        .filter(|result| !super::csv_typed::is_csv_typed(result))
+        .filter(|result| !super::csv_typed::is_csv_typed(result) && !super::joins::is_joins(result))
         .partition(|result| result["idle_cpu_seconds"].is_number());
     if idle.is_empty() && runs.is_empty() {
         return String::new();
