@@ -17,7 +17,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
@@ -362,9 +362,78 @@ pub(crate) fn run() -> Result<(), XtaskError> {
         plan.libraries.len(),
         plan.libraries.join(", ")
     );
+    let target = metadata["target_directory"].as_str().map(PathBuf::from);
+    let verify_dir = target
+        .as_deref()
+        .map(|target| target.join("package-verify"));
+    forget_earlier_packages(&plan.libraries, target.as_deref(), verify_dir.as_deref())?;
     let mut command = package_command(&plan.libraries);
+    if let Some(verify_dir) = &verify_dir {
+        command.arg("--target-dir").arg(verify_dir);
+    }
     println!("package: {}", cmd::describe(&command));
     run_package(&mut command)
+}
+
+/// Removes what earlier `cargo package` runs left of these libraries: the packages and their
+/// verification builds (`<target>/package`), and what cargo unpacked of them into its source
+/// cache. Verifying a package builds it against the other libraries' packages, which cargo
+/// serves from a temporary local registry, unpacks under
+/// `$CARGO_HOME/registry/src/-<hash>/<name>-<version>` and builds as registry crates; it
+/// unpacks and builds a name and version only once, so without this a library that changed
+/// since the last run but kept its version is verified against its old code. Only those
+/// local registries (`-<hash>`) are touched, never crates.io's. The verification builds go to
+/// a target directory of their own (`verify_dir`), where the build records of these libraries
+/// are removed so they are rebuilt and their dependencies are not.
+fn forget_earlier_packages(
+    libraries: &[String],
+    target: Option<&Path>,
+    verify_dir: Option<&Path>,
+) -> Result<(), XtaskError> {
+    let remove =
+        |path: PathBuf| fs::remove_dir_all(&path).map_err(|source| XtaskError::Io { path, source });
+    let ours = |name: &str| {
+        libraries.iter().any(|library| {
+            name.strip_prefix(library.as_str())
+                .is_some_and(|rest| rest.starts_with('-'))
+        })
+    };
+    if let Some(packages) = target.map(|target| target.join("package")) {
+        if packages.exists() {
+            remove(packages)?;
+        }
+    }
+    if let Some(fingerprints) = verify_dir.map(|dir| dir.join("debug").join(".fingerprint")) {
+        for entry in fs::read_dir(fingerprints).into_iter().flatten().flatten() {
+            if ours(&entry.file_name().to_string_lossy()) {
+                remove(entry.path())?;
+            }
+        }
+    }
+    let cargo_home = match std::env::var_os("CARGO_HOME") {
+        Some(home) => PathBuf::from(home),
+        None => match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(".cargo"),
+            None => return Ok(()),
+        },
+    };
+    let Ok(registries) = fs::read_dir(cargo_home.join("registry").join("src")) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        let Ok(unpacked) = fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for crate_dir in unpacked.flatten() {
+            if ours(&crate_dir.file_name().to_string_lossy()) {
+                remove(crate_dir.path())?;
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
