@@ -7,6 +7,7 @@ mod cmd;
 mod crash;
 mod error;
 mod layering;
+mod nats;
 mod package;
 mod smoke;
 mod soak;
@@ -48,6 +49,8 @@ fn print_help() {
     println!("               every second; fails if it keeps growing after warm-up (not in CI)");
     println!("               [--seconds N] per storage (default 60),");
     println!("               [--storage memory|disk|both] (default both)");
+    println!("    nats       install nats-server (Debian package, 2.9 or later) where it is");
+    println!("               missing, for the JetStream journal tests (part of ci)");
     println!("    help       print this message");
 }
 
@@ -67,6 +70,7 @@ fn dispatch(subcommand: Option<&str>) -> Result<(), XtaskError> {
         Some("layering") => run_alone(&ci::LAYERING),
         Some("tidy") => run_alone(&ci::TIDY),
         Some("package") => run_alone(&ci::PACKAGE),
+        Some("nats") => run_alone(&ci::NATS),
         Some(other) => match NOT_BUILT_YET.iter().find(|name| **name == other) {
             Some(subcommand) => Err(XtaskError::NotBuiltYet { subcommand }),
             None => Err(XtaskError::UnknownSubcommand {
