@@ -1,7 +1,184 @@
 //! Journals on real `nats-server` processes (feature `jetstream`; `cargo xtask nats` installs
 //! the server): a single node and a 3-node cluster, started and stopped by each test.
+//!
+//! Each flow test compares the JetStream run with the same flow on memory or disk journals:
+//! the records a sink received, and `verify` between the JetStream run (exported to a run
+//! directory, frame for frame) and a disk run. Record counts are small so that the whole file
+//! runs in seconds in CI.
 
-use obzenflow_stages::jetstream::{LocalNats, LocalNatsConfig};
+use std::path::Path;
+
+use obzenflow_core::ChainEvent;
+use obzenflow_runtime::journal::inspect;
+use obzenflow_runtime::pipeline::{FlowBuilder, FlowReport, Journals};
+use obzenflow_runtime::replay::verify;
+use obzenflow_runtime::stages::{AsyncSourceHandler, HandlerFailure, SourcePoll};
+use obzenflow_stages::jetstream::{JetStreamConfig, JetStreamJournals, LocalNats, LocalNatsConfig};
+use obzenflow_stages::sinks::CollectSink;
+use obzenflow_stages::transforms::map;
+use serde_json::json;
+use tokio::sync::{oneshot, Semaphore};
+
+/// A source of `records` numbered records in batches of `batch`, which after `pause_after`
+/// records tells `paused` and waits for `resume` before it goes on: a test does something to
+/// the cluster mid-run, at a point it knows.
+struct PausingSource {
+    next: u64,
+    records: u64,
+    batch: u64,
+    pause_after: u64,
+    paused: Option<oneshot::Sender<()>>,
+    resume: std::sync::Arc<Semaphore>,
+}
+
+impl PausingSource {
+    fn new(records: u64, batch: u64) -> Self {
+        Self {
+            next: 0,
+            records,
+            batch,
+            pause_after: u64::MAX,
+            paused: None,
+            resume: std::sync::Arc::new(Semaphore::new(0)),
+        }
+    }
+
+    /// The same source, pausing after `records` records; returns the pause signal and the
+    /// resume gate.
+    fn pausing_after(
+        mut self,
+        records: u64,
+    ) -> (Self, oneshot::Receiver<()>, std::sync::Arc<Semaphore>) {
+        let (paused, paused_rx) = oneshot::channel();
+        self.pause_after = records;
+        self.paused = Some(paused);
+        let resume = self.resume.clone();
+        (self, paused_rx, resume)
+    }
+}
+
+impl AsyncSourceHandler for PausingSource {
+    async fn next_batch(&mut self, _max: usize) -> Result<SourcePoll, HandlerFailure> {
+        if self.next >= self.pause_after {
+            if let Some(paused) = self.paused.take() {
+                let _ = paused.send(());
+                let _ = self.resume.acquire().await.map(|permit| permit.forget());
+            }
+        }
+        if self.next >= self.records {
+            return Ok(SourcePoll::Done);
+        }
+        let end = (self.next + self.batch).min(self.records);
+        let events = (self.next..end)
+            .map(|n| ChainEvent::data("number", json!({ "n": n, "label": format!("#{n}") })))
+            .collect();
+        self.next = end;
+        Ok(SourcePoll::Records(events))
+    }
+}
+
+/// Source, three transforms, sink: the depth-3 shape of the benchmark.
+fn depth3(source: PausingSource, sink: CollectSink) -> FlowBuilder {
+    FlowBuilder::new("depth3")
+        .async_source("numbers", source)
+        .transform(
+            "double",
+            map(|mut event: ChainEvent| {
+                if let Some(payload) = event.payload_mut() {
+                    let n = payload["n"].as_u64().unwrap_or_default();
+                    payload["double"] = (n * 2).into();
+                }
+                event
+            }),
+        )
+        .transform(
+            "square",
+            map(|mut event: ChainEvent| {
+                if let Some(payload) = event.payload_mut() {
+                    let n = payload["n"].as_u64().unwrap_or_default();
+                    payload["square"] = (n * n).into();
+                }
+                event
+            }),
+        )
+        .transform(
+            "tag",
+            map(|mut event: ChainEvent| {
+                if let Some(payload) = event.payload_mut() {
+                    payload["tag"] = "checked".into();
+                }
+                event
+            }),
+        )
+        .sink("out", sink)
+        .chain(["numbers", "double", "square", "tag", "out"])
+}
+
+async fn run(builder: FlowBuilder) -> FlowReport {
+    let report = builder.build().unwrap().run().await.unwrap();
+    assert!(report.is_success(), "{report}");
+    report
+}
+
+/// The `n` of every record the sink received, in order.
+fn numbers(sink: &CollectSink) -> Vec<u64> {
+    sink.payloads()
+        .iter()
+        .map(|payload| payload["n"].as_u64().unwrap())
+        .collect()
+}
+
+/// Runs `depth3` on disk journals under `base`; returns the run directory and what the sink
+/// received.
+async fn disk_run(base: &Path, records: u64) -> (std::path::PathBuf, Vec<serde_json::Value>) {
+    let sink = CollectSink::new();
+    let report = run(depth3(PausingSource::new(records, 64), sink.clone())
+        .journals(Journals::disk(base.join("disk"))))
+    .await;
+    (report.run_dir.clone().unwrap(), sink.payloads())
+}
+
+/// Exports the JetStream run, then checks it as every reader of run directories does: it
+/// validates clean, and `verify` finds 0 differences with `baseline`.
+async fn assert_same_as_disk(
+    journals: &JetStreamJournals,
+    report: &FlowReport,
+    baseline: &Path,
+    base: &Path,
+) {
+    let exported = journals
+        .export_run(report.run_id, base.join("exported"))
+        .await
+        .unwrap();
+    let validation = inspect::validate_run(&exported).unwrap();
+    assert!(validation.is_clean(), "{validation:?}");
+    let verdict = verify(baseline, &exported).unwrap();
+    assert!(verdict.is_identical(), "{verdict}");
+    assert_eq!(verdict.differences, 0);
+}
+
+/// The index of the node leading the stream of run `run_id`.
+async fn stream_leader(cluster: &LocalNats, run_id: obzenflow_core::RunId) -> usize {
+    let servers: Vec<async_nats::ServerAddr> = cluster
+        .url_list()
+        .split(',')
+        .map(|url| url.parse().unwrap())
+        .collect();
+    let client = async_nats::connect(servers).await.unwrap();
+    let context = async_nats::jetstream::new(client);
+    let mut stream = context
+        .get_stream(JetStreamJournals::stream_name(run_id))
+        .await
+        .unwrap();
+    let info = stream.info().await.unwrap();
+    let leader = info
+        .cluster
+        .as_ref()
+        .and_then(|cluster| cluster.leader.clone());
+    let leader = leader.expect("an R3 stream has a leader");
+    // Nodes are named n1, n2, n3.
+    leader.trim_start_matches('n').parse::<usize>().unwrap() - 1
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_node_and_a_three_node_cluster_start_ready_and_stop() {
@@ -19,4 +196,78 @@ async fn a_single_node_and_a_three_node_cluster_start_ready_and_stop() {
     assert_eq!(cluster.url_list().split(',').count(), 2);
     drop(cluster);
     assert!(!dir.exists(), "the cluster's directory is removed on drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_depth_3_flow_on_a_single_node_gives_the_records_of_memory_and_disk_journals() {
+    const RECORDS: u64 = 3_000;
+    let nats = LocalNats::start(LocalNatsConfig::nodes(1)).await.unwrap();
+    let journals = JetStreamJournals::connect(JetStreamConfig::new(nats.url_list()))
+        .await
+        .unwrap();
+    let base = tempfile::tempdir().unwrap();
+
+    let memory_sink = CollectSink::new();
+    let _memory = run(depth3(PausingSource::new(RECORDS, 64), memory_sink.clone())
+        .journals(Journals::memory_unbounded()))
+    .await;
+    let (disk_dir, disk_payloads) = disk_run(base.path(), RECORDS).await;
+
+    let sink = CollectSink::new();
+    let report =
+        run(depth3(PausingSource::new(RECORDS, 64), sink.clone()).journals(journals.journals()))
+            .await;
+    assert_eq!(numbers(&sink), (0..RECORDS).collect::<Vec<_>>());
+    assert_eq!(sink.payloads(), memory_sink.payloads());
+    assert_eq!(sink.payloads(), disk_payloads);
+    assert!(
+        report
+            .to_string()
+            .contains("JetStream journals (1 replica)"),
+        "{report}"
+    );
+
+    let manifest = journals.manifest(report.run_id).await.unwrap();
+    assert_eq!(
+        manifest.status,
+        obzenflow_runtime::journal::RunStatus::Completed
+    );
+    let runs = journals.runs().await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_same_as_disk(&journals, &report, &disk_dir, base.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_one_node_of_three_mid_run_loses_and_duplicates_no_record() {
+    const RECORDS: u64 = 2_000;
+    let mut cluster = LocalNats::start(LocalNatsConfig::nodes(3)).await.unwrap();
+    let config = JetStreamConfig::new(cluster.url_list()).with_replicas(3);
+    let journals = JetStreamJournals::connect(config).await.unwrap();
+    let base = tempfile::tempdir().unwrap();
+    let (disk_dir, disk_payloads) = disk_run(base.path(), RECORDS).await;
+
+    let sink = CollectSink::new();
+    let (source, paused, resume) = PausingSource::new(RECORDS, 64).pausing_after(RECORDS / 2);
+    let flow = depth3(source, sink.clone())
+        .journals(journals.journals())
+        .build()
+        .unwrap();
+    let handle = flow.start().unwrap();
+    paused.await.unwrap();
+    // The run's stream exists (its first frames are stored): kill the node leading it, the
+    // hardest case, where the stream must elect a new leader before the next store.
+    let leader = stream_leader(&cluster, handle.run_id()).await;
+    cluster.kill(leader).await;
+    resume.add_permits(1);
+    let report = handle.wait().await.unwrap();
+    assert!(report.is_success(), "{report}");
+    assert_ne!(
+        stream_leader(&cluster, report.run_id).await,
+        leader,
+        "the stream elected a new leader after the kill"
+    );
+
+    assert_eq!(numbers(&sink), (0..RECORDS).collect::<Vec<_>>());
+    assert_eq!(sink.payloads(), disk_payloads);
+    assert_same_as_disk(&journals, &report, &disk_dir, base.path()).await;
 }
