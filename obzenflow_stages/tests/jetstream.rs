@@ -235,6 +235,46 @@ async fn a_depth_3_flow_on_a_single_node_gives_the_records_of_memory_and_disk_jo
     let runs = journals.runs().await.unwrap();
     assert_eq!(runs.len(), 1);
     assert_same_as_disk(&journals, &report, &disk_dir, base.path()).await;
+
+    // The command-line tool reads the run from JetStream as `obzenflow` reads a disk run.
+    let run_id = report.run_id.to_string();
+    let (exit, out) = cli(&nats, &["validate", &run_id]).await;
+    assert_eq!(exit.code(), 0, "{out}");
+    assert!(
+        out.contains("state: completed") && out.contains("tag.data: 3003 records, ok"),
+        "{out}"
+    );
+    let (exit, out) = cli(&nats, &["runs"]).await;
+    assert_eq!(exit.code(), 0, "{out}");
+    assert!(out.contains(&run_id) && out.contains("completed"), "{out}");
+    let (exit, out) = cli(&nats, &["inspect", &run_id, "tag"]).await;
+    assert_eq!(exit.code(), 0, "{out}");
+    assert_eq!(
+        out.lines()
+            .filter(|line| line.contains("\"checked\""))
+            .count() as u64,
+        RECORDS,
+        "{out}"
+    );
+}
+
+/// Runs `obzenflow-jetstream --servers <nats> <arguments>` in process; returns the exit and
+/// what it printed (stdout, then stderr).
+async fn cli(nats: &LocalNats, arguments: &[&str]) -> (obzenflow_runtime::cli::Exit, String) {
+    let mut all = vec![
+        "obzenflow-jetstream".to_owned(),
+        "--servers".to_owned(),
+        nats.url_list(),
+    ];
+    all.extend(arguments.iter().map(|argument| (*argument).to_owned()));
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let exit = obzenflow_stages::jetstream::run_cli(all, &mut stdout, &mut stderr).await;
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&stdout),
+        String::from_utf8_lossy(&stderr)
+    );
+    (exit, printed)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

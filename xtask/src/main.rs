@@ -41,6 +41,10 @@ fn print_help() {
     println!("               hand-written baselines; results in target/bench/results.json");
     println!("               [--full] adds 10M-record runs, [--rounds N] (default 3),");
     println!("               [FILTER...] keeps scenarios whose name contains a filter");
+    println!("               --jetstream [--rounds N] [--records N] instead runs depth 3 on disk");
+    println!(
+        "               journals, one JetStream node and a 3-node cluster (needs nats-server)"
+    );
     println!("    crash      kill a disk-journal flow with SIGKILL at seeded points and check");
     println!("               recovery after each kill, in release mode (the CI test, longer)");
     println!("               [--runs N] kills across the run (default 200), plus N/4 in its");
