@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use obzenflow_core::ChainEvent;
+use obzenflow_core::{ChainEvent, JournalError, JournalReader, Lane};
 use obzenflow_runtime::journal::inspect;
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowReport, Journals};
 use obzenflow_runtime::replay::verify;
@@ -310,4 +310,71 @@ async fn killing_one_node_of_three_mid_run_loses_and_duplicates_no_record() {
     assert_eq!(numbers(&sink), (0..RECORDS).collect::<Vec<_>>());
     assert_eq!(sink.payloads(), disk_payloads);
     assert_same_as_disk(&journals, &report, &disk_dir, base.path()).await;
+}
+
+/// Reads `reader` until the journal's seal closes it; returns the records.
+async fn read_to_the_seal(reader: &mut impl JournalReader) -> Vec<obzenflow_core::Record> {
+    let mut records = Vec::new();
+    loop {
+        match reader.wait().await {
+            Ok(()) => {
+                reader.read(256, &mut records).unwrap();
+            }
+            Err(JournalError::Closed { .. }) => return records,
+            Err(error) => panic!("{error}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_on_another_connection_follows_a_live_journal_on_its_own_durable_position() {
+    const RECORDS: u64 = 1_500;
+    let nats = LocalNats::start(LocalNatsConfig::nodes(1)).await.unwrap();
+    let config = JetStreamConfig::new(nats.url_list());
+    let journals = JetStreamJournals::connect(config.clone()).await.unwrap();
+    // The reader's own connection, as another process would have.
+    let elsewhere = JetStreamJournals::connect(config).await.unwrap();
+
+    let sink = CollectSink::new();
+    let (source, paused, resume) = PausingSource::new(RECORDS, 64).pausing_after(RECORDS / 3);
+    let handle = depth3(source, sink.clone())
+        .journals(journals.journals())
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    paused.await.unwrap();
+    let run_id = handle.run_id();
+    let mut reader = elsewhere
+        .reader(run_id, "square", Lane::Data, "follower")
+        .await
+        .unwrap();
+    resume.add_permits(1);
+    let records = read_to_the_seal(&mut reader).await;
+    let report = handle.wait().await.unwrap();
+    assert!(report.is_success(), "{report}");
+
+    let data: Vec<u64> = records
+        .iter()
+        .filter(|record| record.is_data())
+        .map(|record| record.field("n").unwrap().as_u64().unwrap())
+        .collect();
+    assert_eq!(data, (0..RECORDS).collect::<Vec<_>>());
+    let written = report.stage("square").unwrap();
+    assert_eq!(reader.position(), records.len() as u64);
+    assert_eq!(written.records_out, RECORDS, "{report}");
+    // Everything was acked: the same consumer opened again starts after the seal, closed.
+    reader.finish().await;
+    let mut again = elsewhere
+        .reader(run_id, "square", Lane::Data, "follower")
+        .await
+        .unwrap();
+    assert_eq!(again.position(), records.len() as u64);
+    assert!(read_to_the_seal(&mut again).await.is_empty());
+    // Another consumer name reads the journal from its start.
+    let mut fresh = elsewhere
+        .reader(run_id, "square", Lane::Data, "second")
+        .await
+        .unwrap();
+    assert_eq!(read_to_the_seal(&mut fresh).await.len(), records.len());
 }

@@ -112,6 +112,14 @@ pub enum JetStreamError {
         #[source]
         source: serde_json::Error,
     },
+    /// A run has no journal of that name and lane.
+    #[error("run {run_id} has no journal {journal}")]
+    NoSuchJournal {
+        /// The run.
+        run_id: String,
+        /// The journal asked for (`owner.lane`).
+        journal: String,
+    },
     /// A message of a run's stream is not on a subject of one of the run's journals.
     #[error("message {sequence} of stream {stream} is on subject {subject}, which names no journal of the run")]
     StrayMessage {
@@ -228,6 +236,39 @@ impl JetStreamJournals {
     /// The stream holding run `run_id`'s journals.
     pub fn stream_name(run_id: RunId) -> String {
         format!("OBZENFLOW_{run_id}")
+    }
+
+    /// A reader of the `lane` journal of `owner` (a stage or system component) of run
+    /// `run_id`, in this process or any other, on the durable consumer `consumer_name`: a
+    /// reader opened again under the same name resumes at the first frame it had not read to
+    /// the end. See [`JetStreamReader`](super::JetStreamReader).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a consumer made before the drop is resumed by the next call.
+    pub async fn reader(
+        &self,
+        run_id: RunId,
+        owner: &str,
+        lane: Lane,
+        consumer_name: &str,
+    ) -> Result<super::JetStreamReader, JetStreamError> {
+        let manifest = self.manifest(run_id).await?;
+        let journal = manifest_journal_id(&manifest, owner, lane).ok_or_else(|| {
+            JetStreamError::NoSuchJournal {
+                run_id: run_id.to_string(),
+                journal: format!("{owner}.{lane}"),
+            }
+        })?;
+        let subject = subject(&self.shared.config, run_id, owner, lane);
+        super::JetStreamReader::open(
+            &self.shared.context,
+            &Self::stream_name(run_id),
+            subject,
+            consumer_name,
+            journal,
+        )
+        .await
     }
 
     /// The manifest of run `run_id`.
@@ -407,6 +448,31 @@ fn journal_subjects(
             ((name, lane), subject)
         })
         .collect()
+}
+
+/// The id of journal `owner.lane` as the manifest names it.
+fn manifest_journal_id(manifest: &RunManifest, owner: &str, lane: Lane) -> Option<JournalId> {
+    use obzenflow_core::{SystemComponent, WriterId};
+    match lane {
+        Lane::Data | Lane::Error => manifest
+            .stages
+            .iter()
+            .find(|stage| stage.name == owner)
+            .map(|stage| JournalId::new(WriterId::Stage(stage.stage_id), owner, lane)),
+        Lane::System => [
+            SystemComponent::Pipeline,
+            SystemComponent::MetricsAggregator,
+        ]
+        .into_iter()
+        .find(|component| component.as_str() == owner)
+        .filter(|_| {
+            manifest
+                .system_journals
+                .iter()
+                .any(|journal| journal.name == owner)
+        })
+        .map(|component| JournalId::new(WriterId::System(component), owner, lane)),
+    }
 }
 
 fn subject(config: &JetStreamConfig, run_id: RunId, name: &str, lane: Lane) -> String {

@@ -3,8 +3,10 @@
 
 mod cli;
 mod journals;
+mod reader;
 mod server;
 
 pub use cli::run_cli;
 pub use journals::{JetStreamConfig, JetStreamError, JetStreamJournals};
+pub use reader::JetStreamReader;
 pub use server::{LocalNats, LocalNatsConfig, LocalNatsError};
