@@ -378,3 +378,97 @@ async fn a_reader_on_another_connection_follows_a_live_journal_on_its_own_durabl
         .unwrap();
     assert_eq!(read_to_the_seal(&mut fresh).await.len(), records.len());
 }
+
+/// Set in the child process of the kill test: the servers to run the flow against.
+const CHILD_SERVERS: &str = "OBZENFLOW_JETSTREAM_KILLED_CHILD";
+
+/// The child of the kill test: starts the flow, lets half of it through, says `PAUSED <run id>`
+/// on stdout and waits to be killed.
+async fn run_until_killed(servers: String) {
+    let journals = JetStreamJournals::connect(JetStreamConfig::new(servers))
+        .await
+        .unwrap();
+    let (source, paused, _resume) = PausingSource::new(1_000, 50).pausing_after(500);
+    let handle = depth3(source, CollectSink::new())
+        .journals(journals.journals())
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    paused.await.unwrap();
+    println!("PAUSED {}", handle.run_id());
+    std::future::pending::<()>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flow_process_killed_mid_run_leaves_a_run_that_reads_incomplete_and_a_rerun_completes() {
+    if let Ok(servers) = std::env::var(CHILD_SERVERS) {
+        return run_until_killed(servers).await;
+    }
+    use tokio::io::AsyncBufReadExt;
+    let nats = LocalNats::start(LocalNatsConfig::nodes(1)).await.unwrap();
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_flow_process_killed_mid_run_leaves_a_run_that_reads_incomplete_and_a_rerun_completes",
+            "--nocapture",
+        ])
+        .env(CHILD_SERVERS, nats.url_list())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let run_id = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the child says PAUSED");
+        if let Some(run_id) = line.strip_prefix("PAUSED ") {
+            break run_id.parse::<obzenflow_core::RunId>().unwrap();
+        }
+    };
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+
+    let journals = JetStreamJournals::connect(JetStreamConfig::new(nats.url_list()))
+        .await
+        .unwrap();
+    let manifest = journals.manifest(run_id).await.unwrap();
+    assert_eq!(
+        manifest.status,
+        obzenflow_runtime::journal::RunStatus::Running
+    );
+    let base = tempfile::tempdir().unwrap();
+    let exported = journals.export_run(run_id, base.path()).await.unwrap();
+    let validation = inspect::validate_run(&exported).unwrap();
+    assert_eq!(
+        validation.state,
+        Some(obzenflow_runtime::journal::RunState::Incomplete)
+    );
+    assert!(
+        !validation.is_clean(),
+        "an incomplete run is not reported clean"
+    );
+    // No journal is sealed: none claims to be whole, whatever it holds.
+    let unsealed = validation
+        .journals
+        .iter()
+        .all(|journal| journal.health == inspect::JournalHealth::Unsealed);
+    assert!(unsealed, "{validation:?}");
+    let (exit, out) = cli(&nats, &["runs"]).await;
+    assert_eq!(exit.code(), 0, "{out}");
+    assert!(
+        out.contains("incomplete") && !out.contains("completed"),
+        "{out}"
+    );
+
+    // Running the flow again starts over from its source and completes (at-least-once).
+    let sink = CollectSink::new();
+    let rerun =
+        run(depth3(PausingSource::new(1_000, 50), sink.clone()).journals(journals.journals()))
+            .await;
+    assert_ne!(rerun.run_id, run_id);
+    assert_eq!(numbers(&sink), (0..1_000).collect::<Vec<_>>());
+}
