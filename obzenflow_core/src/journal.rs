@@ -243,6 +243,18 @@ pub enum JournalError {
         /// The oldest sequence still held.
         oldest: u64,
     },
+    /// The journal service an external journal stores its frames in (NATS JetStream, say)
+    /// failed or refused an operation; the journal refuses further appends.
+    #[error("journal {journal}: cannot {operation} its journal service")]
+    Backend {
+        /// The journal.
+        journal: JournalId,
+        /// What was being done, e.g. `store a frame in`.
+        operation: &'static str,
+        /// What the service (or its client) said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A read asked for records that are not there.
     #[error("journal {journal}: sequence {requested} is out of range (committed {committed})")]
     OutOfRange {

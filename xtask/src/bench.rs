@@ -50,8 +50,12 @@ const JOURNAL_BENCH: &str = "journal";
 /// Where results, disk journals and the baseline's file go, relative to the workspace root.
 const OUTPUT_DIR: &str = "target/bench";
 
-/// `cargo xtask bench [--full] [--rounds N] [FILTER...]`.
+/// `cargo xtask bench [--full] [--rounds N] [FILTER...]`, or `cargo xtask bench --jetstream
+/// [--rounds N] [--records N]`.
 pub(crate) fn run(arguments: &[String]) -> Result<(), XtaskError> {
+    if arguments.iter().any(|argument| argument == "--jetstream") {
+        return jetstream(arguments);
+    }
     let options = Options::parse(arguments)?;
     let scenarios = plan::scenarios(&options);
     let output_dir = cmd::workspace_root().join(OUTPUT_DIR);
@@ -180,6 +184,53 @@ fn generate_csv_input(csv_typed: &Path) -> Result<(), XtaskError> {
 /// returns their executables by name.
 pub(crate) fn build(benches: &[&str]) -> Result<HashMap<String, PathBuf>, XtaskError> {
     build_in(PACKAGE, benches)
+}
+
+/// `cargo xtask bench --jetstream`: the JetStream journal benchmark of `obzenflow_stages`
+/// (depth 3 on disk journals, one node and a 3-node cluster, in one invocation), which needs
+/// `nats-server` and so is not part of the default run.
+fn jetstream(arguments: &[String]) -> Result<(), XtaskError> {
+    if crate::nats::find().is_none() {
+        return Err(XtaskError::NatsServer {
+            reason: "not installed; `cargo xtask nats` installs it".to_owned(),
+        });
+    }
+    let mut passed = Vec::new();
+    let mut rest = arguments
+        .iter()
+        .filter(|argument| *argument != "--jetstream");
+    while let Some(argument) = rest.next() {
+        match argument.as_str() {
+            "--rounds" | "--records" => {
+                let value = rest.next().ok_or_else(|| XtaskError::InvalidArgument {
+                    subcommand: "bench",
+                    argument: argument.clone(),
+                    reason: "needs a number",
+                })?;
+                passed.extend([argument.clone(), value.clone()]);
+            }
+            other => {
+                return Err(XtaskError::InvalidArgument {
+                    subcommand: "bench",
+                    argument: other.to_owned(),
+                    reason: "is not an option of --jetstream (--rounds N, --records N)",
+                })
+            }
+        }
+    }
+    let mut command = cmd::cargo([
+        "bench",
+        "--locked",
+        "--package",
+        "obzenflow_stages",
+        "--features",
+        "jetstream",
+        "--bench",
+        "jetstream",
+        "--",
+    ]);
+    command.args(passed);
+    cmd::run(&mut command)
 }
 
 /// Builds `package`'s benchmarks named in `benches` with the bench profile (release) and

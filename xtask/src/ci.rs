@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use crate::error::XtaskError;
-use crate::{cmd, layering, package, smoke, tidy};
+use crate::{cmd, layering, nats, package, smoke, tidy};
 
 /// One CI step.
 #[derive(Clone, Copy, Debug)]
@@ -36,6 +36,12 @@ pub(crate) const PACKAGE: Step = Step {
     run: package::run,
 };
 
+/// The nats-server step, also run alone by `cargo xtask nats`.
+pub(crate) const NATS: Step = Step {
+    name: "nats-server 2.9 or later (apt-get install -y nats-server where missing)",
+    run: nats::run,
+};
+
 /// The CI contract, in order.
 pub(crate) const STEPS: &[Step] = &[
     Step {
@@ -53,6 +59,11 @@ pub(crate) const STEPS: &[Step] = &[
     Step {
         name: "cargo test -p obzenflow_runtime --all-features --locked",
         run: test_features,
+    },
+    NATS,
+    Step {
+        name: "cargo test -p obzenflow_stages --features jetstream --test jetstream --locked",
+        run: test_jetstream,
     },
     Step {
         name: "cargo doc --workspace --no-deps --all-features --locked (RUSTDOCFLAGS=-D warnings)",
@@ -101,6 +112,22 @@ fn test_features() -> Result<(), XtaskError> {
         "-p",
         "obzenflow_runtime",
         "--all-features",
+        "--locked",
+    ];
+    cmd::run(&mut cmd::cargo(args))
+}
+
+/// Runs the JetStream journal tests against real nats-server processes (a single node and a
+/// 3-node cluster, which the tests start and stop themselves).
+fn test_jetstream() -> Result<(), XtaskError> {
+    let args = [
+        "test",
+        "-p",
+        "obzenflow_stages",
+        "--features",
+        "jetstream",
+        "--test",
+        "jetstream",
         "--locked",
     ];
     cmd::run(&mut cmd::cargo(args))

@@ -116,6 +116,11 @@ pub(crate) enum XtaskError {
         /// The soak scenarios whose memory grew.
         scenarios: Vec<String>,
     },
+    /// No usable `nats-server` could be found or installed.
+    NatsServer {
+        /// What is wrong.
+        reason: String,
+    },
     /// A file could not be written.
     Write {
         /// The file or directory.
@@ -197,6 +202,7 @@ impl fmt::Display for XtaskError {
                 "memory kept growing under load in {}",
                 scenarios.join(", ")
             ),
+            Self::NatsServer { reason } => write!(f, "nats-server: {reason}"),
             Self::Write { path, .. } => write!(f, "could not write {}", path.display()),
         }
     }

@@ -7,6 +7,7 @@ mod cmd;
 mod crash;
 mod error;
 mod layering;
+mod nats;
 mod package;
 mod smoke;
 mod soak;
@@ -40,6 +41,10 @@ fn print_help() {
     println!("               hand-written baselines; results in target/bench/results.json");
     println!("               [--full] adds 10M-record runs, [--rounds N] (default 3),");
     println!("               [FILTER...] keeps scenarios whose name contains a filter");
+    println!("               --jetstream [--rounds N] [--records N] instead runs depth 3 on disk");
+    println!(
+        "               journals, one JetStream node and a 3-node cluster (needs nats-server)"
+    );
     println!("    crash      kill a disk-journal flow with SIGKILL at seeded points and check");
     println!("               recovery after each kill, in release mode (the CI test, longer)");
     println!("               [--runs N] kills across the run (default 200), plus N/4 in its");
@@ -48,6 +53,8 @@ fn print_help() {
     println!("               every second; fails if it keeps growing after warm-up (not in CI)");
     println!("               [--seconds N] per storage (default 60),");
     println!("               [--storage memory|disk|both] (default both)");
+    println!("    nats       install nats-server (Debian package, 2.9 or later) where it is");
+    println!("               missing, for the JetStream journal tests (part of ci)");
     println!("    help       print this message");
 }
 
@@ -67,6 +74,7 @@ fn dispatch(subcommand: Option<&str>) -> Result<(), XtaskError> {
         Some("layering") => run_alone(&ci::LAYERING),
         Some("tidy") => run_alone(&ci::TIDY),
         Some("package") => run_alone(&ci::PACKAGE),
+        Some("nats") => run_alone(&ci::NATS),
         Some(other) => match NOT_BUILT_YET.iter().find(|name| **name == other) {
             Some(subcommand) => Err(XtaskError::NotBuiltYet { subcommand }),
             None => Err(XtaskError::UnknownSubcommand {

@@ -3,10 +3,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use obzenflow_core::{Journal, JournalId, Lane, StageId, SystemComponent, WriterId};
+use obzenflow_core::{Journal, JournalError, JournalId, Lane, StageId, SystemComponent, WriterId};
 
 use super::backpressure::BackpressureObserver;
 use super::disk::{DiskJournal, DiskJournalConfig, RecoveryReport};
+use super::external::{ExternalJournal, RunStore};
 use super::forwarded::SiblingJournals;
 use super::memory::MemoryJournal;
 use super::run_dir::{RunDirError, RunDirectory};
@@ -14,7 +15,7 @@ use super::storage::{CompanionDigest, LaneLink};
 use super::sync::SyncScheduler;
 
 /// Where a run's journals live.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum JournalStorage {
     /// In memory only, every record kept until the run ends: fast, not persisted.
     Memory,
@@ -32,6 +33,16 @@ pub enum JournalStorage {
         /// How each journal stores and syncs.
         config: DiskJournalConfig,
     },
+    /// In a journal service ([`JournalBackend`](super::JournalBackend)), each journal keeping
+    /// its most recent `retain_records` records in memory for readers in this process.
+    External {
+        /// The run in the service.
+        run: Arc<dyn RunStore>,
+        /// Where and how durably, as the backend describes it.
+        description: String,
+        /// How many recent records each journal keeps in memory.
+        retain_records: usize,
+    },
 }
 
 impl fmt::Display for JournalStorage {
@@ -44,6 +55,7 @@ impl fmt::Display for JournalStorage {
                 "in-memory journals keeping at most the last {retain_records} records (not persisted)"
             ),
             Self::Disk { config, .. } => write!(f, "disk journals, {}", config.sync),
+            Self::External { description, .. } => f.write_str(description),
         }
     }
 }
@@ -57,6 +69,32 @@ pub struct StageJournals {
     pub error: Arc<dyn Journal>,
     /// Torn tails cut while opening existing journals.
     pub recovered: Vec<RecoveryReport>,
+}
+
+impl fmt::Debug for JournalStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Memory => f.write_str("Memory"),
+            Self::BoundedMemory { retain_records } => f
+                .debug_struct("BoundedMemory")
+                .field("retain_records", retain_records)
+                .finish(),
+            Self::Disk { run_dir, config } => f
+                .debug_struct("Disk")
+                .field("run_dir", run_dir)
+                .field("config", config)
+                .finish(),
+            Self::External {
+                description,
+                retain_records,
+                ..
+            } => f
+                .debug_struct("External")
+                .field("description", description)
+                .field("retain_records", retain_records)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 impl fmt::Debug for StageJournals {
@@ -99,7 +137,9 @@ impl JournalFactory {
     /// A factory for `storage`; starts the sync thread for disk storage.
     pub fn new(storage: JournalStorage) -> Result<Self, RunDirError> {
         let scheduler = match &storage {
-            JournalStorage::Memory | JournalStorage::BoundedMemory { .. } => None,
+            JournalStorage::Memory
+            | JournalStorage::BoundedMemory { .. }
+            | JournalStorage::External { .. } => None,
             JournalStorage::Disk { run_dir, .. } => Some(start_scheduler(run_dir)?),
         };
         Ok(Self {
@@ -127,7 +167,9 @@ impl JournalFactory {
     pub fn run_dir(&self) -> Option<&RunDirectory> {
         match &self.storage {
             JournalStorage::Disk { run_dir, .. } => Some(run_dir),
-            JournalStorage::Memory | JournalStorage::BoundedMemory { .. } => None,
+            JournalStorage::Memory
+            | JournalStorage::BoundedMemory { .. }
+            | JournalStorage::External { .. } => None,
         }
     }
 
@@ -190,6 +232,25 @@ impl JournalFactory {
             }
             JournalStorage::BoundedMemory { retain_records } => {
                 let journal = MemoryJournal::bounded(id, *retain_records)
+                    .with_backpressure_observer(backpressure);
+                return Ok((Arc::new(journal), None));
+            }
+            JournalStorage::External {
+                run,
+                retain_records,
+                ..
+            } => {
+                let store = run
+                    .frame_store(&id)
+                    .map_err(|source| RunDirError::Journal {
+                        path: id.to_string().into(),
+                        source: JournalError::Backend {
+                            journal: id.clone(),
+                            operation: "open",
+                            source,
+                        },
+                    })?;
+                let journal = ExternalJournal::linked(id, store, link, Some(*retain_records))
                     .with_backpressure_observer(backpressure);
                 return Ok((Arc::new(journal), None));
             }

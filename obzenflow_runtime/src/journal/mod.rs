@@ -22,6 +22,9 @@
 //!   of checks, run by every reader, holds a journal to its seal and its records to each other.
 //! - [`RunDirectory`] lays out a run on disk with its [`RunManifest`]; [`inspect`] lists,
 //!   reads and validates a run's journals without changing them.
+//! - [`ExternalJournal`] runs the same core with its frames stored by a journal service
+//!   outside the runtime ([`JournalBackend`], [`RunStore`], [`FrameStore`]): the disk
+//!   journal's frames and seal, sent one frame at a time and acknowledged once stored.
 //! - [`JournalFactory`] makes the data and error journals of each stage of a run, in memory
 //!   or on disk ([`JournalStorage`]).
 //! - With the test-only feature `fault-injection`, `JournalFault` plans make disk journals
@@ -35,6 +38,7 @@ mod core;
 mod disk;
 mod disk_read;
 mod escape;
+mod external;
 mod factory;
 #[cfg(feature = "fault-injection")]
 mod faults;
@@ -51,6 +55,10 @@ mod sync;
 
 pub(crate) use backpressure::BackpressureObserver;
 pub use disk::{DiskJournal, DiskJournalConfig, RecoveryReport};
+pub(crate) use external::run_error as external_run_error;
+pub use external::{
+    BackendError, ExternalJournal, FrameStore, JournalBackend, RunStore, StoredFrame,
+};
 pub(crate) use factory::StageJournals;
 pub use factory::{JournalFactory, JournalStorage};
 #[cfg(feature = "fault-injection")]

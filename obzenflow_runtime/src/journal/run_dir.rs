@@ -38,6 +38,18 @@ const LOCK_FILE: &str = "run.lock";
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RunDirError {
+    /// The journal service of an external backend (NATS JetStream, say) failed to record
+    /// or open part of a run.
+    #[error("cannot {operation} run {run_id} in its journal service")]
+    Backend {
+        /// What was being done, e.g. `record the manifest of`.
+        operation: &'static str,
+        /// The run.
+        run_id: obzenflow_core::RunId,
+        /// What the service (or its client) said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A file system operation failed.
     #[error("cannot {operation} {}", path.display())]
     Io {

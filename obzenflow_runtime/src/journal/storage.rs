@@ -19,6 +19,7 @@ use obzenflow_core::{Forwards, JournalError, JournalId, Record};
 
 use super::codec::{BatchEncoder, ForwardRef, JournalDigest, Seal};
 use super::disk_read::DiskRecords;
+use super::external::ExternalWriter;
 use super::forwarded::SiblingJournals;
 use super::frame::{self, FrameEncodeError};
 use super::segment::{range_is_marked, segment_file_name};
@@ -30,6 +31,8 @@ pub(crate) enum Storage {
     Memory,
     /// Segment files.
     Disk(Box<DiskWriter>),
+    /// Frames handed to a journal service (`external.rs`).
+    External(Box<ExternalWriter>),
 }
 
 impl Storage {
@@ -37,6 +40,7 @@ impl Storage {
         match self {
             Self::Memory => Ok(()),
             Self::Disk(writer) => writer.check_usable(),
+            Self::External(writer) => writer.check_usable(),
         }
     }
 
@@ -51,6 +55,9 @@ impl Storage {
         match self {
             Self::Memory => Ok(()),
             Self::Disk(writer) => writer.write(first_seq, records, forwards),
+            // Forwarded records are stored as references only between journals of one run
+            // directory; a journal service stores each record whole.
+            Self::External(writer) => writer.write(first_seq, records),
         }
     }
 
@@ -59,6 +66,7 @@ impl Storage {
         match self {
             Self::Memory => Ok(()),
             Self::Disk(writer) => writer.after_commit(committed).await,
+            Self::External(writer) => writer.after_commit(committed).await,
         }
     }
 
@@ -66,6 +74,7 @@ impl Storage {
         match self {
             Self::Memory => Ok(()),
             Self::Disk(writer) => writer.close().await,
+            Self::External(writer) => writer.close().await,
         }
     }
 }
@@ -93,11 +102,11 @@ struct EncodedFrame {
 pub(crate) struct CompanionDigest(Arc<Mutex<Option<JournalDigest>>>);
 
 impl CompanionDigest {
-    fn publish(&self, digest: JournalDigest) {
+    pub(crate) fn publish(&self, digest: JournalDigest) {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(digest);
     }
 
-    fn get(&self) -> Option<JournalDigest> {
+    pub(crate) fn get(&self) -> Option<JournalDigest> {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

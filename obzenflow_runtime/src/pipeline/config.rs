@@ -1,11 +1,13 @@
 //! Where a flow's journals live.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use crate::journal::{DiskJournalConfig, SyncPolicy};
+use crate::journal::{DiskJournalConfig, JournalBackend, SyncPolicy};
 
 /// Where a flow keeps its journals.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Journals {
     /// In memory: fast, gone when the process ends.
     Memory {
@@ -22,6 +24,9 @@ pub enum Journals {
         /// Segment size, cache size and fsync policy.
         config: DiskJournalConfig,
     },
+    /// In a journal service outside the runtime (NATS JetStream: `obzenflow_stages`, feature
+    /// `jetstream`), which also keeps the run's manifest.
+    Backend(Arc<dyn JournalBackend>),
 }
 
 impl Journals {
@@ -52,6 +57,11 @@ impl Journals {
             base_dir: base_dir.into(),
             config: DiskJournalConfig::default(),
         }
+    }
+
+    /// Journals in the journal service `backend`.
+    pub fn backend(backend: Arc<dyn JournalBackend>) -> Self {
+        Self::Backend(backend)
     }
 
     /// The same storage with `sync` as the fsync policy (ignored for memory journals).

@@ -20,8 +20,8 @@ use super::handle::FlowCommand;
 use super::shared::{RunShared, StageObserver};
 use super::supervisor::PipelineSupervisor;
 use crate::journal::{
-    inspect, BackpressureObserver, JournalFactory, JournalStorage, RunDirectory, RunLock,
-    RunManifest, RunStatus, StageJournals, SyncPolicy,
+    external_run_error, inspect, BackpressureObserver, JournalFactory, JournalStorage,
+    RunDirectory, RunLock, RunManifest, RunStatus, StageJournals, SyncPolicy,
 };
 use crate::metrics::{AggregatorSetup, EdgeTracker, FlowSnapshot, MetricsConfig, MetricsHandle};
 use crate::stages::{Inputs, StageCounters, StageInfo, StageWiring};
@@ -235,6 +235,8 @@ fn open_run(
     let (journals, system_journal, metrics_journal) = match opened {
         Ok(opened) => opened,
         Err(error) => {
+            // A run in a journal service records its failed start at its first store, which
+            // never comes: it has no manifest there, as a run whose directory was not made.
             if let (Some(run_dir), Some(mut manifest)) = (factory.run_dir(), manifest) {
                 manifest.finish_because(
                     RunStatus::Failed,
@@ -340,6 +342,22 @@ fn journal_factory(
                 Some(manifest),
                 earlier_incomplete_runs,
             ))
+        }
+        Journals::Backend(backend) => {
+            let description = backend.describe();
+            let mut manifest =
+                initial_manifest(flow, flow_id, run_id, stage_ids, SyncPolicy::default());
+            manifest.sync_policy = description.clone();
+            let run = backend
+                .begin_run(&manifest)
+                .map_err(|source| external_run_error("begin", &manifest, source))?;
+            let window = usize::try_from(largest_window).unwrap_or(usize::MAX);
+            let factory = JournalFactory::new(JournalStorage::External {
+                run,
+                description,
+                retain_records: Journals::DEFAULT_MEMORY_RETENTION.max(window),
+            })?;
+            Ok((factory, None, Some(manifest), Vec::new()))
         }
     }
 }

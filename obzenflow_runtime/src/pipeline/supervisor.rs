@@ -14,7 +14,10 @@ use super::failure::{EndNotRecorded, FlowFailure};
 use super::fsm::{FlowAction, FlowEvent, FlowState, PipelineMachine};
 use super::handle::FlowCommand;
 use super::shared::RunShared;
-use crate::journal::{JournalFactory, RunDirError, RunLock, RunManifest, RunStatus};
+use crate::journal::{
+    external_run_error, JournalFactory, JournalStorage, RunDirError, RunLock, RunManifest,
+    RunStatus,
+};
 use crate::metrics::MetricsHandle;
 use crate::stages::StageState;
 use crate::supervised_base::{
@@ -187,12 +190,9 @@ impl PipelineSupervisor {
         }
     }
 
-    /// Records the outcome in the manifest, for disk journals, with the reason of a failure
-    /// or cancellation.
-    fn finish_manifest(&self, outcome: &FlowState) -> Result<(), RunDirError> {
-        let Some(run_dir) = self.factory.run_dir() else {
-            return Ok(());
-        };
+    /// Records the outcome in the manifest, for disk journals and journal services, with the
+    /// reason of a failure or cancellation.
+    async fn finish_manifest(&self, outcome: &FlowState) -> Result<(), RunDirError> {
         let Some(mut manifest) = self.manifest.lock().ok().and_then(|slot| slot.clone()) else {
             return Ok(());
         };
@@ -205,21 +205,31 @@ impl PipelineSupervisor {
             }
             _ => manifest.finish(RunStatus::Completed),
         }
-        run_dir.write_manifest(&manifest)
+        if let Some(run_dir) = self.factory.run_dir() {
+            return run_dir.write_manifest(&manifest);
+        }
+        match self.factory.storage() {
+            JournalStorage::External { run, .. } => run
+                .write_manifest(&manifest)
+                .await
+                .map_err(|source| external_run_error("record the manifest of", &manifest, source)),
+            _ => Ok(()),
+        }
     }
 
     /// Records that the flow's end could not be recorded: as the run's failure in the manifest
     /// (when it can still be written) and for the handle, whose error and report name it.
     /// `retry_manifest` is false when the manifest itself is what failed.
-    fn end_not_recorded(&self, end: EndNotRecorded, retry_manifest: bool) -> BoxError {
+    async fn end_not_recorded(&self, end: EndNotRecorded, retry_manifest: bool) -> BoxError {
         let failed = FlowState::Failed {
             failure: FlowFailure::EndNotRecorded(end.clone()),
         };
-        let end = match retry_manifest
-            .then(|| self.finish_manifest(&failed))
-            .transpose()
-        {
-            Ok(_) => end,
+        let recorded = match retry_manifest {
+            true => self.finish_manifest(&failed).await,
+            false => Ok(()),
+        };
+        let end = match recorded {
+            Ok(()) => end,
             Err(error) => end.with_manifest_failure(error),
         };
         tracing::error!(flow = %self.shared.flow_name, run_id = %self.shared.run_id, error = %ErrorChain::new(&end), "flow end not recorded");
@@ -358,11 +368,15 @@ impl SelfSupervised for PipelineSupervisor {
         // handle's error and report.
         let ended = outcome.variant_name();
         if let Err(error) = seal(self.system_journal.as_ref(), writer, context, fact).await {
-            return Err(self.end_not_recorded(EndNotRecorded::journal(ended, error), true));
+            let end = EndNotRecorded::journal(ended, error);
+            return Err(self.end_not_recorded(end, true).await);
         }
-        match self.finish_manifest(&outcome) {
+        match self.finish_manifest(&outcome).await {
             Ok(()) => Ok(()),
-            Err(error) => Err(self.end_not_recorded(EndNotRecorded::manifest(ended, error), false)),
+            Err(error) => {
+                let end = EndNotRecorded::manifest(ended, error);
+                Err(self.end_not_recorded(end, false).await)
+            }
         }
     }
 

@@ -1,0 +1,474 @@
+//! Journals on real `nats-server` processes (feature `jetstream`; `cargo xtask nats` installs
+//! the server): a single node and a 3-node cluster, started and stopped by each test.
+//!
+//! Each flow test compares the JetStream run with the same flow on memory or disk journals:
+//! the records a sink received, and `verify` between the JetStream run (exported to a run
+//! directory, frame for frame) and a disk run. Record counts are small so that the whole file
+//! runs in seconds in CI.
+
+use std::path::Path;
+
+use obzenflow_core::{ChainEvent, JournalError, JournalReader, Lane};
+use obzenflow_runtime::journal::inspect;
+use obzenflow_runtime::pipeline::{FlowBuilder, FlowReport, Journals};
+use obzenflow_runtime::replay::verify;
+use obzenflow_runtime::stages::{AsyncSourceHandler, HandlerFailure, SourcePoll};
+use obzenflow_stages::jetstream::{JetStreamConfig, JetStreamJournals, LocalNats, LocalNatsConfig};
+use obzenflow_stages::sinks::CollectSink;
+use obzenflow_stages::transforms::map;
+use serde_json::json;
+use tokio::sync::{oneshot, Semaphore};
+
+/// A source of `records` numbered records in batches of `batch`, which after `pause_after`
+/// records tells `paused` and waits for `resume` before it goes on: a test does something to
+/// the cluster mid-run, at a point it knows.
+struct PausingSource {
+    next: u64,
+    records: u64,
+    batch: u64,
+    pause_after: u64,
+    paused: Option<oneshot::Sender<()>>,
+    resume: std::sync::Arc<Semaphore>,
+}
+
+impl PausingSource {
+    fn new(records: u64, batch: u64) -> Self {
+        Self {
+            next: 0,
+            records,
+            batch,
+            pause_after: u64::MAX,
+            paused: None,
+            resume: std::sync::Arc::new(Semaphore::new(0)),
+        }
+    }
+
+    /// The same source, pausing after `records` records; returns the pause signal and the
+    /// resume gate.
+    fn pausing_after(
+        mut self,
+        records: u64,
+    ) -> (Self, oneshot::Receiver<()>, std::sync::Arc<Semaphore>) {
+        let (paused, paused_rx) = oneshot::channel();
+        self.pause_after = records;
+        self.paused = Some(paused);
+        let resume = self.resume.clone();
+        (self, paused_rx, resume)
+    }
+}
+
+impl AsyncSourceHandler for PausingSource {
+    async fn next_batch(&mut self, _max: usize) -> Result<SourcePoll, HandlerFailure> {
+        if self.next >= self.pause_after {
+            if let Some(paused) = self.paused.take() {
+                let _ = paused.send(());
+                let _ = self.resume.acquire().await.map(|permit| permit.forget());
+            }
+        }
+        if self.next >= self.records {
+            return Ok(SourcePoll::Done);
+        }
+        let end = (self.next + self.batch).min(self.records);
+        let events = (self.next..end)
+            .map(|n| ChainEvent::data("number", json!({ "n": n, "label": format!("#{n}") })))
+            .collect();
+        self.next = end;
+        Ok(SourcePoll::Records(events))
+    }
+}
+
+/// Source, three transforms, sink: the depth-3 shape of the benchmark.
+fn depth3(source: PausingSource, sink: CollectSink) -> FlowBuilder {
+    FlowBuilder::new("depth3")
+        .async_source("numbers", source)
+        .transform(
+            "double",
+            map(|mut event: ChainEvent| {
+                if let Some(payload) = event.payload_mut() {
+                    let n = payload["n"].as_u64().unwrap_or_default();
+                    payload["double"] = (n * 2).into();
+                }
+                event
+            }),
+        )
+        .transform(
+            "square",
+            map(|mut event: ChainEvent| {
+                if let Some(payload) = event.payload_mut() {
+                    let n = payload["n"].as_u64().unwrap_or_default();
+                    payload["square"] = (n * n).into();
+                }
+                event
+            }),
+        )
+        .transform(
+            "tag",
+            map(|mut event: ChainEvent| {
+                if let Some(payload) = event.payload_mut() {
+                    payload["tag"] = "checked".into();
+                }
+                event
+            }),
+        )
+        .sink("out", sink)
+        .chain(["numbers", "double", "square", "tag", "out"])
+}
+
+async fn run(builder: FlowBuilder) -> FlowReport {
+    let report = builder.build().unwrap().run().await.unwrap();
+    assert!(report.is_success(), "{report}");
+    report
+}
+
+/// The `n` of every record the sink received, in order.
+fn numbers(sink: &CollectSink) -> Vec<u64> {
+    sink.payloads()
+        .iter()
+        .map(|payload| payload["n"].as_u64().unwrap())
+        .collect()
+}
+
+/// Runs `depth3` on disk journals under `base`; returns the run directory and what the sink
+/// received.
+async fn disk_run(base: &Path, records: u64) -> (std::path::PathBuf, Vec<serde_json::Value>) {
+    let sink = CollectSink::new();
+    let report = run(depth3(PausingSource::new(records, 64), sink.clone())
+        .journals(Journals::disk(base.join("disk"))))
+    .await;
+    (report.run_dir.clone().unwrap(), sink.payloads())
+}
+
+/// Exports the JetStream run, then checks it as every reader of run directories does: it
+/// validates clean, and `verify` finds 0 differences with `baseline`.
+async fn assert_same_as_disk(
+    journals: &JetStreamJournals,
+    report: &FlowReport,
+    baseline: &Path,
+    base: &Path,
+) {
+    let exported = journals
+        .export_run(report.run_id, base.join("exported"))
+        .await
+        .unwrap();
+    let validation = inspect::validate_run(&exported).unwrap();
+    assert!(validation.is_clean(), "{validation:?}");
+    let verdict = verify(baseline, &exported).unwrap();
+    assert!(verdict.is_identical(), "{verdict}");
+    assert_eq!(verdict.differences, 0);
+}
+
+/// The index of the node leading the stream of run `run_id`.
+async fn stream_leader(cluster: &LocalNats, run_id: obzenflow_core::RunId) -> usize {
+    let servers: Vec<async_nats::ServerAddr> = cluster
+        .url_list()
+        .split(',')
+        .map(|url| url.parse().unwrap())
+        .collect();
+    let client = async_nats::connect(servers).await.unwrap();
+    let context = async_nats::jetstream::new(client);
+    let mut stream = context
+        .get_stream(JetStreamJournals::stream_name(run_id))
+        .await
+        .unwrap();
+    let info = stream.info().await.unwrap();
+    let leader = info
+        .cluster
+        .as_ref()
+        .and_then(|cluster| cluster.leader.clone());
+    let leader = leader.expect("an R3 stream has a leader");
+    // Nodes are named n1, n2, n3.
+    leader.trim_start_matches('n').parse::<usize>().unwrap() - 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_node_and_a_three_node_cluster_start_ready_and_stop() {
+    let single = LocalNats::start(LocalNatsConfig::nodes(1)).await.unwrap();
+    assert_eq!(single.urls().len(), 1);
+    let client = async_nats::connect(single.url_list()).await.unwrap();
+    let reply = client.request("$JS.API.INFO", "".into()).await.unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(info["streams"], 0, "JetStream is enabled: {info}");
+
+    let mut cluster = LocalNats::start(LocalNatsConfig::nodes(3)).await.unwrap();
+    assert_eq!(cluster.urls().len(), 3);
+    let dir = cluster.dir().to_path_buf();
+    cluster.kill(0).await;
+    assert_eq!(cluster.url_list().split(',').count(), 2);
+    drop(cluster);
+    assert!(!dir.exists(), "the cluster's directory is removed on drop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_depth_3_flow_on_a_single_node_gives_the_records_of_memory_and_disk_journals() {
+    const RECORDS: u64 = 3_000;
+    let nats = LocalNats::start(LocalNatsConfig::nodes(1)).await.unwrap();
+    let journals = JetStreamJournals::connect(JetStreamConfig::new(nats.url_list()))
+        .await
+        .unwrap();
+    let base = tempfile::tempdir().unwrap();
+
+    let memory_sink = CollectSink::new();
+    let _memory = run(depth3(PausingSource::new(RECORDS, 64), memory_sink.clone())
+        .journals(Journals::memory_unbounded()))
+    .await;
+    let (disk_dir, disk_payloads) = disk_run(base.path(), RECORDS).await;
+
+    let sink = CollectSink::new();
+    let report =
+        run(depth3(PausingSource::new(RECORDS, 64), sink.clone()).journals(journals.journals()))
+            .await;
+    assert_eq!(numbers(&sink), (0..RECORDS).collect::<Vec<_>>());
+    assert_eq!(sink.payloads(), memory_sink.payloads());
+    assert_eq!(sink.payloads(), disk_payloads);
+    assert!(
+        report
+            .to_string()
+            .contains("JetStream journals (1 replica)"),
+        "{report}"
+    );
+
+    let manifest = journals.manifest(report.run_id).await.unwrap();
+    assert_eq!(
+        manifest.status,
+        obzenflow_runtime::journal::RunStatus::Completed
+    );
+    let runs = journals.runs().await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_same_as_disk(&journals, &report, &disk_dir, base.path()).await;
+
+    // The command-line tool reads the run from JetStream as `obzenflow` reads a disk run.
+    let run_id = report.run_id.to_string();
+    let (exit, out) = cli(&nats, &["validate", &run_id]).await;
+    assert_eq!(exit.code(), 0, "{out}");
+    assert!(
+        out.contains("state: completed") && out.contains("tag.data: 3003 records, ok"),
+        "{out}"
+    );
+    let (exit, out) = cli(&nats, &["runs"]).await;
+    assert_eq!(exit.code(), 0, "{out}");
+    assert!(out.contains(&run_id) && out.contains("completed"), "{out}");
+    let (exit, out) = cli(&nats, &["inspect", &run_id, "tag"]).await;
+    assert_eq!(exit.code(), 0, "{out}");
+    assert_eq!(
+        out.lines()
+            .filter(|line| line.contains("\"checked\""))
+            .count() as u64,
+        RECORDS,
+        "{out}"
+    );
+}
+
+/// Runs `obzenflow-jetstream --servers <nats> <arguments>` in process; returns the exit and
+/// what it printed (stdout, then stderr).
+async fn cli(nats: &LocalNats, arguments: &[&str]) -> (obzenflow_runtime::cli::Exit, String) {
+    let mut all = vec![
+        "obzenflow-jetstream".to_owned(),
+        "--servers".to_owned(),
+        nats.url_list(),
+    ];
+    all.extend(arguments.iter().map(|argument| (*argument).to_owned()));
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let exit = obzenflow_stages::jetstream::run_cli(all, &mut stdout, &mut stderr).await;
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&stdout),
+        String::from_utf8_lossy(&stderr)
+    );
+    (exit, printed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_one_node_of_three_mid_run_loses_and_duplicates_no_record() {
+    const RECORDS: u64 = 2_000;
+    let mut cluster = LocalNats::start(LocalNatsConfig::nodes(3)).await.unwrap();
+    let config = JetStreamConfig::new(cluster.url_list()).with_replicas(3);
+    let journals = JetStreamJournals::connect(config).await.unwrap();
+    let base = tempfile::tempdir().unwrap();
+    let (disk_dir, disk_payloads) = disk_run(base.path(), RECORDS).await;
+
+    let sink = CollectSink::new();
+    let (source, paused, resume) = PausingSource::new(RECORDS, 64).pausing_after(RECORDS / 2);
+    let flow = depth3(source, sink.clone())
+        .journals(journals.journals())
+        .build()
+        .unwrap();
+    let handle = flow.start().unwrap();
+    paused.await.unwrap();
+    // The run's stream exists (its first frames are stored): kill the node leading it, the
+    // hardest case, where the stream must elect a new leader before the next store.
+    let leader = stream_leader(&cluster, handle.run_id()).await;
+    cluster.kill(leader).await;
+    resume.add_permits(1);
+    let report = handle.wait().await.unwrap();
+    assert!(report.is_success(), "{report}");
+    assert_ne!(
+        stream_leader(&cluster, report.run_id).await,
+        leader,
+        "the stream elected a new leader after the kill"
+    );
+
+    assert_eq!(numbers(&sink), (0..RECORDS).collect::<Vec<_>>());
+    assert_eq!(sink.payloads(), disk_payloads);
+    assert_same_as_disk(&journals, &report, &disk_dir, base.path()).await;
+}
+
+/// Reads `reader` until the journal's seal closes it; returns the records.
+async fn read_to_the_seal(reader: &mut impl JournalReader) -> Vec<obzenflow_core::Record> {
+    let mut records = Vec::new();
+    loop {
+        match reader.wait().await {
+            Ok(()) => {
+                reader.read(256, &mut records).unwrap();
+            }
+            Err(JournalError::Closed { .. }) => return records,
+            Err(error) => panic!("{error}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_on_another_connection_follows_a_live_journal_on_its_own_durable_position() {
+    const RECORDS: u64 = 1_500;
+    let nats = LocalNats::start(LocalNatsConfig::nodes(1)).await.unwrap();
+    let config = JetStreamConfig::new(nats.url_list());
+    let journals = JetStreamJournals::connect(config.clone()).await.unwrap();
+    // The reader's own connection, as another process would have.
+    let elsewhere = JetStreamJournals::connect(config).await.unwrap();
+
+    let sink = CollectSink::new();
+    let (source, paused, resume) = PausingSource::new(RECORDS, 64).pausing_after(RECORDS / 3);
+    let handle = depth3(source, sink.clone())
+        .journals(journals.journals())
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    paused.await.unwrap();
+    let run_id = handle.run_id();
+    let mut reader = elsewhere
+        .reader(run_id, "square", Lane::Data, "follower")
+        .await
+        .unwrap();
+    resume.add_permits(1);
+    let records = read_to_the_seal(&mut reader).await;
+    let report = handle.wait().await.unwrap();
+    assert!(report.is_success(), "{report}");
+
+    let data: Vec<u64> = records
+        .iter()
+        .filter(|record| record.is_data())
+        .map(|record| record.field("n").unwrap().as_u64().unwrap())
+        .collect();
+    assert_eq!(data, (0..RECORDS).collect::<Vec<_>>());
+    let written = report.stage("square").unwrap();
+    assert_eq!(reader.position(), records.len() as u64);
+    assert_eq!(written.records_out, RECORDS, "{report}");
+    // Everything was acked: the same consumer opened again starts after the seal, closed.
+    reader.finish().await;
+    let mut again = elsewhere
+        .reader(run_id, "square", Lane::Data, "follower")
+        .await
+        .unwrap();
+    assert_eq!(again.position(), records.len() as u64);
+    assert!(read_to_the_seal(&mut again).await.is_empty());
+    // Another consumer name reads the journal from its start.
+    let mut fresh = elsewhere
+        .reader(run_id, "square", Lane::Data, "second")
+        .await
+        .unwrap();
+    assert_eq!(read_to_the_seal(&mut fresh).await.len(), records.len());
+}
+
+/// Set in the child process of the kill test: the servers to run the flow against.
+const CHILD_SERVERS: &str = "OBZENFLOW_JETSTREAM_KILLED_CHILD";
+
+/// The child of the kill test: starts the flow, lets half of it through, says `PAUSED <run id>`
+/// on stdout and waits to be killed.
+async fn run_until_killed(servers: String) {
+    let journals = JetStreamJournals::connect(JetStreamConfig::new(servers))
+        .await
+        .unwrap();
+    let (source, paused, _resume) = PausingSource::new(1_000, 50).pausing_after(500);
+    let handle = depth3(source, CollectSink::new())
+        .journals(journals.journals())
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    paused.await.unwrap();
+    println!("PAUSED {}", handle.run_id());
+    std::future::pending::<()>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flow_process_killed_mid_run_leaves_a_run_that_reads_incomplete_and_a_rerun_completes() {
+    if let Ok(servers) = std::env::var(CHILD_SERVERS) {
+        return run_until_killed(servers).await;
+    }
+    use tokio::io::AsyncBufReadExt;
+    let nats = LocalNats::start(LocalNatsConfig::nodes(1)).await.unwrap();
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_flow_process_killed_mid_run_leaves_a_run_that_reads_incomplete_and_a_rerun_completes",
+            "--nocapture",
+        ])
+        .env(CHILD_SERVERS, nats.url_list())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let run_id = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the child says PAUSED");
+        if let Some(run_id) = line.strip_prefix("PAUSED ") {
+            break run_id.parse::<obzenflow_core::RunId>().unwrap();
+        }
+    };
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+
+    let journals = JetStreamJournals::connect(JetStreamConfig::new(nats.url_list()))
+        .await
+        .unwrap();
+    let manifest = journals.manifest(run_id).await.unwrap();
+    assert_eq!(
+        manifest.status,
+        obzenflow_runtime::journal::RunStatus::Running
+    );
+    let base = tempfile::tempdir().unwrap();
+    let exported = journals.export_run(run_id, base.path()).await.unwrap();
+    let validation = inspect::validate_run(&exported).unwrap();
+    assert_eq!(
+        validation.state,
+        Some(obzenflow_runtime::journal::RunState::Incomplete)
+    );
+    assert!(
+        !validation.is_clean(),
+        "an incomplete run is not reported clean"
+    );
+    // No journal is sealed: none claims to be whole, whatever it holds.
+    let unsealed = validation
+        .journals
+        .iter()
+        .all(|journal| journal.health == inspect::JournalHealth::Unsealed);
+    assert!(unsealed, "{validation:?}");
+    let (exit, out) = cli(&nats, &["runs"]).await;
+    assert_eq!(exit.code(), 0, "{out}");
+    assert!(
+        out.contains("incomplete") && !out.contains("completed"),
+        "{out}"
+    );
+
+    // Running the flow again starts over from its source and completes (at-least-once).
+    let sink = CollectSink::new();
+    let rerun =
+        run(depth3(PausingSource::new(1_000, 50), sink.clone()).journals(journals.journals()))
+            .await;
+    assert_ne!(rerun.run_id, run_id);
+    assert_eq!(numbers(&sink), (0..1_000).collect::<Vec<_>>());
+}
