@@ -591,3 +591,98 @@ fn a_join_whose_input_type_differs_from_its_upstream_is_refused() {
         "{graph}"
     );
 }
+
+/// The correlation id of every record a source emitted, by the record's own id field.
+fn correlations<T: TypedPayload>(
+    sink: &CollectSink,
+    id: impl Fn(&T) -> u32,
+) -> std::collections::HashMap<u32, obzenflow_core::CorrelationId> {
+    sink.events()
+        .iter()
+        .map(|event| (id(&T::from_event(event).unwrap()), event.correlation_id()))
+        .collect()
+}
+
+#[test]
+fn a_joined_record_leads_back_to_both_input_records() {
+    let (rates_seen, items_seen, lookup_out) =
+        (CollectSink::new(), CollectSink::new(), CollectSink::new());
+    let rates = (0..4).map(|key| Rate {
+        key,
+        value: u32::from(key) * 10,
+    });
+    let items = (0..12).map(|id| Item {
+        id,
+        key: (id % 4) as u8,
+    });
+    let mut flow = FlowBuilder::new("lineage");
+    let rate_source = flow.add_source("rates", IterSource::from_payloads(rates));
+    let item_source = flow.add_source("items", IterSource::from_payloads(items));
+    let join = flow.add_join(
+        "join",
+        lookup(JoinStrategy::Inner, LookupMode::HydrateFirst),
+        &rate_source,
+        &item_source,
+    );
+    flow.add_sink("rates_seen", rates_seen.clone(), &rate_source);
+    flow.add_sink("items_seen", items_seen.clone(), &item_source);
+    flow.add_sink("out", lookup_out.clone(), &join);
+    let report = runtime()
+        .block_on(flow.journals(Journals::memory()).build().unwrap().run())
+        .unwrap();
+    assert!(report.is_success(), "{report:?}");
+    let rate_of = correlations(&rates_seen, |rate: &Rate| u32::from(rate.key));
+    let item_of = correlations(&items_seen, |item: &Item| item.id);
+    let out = lookup_out.events();
+    assert_eq!(out.len(), 12);
+    for event in &out {
+        let joined = Joined::from_event(event).unwrap();
+        assert_eq!(event.correlation_id(), item_of[&joined.id], "{joined:?}");
+        assert_eq!(
+            event.causality.joined_correlation_id,
+            Some(rate_of[&u32::from(joined.key)]),
+            "{joined:?}"
+        );
+    }
+
+    // An interval join holds records of both sides: whichever side came second is the parent,
+    // the one held is the joined record.
+    let (left_seen, right_seen, pairs_out) =
+        (CollectSink::new(), CollectSink::new(), CollectSink::new());
+    let timed = |id: u32| Timed {
+        id,
+        key: (id % 3) as u8,
+        at: u64::from(id) * 2,
+    };
+    let mut flow = FlowBuilder::new("lineage");
+    let left = flow.add_source("left", IterSource::from_payloads((0..20).map(timed)));
+    let right = flow.add_source("right", IterSource::from_payloads((0..20).map(timed)));
+    let interval = Interval {
+        lower: 10,
+        upper: 10,
+        lateness: 100,
+    };
+    let join = flow.add_join("join", interval_join(interval), &left, &right);
+    flow.add_sink("left_seen", left_seen.clone(), &left);
+    flow.add_sink("right_seen", right_seen.clone(), &right);
+    flow.add_sink("out", pairs_out.clone(), &join);
+    let report = runtime()
+        .block_on(flow.journals(Journals::memory()).build().unwrap().run())
+        .unwrap();
+    assert!(report.is_success(), "{report:?}");
+    let left_of = correlations(&left_seen, |record: &Timed| record.id);
+    let right_of = correlations(&right_seen, |record: &Timed| record.id);
+    let out = pairs_out.events();
+    assert!(!out.is_empty());
+    for event in &out {
+        let pair = Pair::from_event(event).unwrap();
+        let mut got = [
+            Some(event.correlation_id()),
+            event.causality.joined_correlation_id,
+        ];
+        let mut want = [Some(left_of[&pair.left]), Some(right_of[&pair.right])];
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{pair:?}");
+    }
+}

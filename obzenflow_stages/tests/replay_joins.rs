@@ -1,7 +1,7 @@
 //! Joins and replay: the reference side of a lookup join is journaled like any stage, so a
 //! replay reads the archived table and never the file on disk, and `verify` finds no
 //! difference after the file changed; a changed combine function is named by `verify` at the
-//! join, with the first divergent joined record and its lineage back to the stream's source.
+//! join, with the first divergent joined record and its lineage back to both inputs' sources.
 
 mod support;
 
@@ -170,7 +170,8 @@ async fn verify_names_the_first_joined_record_a_changed_combine_function_changed
         "{report}"
     );
     let text = report.to_string();
-    // The first joined record, both versions, traced back to the flight it enriched.
+    // The first joined record, both versions, traced back to both inputs: the flight it
+    // enriched and the airline it was joined with.
     assert!(
         text.contains("first divergent data record, index 0"),
         "{text}"
@@ -178,4 +179,19 @@ async fn verify_names_the_first_joined_record_a_changed_combine_function_changed
     assert!(text.contains("\"AMERICAN\""), "{text}");
     assert!(text.contains("\"American\""), "{text}");
     assert!(text.contains("-> source `flights` data record 0"), "{text}");
+    let joined = text
+        .lines()
+        .filter(|line| line.contains("joined with correlation"))
+        .collect::<Vec<_>>();
+    assert_eq!(joined.len(), 2, "both versions name the airline: {text}");
+    assert!(
+        joined
+            .iter()
+            .all(|line| line.contains("-> source `airlines` data record 0")),
+        "{text}"
+    );
+    assert!(
+        joined.iter().any(|line| line.contains("(replay of ")),
+        "the replay's airline is the archived one it re-emitted: {text}"
+    );
 }

@@ -48,6 +48,13 @@ pub struct Causality {
     pub parent_id: Option<EventId>,
     /// The source record this event descends from.
     pub correlation_id: Option<CorrelationId>,
+    /// For a record a join made from two input records, the source record of the one it
+    /// held (a lookup join's reference row, an interval join's record of the side that came
+    /// first) descends from; the record it was processing is the parent. So the record's
+    /// lineage leads back to both inputs. Records derived from it keep it; `None` for every
+    /// other record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined_correlation_id: Option<CorrelationId>,
 }
 
 /// The processing outcome and cost at the writing stage.
@@ -141,6 +148,7 @@ impl ChainEvent {
         Causality {
             parent_id: Some(self.id),
             correlation_id: Some(self.correlation_id()),
+            joined_correlation_id: None,
         }
     }
 
@@ -317,9 +325,11 @@ mod tests {
     }
 
     #[test]
-    fn a_record_grows_by_one_pointer_for_its_origin() {
-        // 248 bytes before records carried an origin; memory per record matters.
-        assert!(std::mem::size_of::<ChainEvent>() <= 248 + 8);
+    fn a_record_grows_by_a_pointer_for_its_origin_and_an_id_for_its_joined_input() {
+        // 248 bytes before records carried an origin (one pointer), 256 before a join's
+        // output named its second input (an optional id: 16 bytes more a record, 272 on
+        // x86-64). Memory per record matters: nothing else may grow it unnoticed.
+        assert!(std::mem::size_of::<ChainEvent>() <= 248 + 8 + 16);
     }
 
     #[test]

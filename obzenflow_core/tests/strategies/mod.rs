@@ -133,6 +133,8 @@ prop_compose! {
                 parent_id: parent.map(EventId::from_uuid),
                 correlation_id: correlation
                     .map(|id| CorrelationId::from_origin(EventId::from_uuid(id))),
+                joined_correlation_id: parent
+                    .map(|id| CorrelationId::from_origin(EventId::from_uuid(id))),
             },
             processing_info: ProcessingInfo { status, processing_time_ns },
             event_time: event_time.map(Timestamp::from_micros),

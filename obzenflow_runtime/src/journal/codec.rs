@@ -1,5 +1,5 @@
 //! The binary encoding of a batch of [`ChainEvent`]s and of a journal's seal: pure functions,
-//! format version 5 (version 4 is read too).
+//! format version 6 (versions 4 and 5 are read too).
 //!
 //! A journal frame's body is one batch: the records of one append that fit the frame, with
 //! what they share (the sequence of the first, the writer, the flow context, the names of
@@ -7,7 +7,7 @@
 //! compact value encoding of [`obzenflow_core::value`], straight from the writer's typed
 //! values; they are read back as JSON values, for replay, inspection and verification only.
 //!
-//! # Layout (format version 5)
+//! # Layout (format version 6)
 //!
 //! Integers are LEB128 varints unless a width is given. A `str` is a varint byte length and
 //! that many bytes of UTF-8. A `name` is a varint: even `2 * (i + 1)` for entry `i` of the
@@ -21,7 +21,7 @@
 //!
 //! | field | encoding |
 //! | --- | --- |
-//! | format version | `u8`, `5` (a body of version `4` reads the same, with no origins) |
+//! | format version | `u8`, `6` (a body of version `5` reads the same, with no joined correlation ids; `4`, with no origins either) |
 //! | first sequence | varint: the journal sequence of the batch's first record |
 //! | record count | varint, at least 1 (`0` marks a seal, below) |
 //! | packing | `u8`: `0` the rest follows as is; `1` a varint unpacked length, then the rest as one LZ4 block of that length |
@@ -42,11 +42,11 @@
 //!
 //! | field | encoding |
 //! | --- | --- |
-//! | flags | `u8`: bit 0 own writer, bit 1 own flow context, bit 2 parent, bit 3 correlation, bit 4 event time, bit 5 origin (version 5 only); other bits 0 |
+//! | flags | `u8`: bit 0 own writer, bit 1 own flow context, bit 2 parent, bit 3 correlation, bit 4 event time, bit 5 origin (version 5 and on), bit 6 joined correlation (version 6); other bits 0 |
 //! | own writer, own flow context | as in the batch header, when their flags are set |
 //! | event id | `id` |
 //! | content | `u8` tag, then per tag (below) |
-//! | parent, correlation | `id` each, when their flags are set |
+//! | parent, correlation, joined correlation | `id` each, when their flags are set; the joined correlation is the source record a join's other input record descends from |
 //! | status | `u8` tag: `0` success; `1` filtered, `u8` flag, `str` reason if 1; `2` error, `u8` kind (`0` validation, `1` decode, `2` timeout, `3` remote, `4` permanent, `5` panic, `6` other, `255` followed by the kind's `str` name), `str` message, `u8` flag, 16 bytes stage id if 1; `3` retried, varint attempt |
 //! | processing time | varint nanoseconds |
 //! | event time | varint microseconds since the Unix epoch, when its flag is set |
@@ -88,7 +88,7 @@
 //!
 //! | field | encoding |
 //! | --- | --- |
-//! | format version | `u8`, `5` (or `4`, read the same) |
+//! | format version | `u8`, `6` (or `5` or `4`, read the same) |
 //! | first sequence | varint: the number of records the journal holds |
 //! | record count | varint `0` |
 //! | lane | `u8`: `0` data, `1` error, `2` system |
@@ -102,10 +102,11 @@
 //! in. A data journal's seal carries its error journal's digest as the companion, so a lost,
 //! emptied or swapped error journal is found from the data journal alone.
 //!
-//! Bodies of other versions (2 had no seal, 3 no forwarded records, 6 and on are of a later
+//! Bodies of other versions (2 had no seal, 3 no forwarded records, 7 and on are of a later
 //! build) are [`CorruptionKind::UnknownVersion`], naming the version found and those read.
-//! Version 4 is version 5 without origins: its bodies decode, and a record flag of bit 5 in
-//! one is unknown, as it was to the builds that wrote it.
+//! Version 5 is version 6 without joined correlation ids, version 4 is version 5 without
+//! origins: their bodies decode, and a record flag they did not know (bit 6 in version 5,
+//! bits 5 and 6 in version 4) is unknown, as it was to the builds that wrote them.
 
 use std::borrow::Borrow;
 use std::sync::Arc;
@@ -123,10 +124,10 @@ use obzenflow_core::{
 use uuid::Uuid;
 
 /// The format version written as the first byte of every batch body.
-pub const FORMAT_VERSION: u8 = 5;
+pub const FORMAT_VERSION: u8 = 6;
 
 /// The oldest format version this build reads: version 4, which is version 5 without
-/// origins.
+/// origins (and version 5 is version 6 without joined correlation ids).
 pub const OLDEST_FORMAT_VERSION: u8 = 4;
 
 const TAG_EXTENSION: u8 = 255;
@@ -137,12 +138,14 @@ const FLAG_PARENT: u8 = 0b0_0100;
 const FLAG_CORRELATION: u8 = 0b0_1000;
 const FLAG_EVENT_TIME: u8 = 0b01_0000;
 const FLAG_ORIGIN: u8 = 0b10_0000;
+const FLAG_JOINED: u8 = 0b100_0000;
 
 /// The record flags a body of format `version` may set.
 const fn known_flags(version: u8) -> u8 {
     match version {
-        4 => 0b01_1111,
-        _ => 0b11_1111,
+        4 => 0b001_1111,
+        5 => 0b011_1111,
+        _ => 0b111_1111,
     }
 }
 
@@ -541,6 +544,7 @@ struct Previous {
     id: u128,
     parent: u128,
     correlation: u128,
+    joined: u128,
     line: u64,
 }
 
@@ -562,6 +566,7 @@ fn encode_record(
     let Causality {
         parent_id,
         correlation_id,
+        joined_correlation_id,
     } = event.causality;
     let mut flags = 0;
     flags |= if event.writer_id != shared.writer {
@@ -587,6 +592,11 @@ fn encode_record(
     };
     flags |= if event.origin.is_some() {
         FLAG_ORIGIN
+    } else {
+        0
+    };
+    flags |= if joined_correlation_id.is_some() {
+        FLAG_JOINED
     } else {
         0
     };
@@ -616,6 +626,9 @@ fn encode_record(
             &mut previous.correlation,
             correlation_id.origin().as_uuid(),
         );
+    }
+    if let Some(joined) = joined_correlation_id {
+        put_id(out, &mut previous.joined, joined.origin().as_uuid());
     }
     encode_status(&event.processing_info.status, out);
     put_varint(out, event.processing_info.processing_time_ns);
@@ -1006,6 +1019,12 @@ fn decode_record(
         ))),
         false => None,
     };
+    let joined_correlation_id = match flags & FLAG_JOINED != 0 {
+        true => Some(CorrelationId::from_origin(EventId::from_uuid(
+            cursor.id("joined correlation id", &mut previous.joined)?,
+        ))),
+        false => None,
+    };
     let status = decode_status(cursor)?;
     let processing_time_ns = cursor.varint("processing time")?;
     let event_time = match flags & FLAG_EVENT_TIME != 0 {
@@ -1040,6 +1059,7 @@ fn decode_record(
         causality: Causality {
             parent_id,
             correlation_id,
+            joined_correlation_id,
         },
         processing_info: ProcessingInfo {
             status,
@@ -1457,18 +1477,18 @@ mod tests {
             CorruptionKind::UnknownVersion {
                 version: 3,
                 oldest: 4,
-                supported: 5
+                supported: 6
             }
         );
         assert_eq!(
             error.to_string(),
-            "record format version 3 is not supported (this build reads versions 4 to 5)"
+            "record format version 3 is not supported (this build reads versions 4 to 6)"
         );
         let mut newer = body.clone();
-        newer[0] = 6;
+        newer[0] = 7;
         assert!(matches!(
             decode(&newer),
-            Err(CorruptionKind::UnknownVersion { version: 6, .. })
+            Err(CorruptionKind::UnknownVersion { version: 7, .. })
         ));
         body.push(0);
         assert!(
@@ -1655,6 +1675,51 @@ mod tests {
         encode_seal(&seal, &mut sealed);
         sealed[0] = 4;
         assert_eq!(decode_seal(&sealed), Ok(seal), "a version 4 seal reads too");
+    }
+
+    #[test]
+    fn joined_correlations_round_trip_and_version_5_bodies_know_no_joined_flag() {
+        // Joined ids delta-coded from the previous record's: some set, some not, some equal.
+        let reference = ChainEvent::data("airline", json!({"code": "AA"}));
+        let events: Vec<ChainEvent> = (0..6)
+            .map(|n| {
+                let stream = ChainEvent::data("flight", json!({"n": n}));
+                let mut joined = ChainEvent::data("flight.enriched", json!({"n": n}));
+                joined.causality = Causality {
+                    joined_correlation_id: (n % 3 != 2).then(|| {
+                        if n < 3 {
+                            reference.correlation_id()
+                        } else {
+                            stream.correlation_id()
+                        }
+                    }),
+                    ..stream.child_causality()
+                };
+                joined
+            })
+            .collect();
+        let mut body = Vec::new();
+        BatchEncoder::new().encode(0, &events, &mut body).unwrap();
+        let (_, decoded) = decode_batch(&body, &mut NoForwards).unwrap();
+        assert_eq!(decoded, events);
+
+        let plain = ChainEvent::data("order", json!({"id": 1}));
+        let mut body = Vec::new();
+        encode_into(&plain, &mut body).unwrap();
+        body[0] = 5;
+        assert_eq!(
+            decode(&body).unwrap(),
+            plain,
+            "a version 5 body reads as before"
+        );
+        let mut joined = Vec::new();
+        encode_into(&events[0], &mut joined).unwrap();
+        joined[0] = 5;
+        let error = decode(&joined).unwrap_err();
+        assert!(
+            error.to_string().contains("unknown record flags 0x4"),
+            "{error}"
+        );
     }
 
     #[test]

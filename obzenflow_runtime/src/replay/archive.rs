@@ -220,6 +220,7 @@ fn replayed(mut archived: ChainEvent) -> ChainEvent {
     archived.causality = Causality {
         parent_id: Some(archived.id),
         correlation_id: None,
+        joined_correlation_id: None,
     };
     if let ProcessingStatus::Error { stage_id, .. } = &mut archived.processing_info.status {
         *stage_id = None;

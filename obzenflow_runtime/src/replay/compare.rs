@@ -40,6 +40,13 @@ pub struct RecordView {
     pub origin: Option<SourcePosition>,
     /// The source record the correlation id leads to, when found in that run's sources.
     pub source: Option<SourceRecord>,
+    /// For a record a join made from two inputs, the source record the other input's record
+    /// descends from (`Causality::joined_correlation_id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub joined_correlation_id: Option<CorrelationId>,
+    /// The source record the joined correlation id leads to, when found in that run's sources.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub joined_source: Option<SourceRecord>,
 }
 
 /// A record in a source's journal that a compared record descends from.
@@ -85,6 +92,8 @@ impl RecordView {
             status,
             origin: event.origin().cloned(),
             source: None,
+            joined_correlation_id: event.causality.joined_correlation_id,
+            joined_source: None,
         })
     }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use obzenflow_core::RunId;
 use serde::Serialize;
 
-use super::compare::{Divergence, LaneComparison, RecordView};
+use super::compare::{Divergence, LaneComparison, RecordView, SourceRecord};
 use super::error::Side;
 use crate::journal::inspect::escape_name;
 use crate::journal::RunStatus;
@@ -271,26 +271,38 @@ fn write_record(
         write!(f, "  from {}", escape_name(&origin.to_string()))?;
     }
     match &record.source {
-        Some(source) => {
-            write!(
-                f,
-                " -> source `{}` {} record {}",
-                escape_name(&source.stage),
-                source.lane,
-                source.index
-            )?;
-            if let Some(original) = source.replayed_from {
-                write!(f, " (replay of {original})")?;
-            }
-            writeln!(f)
-        }
+        Some(source) => write_source(f, source)?,
         // A record emitted without a parent (a stateful stage's drained total) starts its own
         // correlation chain.
         None if record.correlation_id.origin() == record.event_id => {
-            writeln!(f, " (its own: emitted without a parent)")
+            write!(f, " (its own: emitted without a parent)")?;
         }
-        None => writeln!(f, " (no source record found)"),
+        None => write!(f, " (no source record found)")?,
     }
+    // A joined record descends from the other input's record too.
+    if let Some(joined) = record.joined_correlation_id {
+        write!(f, "\n      {:<9}  joined with correlation {joined}", "")?;
+        match &record.joined_source {
+            Some(source) => write_source(f, source)?,
+            None => write!(f, " (no source record found)")?,
+        }
+    }
+    writeln!(f)
+}
+
+/// ` -> source `stage` lane record n`, and the archived record a replayed one re-emitted.
+fn write_source(f: &mut fmt::Formatter<'_>, source: &SourceRecord) -> fmt::Result {
+    write!(
+        f,
+        " -> source `{}` {} record {}",
+        escape_name(&source.stage),
+        source.lane,
+        source.index
+    )?;
+    if let Some(original) = source.replayed_from {
+        write!(f, " (replay of {original})")?;
+    }
+    Ok(())
 }
 
 fn status_text(record: &RecordView) -> String {

@@ -124,7 +124,10 @@ impl OpenedRun {
     fn resolve_sources(&self, stages: &mut [StageComparison]) -> Result<(), VerifyError> {
         let mut wanted: HashMap<CorrelationId, Option<SourceRecord>> = self
             .divergent_records(stages)
-            .map(|record| (record.correlation_id, None))
+            .flat_map(|record| {
+                std::iter::once(record.correlation_id).chain(record.joined_correlation_id)
+            })
+            .map(|correlation| (correlation, None))
             .collect();
         if wanted.is_empty() {
             return Ok(());
@@ -151,6 +154,9 @@ impl OpenedRun {
                 };
                 if let Some(record) = record {
                     record.source = wanted.get(&record.correlation_id).cloned().flatten();
+                    record.joined_source = record
+                        .joined_correlation_id
+                        .and_then(|joined| wanted.get(&joined).cloned().flatten());
                 }
             }
         }

@@ -208,7 +208,15 @@ impl Outputs {
             }
         }
         event.causality = match parent {
-            Some(parent) => parent.child_causality(),
+            // A join's output names the other input's source record itself; any record
+            // after it keeps naming it, as it keeps its origin.
+            Some(parent) => obzenflow_core::Causality {
+                joined_correlation_id: event
+                    .causality
+                    .joined_correlation_id
+                    .or(parent.causality.joined_correlation_id),
+                ..parent.child_causality()
+            },
             // A source record starts a correlation chain. It keeps the origin its handler
             // recorded, if any: a replayed record's parent is the archived record it re-emits.
             None => obzenflow_core::Causality {
@@ -217,6 +225,7 @@ impl Outputs {
                     .parent_id
                     .filter(|_| self.info.kind.is_source()),
                 correlation_id: Some(obzenflow_core::CorrelationId::from_origin(event.id)),
+                joined_correlation_id: None,
             },
         };
     }

@@ -6,7 +6,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use std::time::Duration;
 
-use obzenflow_core::{ChainEvent, Timestamp, TypedPayload};
+use obzenflow_core::{ChainEvent, CorrelationId, Timestamp, TypedPayload};
 use obzenflow_runtime::stages::{
     HandlerFailure, InputSpec, MultiInputHandler, RecordError, RecordType, StateSize,
 };
@@ -90,7 +90,8 @@ pub struct IntervalJoin<L, R, K, O> {
 
 /// One side's held records, by key and by time, and its watermark.
 struct Side<T, K> {
-    by_key: HashMap<K, Vec<(u64, u64, T)>>,
+    /// `key -> (time, sequence, record, the source record it descends from)`.
+    by_key: HashMap<K, Vec<(u64, u64, T, CorrelationId)>>,
     /// `(time, sequence) -> key`, for eviction in time order.
     by_time: BTreeMap<(u64, u64), K>,
     next_sequence: u64,
@@ -123,14 +124,14 @@ impl<T, K: Hash + Eq + Clone> Side<T, K> {
         self.max_time = Some(self.max_time.map_or(time, |max| max.max(time)));
     }
 
-    fn hold(&mut self, key: K, time: u64, record: T) {
+    fn hold(&mut self, key: K, time: u64, record: T, correlation: CorrelationId) {
         let sequence = self.next_sequence;
         self.next_sequence += 1;
         self.by_time.insert((time, sequence), key.clone());
         self.by_key
             .entry(key)
             .or_default()
-            .push((time, sequence, record));
+            .push((time, sequence, record, correlation));
     }
 
     /// Drops every held record whose time is below `threshold`.
@@ -142,7 +143,7 @@ impl<T, K: Hash + Eq + Clone> Side<T, K> {
             }
             let key = entry.remove();
             if let Some(held) = self.by_key.get_mut(&key) {
-                held.retain(|(_, held_sequence, _)| *held_sequence != sequence);
+                held.retain(|(_, held_sequence, _, _)| *held_sequence != sequence);
                 if held.is_empty() {
                     self.by_key.remove(&key);
                 }
@@ -225,9 +226,10 @@ where
             time.saturating_add(self.upper_us),
         );
         if let Some(held) = self.right.by_key.get(&key) {
-            for (right_time, _, right) in held {
+            for (right_time, _, right, joined) in held {
                 if (low..=high).contains(right_time) {
-                    push(out, (self.combine)(&record, right), time.max(*right_time));
+                    let output = (self.combine)(&record, right);
+                    push(out, output, time.max(*right_time), *joined);
                 }
             }
         }
@@ -238,7 +240,7 @@ where
             .evict_below(left_watermark.saturating_sub(self.lower_us));
         let right_watermark = self.right.watermark(self.lateness_us);
         if right_watermark.is_none_or(|watermark| time.saturating_add(self.upper_us) >= watermark) {
-            self.left.hold(key, time, record);
+            self.left.hold(key, time, record, event.correlation_id());
         }
         Ok(())
     }
@@ -258,9 +260,10 @@ where
             time.saturating_add(self.lower_us),
         );
         if let Some(held) = self.left.by_key.get(&key) {
-            for (left_time, _, left) in held {
+            for (left_time, _, left, joined) in held {
                 if (low..=high).contains(left_time) {
-                    push(out, (self.combine)(left, &record), time.max(*left_time));
+                    let output = (self.combine)(left, &record);
+                    push(out, output, time.max(*left_time), *joined);
                 }
             }
         }
@@ -271,7 +274,7 @@ where
             .evict_below(right_watermark.saturating_sub(self.upper_us));
         let left_watermark = self.left.watermark(self.lateness_us);
         if left_watermark.is_none_or(|watermark| time.saturating_add(self.lower_us) >= watermark) {
-            self.right.hold(key, time, record);
+            self.right.hold(key, time, record, event.correlation_id());
         }
         Ok(())
     }
@@ -308,9 +311,12 @@ fn check_lateness(time: u64, watermark: Option<u64>, side: &str) -> Result<(), R
     }
 }
 
-fn push<O: TypedPayload>(out: &mut Vec<ChainEvent>, joined: O, time: u64) {
+/// Emits a joined record at `time`, naming the source record of the held record it was
+/// joined with (its parent is the record being processed, stamped by the runtime).
+fn push<O: TypedPayload>(out: &mut Vec<ChainEvent>, joined: O, time: u64, with: CorrelationId) {
     let mut output = joined.into_event();
     output.event_time = Some(Timestamp::from_micros(time));
+    output.causality.joined_correlation_id = Some(with);
     out.push(output);
 }
 

@@ -5,7 +5,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use std::marker::PhantomData;
 
-use obzenflow_core::{ChainEvent, TypedPayload};
+use obzenflow_core::{ChainEvent, CorrelationId, TypedPayload};
 use obzenflow_runtime::stages::{
     InputSpec, MultiInputHandler, ReadPolicy, RecordError, RecordType, StateSize,
 };
@@ -99,7 +99,8 @@ pub struct LookupJoin<R, S, K, O, FR, FS, FC> {
     combine: FC,
     strategy: JoinStrategy,
     mode: LookupMode,
-    table: HashMap<K, R>,
+    /// `key -> (the latest reference record, the source record it descends from)`.
+    table: HashMap<K, (R, CorrelationId)>,
     types: PhantomData<fn(S) -> O>,
 }
 
@@ -142,7 +143,7 @@ where
     fn absorb(&mut self, event: &ChainEvent) -> Result<(), RecordError> {
         let record = R::from_event(event)?;
         let key = (self.reference_key)(&record);
-        self.table.insert(key, record);
+        self.table.insert(key, (record, event.correlation_id()));
         Ok(())
     }
 
@@ -157,17 +158,21 @@ where
         let joined = S::with_event(event, |record| {
             let key = stream_key(record);
             match (table.get(&key), *strategy) {
-                (Some(reference), _) => Ok(Some(combine(record, Some(reference)))),
-                (None, JoinStrategy::Left) => Ok(Some(combine(record, None))),
+                (Some((reference, from)), _) => {
+                    Ok(Some((combine(record, Some(reference)), Some(*from))))
+                }
+                (None, JoinStrategy::Left) => Ok(Some((combine(record, None), None))),
                 (None, JoinStrategy::Inner) => Ok(None),
                 (None, JoinStrategy::Strict) => Err(RecordError::validation(format!(
                     "no reference record for key {key:?}"
                 ))),
             }
         })??;
-        if let Some(joined) = joined {
+        if let Some((joined, reference)) = joined {
             let mut output = joined.into_event();
             output.event_time = event.event_time;
+            // The stream record is the parent; the reference record's source is named too.
+            output.causality.joined_correlation_id = reference;
             out.push(output);
         }
         Ok(())

@@ -10,7 +10,9 @@
 //! Both are typed over the user's own structs: key functions, and a combine function that
 //! builds the output record. The output keeps the lineage of the stream record (lookup) or of
 //! the record that completed the pair (interval): that record is its parent, and its
-//! correlation id leads to that record's source.
+//! correlation id leads to that record's source. It also names the source record of the
+//! record it was joined with (the reference row, the held record of the other side) in
+//! `Causality::joined_correlation_id`, so `verify` traces a joined record back to both inputs.
 
 mod interval;
 mod lookup;
