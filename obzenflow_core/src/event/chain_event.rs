@@ -98,7 +98,7 @@ impl ChainEvent {
     /// An event with the given content and a fresh id, not yet stamped by any stage.
     pub fn new(content: EventContent) -> Self {
         Self {
-            id: EventId::new(),
+            id: EventId::minted(),
             writer_id: WriterId::Unassigned,
             content,
             causality: Causality::default(),
