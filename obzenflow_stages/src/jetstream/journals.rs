@@ -705,9 +705,11 @@ impl RunStore for JetStreamRun {
         let journals = JetStreamJournals {
             shared: self.shared.journals.clone(),
         };
-        let reader = journals
-            .fresh_reader(&self.shared, journal, reading_stage)
-            .await?;
+        let deadline = self.shared.deadline();
+        let reader = retry_until(deadline, || {
+            journals.fresh_reader(&self.shared, journal, reading_stage)
+        })
+        .await?;
         Ok(Box::new(reader))
     }
 }

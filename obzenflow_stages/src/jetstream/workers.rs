@@ -197,7 +197,7 @@ impl JetStreamJournals {
         let probe = RunShared {
             journals: self.shared.clone(),
             manifest: proposal.clone(),
-            stream: stream_name.clone(),
+            stream: stream_name,
             ready: tokio::sync::OnceCell::new(),
             worker: None,
         };
@@ -217,8 +217,14 @@ impl JetStreamJournals {
             }
         });
         created.await?;
-        let recorded = self.recorded_manifest(run_id).await.map_err(boxed)?;
-        let outcomes = self.stage_outcomes_of(&recorded).await.map_err(boxed)?;
+        // A cluster still electing its leaders times requests out: each step is retried
+        // until the deadline (all of them may be done twice), the refusals below are not.
+        let (recorded, outcomes) = retry_until(deadline, || async {
+            let recorded = self.recorded_manifest(run_id).await.map_err(boxed)?;
+            let outcomes = self.stage_outcomes_of(&recorded).await.map_err(boxed)?;
+            Ok((recorded, outcomes))
+        })
+        .await?;
         let folded = fold_outcomes(recorded.clone(), &outcomes);
         if folded.status != RunStatus::Running {
             return Err(boxed(JetStreamError::RunEnded {
@@ -234,13 +240,6 @@ impl JetStreamJournals {
                 stage: done.stage.clone(),
             }));
         }
-        let stream = self.shared.context.get_stream_no_info(&stream_name).await?;
-        for name in stages {
-            for lane in [Lane::Data, Lane::Error] {
-                let subject = subject(&self.shared.config, run_id, name, lane);
-                stream.purge().filter(subject).await?;
-            }
-        }
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_nanos());
@@ -248,7 +247,30 @@ impl JetStreamJournals {
             stages: stages.to_vec(),
             incarnation: format!("{}-{nanos}", std::process::id()),
         };
-        for name in stages {
+        retry_until(deadline, || self.start_over(&recorded, &worker)).await?;
+        Ok((recorded, worker))
+    }
+
+    /// Drops what earlier processes of the worker's stages left in their journals and records
+    /// the stages as running in this worker; done again, it does the same.
+    async fn start_over(
+        &self,
+        recorded: &RunManifest,
+        worker: &WorkerPart,
+    ) -> Result<(), BackendError> {
+        let run_id = recorded.run_id;
+        let stream = self
+            .shared
+            .context
+            .get_stream_no_info(Self::stream_name(run_id))
+            .await?;
+        for name in &worker.stages {
+            for lane in [Lane::Data, Lane::Error] {
+                let subject = subject(&self.shared.config, run_id, name, lane);
+                stream.purge().filter(subject).await?;
+            }
+        }
+        for name in &worker.stages {
             let outcome = StageOutcome {
                 stage: name.clone(),
                 status: RunStatus::Running,
@@ -256,9 +278,9 @@ impl JetStreamJournals {
                 worker: Some(worker.incarnation.clone()),
                 ended_at: None,
             };
-            self.put_outcome(&recorded, &outcome).await.map_err(boxed)?;
+            self.put_outcome(recorded, &outcome).await.map_err(boxed)?;
         }
-        Ok((recorded, worker))
+        Ok(())
     }
 
     /// Records a worker's end (`ended`: the worker's manifest, its status and reason) for
