@@ -668,6 +668,12 @@ async fn a_worker_killed_mid_run_leaves_the_run_incomplete_and_its_restart_compl
         out.contains("incomplete") && !out.contains("completed"),
         "{out}"
     );
+    let (exit, out) = cli(&nats, &["stages", &run_id.to_string()]).await;
+    assert_eq!(exit.code(), 0, "{out}");
+    assert!(
+        out.contains("run ") && out.contains(": running\n") && out.contains("deliver: running"),
+        "{out}"
+    );
 
     // The restarted worker starts its stage over: it reads the upstream's journal from its
     // start and delivers every record once more, in order; then the run is completed.
@@ -712,4 +718,72 @@ async fn a_worker_killed_mid_run_leaves_the_run_incomplete_and_its_restart_compl
     let (exit, out) = cli(&nats, &["runs"]).await;
     assert_eq!(exit.code(), 0, "{out}");
     assert!(out.contains("completed"), "{out}");
+    let (exit, out) = cli(&nats, &["stages", &run_id.to_string()]).await;
+    assert_eq!(exit.code(), 0, "{out}");
+    assert!(
+        out.contains(": completed\n") && out.contains("deliver: completed"),
+        "{out}"
+    );
+}
+
+/// A transform that fails its stage as it starts.
+struct FailsToStart;
+
+impl obzenflow_runtime::stages::TransformHandler for FailsToStart {
+    fn initialize(&mut self) -> Result<(), HandlerFailure> {
+        Err(HandlerFailure::msg("the reference table is missing"))
+    }
+
+    fn process(&mut self, event: &ChainEvent) -> obzenflow_runtime::stages::RecordResult {
+        Ok(vec![event.clone()])
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_worker_fails_the_run_and_the_worker_reading_its_journal() {
+    use obzenflow_runtime::journal::RunStatus;
+    use obzenflow_stages::jetstream::WorkerArgs;
+    let nats = LocalNats::start(LocalNatsConfig::nodes(1)).await.unwrap();
+    let run_id = obzenflow_core::RunId::new();
+    let flow = || {
+        FlowBuilder::new("failing")
+            .async_source("numbers", PausingSource::new(200, 50))
+            .transform("check", FailsToStart)
+            .sink("out", CollectSink::new())
+            .chain(["numbers", "check", "out"])
+    };
+    let worker = |stages: &'static [&'static str]| {
+        let args = WorkerArgs::new(
+            run_id,
+            stages.iter().copied(),
+            JetStreamConfig::new(nats.url_list()),
+        );
+        tokio::spawn(args.run(flow()))
+    };
+    let downstream = worker(&["out"]);
+    let upstream = worker(&["numbers", "check"]);
+    let upstream = upstream.await.unwrap().unwrap();
+    assert!(!upstream.is_success(), "{upstream}");
+    // The failed stage's journal ends without an end-of-stream marker: its reader in the
+    // other worker fails rather than waiting for records that never come.
+    let downstream = tokio::time::timeout(std::time::Duration::from_secs(30), downstream)
+        .await
+        .expect("the downstream worker ends")
+        .unwrap()
+        .unwrap();
+    assert!(!downstream.is_success(), "{downstream}");
+
+    let journals = JetStreamJournals::connect(JetStreamConfig::new(nats.url_list()))
+        .await
+        .unwrap();
+    let manifest = journals.manifest(run_id).await.unwrap();
+    assert_eq!(manifest.status, RunStatus::Failed, "{manifest:?}");
+    let reason = manifest.reason.unwrap_or_default();
+    assert!(reason.contains("failed"), "{reason}");
+    let (exit, out) = cli(&nats, &["runs"]).await;
+    assert_eq!(exit.code(), 0, "{out}");
+    assert!(
+        out.contains("failed") && !out.contains("completed"),
+        "{out}"
+    );
 }
