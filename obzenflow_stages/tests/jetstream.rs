@@ -522,9 +522,9 @@ impl obzenflow_runtime::stages::AsyncSinkHandler for PrintingSink {
 
 /// The flow the worker-kill test splits over two processes: `numbers` and `double` in the
 /// upstream worker, `deliver` in the downstream one. Every process builds all of it.
-fn split_flow(sink: PrintingSink) -> FlowBuilder {
+fn split_flow(source: PausingSource, sink: PrintingSink) -> FlowBuilder {
     FlowBuilder::new("split")
-        .async_source("numbers", PausingSource::new(WORKER_RECORDS, 50))
+        .async_source("numbers", source)
         .transform(
             "double",
             map(|mut event: ChainEvent| {
@@ -549,9 +549,15 @@ async fn run_worker_child(setting: String) {
         words.next().unwrap().parse().unwrap(),
     );
     let (stages, stop_after): (&[&str], _) = match role.as_str() {
-        "upstream" => (&["numbers", "double"], None),
+        "upstream" | "upstream-pausing" => (&["numbers", "double"], None),
         "downstream" => (&["deliver"], Some(WORKER_RECORDS / 2)),
         _ => (&["deliver"], None),
+    };
+    // The pausing upstream stops after half the records and never resumes: it is killed.
+    let source = PausingSource::new(WORKER_RECORDS, 50);
+    let source = match role.as_str() {
+        "upstream-pausing" => source.pausing_after(WORKER_RECORDS / 2).0,
+        _ => source,
     };
     let sink = PrintingSink {
         delivered: 0,
@@ -562,7 +568,7 @@ async fn run_worker_child(setting: String) {
         stages.iter().copied(),
         JetStreamConfig::new(servers),
     );
-    let report = args.run(split_flow(sink)).await.unwrap();
+    let report = args.run(split_flow(source, sink)).await.unwrap();
     println!("DONE {}", report.is_success());
 }
 
@@ -588,6 +594,19 @@ impl WorkerChild {
             .unwrap();
         let lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
         Self { child, lines }
+    }
+
+    /// Reads lines until `records` lines `GOT <n>` came; returns their `n`.
+    async fn read_got(&mut self, records: u64) -> Vec<u64> {
+        let mut got = Vec::new();
+        while (got.len() as u64) < records {
+            let line = self.lines.next_line().await.unwrap();
+            let line = line.expect("the worker delivers records before it exits");
+            if let Some(n) = line.strip_prefix("GOT ") {
+                got.push(n.parse().unwrap());
+            }
+        }
+        got
     }
 
     /// Reads lines until one starts `DONE ` or is `HALF`; returns the `n` of every `GOT <n>`
@@ -786,4 +805,37 @@ async fn a_failed_worker_fails_the_run_and_the_worker_reading_its_journal() {
         out.contains("failed") && !out.contains("completed"),
         "{out}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_worker_restarted_under_a_live_reader_fails_the_run_never_completes_it() {
+    use obzenflow_runtime::journal::RunStatus;
+    let nats = LocalNats::start(LocalNatsConfig::nodes(1)).await.unwrap();
+    let servers = nats.url_list();
+    let run_id = obzenflow_core::RunId::new();
+    let mut upstream = WorkerChild::spawn("upstream-pausing", &servers, run_id);
+    let mut downstream = WorkerChild::spawn("downstream-again", &servers, run_id);
+    // The upstream stopped after half the records, which the downstream delivered; it is
+    // killed and started again while the downstream still reads its journal.
+    let first = downstream.read_got(WORKER_RECORDS / 2).await;
+    assert_eq!(first, (0..WORKER_RECORDS / 2).collect::<Vec<_>>());
+    upstream.child.start_kill().unwrap();
+    upstream.child.wait().await.unwrap();
+    let mut again = WorkerChild::spawn("upstream", &servers, run_id);
+    let (_, line) = again.read_until_done_or_half().await;
+    assert_eq!(
+        line, "DONE true",
+        "the restarted upstream completes its stages"
+    );
+    // The journal the downstream was reading started over under it: it fails rather than
+    // deliver a second copy or stop short, and the run reads failed, never completed.
+    let (_, line) = downstream.read_until_done_or_half().await;
+    assert_eq!(line, "DONE false");
+    let journals = JetStreamJournals::connect(JetStreamConfig::new(servers))
+        .await
+        .unwrap();
+    let manifest = journals.manifest(run_id).await.unwrap();
+    assert_eq!(manifest.status, RunStatus::Failed, "{manifest:?}");
+    let reason = manifest.reason.unwrap_or_default();
+    assert!(reason.contains("stage `deliver` failed"), "{reason}");
 }
