@@ -7,7 +7,7 @@
 //! manifest, folded from every stage's outcome) and each stage's record count, read back from
 //! its journal.
 //!
-//! `cargo run -p obzenflow_examples --example distributed [-- --servers nats://host:4222]`
+//! `cargo run -p obzenflow_examples --features jetstream --example distributed [-- --servers nats://host:4222]`
 //! (needs `nats-server` 2.9 or later on the PATH for the local cluster: `cargo xtask nats`).
 
 use std::process::ExitCode;
