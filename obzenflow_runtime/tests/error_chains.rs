@@ -218,6 +218,15 @@ fn stage_replay_and_flow_errors_print_each_cause_once() {
             state: "drained",
             source: Box::new(journal_io()),
         })),
+        Box::new(FlowError::WorkerJoin {
+            run_id: obzenflow_core::RunId::new(),
+            source: Box::new(journal_io()),
+        }),
+        Box::new(FlowError::WorkerInput {
+            stage: "parse".to_owned(),
+            journal: journal(),
+            source: Box::new(journal_io()),
+        }),
     ];
     for error in &errors {
         assert_each_cause_once(error.as_ref());

@@ -472,3 +472,370 @@ async fn a_flow_process_killed_mid_run_leaves_a_run_that_reads_incomplete_and_a_
     assert_ne!(rerun.run_id, run_id);
     assert_eq!(numbers(&sink), (0..1_000).collect::<Vec<_>>());
 }
+
+/// Set in the worker processes of the worker-kill test: `<role> <servers> <run id>`, the role
+/// `upstream`, `downstream` (stops after half the records) or `downstream-again`.
+const WORKER_CHILD: &str = "OBZENFLOW_JETSTREAM_WORKER_CHILD";
+
+/// How many records the worker-kill test's source makes.
+const WORKER_RECORDS: u64 = 1_000;
+
+/// The worker-kill test's sink: prints `GOT <n>` for each record it delivers; with
+/// `stop_after`, prints `HALF` once it delivered that many and then never delivers another.
+struct PrintingSink {
+    delivered: u64,
+    stop_after: Option<u64>,
+}
+
+impl obzenflow_runtime::stages::AsyncSinkHandler for PrintingSink {
+    async fn consume_batch<'a>(
+        &'a mut self,
+        events: &'a [obzenflow_core::Record],
+    ) -> Vec<Result<(), obzenflow_runtime::stages::RecordError>> {
+        use std::io::Write;
+        let mut lines = String::new();
+        let mut stopped = false;
+        for event in events {
+            if self.stop_after == Some(self.delivered) {
+                lines.push_str("HALF\n");
+                stopped = true;
+                break;
+            }
+            let n = event
+                .field("n")
+                .and_then(|n| n.as_u64())
+                .unwrap_or(u64::MAX);
+            lines.push_str(&format!("GOT {n}\n"));
+            self.delivered += 1;
+        }
+        {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(lines.as_bytes()).and_then(|()| out.flush());
+        }
+        if stopped {
+            // Stopped mid-run, as a stuck sink is, until the test kills the process.
+            std::future::pending::<()>().await;
+        }
+        events.iter().map(|_| Ok(())).collect()
+    }
+}
+
+/// The flow the worker-kill test splits over two processes: `numbers` and `double` in the
+/// upstream worker, `deliver` in the downstream one. Every process builds all of it.
+fn split_flow(source: PausingSource, sink: PrintingSink) -> FlowBuilder {
+    FlowBuilder::new("split")
+        .async_source("numbers", source)
+        .transform(
+            "double",
+            map(|mut event: ChainEvent| {
+                if let Some(payload) = event.payload_mut() {
+                    let n = payload["n"].as_u64().unwrap_or_default();
+                    payload["double"] = (n * 2).into();
+                }
+                event
+            }),
+        )
+        .async_sink("deliver", sink)
+        .chain(["numbers", "double", "deliver"])
+}
+
+/// A worker process of the worker-kill test: runs its stages of `split_flow` and prints
+/// `DONE <success>` when they ended.
+async fn run_worker_child(setting: String) {
+    let mut words = setting.split(' ');
+    let (role, servers, run_id) = (
+        words.next().unwrap().to_owned(),
+        words.next().unwrap().to_owned(),
+        words.next().unwrap().parse().unwrap(),
+    );
+    let (stages, stop_after): (&[&str], _) = match role.as_str() {
+        "upstream" | "upstream-pausing" => (&["numbers", "double"], None),
+        "downstream" => (&["deliver"], Some(WORKER_RECORDS / 2)),
+        _ => (&["deliver"], None),
+    };
+    // The pausing upstream stops after half the records and never resumes: it is killed.
+    let source = PausingSource::new(WORKER_RECORDS, 50);
+    let source = match role.as_str() {
+        "upstream-pausing" => source.pausing_after(WORKER_RECORDS / 2).0,
+        _ => source,
+    };
+    let sink = PrintingSink {
+        delivered: 0,
+        stop_after,
+    };
+    let args = obzenflow_stages::jetstream::WorkerArgs::new(
+        run_id,
+        stages.iter().copied(),
+        JetStreamConfig::new(servers),
+    );
+    let report = args.run(split_flow(source, sink)).await.unwrap();
+    println!("DONE {}", report.is_success());
+}
+
+/// A worker process of the worker-kill test, with its stdout read line by line.
+struct WorkerChild {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl WorkerChild {
+    fn spawn(role: &str, servers: &str, run_id: obzenflow_core::RunId) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "a_worker_killed_mid_run_leaves_the_run_incomplete_and_its_restart_completes_it",
+                "--nocapture",
+            ])
+            .env(WORKER_CHILD, format!("{role} {servers} {run_id}"))
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        Self { child, lines }
+    }
+
+    /// Reads lines until `records` lines `GOT <n>` came; returns their `n`.
+    async fn read_got(&mut self, records: u64) -> Vec<u64> {
+        let mut got = Vec::new();
+        while (got.len() as u64) < records {
+            let line = self.lines.next_line().await.unwrap();
+            let line = line.expect("the worker delivers records before it exits");
+            if let Some(n) = line.strip_prefix("GOT ") {
+                got.push(n.parse().unwrap());
+            }
+        }
+        got
+    }
+
+    /// Reads lines until one starts `DONE ` or is `HALF`; returns the `n` of every `GOT <n>`
+    /// line before it and that line.
+    async fn read_until_done_or_half(&mut self) -> (Vec<u64>, String) {
+        let mut got = Vec::new();
+        loop {
+            let line = self
+                .lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("the worker says DONE or HALF before it exits");
+            if let Some(n) = line.strip_prefix("GOT ") {
+                got.push(n.parse().unwrap());
+            } else if line == "HALF" || line.starts_with("DONE ") {
+                return (got, line);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_run_leaves_the_run_incomplete_and_its_restart_completes_it() {
+    if let Ok(setting) = std::env::var(WORKER_CHILD) {
+        return run_worker_child(setting).await;
+    }
+    use obzenflow_runtime::journal::{RunState, RunStatus};
+    let nats = LocalNats::start(LocalNatsConfig::nodes(1)).await.unwrap();
+    let servers = nats.url_list();
+    let run_id = obzenflow_core::RunId::new();
+    let mut upstream = WorkerChild::spawn("upstream", &servers, run_id);
+    let mut downstream = WorkerChild::spawn("downstream", &servers, run_id);
+
+    // The downstream worker delivered half the records, read from the upstream's journal in
+    // another process, and is stopped mid-run: it is killed there.
+    let (first_delivery, line) = downstream.read_until_done_or_half().await;
+    assert_eq!(line, "HALF");
+    assert_eq!(first_delivery, (0..WORKER_RECORDS / 2).collect::<Vec<_>>());
+    downstream.child.start_kill().unwrap();
+    downstream.child.wait().await.unwrap();
+    let (_, line) = upstream.read_until_done_or_half().await;
+    assert_eq!(
+        line, "DONE true",
+        "the upstream worker completes its stages"
+    );
+    upstream.child.wait().await.unwrap();
+
+    // The upstream's stages completed, the sink's did not: the run is not completed.
+    let journals = JetStreamJournals::connect(JetStreamConfig::new(servers.clone()))
+        .await
+        .unwrap();
+    let outcomes = journals.stage_outcomes(run_id).await.unwrap();
+    let statuses: Vec<(&str, RunStatus)> = outcomes
+        .iter()
+        .map(|outcome| (outcome.stage.as_str(), outcome.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("numbers", RunStatus::Completed),
+            ("double", RunStatus::Completed),
+            ("deliver", RunStatus::Running),
+        ]
+    );
+    assert_eq!(
+        journals.manifest(run_id).await.unwrap().status,
+        RunStatus::Running
+    );
+    let base = tempfile::tempdir().unwrap();
+    let exported = journals.export_run(run_id, base.path()).await.unwrap();
+    let validation = inspect::validate_run(&exported).unwrap();
+    assert_eq!(validation.state, Some(RunState::Incomplete));
+    assert!(!validation.is_clean(), "an incomplete run is not clean");
+    let (exit, out) = cli(&nats, &["runs"]).await;
+    assert_eq!(exit.code(), 0, "{out}");
+    assert!(
+        out.contains("incomplete") && !out.contains("completed"),
+        "{out}"
+    );
+    let (exit, out) = cli(&nats, &["stages", &run_id.to_string()]).await;
+    assert_eq!(exit.code(), 0, "{out}");
+    assert!(
+        out.contains("run ") && out.contains(": running\n") && out.contains("deliver: running"),
+        "{out}"
+    );
+
+    // The restarted worker starts its stage over: it reads the upstream's journal from its
+    // start and delivers every record once more, in order; then the run is completed.
+    let mut again = WorkerChild::spawn("downstream-again", &servers, run_id);
+    let (second_delivery, line) = again.read_until_done_or_half().await;
+    assert_eq!(line, "DONE true");
+    again.child.wait().await.unwrap();
+    assert_eq!(second_delivery, (0..WORKER_RECORDS).collect::<Vec<_>>());
+    // At-least-once at the sink's side effects: across both processes every record arrived,
+    // and the only duplicates are the records the killed process delivered.
+    let mut deliveries: std::collections::BTreeMap<u64, usize> = Default::default();
+    for n in first_delivery.iter().chain(&second_delivery) {
+        *deliveries.entry(*n).or_default() += 1;
+    }
+    assert_eq!(
+        deliveries.len() as u64,
+        WORKER_RECORDS,
+        "no record is missing"
+    );
+    let duplicates = deliveries.values().filter(|count| **count > 1).count();
+    assert_eq!(duplicates, first_delivery.len());
+
+    let manifest = journals.manifest(run_id).await.unwrap();
+    assert_eq!(manifest.status, RunStatus::Completed, "{manifest:?}");
+    let base = tempfile::tempdir().unwrap();
+    let exported = journals.export_run(run_id, base.path()).await.unwrap();
+    let validation = inspect::validate_run(&exported).unwrap();
+    assert!(validation.is_clean(), "{validation:?}");
+    // Exactly once in the journals: the export validating clean says the sink's journals
+    // hold one incarnation's records (a second would restart the sequence at 0, a frame out
+    // of sequence), and the journal both incarnations read is the upstream's, whole, once.
+    let mut upstream_journal = journals
+        .reader(run_id, "double", Lane::Data, "worker-kill-check")
+        .await
+        .unwrap();
+    let data = read_to_the_seal(&mut upstream_journal)
+        .await
+        .iter()
+        .filter(|record| record.is_data())
+        .count();
+    assert_eq!(data as u64, WORKER_RECORDS);
+    let (exit, out) = cli(&nats, &["runs"]).await;
+    assert_eq!(exit.code(), 0, "{out}");
+    assert!(out.contains("completed"), "{out}");
+    let (exit, out) = cli(&nats, &["stages", &run_id.to_string()]).await;
+    assert_eq!(exit.code(), 0, "{out}");
+    assert!(
+        out.contains(": completed\n") && out.contains("deliver: completed"),
+        "{out}"
+    );
+}
+
+/// A transform that fails its stage as it starts.
+struct FailsToStart;
+
+impl obzenflow_runtime::stages::TransformHandler for FailsToStart {
+    fn initialize(&mut self) -> Result<(), HandlerFailure> {
+        Err(HandlerFailure::msg("the reference table is missing"))
+    }
+
+    fn process(&mut self, event: &ChainEvent) -> obzenflow_runtime::stages::RecordResult {
+        Ok(vec![event.clone()])
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_worker_fails_the_run_and_the_worker_reading_its_journal() {
+    use obzenflow_runtime::journal::RunStatus;
+    use obzenflow_stages::jetstream::WorkerArgs;
+    let nats = LocalNats::start(LocalNatsConfig::nodes(1)).await.unwrap();
+    let run_id = obzenflow_core::RunId::new();
+    let flow = || {
+        FlowBuilder::new("failing")
+            .async_source("numbers", PausingSource::new(200, 50))
+            .transform("check", FailsToStart)
+            .sink("out", CollectSink::new())
+            .chain(["numbers", "check", "out"])
+    };
+    let worker = |stages: &'static [&'static str]| {
+        let args = WorkerArgs::new(
+            run_id,
+            stages.iter().copied(),
+            JetStreamConfig::new(nats.url_list()),
+        );
+        tokio::spawn(args.run(flow()))
+    };
+    let downstream = worker(&["out"]);
+    let upstream = worker(&["numbers", "check"]);
+    let upstream = upstream.await.unwrap().unwrap();
+    assert!(!upstream.is_success(), "{upstream}");
+    // The failed stage's journal ends without an end-of-stream marker: its reader in the
+    // other worker fails rather than waiting for records that never come.
+    let downstream = tokio::time::timeout(std::time::Duration::from_secs(30), downstream)
+        .await
+        .expect("the downstream worker ends")
+        .unwrap()
+        .unwrap();
+    assert!(!downstream.is_success(), "{downstream}");
+
+    let journals = JetStreamJournals::connect(JetStreamConfig::new(nats.url_list()))
+        .await
+        .unwrap();
+    let manifest = journals.manifest(run_id).await.unwrap();
+    assert_eq!(manifest.status, RunStatus::Failed, "{manifest:?}");
+    let reason = manifest.reason.unwrap_or_default();
+    assert!(reason.contains("failed"), "{reason}");
+    let (exit, out) = cli(&nats, &["runs"]).await;
+    assert_eq!(exit.code(), 0, "{out}");
+    assert!(
+        out.contains("failed") && !out.contains("completed"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_worker_restarted_under_a_live_reader_fails_the_run_never_completes_it() {
+    use obzenflow_runtime::journal::RunStatus;
+    let nats = LocalNats::start(LocalNatsConfig::nodes(1)).await.unwrap();
+    let servers = nats.url_list();
+    let run_id = obzenflow_core::RunId::new();
+    let mut upstream = WorkerChild::spawn("upstream-pausing", &servers, run_id);
+    let mut downstream = WorkerChild::spawn("downstream-again", &servers, run_id);
+    // The upstream stopped after half the records, which the downstream delivered; it is
+    // killed and started again while the downstream still reads its journal.
+    let first = downstream.read_got(WORKER_RECORDS / 2).await;
+    assert_eq!(first, (0..WORKER_RECORDS / 2).collect::<Vec<_>>());
+    upstream.child.start_kill().unwrap();
+    upstream.child.wait().await.unwrap();
+    let mut again = WorkerChild::spawn("upstream", &servers, run_id);
+    let (_, line) = again.read_until_done_or_half().await;
+    assert_eq!(
+        line, "DONE true",
+        "the restarted upstream completes its stages"
+    );
+    // The journal the downstream was reading started over under it: it fails rather than
+    // deliver a second copy or stop short, and the run reads failed, never completed.
+    let (_, line) = downstream.read_until_done_or_half().await;
+    assert_eq!(line, "DONE false");
+    let journals = JetStreamJournals::connect(JetStreamConfig::new(servers))
+        .await
+        .unwrap();
+    let manifest = journals.manifest(run_id).await.unwrap();
+    assert_eq!(manifest.status, RunStatus::Failed, "{manifest:?}");
+    let reason = manifest.reason.unwrap_or_default();
+    assert!(reason.contains("stage `deliver` failed"), "{reason}");
+}

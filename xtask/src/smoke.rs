@@ -85,7 +85,7 @@ fn example_executables(stdout: &[u8]) -> Result<HashMap<String, PathBuf>, serde_
     Ok(executables)
 }
 
-/// Builds every example in the dev profile and returns their executables by name.
+/// Builds every example in the dev profile, with every feature, and returns their executables by name.
 fn build_examples() -> Result<HashMap<String, PathBuf>, XtaskError> {
     let mut command = cmd::cargo([
         "build",
@@ -93,6 +93,8 @@ fn build_examples() -> Result<HashMap<String, PathBuf>, XtaskError> {
         "--package",
         EXAMPLES_PACKAGE,
         "--examples",
+        // Examples behind a feature (`distributed`, feature `jetstream`) are run too.
+        "--all-features",
     ]);
     command.arg("--message-format=json-render-diagnostics");
     let stdout = cmd::stdout_of(&mut command)?;

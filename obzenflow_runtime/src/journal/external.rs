@@ -86,11 +86,60 @@ pub trait RunStore: Send + Sync {
     ///
     /// Need not be cancel safe: the pipeline awaits it to the end.
     async fn write_manifest(&self, manifest: &RunManifest) -> Result<(), BackendError>;
+
+    /// A reader, in this process, of `journal`, which another process of the same run writes
+    /// (a worker running only some of the flow's stages: `Flow::start_worker`), for the stage
+    /// `reading_stage`. It reads the journal from its first record: the reading stage starts
+    /// over whenever its worker starts. The default refuses: a service that keeps runs for
+    /// one process only cannot hand out such readers.
+    ///
+    /// # Cancel safety
+    ///
+    /// Need not be cancel safe: the worker awaits it to the end before any stage runs.
+    async fn remote_reader(
+        &self,
+        journal: &JournalId,
+        reading_stage: &str,
+    ) -> Result<Box<dyn JournalReader>, BackendError> {
+        let _ = reading_stage;
+        Err(format!("this journal service cannot read journal {journal} of another process").into())
+    }
+}
+
+/// A run a worker joined ([`JournalBackend::join_run`]): the run's manifest as the service
+/// records it, whose stage ids every process of the run uses, and the store of the worker's
+/// part of the run.
+#[non_exhaustive]
+pub struct JoinedRun {
+    /// The run's manifest as recorded: the first worker's proposal, or the one before it.
+    pub manifest: RunManifest,
+    /// The store of the worker's journals. Its [`RunStore::write_manifest`] is given, at the
+    /// worker's end, the worker's outcome for its stages (the manifest's status and reason),
+    /// which the service records for those stages only: the run's own outcome is completed
+    /// only once every stage of the flow recorded completed.
+    pub store: Arc<dyn RunStore>,
+}
+
+impl JoinedRun {
+    /// A joined run of `manifest`, its journals in `store`.
+    pub fn new(manifest: RunManifest, store: Arc<dyn RunStore>) -> Self {
+        Self { manifest, store }
+    }
+}
+
+impl fmt::Debug for JoinedRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinedRun")
+            .field("run_id", &self.manifest.run_id)
+            .field("flow_name", &self.manifest.flow_name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A journal service that runs can keep their journals in instead of memory or a run
 /// directory: `Journals::backend` takes one. Implemented outside the runtime (NATS
 /// JetStream in `obzenflow_stages`, feature `jetstream`).
+#[async_trait::async_trait]
 pub trait JournalBackend: Send + Sync + fmt::Debug {
     /// Begins the run `manifest` describes (status `running`): whatever the service needs
     /// before the run's journals are opened. Called once per run, before any stage runs and
@@ -101,6 +150,31 @@ pub trait JournalBackend: Send + Sync + fmt::Debug {
     /// Says where and how durably the journals are kept, for the run summary and the
     /// manifest's `sync_policy` (e.g. `JetStream journals, 3 replicas, stored before acknowledged`).
     fn describe(&self) -> String;
+
+    /// Joins the run `proposal` describes (its run id given by the caller, its stage ids made
+    /// by this process) as a worker that runs only `stages` of it, each process of the run
+    /// running others (`Flow::start_worker`). The first worker's proposal becomes the run's
+    /// manifest; a later one gets the manifest recorded, whose flow and stages must be the
+    /// proposal's. The worker's stages start over: whatever an earlier process of theirs left
+    /// in their journals (a worker killed mid-run) is dropped. The default refuses: a
+    /// service that keeps runs for one process only cannot run workers.
+    ///
+    /// # Cancel safety
+    ///
+    /// Need not be cancel safe: the worker awaits it to the end before any stage runs.
+    async fn join_run(
+        &self,
+        proposal: &RunManifest,
+        stages: &[String],
+    ) -> Result<JoinedRun, BackendError> {
+        let _ = stages;
+        Err(format!(
+            "{} cannot run workers (run {})",
+            self.describe(),
+            proposal.run_id
+        )
+        .into())
+    }
 }
 
 /// Encodes and stores the frames of an external journal's appends.

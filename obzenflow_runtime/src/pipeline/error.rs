@@ -28,6 +28,36 @@ pub enum FlowError {
         /// What is wrong.
         reason: String,
     },
+    /// A worker cannot run this part of the flow (`Flow::start_worker`): its journals are not
+    /// in a journal service, it names a stage the flow does not have, or the run it would join
+    /// belongs to another flow.
+    #[error("cannot run a worker of flow `{flow}`: {reason}")]
+    InvalidWorker {
+        /// The flow.
+        flow: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A worker could not join its run in the journal service.
+    #[error("the worker cannot join run {run_id}")]
+    WorkerJoin {
+        /// The run.
+        run_id: obzenflow_core::RunId,
+        /// What the service said.
+        #[source]
+        source: crate::journal::BackendError,
+    },
+    /// A worker could not open a reader of a journal another process writes.
+    #[error("the worker cannot read journal {journal} for stage `{stage}`")]
+    WorkerInput {
+        /// The reading stage.
+        stage: String,
+        /// The journal.
+        journal: obzenflow_core::JournalId,
+        /// What the service said.
+        #[source]
+        source: crate::journal::BackendError,
+    },
     /// The run directory could not be created or written.
     #[error("cannot prepare the run directory")]
     RunDir(#[from] crate::journal::RunDirError),

@@ -10,7 +10,7 @@ use super::builder::Flow;
 use super::error::FlowError;
 use super::failure::FlowFailure;
 use super::fsm::FlowState;
-use super::materialize::materialize;
+use super::materialize::{materialize, WorkerRun};
 use super::outcome;
 use super::report::{DeliveryGuarantee, FlowReport, StageReport};
 use super::shared::{RunShared, StageProgress};
@@ -44,7 +44,13 @@ pub struct FlowHandle {
 
 impl FlowHandle {
     pub(crate) fn start(flow: Flow) -> Result<Self, FlowError> {
-        let (supervisor, shared) = materialize(flow)?;
+        let (supervisor, shared) = materialize(flow, None)?;
+        Ok(Self { supervisor, shared })
+    }
+
+    /// Starts a worker's part of a flow, in the run it joined.
+    pub(crate) fn start_worker(flow: Flow, worker: WorkerRun) -> Result<Self, FlowError> {
+        let (supervisor, shared) = materialize(flow, Some(worker))?;
         Ok(Self { supervisor, shared })
     }
 

@@ -21,7 +21,7 @@ use super::shared::{RunShared, StageObserver};
 use super::supervisor::PipelineSupervisor;
 use crate::journal::{
     external_run_error, inspect, BackpressureObserver, JournalFactory, JournalStorage,
-    RunDirectory, RunLock, RunManifest, RunStatus, StageJournals, SyncPolicy,
+    RunDirectory, RunLock, RunManifest, RunStatus, RunStore, StageJournals, SyncPolicy,
 };
 use crate::metrics::{AggregatorSetup, EdgeTracker, FlowSnapshot, MetricsConfig, MetricsHandle};
 use crate::stages::{Inputs, StageCounters, StageInfo, StageWiring};
@@ -30,11 +30,32 @@ use crate::supervised_base::{spawn_supervised, SupervisorConfig, SupervisorHandl
 /// The handle of a flow's pipeline supervisor.
 pub(crate) type PipelineHandle = SupervisorHandle<FlowCommand, FlowState>;
 
-/// Creates the run's journals, spawns every stage and the pipeline supervisor.
-pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>), FlowError> {
+/// What a worker (`Flow::start_worker`) brings to materialization: the run it joined, and
+/// readers of the edges whose upstream runs in another process. The flow materialized is then
+/// the worker's part of the flow (`worker::split`), its stages only.
+pub(crate) struct WorkerRun {
+    /// The run's manifest as the journal service records it: every stage of the flow.
+    pub(crate) manifest: RunManifest,
+    /// The store of the worker's journals.
+    pub(crate) store: Arc<dyn RunStore>,
+    /// Where and how durably, as the backend describes it.
+    pub(crate) description: String,
+    /// Per stage of the worker, in its order: the readers of its inputs from other processes,
+    /// each with its place among the stage's inputs.
+    pub(crate) remote_inputs: Vec<Vec<(usize, Box<dyn JournalReader>)>>,
+}
+
+/// Creates the run's journals, spawns every stage and the pipeline supervisor; for a worker,
+/// only the worker's stages, with the ids and run of the joined manifest.
+pub(crate) fn materialize(
+    flow: Flow,
+    mut worker: Option<WorkerRun>,
+) -> Result<(PipelineHandle, Arc<RunShared>), FlowError> {
     let teardown_deadline = flow.teardown_deadline;
-    let flow_id = FlowId::new();
-    let run_id = RunId::new();
+    let (flow_id, run_id) = match &worker {
+        Some(worker) => (worker.manifest.flow_id, worker.manifest.run_id),
+        None => (FlowId::new(), RunId::new()),
+    };
     // Every task spawned for this run (stages, aggregator, pipeline) logs inside this span.
     let run_span = tracing::info_span!("flow", flow = %flow.name, %run_id);
     let _in_run_span = run_span.enter();
@@ -44,7 +65,14 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
         .map(|window| window.get())
         .max()
         .unwrap_or(0);
-    let stage_ids: Vec<StageId> = flow.stages.iter().map(|_| StageId::new()).collect();
+    let stage_ids: Vec<StageId> = match &worker {
+        Some(worker) => flow
+            .stages
+            .iter()
+            .map(|stage| recorded_stage_id(&worker.manifest, &stage.name))
+            .collect(),
+        None => flow.stages.iter().map(|_| StageId::new()).collect(),
+    };
     // Made before the journals, which are opened with them: a stage's counters are told of
     // every wait of its journals' appends for a slow reader.
     let counters: Vec<Arc<StageCounters>> = flow
@@ -56,7 +84,13 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
         ids: &stage_ids,
         counters: &counters,
     };
-    let run = open_run(&flow, flow_id, run_id, stages, largest_window)?;
+    let run = open_run(
+        &flow,
+        (flow_id, run_id),
+        stages,
+        largest_window,
+        worker.as_ref(),
+    )?;
     let OpenedRun {
         factory,
         run_lock,
@@ -68,6 +102,14 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
     } = run;
     let mut edges = EdgeTracker::new(flow.metrics.enabled);
     let mut inputs = open_inputs(&flow, &journals, &mut edges)?;
+    if let Some(worker) = worker.as_mut() {
+        for (stage_inputs, remote) in inputs.iter_mut().zip(worker.remote_inputs.drain(..)) {
+            // Inserted in the order of their places, each place is final when it is taken.
+            for (place, reader) in remote {
+                stage_inputs.insert(place.min(stage_inputs.len()), reader);
+            }
+        }
+    }
 
     let mut upstreams = vec![Vec::new(); flow.stages.len()];
     for &(from, to) in &flow.graph.edges {
@@ -77,12 +119,21 @@ pub(crate) fn materialize(flow: Flow) -> Result<(PipelineHandle, Arc<RunShared>)
     let started = Instant::now();
     let mut observers = Vec::with_capacity(flow.stages.len());
     let mut controls = Vec::with_capacity(flow.stages.len());
-    let stage_names: Arc<[(StageId, Arc<str>)]> = flow
-        .stages
-        .iter()
-        .zip(&stage_ids)
-        .map(|(spec, id)| (*id, Arc::from(spec.name.as_str())))
-        .collect();
+    // A worker's stages may name any stage of the flow, those of other processes too.
+    let stage_names: Arc<[(StageId, Arc<str>)]> = match &worker {
+        Some(worker) => worker
+            .manifest
+            .stages
+            .iter()
+            .map(|stage| (stage.stage_id, Arc::from(stage.name.as_str())))
+            .collect(),
+        None => flow
+            .stages
+            .iter()
+            .zip(&stage_ids)
+            .map(|(spec, id)| (*id, Arc::from(spec.name.as_str())))
+            .collect(),
+    };
     for (index, spec) in flow.stages.into_iter().enumerate() {
         let info = Arc::new(StageInfo {
             name: Arc::from(spec.name.as_str()),
@@ -224,14 +275,22 @@ struct PreparedStages<'a> {
 /// the run as failed: no run directory is left without one, or reading as running.
 fn open_run(
     flow: &Flow,
-    flow_id: FlowId,
-    run_id: RunId,
+    (flow_id, run_id): (FlowId, RunId),
     stages: PreparedStages<'_>,
     largest_window: u64,
+    worker: Option<&WorkerRun>,
 ) -> Result<OpenedRun, FlowError> {
-    let (factory, run_lock, manifest, earlier_incomplete_runs) =
-        journal_factory(flow, flow_id, run_id, stages.ids, largest_window)?;
-    let opened = open_journals(flow, &factory, stages);
+    let (factory, run_lock, manifest, earlier_incomplete_runs) = match worker {
+        Some(worker) => worker_factory(worker, largest_window)?,
+        None => journal_factory(flow, flow_id, run_id, stages.ids, largest_window)?,
+    };
+    // A worker's pipeline and metrics journals stay in its process: every process of the run
+    // has its own, which cannot share one journal of the service.
+    let system_factory = match worker {
+        Some(_) => JournalFactory::memory(),
+        None => factory.clone(),
+    };
+    let opened = open_journals(flow, (&factory, &system_factory), stages);
     let (journals, system_journal, metrics_journal) = match opened {
         Ok(opened) => opened,
         Err(error) => {
@@ -273,7 +332,7 @@ type RunJournals = (
 /// Opens every journal of the run; a stage's journals tell its counters of their waits.
 fn open_journals(
     flow: &Flow,
-    factory: &JournalFactory,
+    (factory, system_factory): (&JournalFactory, &JournalFactory),
     stages: PreparedStages<'_>,
 ) -> Result<RunJournals, FlowError> {
     let journals = flow
@@ -285,10 +344,10 @@ fn open_journals(
             factory.observed_stage_journals(&stage.name, *stage_id, Some(backpressure))
         })
         .collect::<Result<Vec<StageJournals>, _>>()?;
-    let (system_journal, _) = factory.system_journal(SystemComponent::Pipeline)?;
+    let (system_journal, _) = system_factory.system_journal(SystemComponent::Pipeline)?;
     let metrics_journal = if flow.metrics.enabled {
         Some(
-            factory
+            system_factory
                 .system_journal(SystemComponent::MetricsAggregator)?
                 .0,
         )
@@ -362,7 +421,29 @@ fn journal_factory(
     }
 }
 
-fn initial_manifest(
+/// The journal factory of a worker: its journals in the store of the run it joined, the
+/// manifest as the service recorded it.
+fn worker_factory(worker: &WorkerRun, largest_window: u64) -> Result<RunStorage, FlowError> {
+    let window = usize::try_from(largest_window).unwrap_or(usize::MAX);
+    let factory = JournalFactory::new(JournalStorage::External {
+        run: worker.store.clone(),
+        description: worker.description.clone(),
+        retain_records: Journals::DEFAULT_MEMORY_RETENTION.max(window),
+    })?;
+    Ok((factory, None, Some(worker.manifest.clone()), Vec::new()))
+}
+
+/// The id the manifest records for stage `name`; `start_worker` checked that it names every
+/// stage of the flow, so the fallback is never taken.
+fn recorded_stage_id(manifest: &RunManifest, name: &str) -> StageId {
+    manifest
+        .stages
+        .iter()
+        .find(|stage| stage.name == name)
+        .map_or_else(StageId::new, |stage| stage.stage_id)
+}
+
+pub(crate) fn initial_manifest(
     flow: &Flow,
     flow_id: FlowId,
     run_id: RunId,

@@ -1,5 +1,6 @@
 //! The pipeline: declare a flow with [`FlowBuilder`], validate it, run it under the pipeline
-//! supervisor and get a [`FlowReport`].
+//! supervisor and get a [`FlowReport`]; or run some of its stages in each of several processes
+//! ([`Flow::start_worker`]).
 
 mod builder;
 mod config;
@@ -15,6 +16,7 @@ mod report;
 mod shared;
 mod supervisor;
 mod wiring;
+mod worker;
 
 pub use builder::{Flow, FlowBuilder};
 pub use config::Journals;
@@ -27,3 +29,4 @@ pub use outcome::{Finding, FindingKind, Outcome};
 pub use report::{DeliveryGuarantee, FlowReport, StageReport};
 pub use shared::StageProgress;
 pub use wiring::{StageRef, Upstream, Upstreams};
+pub use worker::WorkerSpec;

@@ -6,6 +6,7 @@
 //! obzenflow-jetstream --servers URLS [--bucket NAME] inspect <RUN ID> [ARGS...]
 //! obzenflow-jetstream --servers URLS [--bucket NAME] validate <RUN ID>
 //! obzenflow-jetstream --servers URLS [--bucket NAME] export <RUN ID> <BASE DIR>
+//! obzenflow-jetstream --servers URLS [--bucket NAME] stages <RUN ID>
 //! ```
 //!
 //! Each command exports what it reads (`JetStreamJournals::export_run`: the very frames the
@@ -13,7 +14,9 @@
 //! command of the same name (`obzenflow_runtime::cli::run`) on it, so the checks, the output
 //! and the exit codes (0 success, 1 findings, 2 usage or I/O errors) are the ones of disk runs.
 //! A run whose writer died reads `incomplete`: its manifest in the bucket still says
-//! `running`, and nothing holds its export's lock.
+//! `running`, and nothing holds its export's lock. A run split over workers reads as its
+//! stages' outcomes give (`completed` only once every stage completed); `stages` prints each
+//! stage's outcome and the worker that recorded it.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -25,7 +28,7 @@ use super::journals::{JetStreamConfig, JetStreamJournals};
 
 /// The usage line printed with a usage error.
 const USAGE: &str = "usage: obzenflow-jetstream --servers URLS [--bucket NAME] \
-                     (runs | inspect <RUN ID> [ARGS...] | validate <RUN ID> | export <RUN ID> <BASE DIR>)";
+                     (runs | inspect <RUN ID> [ARGS...] | validate <RUN ID> | export <RUN ID> <BASE DIR> | stages <RUN ID>)";
 
 /// What the arguments ask for.
 struct Request {
@@ -57,7 +60,10 @@ fn parse(arguments: Vec<String>) -> Result<Request, String> {
     }
     let mut words = words.into_iter();
     let command = words.next().ok_or("no command given")?;
-    let needs_run = matches!(command.as_str(), "inspect" | "validate" | "export");
+    let needs_run = matches!(
+        command.as_str(),
+        "inspect" | "validate" | "export" | "stages"
+    );
     if !needs_run && command != "runs" {
         return Err(format!("unknown command `{command}`"));
     }
@@ -113,6 +119,25 @@ async fn execute(
     stderr: &mut dyn Write,
 ) -> Result<Exit, Box<dyn std::error::Error + Send + Sync>> {
     let journals = JetStreamJournals::connect(request.config).await?;
+    if request.command == "stages" {
+        let run_id = request.run_id.ok_or("`stages` needs a run id")?;
+        let manifest = journals.manifest(run_id).await?;
+        writeln!(stdout, "run {run_id}: {}", manifest.status.as_str())?;
+        for outcome in journals.stage_outcomes(run_id).await? {
+            let worker = outcome.worker.as_deref().unwrap_or("no worker");
+            let stage = obzenflow_runtime::journal::inspect::escape_name(&outcome.stage);
+            write!(stdout, "  {stage}: {} ({worker})", outcome.status.as_str())?;
+            match &outcome.reason {
+                Some(reason) => writeln!(
+                    stdout,
+                    ": {}",
+                    obzenflow_runtime::journal::inspect::escape_name(reason)
+                )?,
+                None => writeln!(stdout)?,
+            }
+        }
+        return Ok(Exit::Success);
+    }
     if request.command == "export" {
         let base = request
             .rest

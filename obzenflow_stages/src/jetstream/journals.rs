@@ -23,10 +23,10 @@ use std::time::Duration;
 use async_nats::jetstream::{self, context::PublishErrorKind, kv, stream};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use obzenflow_core::{JournalId, Lane, RunId};
+use obzenflow_core::{JournalId, JournalReader, Lane, RunId};
 use obzenflow_runtime::journal::{
-    segment_file_name, BackendError, FrameStore, JournalBackend, RunDirError, RunDirectory,
-    RunManifest, RunStore, StoredFrame,
+    segment_file_name, BackendError, FrameStore, JoinedRun, JournalBackend, RunDirError,
+    RunDirectory, RunManifest, RunStore, StoredFrame,
 };
 use tokio::sync::OnceCell;
 
@@ -120,6 +120,23 @@ pub enum JetStreamError {
         /// The journal asked for (`owner.lane`).
         journal: String,
     },
+    /// A worker cannot join a run that already ended.
+    #[error("run {run_id} already ended ({status}); a worker joins only a running run")]
+    RunEnded {
+        /// The run.
+        run_id: String,
+        /// How it ended.
+        status: &'static str,
+    },
+    /// A worker cannot run again a stage that already completed: its journals are whole and
+    /// may be read by stages of other processes.
+    #[error("stage `{stage}` of run {run_id} already completed")]
+    StageEnded {
+        /// The run.
+        run_id: String,
+        /// The stage.
+        stage: String,
+    },
     /// A message of a run's stream is not on a subject of one of the run's journals.
     #[error("message {sequence} of stream {stream} is on subject {subject}, which names no journal of the run")]
     StrayMessage {
@@ -149,10 +166,10 @@ fn request_error(operation: impl Into<String>, source: impl Into<BackendError>) 
 }
 
 /// What every run of one [`JetStreamJournals`] shares.
-struct Shared {
-    config: JetStreamConfig,
-    context: jetstream::Context,
-    manifests: kv::Store,
+pub(super) struct Shared {
+    pub(super) config: JetStreamConfig,
+    pub(super) context: jetstream::Context,
+    pub(super) manifests: kv::Store,
 }
 
 /// Journals on NATS JetStream: give [`JetStreamJournals::journals`] to
@@ -173,7 +190,7 @@ struct Shared {
 /// ```
 #[derive(Clone)]
 pub struct JetStreamJournals {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
 impl fmt::Debug for JetStreamJournals {
@@ -277,6 +294,18 @@ impl JetStreamJournals {
     ///
     /// Cancel safe: it only reads.
     pub async fn manifest(&self, run_id: RunId) -> Result<RunManifest, JetStreamError> {
+        let recorded = self.recorded_manifest(run_id).await?;
+        // A run split over workers ends when the last of its stages does: its outcome is the
+        // one its stages' outcomes give, whichever worker recorded the manifest last.
+        let outcomes = self.stage_outcomes_of(&recorded).await?;
+        Ok(super::workers::fold_outcomes(recorded, &outcomes))
+    }
+
+    /// The manifest of run `run_id` as the bucket holds it.
+    pub(super) async fn recorded_manifest(
+        &self,
+        run_id: RunId,
+    ) -> Result<RunManifest, JetStreamError> {
         let bucket = &self.shared.config.bucket;
         let value = self
             .shared
@@ -475,7 +504,7 @@ fn manifest_journal_id(manifest: &RunManifest, owner: &str, lane: Lane) -> Optio
     }
 }
 
-fn subject(config: &JetStreamConfig, run_id: RunId, name: &str, lane: Lane) -> String {
+pub(super) fn subject(config: &JetStreamConfig, run_id: RunId, name: &str, lane: Lane) -> String {
     format!("{}.{run_id}.{name}.{lane}", config.subject_prefix)
 }
 
@@ -509,7 +538,7 @@ async fn open_bucket(
 
 /// Runs `attempt` until it succeeds or `deadline` passes, waiting a little longer after each
 /// failure (from 20 ms to 500 ms); returns the last error at the deadline.
-async fn retry_until<T, F, Fut>(
+pub(super) async fn retry_until<T, F, Fut>(
     deadline: tokio::time::Instant,
     mut attempt: F,
 ) -> Result<T, BackendError>
@@ -531,6 +560,7 @@ where
     }
 }
 
+#[async_trait::async_trait]
 impl JournalBackend for JetStreamJournals {
     fn begin_run(&self, manifest: &RunManifest) -> Result<Arc<dyn RunStore>, BackendError> {
         Ok(Arc::new(JetStreamRun {
@@ -539,8 +569,29 @@ impl JournalBackend for JetStreamJournals {
                 manifest: manifest.clone(),
                 stream: Self::stream_name(manifest.run_id),
                 ready: OnceCell::new(),
+                worker: None,
             }),
         }))
+    }
+
+    async fn join_run(
+        &self,
+        proposal: &RunManifest,
+        stages: &[String],
+    ) -> Result<JoinedRun, BackendError> {
+        let (manifest, worker) = self.join(proposal, stages).await?;
+        let shared = RunShared {
+            journals: self.shared.clone(),
+            stream: Self::stream_name(manifest.run_id),
+            manifest: manifest.clone(),
+            // `join` made the stream and recorded the manifest.
+            ready: OnceCell::new_with(Some(())),
+            worker: Some(worker),
+        };
+        let store = JetStreamRun {
+            shared: Arc::new(shared),
+        };
+        Ok(JoinedRun::new(manifest, Arc::new(store)))
     }
 
     fn describe(&self) -> String {
@@ -553,17 +604,20 @@ impl JournalBackend for JetStreamJournals {
 }
 
 /// One run in JetStream.
-struct RunShared {
-    journals: Arc<Shared>,
+pub(super) struct RunShared {
+    pub(super) journals: Arc<Shared>,
     /// The manifest as the run began, recorded with the stream.
-    manifest: RunManifest,
-    stream: String,
+    pub(super) manifest: RunManifest,
+    pub(super) stream: String,
     /// Set once the stream exists and the first manifest is recorded.
-    ready: OnceCell<()>,
+    pub(super) ready: OnceCell<()>,
+    /// For a worker, its part of the run: its journals are its stages' only, and its end is
+    /// recorded for them.
+    pub(super) worker: Option<super::workers::WorkerPart>,
 }
 
 impl RunShared {
-    fn deadline(&self) -> tokio::time::Instant {
+    pub(super) fn deadline(&self) -> tokio::time::Instant {
         tokio::time::Instant::now() + self.journals.config.store_deadline
     }
 
@@ -579,7 +633,7 @@ impl RunShared {
             .copied()
     }
 
-    async fn create_stream(&self) -> Result<(), BackendError> {
+    pub(super) async fn create_stream(&self) -> Result<(), BackendError> {
         let config = &self.journals.config;
         let stream = stream::Config {
             name: self.stream.clone(),
@@ -600,7 +654,7 @@ impl RunShared {
         Ok(())
     }
 
-    async fn put_manifest(&self, manifest: &RunManifest) -> Result<(), BackendError> {
+    pub(super) async fn put_manifest(&self, manifest: &RunManifest) -> Result<(), BackendError> {
         let value = serde_json::to_vec(manifest)?;
         self.journals
             .manifests
@@ -634,7 +688,29 @@ impl RunStore for JetStreamRun {
     async fn write_manifest(&self, manifest: &RunManifest) -> Result<(), BackendError> {
         self.shared.ready().await?;
         let deadline = self.shared.deadline();
+        if let Some(worker) = &self.shared.worker {
+            let journals = JetStreamJournals {
+                shared: self.shared.journals.clone(),
+            };
+            return retry_until(deadline, || journals.record_worker_end(worker, manifest)).await;
+        }
         retry_until(deadline, || self.shared.put_manifest(manifest)).await
+    }
+
+    async fn remote_reader(
+        &self,
+        journal: &JournalId,
+        reading_stage: &str,
+    ) -> Result<Box<dyn JournalReader>, BackendError> {
+        let journals = JetStreamJournals {
+            shared: self.shared.journals.clone(),
+        };
+        let deadline = self.shared.deadline();
+        let reader = retry_until(deadline, || {
+            journals.fresh_reader(&self.shared, journal, reading_stage)
+        })
+        .await?;
+        Ok(Box::new(reader))
     }
 }
 
@@ -654,7 +730,13 @@ impl JetStreamFrames {
         frame: &StoredFrame<'_>,
         expected: u64,
     ) -> Result<u64, (BackendError, bool)> {
-        let message_id = format!("{}#{}", self.subject, frame.index);
+        // A worker's stages start over each time it starts: its message ids name its
+        // incarnation, so the server's duplicate window never takes a frame of this one for
+        // the same frame of the one before.
+        let message_id = match &self.run.worker {
+            Some(worker) => format!("{}#{}.{}", self.subject, worker.incarnation, frame.index),
+            None => format!("{}#{}", self.subject, frame.index),
+        };
         let publish = jetstream::message::PublishMessage::build()
             .payload(Bytes::copy_from_slice(frame.bytes))
             .message_id(&message_id)
