@@ -745,6 +745,63 @@ async fn a_worker_killed_mid_run_leaves_the_run_incomplete_and_its_restart_compl
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_worker_cancels_the_run_and_ends_the_worker_reading_it() {
+    use obzenflow_runtime::journal::RunStatus;
+    use obzenflow_runtime::pipeline::{FlowState, WorkerSpec};
+    let nats = LocalNats::start(LocalNatsConfig::nodes(1)).await.unwrap();
+    let journals = JetStreamJournals::connect(JetStreamConfig::new(nats.url_list()))
+        .await
+        .unwrap();
+    let run_id = obzenflow_core::RunId::new();
+    let flow = |source: PausingSource, sink: CollectSink| {
+        FlowBuilder::new("cancelled")
+            .async_source("numbers", source)
+            .sink("out", sink)
+            .edge("numbers", "out")
+            .journals(journals.journals())
+            .build()
+            .unwrap()
+    };
+    let (source, paused, _resume) = PausingSource::new(1_000, 50).pausing_after(200);
+    let upstream = flow(source, CollectSink::new())
+        .start_worker(WorkerSpec::new(run_id, ["numbers"]))
+        .await
+        .unwrap();
+    let sink = CollectSink::new();
+    let downstream = flow(PausingSource::new(1_000, 50), sink.clone())
+        .start_worker(WorkerSpec::new(run_id, ["out"]))
+        .await
+        .unwrap();
+    // The source has emitted 200 records and waits: cancel its worker there.
+    paused.await.unwrap();
+    upstream.cancel().await.unwrap();
+    let upstream = upstream.wait().await.unwrap();
+    assert!(
+        matches!(upstream.state, FlowState::Cancelled { .. }),
+        "{upstream}"
+    );
+    // The cancelled stage's journal ends without an end-of-stream marker: the worker reading
+    // it ends too, not a success, rather than waiting for records that never come.
+    let downstream = tokio::time::timeout(std::time::Duration::from_secs(30), downstream.wait())
+        .await
+        .expect("the downstream worker ends")
+        .unwrap();
+    assert!(!downstream.is_success(), "{downstream}");
+    assert!(sink.len() <= 200, "{} records", sink.len());
+
+    let manifest = journals.manifest(run_id).await.unwrap();
+    assert_eq!(manifest.status, RunStatus::Cancelled, "{manifest:?}");
+    let reason = manifest.reason.unwrap_or_default();
+    assert!(reason.contains("`numbers` cancelled"), "{reason}");
+    let (exit, out) = cli(&nats, &["runs"]).await;
+    assert_eq!(exit.code(), 0, "{out}");
+    assert!(
+        out.contains("cancelled") && !out.contains("completed"),
+        "{out}"
+    );
+}
+
 /// A transform that fails its stage as it starts.
 struct FailsToStart;
 
