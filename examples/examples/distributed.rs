@@ -179,7 +179,20 @@ async fn print_run(
 }
 
 #[tokio::main]
-async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
+    match distributed().await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!(
+                "distributed: error: {}",
+                obzenflow_core::ErrorChain::new(&*error)
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn distributed() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut arguments: Vec<String> = std::env::args().skip(1).collect();
     if arguments.first().map(String::as_str) == Some("--worker") {
         return worker(arguments.split_off(1)).await;
@@ -194,8 +207,9 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         }
         _ => return Err("usage: distributed [--servers URLS]".into()),
     };
+    // Reach the servers before starting workers, which would each wait for them as long.
+    let journals = JetStreamJournals::connect(config.clone()).await?;
     let run_id = run_workers(&config).await?;
-    let journals = JetStreamJournals::connect(config).await?;
     let status = print_run(&journals, run_id).await?;
     Ok(if status == RunStatus::Completed {
         ExitCode::SUCCESS

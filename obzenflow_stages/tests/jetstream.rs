@@ -896,3 +896,23 @@ async fn an_upstream_worker_restarted_under_a_live_reader_fails_the_run_never_co
     let reason = manifest.reason.unwrap_or_default();
     assert!(reason.contains("stage `deliver` failed"), "{reason}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_where_no_server_listens_says_so_naming_the_servers() {
+    // A port nothing listens on: bound, then freed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let servers = format!("nats://127.0.0.1:{port}");
+    let mut config = JetStreamConfig::new(servers.clone());
+    config.store_deadline = std::time::Duration::from_millis(300);
+    let error = JetStreamJournals::connect(config).await.unwrap_err();
+    assert!(
+        error.to_string().starts_with(&format!(
+            "no NATS server answered at {servers} within 300ms"
+        )),
+        "{error}"
+    );
+}

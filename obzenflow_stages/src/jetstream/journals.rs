@@ -84,6 +84,16 @@ pub enum JetStreamError {
         #[source]
         source: async_nats::ConnectError,
     },
+    /// No server of the list answered before the deadline (the client kept trying).
+    #[error(
+        "no NATS server answered at {servers} within {waited:?}: is nats-server running there?"
+    )]
+    Unreachable {
+        /// The servers.
+        servers: String,
+        /// How long the client tried.
+        waited: Duration,
+    },
     /// A JetStream request failed.
     #[error("cannot {operation} in JetStream")]
     Request {
@@ -230,12 +240,23 @@ impl JetStreamJournals {
             .connect(servers)
             .await
             .map_err(connect_error)?;
-        let mut context = jetstream::new(client);
+        let mut context = jetstream::new(client.clone());
         context.set_timeout(config.ack_timeout);
         let deadline = tokio::time::Instant::now() + config.store_deadline;
         let manifests = retry_until(deadline, || open_bucket(&context, &config))
             .await
-            .map_err(|source| request_error(format!("open bucket {}", config.bucket), source))?;
+            .map_err(|source| {
+                // The client connects in the background: a request that timed out while it
+                // never reached a server says nothing useful of its own.
+                if client.connection_state() != async_nats::connection::State::Connected {
+                    JetStreamError::Unreachable {
+                        servers: config.servers.clone(),
+                        waited: config.store_deadline,
+                    }
+                } else {
+                    request_error(format!("open bucket {}", config.bucket), source)
+                }
+            })?;
         Ok(Self {
             shared: Arc::new(Shared {
                 config,
