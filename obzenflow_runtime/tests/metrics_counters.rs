@@ -239,14 +239,26 @@ async fn edge_lag_builds_up_behind_a_stalled_reader_and_returns_to_zero() {
         .start()
         .unwrap();
     let mut snapshots = handle.snapshots();
-    let stalled = snapshots
-        .wait_for(|snapshot| snapshot.edge("double", "gated").is_some_and(|e| e.lag > 0))
-        .await
-        .unwrap()
-        .clone();
-    // The sink took its first batch and sits on it; the rest of the edge waits.
-    assert!(
-        stalled.edge("double", "gated").unwrap().lag >= 80,
+    // The sink took its first batch (10) and sits on it; the rest of the edge (90 records
+    // and the journal's control records, once `double` wrote them all) waits. A snapshot may come while `double` is still
+    // writing (the lag then grows from 1), so the test waits for the lag to build up, with a
+    // deadline so that a lag that never builds up fails rather than hangs.
+    let stalled = tokio::time::timeout(
+        Duration::from_secs(60),
+        snapshots.wait_for(|snapshot| {
+            snapshot
+                .edge("double", "gated")
+                .is_some_and(|edge| edge.lag >= 80)
+        }),
+    )
+    .await
+    .expect("the lag behind the stalled sink builds up to 80 records")
+    .unwrap()
+    .clone();
+    // The sink is still stalled: it has delivered nothing.
+    assert_eq!(
+        stalled.stage("gated").unwrap().records_out,
+        0,
         "{stalled:?}"
     );
     open.send_replace(true);
