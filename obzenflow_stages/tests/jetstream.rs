@@ -839,3 +839,97 @@ async fn an_upstream_worker_restarted_under_a_live_reader_fails_the_run_never_co
     let reason = manifest.reason.unwrap_or_default();
     assert!(reason.contains("stage `deliver` failed"), "{reason}");
 }
+
+/// A source of `records` numbered records in batches of `batch`, counting in `emitted` the
+/// records it handed out.
+struct CountingSource {
+    next: u64,
+    records: u64,
+    batch: u64,
+    emitted: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl AsyncSourceHandler for CountingSource {
+    async fn next_batch(&mut self, _max: usize) -> Result<SourcePoll, HandlerFailure> {
+        if self.next >= self.records {
+            return Ok(SourcePoll::Done);
+        }
+        let end = (self.next + self.batch).min(self.records);
+        let events = (self.next..end)
+            .map(|n| ChainEvent::data("number", json!({ "n": n })))
+            .collect();
+        self.emitted.store(end, std::sync::atomic::Ordering::SeqCst);
+        self.next = end;
+        Ok(SourcePoll::Records(events))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_writes_at_most_a_window_ahead_of_its_reader_in_another_worker() {
+    use obzenflow_runtime::journal::RunStatus;
+    use obzenflow_runtime::pipeline::WorkerSpec;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const WINDOW: u64 = 16;
+    const BATCH: u64 = 4;
+    const RECORDS: u64 = 400;
+    let nats = LocalNats::start(LocalNatsConfig::nodes(1)).await.unwrap();
+    let journals = JetStreamJournals::connect(JetStreamConfig::new(nats.url_list()))
+        .await
+        .unwrap();
+    let run_id = obzenflow_core::RunId::new();
+    let flow = |records: u64, emitted: std::sync::Arc<AtomicU64>, sink: CollectSink| {
+        let source = CountingSource {
+            next: 0,
+            records,
+            batch: BATCH,
+            emitted,
+        };
+        FlowBuilder::new("windowed")
+            .async_source("numbers", source)
+            .sink("out", sink)
+            .edge_with_window("numbers", "out", WINDOW)
+            .journals(journals.journals())
+            .build()
+            .unwrap()
+    };
+    let emitted = std::sync::Arc::new(AtomicU64::new(0));
+    let upstream = flow(RECORDS, emitted.clone(), CollectSink::new())
+        .start_worker(WorkerSpec::new(run_id, ["numbers"]))
+        .await
+        .unwrap();
+    // The reader in the other worker has not started: the writer stores one window and
+    // waits, its source blocked on the append of the batch after it.
+    let mut watcher = journals
+        .reader(run_id, "numbers", Lane::Data, "window-check")
+        .await
+        .unwrap();
+    let mut stored = Vec::new();
+    while (stored.len() as u64) < WINDOW {
+        watcher.wait().await.unwrap();
+        watcher.read(256, &mut stored).unwrap();
+    }
+    assert_eq!(stored.len() as u64, WINDOW);
+    assert!(emitted.load(Ordering::SeqCst) <= WINDOW + BATCH);
+
+    let sink = CollectSink::new();
+    let downstream = flow(0, std::sync::Arc::default(), sink.clone())
+        .start_worker(WorkerSpec::new(run_id, ["out"]))
+        .await
+        .unwrap();
+    let upstream = upstream.wait().await.unwrap();
+    let downstream = downstream.wait().await.unwrap();
+    assert!(upstream.is_success(), "{upstream}");
+    assert!(downstream.is_success(), "{downstream}");
+    let numbers: Vec<u64> = sink
+        .events()
+        .iter()
+        .map(|event| event.json().unwrap()["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, (0..RECORDS).collect::<Vec<_>>());
+    let writer = upstream.stage("numbers").unwrap();
+    assert!(writer.backpressure_waits > 0, "{upstream}");
+    assert_eq!(
+        journals.manifest(run_id).await.unwrap().status,
+        RunStatus::Completed
+    );
+}

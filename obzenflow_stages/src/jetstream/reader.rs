@@ -8,12 +8,19 @@
 //! starts at the first frame it had not finished (at-least-once for a reader that died
 //! between reading a frame and the ack). The journal's seal ends it: `wait` then returns
 //! [`JournalError::Closed`] once everything before the seal is read.
+//!
+//! A worker's reader of a journal another worker writes also reports its position (the
+//! records of the frames it acked) under a key of the manifest bucket, which the writer's
+//! worker follows to keep the edge's backpressure window (`workers.rs`); a task of its own
+//! puts the latest position, so a slow put never holds up reading, and positions that came
+//! while one was put are folded into the next.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use async_nats::jetstream::{self, consumer};
+use async_nats::jetstream::{self, consumer, kv};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use obzenflow_core::{JournalError, JournalId, JournalReader, Record};
 use obzenflow_runtime::journal::frame::decode_batch_frame;
@@ -44,6 +51,14 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Buffer> {
         self.buffer.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Where a worker's reader reports how far it has read: a key of the manifest bucket.
+pub(crate) struct PositionReport {
+    pub(crate) store: kv::Store,
+    pub(crate) key: String,
+    /// How long one put may keep retrying.
+    pub(crate) deadline: std::time::Duration,
 }
 
 /// A reader of a journal on JetStream; see the module docs.
@@ -85,6 +100,7 @@ impl JetStreamReader {
         subject: String,
         consumer_name: &str,
         journal: JournalId,
+        report: Option<PositionReport>,
     ) -> Result<Self, crate::jetstream::JetStreamError> {
         let request = |source: Box<dyn std::error::Error + Send + Sync>| {
             crate::jetstream::JetStreamError::Request {
@@ -135,7 +151,16 @@ impl JetStreamReader {
             arrived: Notify::new(),
         });
         let (read_to, read_rx) = watch::channel(0);
-        let task = tokio::spawn(pull(consumer, shared.clone(), read_rx, journal.clone()));
+        let (acked, acked_rx) = watch::channel(0);
+        if let Some(report) = report {
+            tokio::spawn(report_positions(report, acked_rx, journal.clone()));
+        }
+        let pulled = Pulled {
+            shared: shared.clone(),
+            read_to: read_rx,
+            acked,
+        };
+        let task = tokio::spawn(pull(consumer, pulled, journal.clone()));
         Ok(Self {
             journal,
             position: 0,
@@ -160,13 +185,57 @@ impl JetStreamReader {
     }
 }
 
+/// Puts each position `acked` reports under the report's key until the reader ends (its
+/// pull task drops the sender), the last one too; a put that fails until the deadline is
+/// logged and the next position tried.
+async fn report_positions(
+    report: PositionReport,
+    mut acked: watch::Receiver<u64>,
+    journal: JournalId,
+) {
+    let mut reported = 0;
+    loop {
+        let ended = acked.changed().await.is_err();
+        let position = *acked.borrow_and_update();
+        if position > reported {
+            let value = Bytes::from(position.to_string());
+            let deadline = tokio::time::Instant::now() + report.deadline;
+            let put = super::journals::retry_until(deadline, || async {
+                report.store.put(report.key.as_str(), value.clone()).await?;
+                Ok(())
+            });
+            match put.await {
+                Ok(()) => reported = position,
+                Err(error) => {
+                    tracing::warn!(journal = %journal, key = %report.key, error = %obzenflow_core::ErrorChain::new(&*error), "cannot report the reader's position");
+                }
+            }
+        }
+        if ended {
+            return;
+        }
+    }
+}
+
+/// What the pull task shares with the reader: the buffer, how far the reader has read, and
+/// where it tells how far the acked frames reach.
+struct Pulled {
+    shared: Arc<Shared>,
+    read_to: watch::Receiver<u64>,
+    acked: watch::Sender<u64>,
+}
+
 /// Pulls frames into the buffer until the seal, acking each frame once it is read through.
 async fn pull(
     consumer: consumer::Consumer<consumer::pull::Config>,
-    shared: Arc<Shared>,
-    mut read_to: watch::Receiver<u64>,
+    pulled: Pulled,
     journal: JournalId,
 ) {
+    let Pulled {
+        shared,
+        mut read_to,
+        acked,
+    } = pulled;
     let fail = |problem: String| {
         shared.lock().failed = Some(problem);
         shared.arrived.notify_waiters();
@@ -182,10 +251,15 @@ async fn pull(
         // the reader already is (the seal, a frame of facts read before it arrived) at once.
         let position = *read_to.borrow_and_update();
         while unacked.front().is_some_and(|(end, _)| *end <= position) {
-            if let Some((_, message)) = unacked.pop_front() {
+            if let Some((end, message)) = unacked.pop_front() {
                 if let Err(error) = message.double_ack().await {
                     tracing::warn!(journal = %journal, error = %obzenflow_core::ErrorChain::new(&*error), "cannot ack a frame; it will be read again by the next reader of this consumer");
                 }
+                acked.send_if_modified(|acked| {
+                    let moved = end > *acked;
+                    *acked = (*acked).max(end);
+                    moved
+                });
             }
         }
         tokio::select! {
