@@ -14,6 +14,13 @@
 //! A worker that starts (again) starts its stages over: the service drops what an earlier
 //! process of theirs left in their journals, and their inputs from other processes are read
 //! from the first record.
+//!
+//! An edge from a stage of the worker to a stage of another process keeps its backpressure
+//! window: the worker follows how far the remote reader has read
+//! ([`RunStore::remote_position`](crate::journal::RunStore::remote_position)) with a windowed
+//! reader of the writer's journal, registered before any stage runs, so the writer never runs
+//! more than the edge's window ahead of the remote reader and waits for one that has not
+//! started yet (`remote_window.rs` says when the window is released).
 
 use std::num::NonZeroU64;
 use std::sync::Arc;

@@ -11,6 +11,13 @@
 //!   and the journal (`<stage>__<upstream>_<lane>`; an old one of that name is deleted), from
 //!   the journal's first frame. Frames carry the worker's incarnation in their message ids,
 //!   so the server's duplicate window never drops a frame of a restarted worker.
+//! - **Backpressure across processes.** A worker's reader of another worker's journal puts
+//!   how far it has read (the records of the frames it acked) under
+//!   `<run id>.position.<consumer>` of the manifest bucket; the writer's worker resets that
+//!   key to 0 as it starts and follows it ([`RunStore::remote_position`]: a watch of the run's
+//!   keys, which delivers the latest value first and is made again when it breaks), so its
+//!   writer keeps to the edge's window. The feed ends once the reading stage's outcome is an
+//!   end, so a reader that failed or completed never holds the writer back.
 //! - **Outcomes.** A worker's end is recorded for each of its stages under the key
 //!   `<run id>.stage.<index>` of the manifest bucket ([`StageOutcome`]). The run's outcome is
 //!   folded from them ([`JetStreamJournals::manifest`], and so `obzenflow-jetstream runs`,
@@ -24,6 +31,8 @@ use async_nats::jetstream::kv::{self, CreateErrorKind};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use obzenflow_core::{JournalId, Lane, RunId, Timestamp};
+#[cfg(doc)]
+use obzenflow_runtime::journal::RunStore;
 use obzenflow_runtime::journal::{BackendError, PositionFeed, RunManifest, RunStatus};
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowError, FlowReport, WorkerSpec};
 use serde::{Deserialize, Serialize};
