@@ -396,20 +396,21 @@ async fn a_worker_that_cannot_run_is_refused_naming_why() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_writer_waits_within_its_window_for_a_reader_in_another_worker_not_yet_started() {
-    const WINDOW: u64 = 16;
-    const RECORDS: u64 = 300;
+/// Runs `records` records from an upstream worker (`numbers`, `double`) to a downstream one
+/// (`collect`) over an edge of window `window`, starting the downstream worker only once
+/// the writer stored a window: checks that it stored exactly that, that it never stored more
+/// than the window ahead of the remote reader, and that both complete with every record.
+async fn a_window_between_workers_holds(window: u64, records: u64) {
     let service = service();
     let run_id = obzenflow_core::RunId::new();
     let collect = Collect::default();
     let build = |collect: Collect| {
         FlowBuilder::new("windowed workers")
-            .source("numbers", Numbers::new("numbers", RECORDS))
+            .source("numbers", Numbers::new("numbers", records))
             .transform("double", Double { fail_every: None })
             .sink("collect", collect)
             .edge("numbers", "double")
-            .edge_with_window("double", "collect", WINDOW)
+            .edge_with_window("double", "collect", window)
             .journals(Journals::backend(Arc::new(service.clone())))
             .build()
             .unwrap()
@@ -421,8 +422,12 @@ async fn a_writer_waits_within_its_window_for_a_reader_in_another_worker_not_yet
         .unwrap();
     // With no reader yet, the writer stores one window and waits: any record stored beyond
     // it would be a lead over position 0 larger than the window, which the end checks.
-    stored.wait_for(|records| *records >= WINDOW).await.unwrap();
-    assert_eq!(*stored.borrow(), WINDOW);
+    stored.wait_for(|stored| *stored >= window).await.unwrap();
+    assert_eq!(*stored.borrow(), window);
+    // A reader that read one record lets exactly one more in.
+    service.held.position("double.data").send_replace(1);
+    stored.wait_for(|stored| *stored > window).await.unwrap();
+    assert_eq!(*stored.borrow(), window + 1);
     let downstream = build(collect.clone())
         .start_worker(WorkerSpec::new(run_id, ["collect"]))
         .await
@@ -431,8 +436,21 @@ async fn a_writer_waits_within_its_window_for_a_reader_in_another_worker_not_yet
     let downstream = downstream.wait().await.unwrap();
     assert!(upstream.is_success(), "{upstream}");
     assert!(downstream.is_success(), "{downstream}");
-    assert_eq!(collect.records().len() as u64, RECORDS);
-    assert_eq!(service.held.worst_lead("double.data"), WINDOW);
+    assert_eq!(collect.records().len() as u64, records);
+    assert_eq!(service.held.worst_lead("double.data"), window);
     let double = upstream.stage("double").unwrap();
     assert!(double.backpressure_waits > 0, "{upstream}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_waits_within_its_window_for_a_reader_in_another_worker_not_yet_started() {
+    a_window_between_workers_holds(16, 300).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_larger_than_the_memory_retention_holds_between_workers() {
+    // The writer's journal keeps the window in memory, for the reader that follows the
+    // remote one over it.
+    let window = Journals::DEFAULT_MEMORY_RETENTION as u64 + 1_000;
+    a_window_between_workers_holds(window, window + 2_000).await;
 }

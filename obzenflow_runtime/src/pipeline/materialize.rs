@@ -4,6 +4,7 @@
 //! opening journals) happens here, before any stage runs, so `Flow::start` returns those
 //! failures as typed errors and a flow never half-starts.
 
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -63,10 +64,17 @@ pub(crate) fn materialize(
     // Every task spawned for this run (stages, aggregator, pipeline) logs inside this span.
     let run_span = tracing::info_span!("flow", flow = %flow.name, %run_id);
     let _in_run_span = run_span.enter();
+    // A journal keeps at least its largest window in memory, for the windowed readers of
+    // edges into other processes too, which follow a remote reader over the cache.
+    let remote_windows = worker
+        .iter()
+        .flat_map(|worker| worker.remote_outputs.iter().map(|output| output.window));
     let largest_window = flow
         .windows
         .iter()
-        .map(|window| window.get())
+        .copied()
+        .chain(remote_windows)
+        .map(NonZeroU64::get)
         .max()
         .unwrap_or(0);
     let stage_ids: Vec<StageId> = match &worker {
