@@ -779,22 +779,32 @@ async fn a_failed_worker_fails_the_run_and_the_worker_reading_its_journal() {
         );
         tokio::spawn(args.run(flow()))
     };
-    let downstream = worker(&["out"]);
+    // The downstream worker joins first: joined after the upstream's failure, it would be
+    // refused a run that already ended.
+    let journals = JetStreamJournals::connect(JetStreamConfig::new(nats.url_list()))
+        .await
+        .unwrap();
+    let downstream = flow()
+        .journals(journals.journals())
+        .build()
+        .unwrap()
+        .start_worker(obzenflow_runtime::pipeline::WorkerSpec::new(
+            run_id,
+            ["out"],
+        ))
+        .await
+        .unwrap();
     let upstream = worker(&["numbers", "check"]);
     let upstream = upstream.await.unwrap().unwrap();
     assert!(!upstream.is_success(), "{upstream}");
     // The failed stage's journal ends without an end-of-stream marker: its reader in the
     // other worker fails rather than waiting for records that never come.
-    let downstream = tokio::time::timeout(std::time::Duration::from_secs(30), downstream)
+    let downstream = tokio::time::timeout(std::time::Duration::from_secs(30), downstream.wait())
         .await
         .expect("the downstream worker ends")
-        .unwrap()
         .unwrap();
     assert!(!downstream.is_success(), "{downstream}");
 
-    let journals = JetStreamJournals::connect(JetStreamConfig::new(nats.url_list()))
-        .await
-        .unwrap();
     let manifest = journals.manifest(run_id).await.unwrap();
     assert_eq!(manifest.status, RunStatus::Failed, "{manifest:?}");
     let reason = manifest.reason.unwrap_or_default();
