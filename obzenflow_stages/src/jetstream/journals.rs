@@ -15,7 +15,7 @@
 //!   duplicate the server drops, and the expected sequence refusing a frame out of place;
 //! - the manifest is the value of key `<run id>` in the bucket [`JetStreamConfig::bucket`];
 //!   a worker's reader of a journal another worker writes reports how far it has read under
-//!   `<run id>.position.<consumer>` there (see `workers.rs`).
+//!   `<run id>.position.<consumer>` there (see `positions.rs`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -11,20 +11,19 @@
 //!
 //! A worker's reader of a journal another worker writes also reports its position (the
 //! records of the frames it acked) under a key of the manifest bucket, which the writer's
-//! worker follows to keep the edge's backpressure window (`workers.rs`); a task of its own
-//! puts the latest position, so a slow put never holds up reading, and positions that came
-//! while one was put are folded into the next.
+//! worker follows to keep the edge's backpressure window (`positions.rs`).
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use async_nats::jetstream::{self, consumer, kv};
-use bytes::Bytes;
+use async_nats::jetstream::{self, consumer};
 use futures_util::StreamExt;
 use obzenflow_core::{JournalError, JournalId, JournalReader, Record};
 use obzenflow_runtime::journal::frame::decode_batch_frame;
 use tokio::sync::{watch, Notify};
+
+use super::positions::PositionReport;
 
 /// What the background task and the reader share.
 #[derive(Default)]
@@ -51,14 +50,6 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Buffer> {
         self.buffer.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-/// Where a worker's reader reports how far it has read: a key of the manifest bucket.
-pub(crate) struct PositionReport {
-    pub(crate) store: kv::Store,
-    pub(crate) key: String,
-    /// How long one put may keep retrying.
-    pub(crate) deadline: std::time::Duration,
 }
 
 /// A reader of a journal on JetStream; see the module docs.
@@ -153,7 +144,11 @@ impl JetStreamReader {
         let (read_to, read_rx) = watch::channel(0);
         let (acked, acked_rx) = watch::channel(0);
         if let Some(report) = report {
-            tokio::spawn(report_positions(report, acked_rx, journal.clone()));
+            tokio::spawn(super::positions::report_positions(
+                report,
+                acked_rx,
+                journal.clone(),
+            ));
         }
         let pulled = Pulled {
             shared: shared.clone(),
@@ -182,38 +177,6 @@ impl JetStreamReader {
             let _ = task.await;
         }
         self.task = None;
-    }
-}
-
-/// Puts each position `acked` reports under the report's key until the reader ends (its
-/// pull task drops the sender), the last one too; a put that fails until the deadline is
-/// logged and the next position tried.
-async fn report_positions(
-    report: PositionReport,
-    mut acked: watch::Receiver<u64>,
-    journal: JournalId,
-) {
-    let mut reported = 0;
-    loop {
-        let ended = acked.changed().await.is_err();
-        let position = *acked.borrow_and_update();
-        if position > reported {
-            let value = Bytes::from(position.to_string());
-            let deadline = tokio::time::Instant::now() + report.deadline;
-            let put = super::journals::retry_until(deadline, || async {
-                report.store.put(report.key.as_str(), value.clone()).await?;
-                Ok(())
-            });
-            match put.await {
-                Ok(()) => reported = position,
-                Err(error) => {
-                    tracing::warn!(journal = %journal, key = %report.key, error = %obzenflow_core::ErrorChain::new(&*error), "cannot report the reader's position");
-                }
-            }
-        }
-        if ended {
-            return;
-        }
     }
 }
 

@@ -18,6 +18,7 @@
 //!   keys, which delivers the latest value first and is made again when it breaks), so its
 //!   writer keeps to the edge's window. The feed ends once the reading stage's outcome is an
 //!   end, so a reader that failed or completed never holds the writer back.
+//!   `positions.rs` holds both sides.
 //! - **Outcomes.** A worker's end is recorded for each of its stages under the key
 //!   `<run id>.stage.<index>` of the manifest bucket ([`StageOutcome`]). The run's outcome is
 //!   folded from them ([`JetStreamJournals::manifest`], and so `obzenflow-jetstream runs`,
@@ -27,18 +28,17 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use async_nats::jetstream::kv::{self, CreateErrorKind};
+use async_nats::jetstream::kv::CreateErrorKind;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use obzenflow_core::{JournalId, Lane, RunId, Timestamp};
 #[cfg(doc)]
 use obzenflow_runtime::journal::RunStore;
-use obzenflow_runtime::journal::{BackendError, PositionFeed, RunManifest, RunStatus};
+use obzenflow_runtime::journal::{BackendError, RunManifest, RunStatus};
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowError, FlowReport, WorkerSpec};
 use serde::{Deserialize, Serialize};
 
 use super::journals::{retry_until, subject, RunShared};
-use super::reader::PositionReport;
+use super::positions::{position_key, KvPositions, PositionReport};
 use super::{JetStreamConfig, JetStreamError, JetStreamJournals, JetStreamReader};
 
 /// A worker's part of a run: its stages, and the incarnation its message ids name.
@@ -361,8 +361,7 @@ impl JetStreamJournals {
     }
 
     /// The positions `reading_stage` (of another worker) reports reading `journal`, which a
-    /// stage of this worker writes from its first record again: the position recorded is
-    /// reset to 0 first, so the feed never reports a reader of an earlier run of the writer.
+    /// stage of this worker writes from its first record again (see `positions.rs`).
     pub(super) async fn follow_positions(
         &self,
         run: &RunShared,
@@ -370,118 +369,20 @@ impl JetStreamJournals {
         reading_stage: &str,
     ) -> Result<KvPositions, BackendError> {
         let run_id = run.manifest.run_id;
-        let position_key = position_key(run_id, &consumer_name(reading_stage, journal));
         let outcome_key = run
             .manifest
             .stages
             .iter()
             .position(|stage| stage.name == reading_stage)
             .map(|index| outcome_key(run_id, index));
-        let manifests = self.shared.manifests.clone();
-        let deadline = run.deadline();
-        retry_until(deadline, || async {
-            manifests
-                .put(position_key.as_str(), Bytes::from_static(b"0"))
-                .await?;
-            Ok(())
-        })
-        .await?;
-        let mut positions = KvPositions {
-            manifests,
+        KvPositions::follow(
+            self.shared.manifests.clone(),
             run_id,
-            position_key,
+            position_key(run_id, &consumer_name(reading_stage, journal)),
             outcome_key,
-            deadline: self.shared.config.store_deadline,
-            watch: None,
-        };
-        positions.watch().await?;
-        Ok(positions)
-    }
-}
-
-fn position_key(run_id: RunId, consumer: &str) -> String {
-    format!("{run_id}.position.{consumer}")
-}
-
-/// The positions a worker's reader in another process reports (`<run id>.position.<consumer>`),
-/// followed on a watch of the run's keys, which delivers each key's latest value first: a
-/// watch that breaks (a lost connection, a server restart) is made again and so learns the
-/// latest position again. The feed ends once the reading stage's recorded outcome is an end.
-pub(super) struct KvPositions {
-    manifests: kv::Store,
-    run_id: RunId,
-    position_key: String,
-    /// The reading stage's outcome key; `None` for a stage the manifest does not name.
-    outcome_key: Option<String>,
-    /// How long making the watch again may keep retrying.
-    deadline: std::time::Duration,
-    /// `None` once the watch broke, until it is made again.
-    watch: Option<kv::Watch>,
-}
-
-impl KvPositions {
-    /// Makes the watch of the run's keys (again), retrying until the deadline.
-    async fn watch(&mut self) -> Result<&mut kv::Watch, BackendError> {
-        let watch = match self.watch.take() {
-            Some(watch) => watch,
-            None => {
-                let pattern = format!("{}.>", self.run_id);
-                let deadline = tokio::time::Instant::now() + self.deadline;
-                let manifests = &self.manifests;
-                retry_until(deadline, || async {
-                    Ok(manifests.watch_with_history(pattern.as_str()).await?)
-                })
-                .await?
-            }
-        };
-        Ok(self.watch.insert(watch))
-    }
-
-    /// What `entry` says: a position, the reader's end, or nothing about this reader.
-    fn entry(&self, entry: &kv::Entry) -> Result<Option<Option<u64>>, BackendError> {
-        if entry.operation != kv::Operation::Put {
-            return Ok(None);
-        }
-        if entry.key == self.position_key {
-            let text = std::str::from_utf8(&entry.value)?;
-            return Ok(Some(Some(text.trim().parse::<u64>()?)));
-        }
-        if self.outcome_key.as_deref() == Some(entry.key.as_str()) {
-            let outcome: StageOutcome = serde_json::from_slice(&entry.value)?;
-            if outcome.status != RunStatus::Running {
-                return Ok(Some(None));
-            }
-        }
-        Ok(None)
-    }
-}
-
-#[async_trait::async_trait]
-impl PositionFeed for KvPositions {
-    /// Cancel safety: cancel safe; a watch being made again when dropped is made by the next
-    /// call.
-    async fn next_position(&mut self) -> Result<Option<u64>, BackendError> {
-        loop {
-            let next = self.watch().await?.next().await;
-            match next {
-                Some(Ok(entry)) => {
-                    let said = self.entry(&entry).map_err(|source| -> BackendError {
-                        Box::new(JetStreamError::Request {
-                            operation: format!("read the position under {}", entry.key),
-                            source,
-                        })
-                    })?;
-                    if let Some(said) = said {
-                        return Ok(said);
-                    }
-                }
-                Some(Err(error)) => {
-                    tracing::debug!(key = %self.position_key, error = %obzenflow_core::ErrorChain::new(&error), "position watch broke; watching again");
-                    self.watch = None;
-                }
-                None => self.watch = None,
-            }
-        }
+            self.shared.config.store_deadline,
+        )
+        .await
     }
 }
 
