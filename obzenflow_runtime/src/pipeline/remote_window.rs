@@ -127,3 +127,119 @@ fn end_on_journal_error(error: &JournalError) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use obzenflow_core::{ChainEvent, Journal, JournalId, StageId, WriterId};
+    use tokio::sync::{mpsc, watch};
+
+    use super::*;
+    use crate::journal::{BackendError, MemoryJournal};
+
+    /// Positions a test sends (an `Err` fails the feed); the feed ends when the sender drops.
+    struct Sent(mpsc::Receiver<Result<u64, String>>);
+
+    #[async_trait::async_trait]
+    impl PositionFeed for Sent {
+        async fn next_position(&mut self) -> Result<Option<u64>, BackendError> {
+            match self.0.recv().await {
+                Some(Ok(position)) => Ok(Some(position)),
+                Some(Err(problem)) => Err(problem.into()),
+                None => Ok(None),
+            }
+        }
+    }
+
+    type Followed = (
+        Arc<MemoryJournal>,
+        mpsc::Sender<Result<u64, String>>,
+        watch::Sender<StageState>,
+    );
+
+    /// A journal whose writer a remote window of `window` holds back, with the sender of the
+    /// remote reader's positions and of the writing stage's state.
+    fn followed(window: u64) -> Followed {
+        let id = JournalId::new(WriterId::Stage(StageId::new()), "orders", Lane::Data);
+        let journal = Arc::new(MemoryJournal::new(id));
+        let reader = journal.reader(0, NonZeroU64::new(window)).unwrap();
+        let (positions, received) = mpsc::channel(8);
+        let (state, writer_state) = watch::channel(StageState::Running);
+        let window = RemoteWindow {
+            reader,
+            feed: Box::new(Sent(received)),
+            reading_stage: "sink".to_owned(),
+        };
+        window.spawn(writer_state);
+        (journal, positions, state)
+    }
+
+    fn events(count: u64) -> Vec<ChainEvent> {
+        (0..count)
+            .map(|n| ChainEvent::data("order", serde_json::json!({ "n": n })))
+            .collect()
+    }
+
+    /// Appends `count` events in a task of its own.
+    fn append(
+        journal: &Arc<MemoryJournal>,
+        count: u64,
+    ) -> tokio::task::JoinHandle<Result<obzenflow_core::SeqRange, obzenflow_core::JournalError>>
+    {
+        let writer = Arc::clone(journal);
+        tokio::spawn(async move { writer.append(events(count)).await })
+    }
+
+    /// Waits until `journal` holds `records` records, reading it without a window.
+    async fn committed(journal: &MemoryJournal, records: usize) {
+        let mut reader = journal.reader(0, None).unwrap();
+        let mut read = Vec::new();
+        while read.len() < records {
+            reader.wait().await.unwrap();
+            reader.read(records - read.len(), &mut read).unwrap();
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_writer_keeps_within_the_window_of_the_highest_position_reported() {
+        let (journal, positions, _state) = followed(4);
+        let append = append(&journal, 10);
+        committed(&journal, 4).await;
+        positions.send(Ok(3)).await.unwrap();
+        // A reader started over reports lower positions: they do not take back the window.
+        positions.send(Ok(1)).await.unwrap();
+        committed(&journal, 7).await;
+        assert!(!append.is_finished(), "the writer passed the window");
+        positions.send(Ok(6)).await.unwrap();
+        let range = append.await.unwrap().unwrap();
+        assert_eq!((range.start, range.end), (0, 10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_feed_a_reader_done_or_an_ended_writer_releases_the_window() {
+        // Paused time runs out the deadline at once if the writer stays held back.
+        let released = |journal: Arc<MemoryJournal>| async move {
+            tokio::time::timeout(Duration::from_secs(60), append(&journal, 10))
+                .await
+                .expect("the window was released")
+                .unwrap()
+                .unwrap()
+        };
+        let (journal, positions, _state) = followed(2);
+        positions
+            .send(Err("the watch broke".to_owned()))
+            .await
+            .unwrap();
+        assert_eq!(released(journal).await.end, 10);
+
+        let (journal, positions, _state) = followed(2);
+        drop(positions);
+        assert_eq!(released(journal).await.end, 10);
+
+        let (journal, _positions, state) = followed(2);
+        state.send_replace(StageState::Drained);
+        assert_eq!(released(journal).await.end, 10);
+    }
+}
