@@ -227,6 +227,11 @@ fn stage_replay_and_flow_errors_print_each_cause_once() {
             journal: journal(),
             source: Box::new(journal_io()),
         }),
+        Box::new(FlowError::WorkerOutput {
+            stage: "sink".to_owned(),
+            journal: journal(),
+            source: Box::new(journal_io()),
+        }),
     ];
     for error in &errors {
         assert_each_cause_once(error.as_ref());

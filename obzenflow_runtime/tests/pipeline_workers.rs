@@ -1,7 +1,9 @@
 //! Workers (`Flow::start_worker`) through the journal-service port alone: two workers of one
 //! run in this process, on a service that keeps frames in memory, and the refusals of a
-//! worker that cannot run. The runtime needs no NATS for any of it; JetStream workers in
-//! separate processes are tested in `obzenflow_stages/tests/jetstream.rs`.
+//! worker that cannot run, and the backpressure window of an edge between two workers (the
+//! service tells the writer's worker how far the remote reader has read). The runtime needs
+//! no NATS for any of it; JetStream workers in separate processes are tested in
+//! `obzenflow_stages/tests/jetstream.rs`.
 
 mod support;
 
@@ -11,12 +13,12 @@ use std::sync::{Arc, Mutex};
 use obzenflow_core::{JournalError, JournalId, JournalReader, Record};
 use obzenflow_runtime::journal::frame::decode_batch_frame;
 use obzenflow_runtime::journal::{
-    BackendError, FrameStore, JoinedRun, JournalBackend, RunManifest, RunStatus, RunStore,
-    StoredFrame,
+    BackendError, FrameStore, JoinedRun, JournalBackend, PositionFeed, RunManifest, RunStatus,
+    RunStore, StoredFrame,
 };
-use obzenflow_runtime::pipeline::{FlowError, Journals, WorkerSpec};
-use support::{doubling_flow, Collect};
-use tokio::sync::Notify;
+use obzenflow_runtime::pipeline::{FlowBuilder, FlowError, Journals, WorkerSpec};
+use support::{doubling_flow, Collect, Double, Numbers};
+use tokio::sync::{watch, Notify};
 
 /// What the service holds: the run's manifest, each journal's frames, and what each worker
 /// recorded at its end.
@@ -26,12 +28,43 @@ struct Held {
     frames: Mutex<HashMap<String, Vec<Vec<u8>>>>,
     stored: Notify,
     ends: Mutex<Vec<(Vec<String>, RunStatus)>>,
+    /// Per journal: how far its remote reader has read, as the reader reports it.
+    positions: Mutex<HashMap<String, watch::Sender<u64>>>,
+    /// Per journal: the records stored so far, and the most they ever were ahead of what the
+    /// remote reader had read when stored.
+    stored_records: Mutex<HashMap<String, watch::Sender<u64>>>,
+    worst_lead: Mutex<HashMap<String, u64>>,
 }
 
 impl Held {
     fn frames_of(&self, key: &str) -> Vec<Vec<u8>> {
         let frames = self.frames.lock().unwrap();
         frames.get(key).cloned().unwrap_or_default()
+    }
+
+    fn position(&self, key: &str) -> watch::Sender<u64> {
+        let mut positions = self.positions.lock().unwrap();
+        positions
+            .entry(key.to_owned())
+            .or_insert_with(|| watch::channel(0).0)
+            .clone()
+    }
+
+    fn stored_records(&self, key: &str) -> watch::Receiver<u64> {
+        let mut stored = self.stored_records.lock().unwrap();
+        stored
+            .entry(key.to_owned())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+
+    fn worst_lead(&self, key: &str) -> u64 {
+        self.worst_lead
+            .lock()
+            .unwrap()
+            .get(key)
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -114,7 +147,35 @@ impl RunStore for Store {
             records: VecDeque::new(),
             position: 0,
             sealed: false,
+            reported: self.held.position(&key(journal)),
         }))
+    }
+
+    async fn remote_position(
+        &self,
+        journal: &JournalId,
+        _reading_stage: &str,
+    ) -> Result<Option<Box<dyn PositionFeed>>, BackendError> {
+        Ok(Some(Box::new(Positions {
+            positions: self.held.position(&key(journal)).subscribe(),
+            first: true,
+        })))
+    }
+}
+
+/// The positions a [`FrameReader`] reports, the latest first.
+struct Positions {
+    positions: watch::Receiver<u64>,
+    first: bool,
+}
+
+#[async_trait::async_trait]
+impl PositionFeed for Positions {
+    async fn next_position(&mut self) -> Result<Option<u64>, BackendError> {
+        if !std::mem::take(&mut self.first) && self.positions.changed().await.is_err() {
+            return Ok(None);
+        }
+        Ok(Some(*self.positions.borrow_and_update()))
     }
 }
 
@@ -132,6 +193,17 @@ impl FrameStore for Frames {
             .or_default()
             .push(frame.bytes.to_vec());
         drop(frames);
+        let end = frame.first_seq + frame.records;
+        let read = *self.held.position(&self.key).borrow();
+        let mut worst = self.held.worst_lead.lock().unwrap();
+        let lead = worst.entry(self.key.clone()).or_default();
+        *lead = (*lead).max(end.saturating_sub(read));
+        drop(worst);
+        let stored = self.held.stored_records.lock().unwrap();
+        if let Some(records) = stored.get(&self.key) {
+            records.send_replace(end);
+        }
+        drop(stored);
         self.held.stored.notify_waiters();
         Ok(())
     }
@@ -146,6 +218,8 @@ struct FrameReader {
     records: VecDeque<Record>,
     position: u64,
     sealed: bool,
+    /// Where the reader reports how far it has read.
+    reported: watch::Sender<u64>,
 }
 
 #[async_trait::async_trait]
@@ -173,6 +247,9 @@ impl JournalReader for FrameReader {
         let count = self.records.len().min(max);
         out.extend(self.records.drain(..count));
         self.position += count as u64;
+        if count > 0 {
+            self.reported.send_replace(self.position);
+        }
         Ok(count)
     }
 
@@ -317,4 +394,63 @@ async fn a_worker_that_cannot_run_is_refused_naming_why() {
         source.to_string().contains("cannot run workers"),
         "{source}"
     );
+}
+
+/// Runs `records` records from an upstream worker (`numbers`, `double`) to a downstream one
+/// (`collect`) over an edge of window `window`, starting the downstream worker only once
+/// the writer stored a window: checks that it stored exactly that, that it never stored more
+/// than the window ahead of the remote reader, and that both complete with every record.
+async fn a_window_between_workers_holds(window: u64, records: u64) {
+    let service = service();
+    let run_id = obzenflow_core::RunId::new();
+    let collect = Collect::default();
+    let build = |collect: Collect| {
+        FlowBuilder::new("windowed workers")
+            .source("numbers", Numbers::new("numbers", records))
+            .transform("double", Double { fail_every: None })
+            .sink("collect", collect)
+            .edge("numbers", "double")
+            .edge_with_window("double", "collect", window)
+            .journals(Journals::backend(Arc::new(service.clone())))
+            .build()
+            .unwrap()
+    };
+    let mut stored = service.held.stored_records("double.data");
+    let upstream = build(Collect::default())
+        .start_worker(WorkerSpec::new(run_id, ["numbers", "double"]))
+        .await
+        .unwrap();
+    // With no reader yet, the writer stores one window and waits: any record stored beyond
+    // it would be a lead over position 0 larger than the window, which the end checks.
+    stored.wait_for(|stored| *stored >= window).await.unwrap();
+    assert_eq!(*stored.borrow(), window);
+    // A reader that read one record lets exactly one more in.
+    service.held.position("double.data").send_replace(1);
+    stored.wait_for(|stored| *stored > window).await.unwrap();
+    assert_eq!(*stored.borrow(), window + 1);
+    let downstream = build(collect.clone())
+        .start_worker(WorkerSpec::new(run_id, ["collect"]))
+        .await
+        .unwrap();
+    let upstream = upstream.wait().await.unwrap();
+    let downstream = downstream.wait().await.unwrap();
+    assert!(upstream.is_success(), "{upstream}");
+    assert!(downstream.is_success(), "{downstream}");
+    assert_eq!(collect.records().len() as u64, records);
+    assert_eq!(service.held.worst_lead("double.data"), window);
+    let double = upstream.stage("double").unwrap();
+    assert!(double.backpressure_waits > 0, "{upstream}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_waits_within_its_window_for_a_reader_in_another_worker_not_yet_started() {
+    a_window_between_workers_holds(16, 300).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_larger_than_the_memory_retention_holds_between_workers() {
+    // The writer's journal keeps the window in memory, for the reader that follows the
+    // remote one over it.
+    let window = Journals::DEFAULT_MEMORY_RETENTION as u64 + 1_000;
+    a_window_between_workers_holds(window, window + 2_000).await;
 }

@@ -521,9 +521,10 @@ impl obzenflow_runtime::stages::AsyncSinkHandler for PrintingSink {
 }
 
 /// The flow the worker-kill test splits over two processes: `numbers` and `double` in the
-/// upstream worker, `deliver` in the downstream one. Every process builds all of it.
-fn split_flow(source: PausingSource, sink: PrintingSink) -> FlowBuilder {
-    FlowBuilder::new("split")
+/// upstream worker, `deliver` in the downstream one, with the default window between them
+/// or `window`. Every process builds all of it.
+fn split_flow(source: PausingSource, sink: PrintingSink, window: Option<u64>) -> FlowBuilder {
+    let flow = FlowBuilder::new("split")
         .async_source("numbers", source)
         .transform(
             "double",
@@ -535,12 +536,21 @@ fn split_flow(source: PausingSource, sink: PrintingSink) -> FlowBuilder {
                 event
             }),
         )
-        .async_sink("deliver", sink)
-        .chain(["numbers", "double", "deliver"])
+        .async_sink("deliver", sink);
+    match window {
+        Some(window) => flow
+            .edge("numbers", "double")
+            .edge_with_window("double", "deliver", window),
+        None => flow.chain(["numbers", "double", "deliver"]),
+    }
 }
 
+/// The window of the windowed roles (`<role>-windowed`) of the worker-kill test's children.
+const SMALL_WINDOW: u64 = 64;
+
 /// A worker process of the worker-kill test: runs its stages of `split_flow` and prints
-/// `DONE <success>` when they ended.
+/// `WAITS <n>` (how often its stages' appends waited for a slow reader) and `DONE <success>`
+/// when they ended.
 async fn run_worker_child(setting: String) {
     let mut words = setting.split(' ');
     let (role, servers, run_id) = (
@@ -548,6 +558,8 @@ async fn run_worker_child(setting: String) {
         words.next().unwrap().to_owned(),
         words.next().unwrap().parse().unwrap(),
     );
+    let window = role.ends_with("-windowed").then_some(SMALL_WINDOW);
+    let role = role.trim_end_matches("-windowed").to_owned();
     let (stages, stop_after): (&[&str], _) = match role.as_str() {
         "upstream" | "upstream-pausing" => (&["numbers", "double"], None),
         "downstream" => (&["deliver"], Some(WORKER_RECORDS / 2)),
@@ -568,7 +580,13 @@ async fn run_worker_child(setting: String) {
         stages.iter().copied(),
         JetStreamConfig::new(servers),
     );
-    let report = args.run(split_flow(source, sink)).await.unwrap();
+    let report = args.run(split_flow(source, sink, window)).await.unwrap();
+    let waits: u64 = report
+        .stages
+        .iter()
+        .map(|stage| stage.backpressure_waits)
+        .sum();
+    println!("WAITS {waits}");
     println!("DONE {}", report.is_success());
 }
 
@@ -576,6 +594,8 @@ async fn run_worker_child(setting: String) {
 struct WorkerChild {
     child: tokio::process::Child,
     lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    /// The `WAITS <n>` the worker printed, once it did.
+    waits: Option<u64>,
 }
 
 impl WorkerChild {
@@ -593,7 +613,11 @@ impl WorkerChild {
             .spawn()
             .unwrap();
         let lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        Self { child, lines }
+        Self {
+            child,
+            lines,
+            waits: None,
+        }
     }
 
     /// Reads lines until `records` lines `GOT <n>` came; returns their `n`.
@@ -622,6 +646,8 @@ impl WorkerChild {
                 .expect("the worker says DONE or HALF before it exits");
             if let Some(n) = line.strip_prefix("GOT ") {
                 got.push(n.parse().unwrap());
+            } else if let Some(waits) = line.strip_prefix("WAITS ") {
+                self.waits = Some(waits.parse().unwrap());
             } else if line == "HALF" || line.starts_with("DONE ") {
                 return (got, line);
             }
@@ -836,22 +862,32 @@ async fn a_failed_worker_fails_the_run_and_the_worker_reading_its_journal() {
         );
         tokio::spawn(args.run(flow()))
     };
-    let downstream = worker(&["out"]);
+    // The downstream worker joins first: joined after the upstream's failure, it would be
+    // refused a run that already ended.
+    let journals = JetStreamJournals::connect(JetStreamConfig::new(nats.url_list()))
+        .await
+        .unwrap();
+    let downstream = flow()
+        .journals(journals.journals())
+        .build()
+        .unwrap()
+        .start_worker(obzenflow_runtime::pipeline::WorkerSpec::new(
+            run_id,
+            ["out"],
+        ))
+        .await
+        .unwrap();
     let upstream = worker(&["numbers", "check"]);
     let upstream = upstream.await.unwrap().unwrap();
     assert!(!upstream.is_success(), "{upstream}");
     // The failed stage's journal ends without an end-of-stream marker: its reader in the
     // other worker fails rather than waiting for records that never come.
-    let downstream = tokio::time::timeout(std::time::Duration::from_secs(30), downstream)
+    let downstream = tokio::time::timeout(std::time::Duration::from_secs(30), downstream.wait())
         .await
         .expect("the downstream worker ends")
-        .unwrap()
         .unwrap();
     assert!(!downstream.is_success(), "{downstream}");
 
-    let journals = JetStreamJournals::connect(JetStreamConfig::new(nats.url_list()))
-        .await
-        .unwrap();
     let manifest = journals.manifest(run_id).await.unwrap();
     assert_eq!(manifest.status, RunStatus::Failed, "{manifest:?}");
     let reason = manifest.reason.unwrap_or_default();
@@ -914,5 +950,135 @@ async fn connecting_where_no_server_listens_says_so_naming_the_servers() {
             "no NATS server answered at {servers} within 300ms"
         )),
         "{error}"
+    );
+}
+
+/// A source of `records` numbered records in batches of `batch`, counting in `emitted` the
+/// records it handed out.
+struct CountingSource {
+    next: u64,
+    records: u64,
+    batch: u64,
+    emitted: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl AsyncSourceHandler for CountingSource {
+    async fn next_batch(&mut self, _max: usize) -> Result<SourcePoll, HandlerFailure> {
+        if self.next >= self.records {
+            return Ok(SourcePoll::Done);
+        }
+        let end = (self.next + self.batch).min(self.records);
+        let events = (self.next..end)
+            .map(|n| ChainEvent::data("number", json!({ "n": n })))
+            .collect();
+        self.emitted.store(end, std::sync::atomic::Ordering::SeqCst);
+        self.next = end;
+        Ok(SourcePoll::Records(events))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_writes_at_most_a_window_ahead_of_its_reader_in_another_worker() {
+    use obzenflow_runtime::journal::RunStatus;
+    use obzenflow_runtime::pipeline::WorkerSpec;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const WINDOW: u64 = 16;
+    const BATCH: u64 = 4;
+    const RECORDS: u64 = 400;
+    let nats = LocalNats::start(LocalNatsConfig::nodes(1)).await.unwrap();
+    let journals = JetStreamJournals::connect(JetStreamConfig::new(nats.url_list()))
+        .await
+        .unwrap();
+    let run_id = obzenflow_core::RunId::new();
+    let flow = |records: u64, emitted: std::sync::Arc<AtomicU64>, sink: CollectSink| {
+        let source = CountingSource {
+            next: 0,
+            records,
+            batch: BATCH,
+            emitted,
+        };
+        FlowBuilder::new("windowed")
+            .async_source("numbers", source)
+            .sink("out", sink)
+            .edge_with_window("numbers", "out", WINDOW)
+            .journals(journals.journals())
+            .build()
+            .unwrap()
+    };
+    let emitted = std::sync::Arc::new(AtomicU64::new(0));
+    let upstream = flow(RECORDS, emitted.clone(), CollectSink::new())
+        .start_worker(WorkerSpec::new(run_id, ["numbers"]))
+        .await
+        .unwrap();
+    // The reader in the other worker has not started: the writer stores one window and
+    // waits, its source blocked on the append of the batch after it.
+    let mut watcher = journals
+        .reader(run_id, "numbers", Lane::Data, "window-check")
+        .await
+        .unwrap();
+    let mut stored = Vec::new();
+    while (stored.len() as u64) < WINDOW {
+        watcher.wait().await.unwrap();
+        watcher.read(256, &mut stored).unwrap();
+    }
+    assert_eq!(stored.len() as u64, WINDOW);
+    assert!(emitted.load(Ordering::SeqCst) <= WINDOW + BATCH);
+
+    let sink = CollectSink::new();
+    let downstream = flow(0, std::sync::Arc::default(), sink.clone())
+        .start_worker(WorkerSpec::new(run_id, ["out"]))
+        .await
+        .unwrap();
+    let upstream = upstream.wait().await.unwrap();
+    let downstream = downstream.wait().await.unwrap();
+    assert!(upstream.is_success(), "{upstream}");
+    assert!(downstream.is_success(), "{downstream}");
+    let numbers: Vec<u64> = sink
+        .events()
+        .iter()
+        .map(|event| event.json().unwrap()["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, (0..RECORDS).collect::<Vec<_>>());
+    let writer = upstream.stage("numbers").unwrap();
+    assert!(writer.backpressure_waits > 0, "{upstream}");
+    assert_eq!(
+        journals.manifest(run_id).await.unwrap().status,
+        RunStatus::Completed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_held_by_a_killed_reader_worker_goes_on_once_the_reader_restarts() {
+    let nats = LocalNats::start(LocalNatsConfig::nodes(1)).await.unwrap();
+    let servers = nats.url_list();
+    let run_id = obzenflow_core::RunId::new();
+    let mut upstream = WorkerChild::spawn("upstream-windowed", &servers, run_id);
+    let mut downstream = WorkerChild::spawn("downstream-windowed", &servers, run_id);
+    // The downstream delivered half the records and stopped; the upstream's writer, 64
+    // records of window ahead of it at most, cannot finish the 1,000 before a reader reads
+    // them. The downstream is killed, and its restart reads from the journal's start: the
+    // writer, following the highest position reported, does not wait for it to catch up
+    // with its killed incarnation, and goes on once it passes it.
+    let (first, line) = downstream.read_until_done_or_half().await;
+    assert_eq!(line, "HALF");
+    assert_eq!(first, (0..WORKER_RECORDS / 2).collect::<Vec<_>>());
+    downstream.child.start_kill().unwrap();
+    downstream.child.wait().await.unwrap();
+    let mut again = WorkerChild::spawn("downstream-again-windowed", &servers, run_id);
+    let (second, line) = again.read_until_done_or_half().await;
+    assert_eq!(line, "DONE true");
+    assert_eq!(second, (0..WORKER_RECORDS).collect::<Vec<_>>());
+    let (_, line) = upstream.read_until_done_or_half().await;
+    assert_eq!(line, "DONE true");
+    // The writer waited: only the restarted reader could let it past the killed one.
+    assert!(upstream.waits.unwrap() > 0, "{:?}", upstream.waits);
+    let journals = JetStreamJournals::connect(JetStreamConfig::new(servers))
+        .await
+        .unwrap();
+    let manifest = journals.manifest(run_id).await.unwrap();
+    assert_eq!(
+        manifest.status,
+        obzenflow_runtime::journal::RunStatus::Completed,
+        "{manifest:?}"
     );
 }

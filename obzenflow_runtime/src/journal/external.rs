@@ -104,6 +104,77 @@ pub trait RunStore: Send + Sync {
         let _ = reading_stage;
         Err(format!("this journal service cannot read journal {journal} of another process").into())
     }
+
+    /// The positions of the reader of `journal`, which a stage of this process writes, that
+    /// `reading_stage` of another process opens with [`RunStore::remote_reader`]: the worker
+    /// holds the journal's writer within the edge's backpressure window of them. Asked once
+    /// per such edge as the worker starts, before any stage runs; the feed reports the reader
+    /// of this run of the writer (a service whose writer starts over, when its worker
+    /// restarts, forgets positions read from the journal before). `Ok(None)`, the default,
+    /// says the service cannot tell: the edge then holds the writer back by nothing.
+    ///
+    /// # Cancel safety
+    ///
+    /// Need not be cancel safe: the worker awaits it to the end before any stage runs.
+    async fn remote_position(
+        &self,
+        journal: &JournalId,
+        reading_stage: &str,
+    ) -> Result<Option<Box<dyn PositionFeed>>, BackendError> {
+        let _ = (journal, reading_stage);
+        Ok(None)
+    }
+}
+
+/// How far a reader in another process has read a journal of this process: what
+/// [`RunStore::remote_position`] follows, so that the journal's writer keeps to the edge's
+/// backpressure window across processes.
+///
+/// ```
+/// use obzenflow_runtime::journal::{BackendError, PositionFeed};
+/// use tokio::sync::watch;
+///
+/// /// Positions a reader in the same service sends through a watch, the latest first.
+/// struct Watched {
+///     positions: watch::Receiver<u64>,
+///     first: bool,
+/// }
+///
+/// #[async_trait::async_trait]
+/// impl PositionFeed for Watched {
+///     async fn next_position(&mut self) -> Result<Option<u64>, BackendError> {
+///         // `changed` is cancel safe; a dropped sender means the reader is done.
+///         if !std::mem::take(&mut self.first) && self.positions.changed().await.is_err() {
+///             return Ok(None);
+///         }
+///         Ok(Some(*self.positions.borrow_and_update()))
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let (reported, positions) = watch::channel(0);
+/// let mut feed = Watched { positions, first: true };
+/// assert_eq!(feed.next_position().await?, Some(0));
+/// reported.send_replace(16);
+/// assert_eq!(feed.next_position().await?, Some(16));
+/// drop(reported);
+/// assert_eq!(feed.next_position().await?, None);
+/// # Ok::<(), BackendError>(())
+/// # }).unwrap();
+/// ```
+#[async_trait::async_trait]
+pub trait PositionFeed: Send {
+    /// The reader's position (how many records of the journal it has read through) once it
+    /// is known or moved: the latest one known first, then each change (a service may skip
+    /// positions between, never report one the reader has not reached). A reader that starts
+    /// over (its worker restarted) may report lower positions than before. `Ok(None)` once
+    /// the reader is done with the journal (its stage ended); the feed is not asked again.
+    ///
+    /// # Cancel safety
+    ///
+    /// Must be cancel safe: the writer's side awaits it in a `select!` with the writing
+    /// stage's end, and a position it did not return is returned by the next call.
+    async fn next_position(&mut self) -> Result<Option<u64>, BackendError>;
 }
 
 /// A run a worker joined ([`JournalBackend::join_run`]): the run's manifest as the service

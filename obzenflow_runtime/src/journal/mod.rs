@@ -57,7 +57,8 @@ pub(crate) use backpressure::BackpressureObserver;
 pub use disk::{DiskJournal, DiskJournalConfig, RecoveryReport};
 pub(crate) use external::run_error as external_run_error;
 pub use external::{
-    BackendError, ExternalJournal, FrameStore, JoinedRun, JournalBackend, RunStore, StoredFrame,
+    BackendError, ExternalJournal, FrameStore, JoinedRun, JournalBackend, PositionFeed, RunStore,
+    StoredFrame,
 };
 pub(crate) use factory::StageJournals;
 pub use factory::{JournalFactory, JournalStorage};

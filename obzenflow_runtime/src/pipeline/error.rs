@@ -58,6 +58,18 @@ pub enum FlowError {
         #[source]
         source: crate::journal::BackendError,
     },
+    /// A worker could not learn the positions of a stage of another process reading a
+    /// journal of this worker, which hold the journal's writer within the edge's window.
+    #[error("the worker cannot follow how far stage `{stage}` has read journal {journal}")]
+    WorkerOutput {
+        /// The reading stage, in another process.
+        stage: String,
+        /// The journal, written by this worker.
+        journal: obzenflow_core::JournalId,
+        /// What the service said.
+        #[source]
+        source: crate::journal::BackendError,
+    },
     /// The run directory could not be created or written.
     #[error("cannot prepare the run directory")]
     RunDir(#[from] crate::journal::RunDirError),

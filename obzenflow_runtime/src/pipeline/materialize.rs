@@ -4,6 +4,7 @@
 //! opening journals) happens here, before any stage runs, so `Flow::start` returns those
 //! failures as typed errors and a flow never half-starts.
 
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -17,6 +18,7 @@ use super::context::{PipelineContext, StageControl};
 use super::error::FlowError;
 use super::fsm::FlowState;
 use super::handle::FlowCommand;
+use super::remote_window::{RemoteOutput, RemoteWindow};
 use super::shared::{RunShared, StageObserver};
 use super::supervisor::PipelineSupervisor;
 use crate::journal::{
@@ -43,6 +45,9 @@ pub(crate) struct WorkerRun {
     /// Per stage of the worker, in its order: the readers of its inputs from other processes,
     /// each with its place among the stage's inputs.
     pub(crate) remote_inputs: Vec<Vec<(usize, Box<dyn JournalReader>)>>,
+    /// The edges from the worker's stages to stages of other processes, whose windows follow
+    /// the remote readers' positions.
+    pub(crate) remote_outputs: Vec<RemoteOutput>,
 }
 
 /// Creates the run's journals, spawns every stage and the pipeline supervisor; for a worker,
@@ -59,10 +64,17 @@ pub(crate) fn materialize(
     // Every task spawned for this run (stages, aggregator, pipeline) logs inside this span.
     let run_span = tracing::info_span!("flow", flow = %flow.name, %run_id);
     let _in_run_span = run_span.enter();
+    // A journal keeps at least its largest window in memory, for the windowed readers of
+    // edges into other processes too, which follow a remote reader over the cache.
+    let remote_windows = worker
+        .iter()
+        .flat_map(|worker| worker.remote_outputs.iter().map(|output| output.window));
     let largest_window = flow
         .windows
         .iter()
-        .map(|window| window.get())
+        .copied()
+        .chain(remote_windows)
+        .map(NonZeroU64::get)
         .max()
         .unwrap_or(0);
     let stage_ids: Vec<StageId> = match &worker {
@@ -102,6 +114,12 @@ pub(crate) fn materialize(
     } = run;
     let mut edges = EdgeTracker::new(flow.metrics.enabled);
     let mut inputs = open_inputs(&flow, &journals, &mut edges)?;
+    // Registered before any stage runs, as the in-process readers are: the writer waits for
+    // a remote reader that has not started yet.
+    let remote_windows = match worker.as_mut() {
+        Some(worker) => open_remote_windows(&journals, std::mem::take(&mut worker.remote_outputs))?,
+        None => Vec::new(),
+    };
     if let Some(worker) = worker.as_mut() {
         for (stage_inputs, remote) in inputs.iter_mut().zip(worker.remote_inputs.drain(..)) {
             // Inserted in the order of their places, each place is final when it is taken.
@@ -173,6 +191,10 @@ pub(crate) fn materialize(
             data: journals[index].data.clone(),
             error: journals[index].error.clone(),
         });
+    }
+
+    for (writer, window) in remote_windows {
+        window.spawn(observers[writer].state.clone());
     }
 
     let identity = (flow.name.clone(), flow_id, run_id, started);
@@ -463,6 +485,30 @@ pub(crate) fn initial_manifest(
         .as_ref()
         .map(|original| original.run_dir.clone());
     manifest
+}
+
+/// Opens a windowed reader at the start of the journal each remote output reads, for its
+/// follower; returns them with the writing stage's index.
+fn open_remote_windows(
+    journals: &[StageJournals],
+    outputs: Vec<RemoteOutput>,
+) -> Result<Vec<(usize, RemoteWindow)>, FlowError> {
+    outputs
+        .into_iter()
+        .map(|output| {
+            let journal = match output.lane {
+                Lane::Error => &journals[output.writer].error,
+                _ => &journals[output.writer].data,
+            };
+            let reader = journal.reader(0, Some(output.window))?;
+            let window = RemoteWindow {
+                reader,
+                feed: output.feed,
+                reading_stage: output.reading_stage,
+            };
+            Ok((output.writer, window))
+        })
+        .collect()
 }
 
 /// Opens one reader per edge, positioned at the start, with the edge's backpressure window;

@@ -12,6 +12,7 @@ mod graph;
 mod handle;
 mod materialize;
 mod outcome;
+mod remote_window;
 mod report;
 mod shared;
 mod supervisor;

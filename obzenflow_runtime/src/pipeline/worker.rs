@@ -14,7 +14,15 @@
 //! A worker that starts (again) starts its stages over: the service drops what an earlier
 //! process of theirs left in their journals, and their inputs from other processes are read
 //! from the first record.
+//!
+//! An edge from a stage of the worker to a stage of another process keeps its backpressure
+//! window: the worker follows how far the remote reader has read
+//! ([`RunStore::remote_position`](crate::journal::RunStore::remote_position)) with a windowed
+//! reader of the writer's journal, registered before any stage runs, so the writer never runs
+//! more than the edge's window ahead of the remote reader and waits for one that has not
+//! started yet (`remote_window.rs` says when the window is released).
 
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use obzenflow_core::{FlowId, JournalId, JournalReader, Lane, RunId, StageId, WriterId};
@@ -25,6 +33,7 @@ use super::error::FlowError;
 use super::graph::Graph;
 use super::handle::FlowHandle;
 use super::materialize::{initial_manifest, WorkerRun};
+use super::remote_window::RemoteOutput;
 use super::report::FlowReport;
 use crate::journal::{JournalBackend, RunManifest, SyncPolicy};
 
@@ -56,6 +65,17 @@ impl WorkerSpec {
             stages: stages.into_iter().map(Into::into).collect(),
         }
     }
+}
+
+/// An edge from a stage of the worker to a stage of another process.
+struct OutgoingEdge {
+    /// The writing stage, by its index in the worker's part of the flow, and its name.
+    writer: usize,
+    writer_name: String,
+    /// The reading stage's name, the lane it reads and the edge's window.
+    reading_stage: String,
+    lane: Lane,
+    window: NonZeroU64,
 }
 
 /// An edge into a stage of the worker from a stage of another process.
@@ -126,7 +146,7 @@ impl Flow {
         if let Some(problem) = manifest_problem(&proposal, &joined.manifest) {
             return Err(invalid(problem));
         }
-        let (part, remote_edges) = split(self, &spec.stages);
+        let (part, remote_edges, outgoing) = split(self, &spec.stages);
         let mut remote_inputs: Vec<Vec<(usize, Box<dyn JournalReader>)>> =
             (0..part.stages.len()).map(|_| Vec::new()).collect();
         for edge in remote_edges {
@@ -143,6 +163,33 @@ impl Flow {
                 })?;
             remote_inputs[edge.reader].push((edge.place, reader));
         }
+        let mut remote_outputs = Vec::with_capacity(outgoing.len());
+        for edge in outgoing {
+            let journal = recorded_journal(&joined.manifest, &edge.writer_name, edge.lane);
+            let feed = joined
+                .store
+                .remote_position(&journal, &edge.reading_stage)
+                .await
+                .map_err(|source| FlowError::WorkerOutput {
+                    stage: edge.reading_stage.clone(),
+                    journal: journal.clone(),
+                    source,
+                })?;
+            match feed {
+                Some(feed) => remote_outputs.push(RemoteOutput {
+                    writer: edge.writer,
+                    lane: edge.lane,
+                    window: edge.window,
+                    reading_stage: edge.reading_stage,
+                    feed,
+                }),
+                None => tracing::warn!(
+                    journal = %journal,
+                    reading_stage = %edge.reading_stage,
+                    "the journal service cannot tell this reader's positions; the edge holds the writer back by nothing"
+                ),
+            }
+        }
         FlowHandle::start_worker(
             part,
             WorkerRun {
@@ -150,6 +197,7 @@ impl Flow {
                 store: joined.store,
                 description,
                 remote_inputs,
+                remote_outputs,
             },
         )
     }
@@ -218,8 +266,9 @@ fn recorded_journal(manifest: &RunManifest, name: &str, lane: Lane) -> JournalId
 }
 
 /// The worker's part of `flow`: the stages `local` names, in the flow's order, the edges
-/// between them, and the edges into them from the other stages.
-fn split(mut flow: Flow, local: &[String]) -> (Flow, Vec<RemoteEdge>) {
+/// between them, the edges into them from the other stages and the edges from them to the
+/// other stages.
+fn split(mut flow: Flow, local: &[String]) -> (Flow, Vec<RemoteEdge>, Vec<OutgoingEdge>) {
     let is_local: Vec<bool> = flow
         .stages
         .iter()
@@ -237,9 +286,19 @@ fn split(mut flow: Flow, local: &[String]) -> (Flow, Vec<RemoteEdge>) {
     let mut lanes = Vec::new();
     let mut windows = Vec::new();
     let mut remote = Vec::new();
+    let mut outgoing = Vec::new();
     let mut places = vec![0_usize; is_local.len()];
     for (edge, &(from, to)) in flow.graph.edges.iter().enumerate() {
         let Some(reader) = new_index[to] else {
+            if let Some(writer) = new_index[from] {
+                outgoing.push(OutgoingEdge {
+                    writer,
+                    writer_name: flow.stages[from].name.clone(),
+                    reading_stage: flow.stages[to].name.clone(),
+                    lane: flow.graph.lanes[edge],
+                    window: flow.windows[edge],
+                });
+            }
             continue;
         };
         let place = places[to];
@@ -280,5 +339,5 @@ fn split(mut flow: Flow, local: &[String]) -> (Flow, Vec<RemoteEdge>) {
     flow.windows = windows;
     // Findings declared for stages of other processes are theirs to report.
     flow.accepted.retain(|(name, _)| local.contains(name));
-    (flow, remote)
+    (flow, remote, outgoing)
 }

@@ -13,7 +13,9 @@
 //!   once the frame is stored (on a quorum of the replicas); a publish that timed out or lost
 //!   its connection is sent again, the same message id making a copy that did arrive a
 //!   duplicate the server drops, and the expected sequence refusing a frame out of place;
-//! - the manifest is the value of key `<run id>` in the bucket [`JetStreamConfig::bucket`].
+//! - the manifest is the value of key `<run id>` in the bucket [`JetStreamConfig::bucket`];
+//!   a worker's reader of a journal another worker writes reports how far it has read under
+//!   `<run id>.position.<consumer>` there (see `positions.rs`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -25,8 +27,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use obzenflow_core::{JournalId, JournalReader, Lane, RunId};
 use obzenflow_runtime::journal::{
-    segment_file_name, BackendError, FrameStore, JoinedRun, JournalBackend, RunDirError,
-    RunDirectory, RunManifest, RunStore, StoredFrame,
+    segment_file_name, BackendError, FrameStore, JoinedRun, JournalBackend, PositionFeed,
+    RunDirError, RunDirectory, RunManifest, RunStore, StoredFrame,
 };
 use tokio::sync::OnceCell;
 
@@ -305,6 +307,7 @@ impl JetStreamJournals {
             subject,
             consumer_name,
             journal,
+            None,
         )
         .await
     }
@@ -732,6 +735,20 @@ impl RunStore for JetStreamRun {
         })
         .await?;
         Ok(Box::new(reader))
+    }
+
+    async fn remote_position(
+        &self,
+        journal: &JournalId,
+        reading_stage: &str,
+    ) -> Result<Option<Box<dyn PositionFeed>>, BackendError> {
+        let journals = JetStreamJournals {
+            shared: self.shared.journals.clone(),
+        };
+        let feed = journals
+            .follow_positions(&self.shared, journal, reading_stage)
+            .await?;
+        Ok(Some(Box::new(feed)))
     }
 }
 

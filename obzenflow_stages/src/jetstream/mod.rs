@@ -4,6 +4,7 @@
 
 mod cli;
 mod journals;
+mod positions;
 mod reader;
 mod server;
 mod workers;

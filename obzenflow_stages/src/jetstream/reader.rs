@@ -8,6 +8,10 @@
 //! starts at the first frame it had not finished (at-least-once for a reader that died
 //! between reading a frame and the ack). The journal's seal ends it: `wait` then returns
 //! [`JournalError::Closed`] once everything before the seal is read.
+//!
+//! A worker's reader of a journal another worker writes also reports its position (the
+//! records of the frames it acked) under a key of the manifest bucket, which the writer's
+//! worker follows to keep the edge's backpressure window (`positions.rs`).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -18,6 +22,8 @@ use futures_util::StreamExt;
 use obzenflow_core::{JournalError, JournalId, JournalReader, Record};
 use obzenflow_runtime::journal::frame::decode_batch_frame;
 use tokio::sync::{watch, Notify};
+
+use super::positions::PositionReport;
 
 /// What the background task and the reader share.
 #[derive(Default)]
@@ -85,6 +91,7 @@ impl JetStreamReader {
         subject: String,
         consumer_name: &str,
         journal: JournalId,
+        report: Option<PositionReport>,
     ) -> Result<Self, crate::jetstream::JetStreamError> {
         let request = |source: Box<dyn std::error::Error + Send + Sync>| {
             crate::jetstream::JetStreamError::Request {
@@ -135,7 +142,20 @@ impl JetStreamReader {
             arrived: Notify::new(),
         });
         let (read_to, read_rx) = watch::channel(0);
-        let task = tokio::spawn(pull(consumer, shared.clone(), read_rx, journal.clone()));
+        let (acked, acked_rx) = watch::channel(0);
+        if let Some(report) = report {
+            tokio::spawn(super::positions::report_positions(
+                report,
+                acked_rx,
+                journal.clone(),
+            ));
+        }
+        let pulled = Pulled {
+            shared: shared.clone(),
+            read_to: read_rx,
+            acked,
+        };
+        let task = tokio::spawn(pull(consumer, pulled, journal.clone()));
         Ok(Self {
             journal,
             position: 0,
@@ -160,13 +180,25 @@ impl JetStreamReader {
     }
 }
 
+/// What the pull task shares with the reader: the buffer, how far the reader has read, and
+/// where it tells how far the acked frames reach.
+struct Pulled {
+    shared: Arc<Shared>,
+    read_to: watch::Receiver<u64>,
+    acked: watch::Sender<u64>,
+}
+
 /// Pulls frames into the buffer until the seal, acking each frame once it is read through.
 async fn pull(
     consumer: consumer::Consumer<consumer::pull::Config>,
-    shared: Arc<Shared>,
-    mut read_to: watch::Receiver<u64>,
+    pulled: Pulled,
     journal: JournalId,
 ) {
+    let Pulled {
+        shared,
+        mut read_to,
+        acked,
+    } = pulled;
     let fail = |problem: String| {
         shared.lock().failed = Some(problem);
         shared.arrived.notify_waiters();
@@ -182,10 +214,15 @@ async fn pull(
         // the reader already is (the seal, a frame of facts read before it arrived) at once.
         let position = *read_to.borrow_and_update();
         while unacked.front().is_some_and(|(end, _)| *end <= position) {
-            if let Some((_, message)) = unacked.pop_front() {
+            if let Some((end, message)) = unacked.pop_front() {
                 if let Err(error) = message.double_ack().await {
                     tracing::warn!(journal = %journal, error = %obzenflow_core::ErrorChain::new(&*error), "cannot ack a frame; it will be read again by the next reader of this consumer");
                 }
+                acked.send_if_modified(|acked| {
+                    let moved = end > *acked;
+                    *acked = (*acked).max(end);
+                    moved
+                });
             }
         }
         tokio::select! {

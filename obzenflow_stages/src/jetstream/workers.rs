@@ -11,6 +11,14 @@
 //!   and the journal (`<stage>__<upstream>_<lane>`; an old one of that name is deleted), from
 //!   the journal's first frame. Frames carry the worker's incarnation in their message ids,
 //!   so the server's duplicate window never drops a frame of a restarted worker.
+//! - **Backpressure across processes.** A worker's reader of another worker's journal puts
+//!   how far it has read (the records of the frames it acked) under
+//!   `<run id>.position.<consumer>` of the manifest bucket; the writer's worker resets that
+//!   key to 0 as it starts and follows it ([`RunStore::remote_position`]: a watch of the run's
+//!   keys, which delivers the latest value first and is made again when it breaks), so its
+//!   writer keeps to the edge's window. The feed ends once the reading stage's outcome is an
+//!   end, so a reader that failed or completed never holds the writer back.
+//!   `positions.rs` holds both sides.
 //! - **Outcomes.** A worker's end is recorded for each of its stages under the key
 //!   `<run id>.stage.<index>` of the manifest bucket ([`StageOutcome`]). The run's outcome is
 //!   folded from them ([`JetStreamJournals::manifest`], and so `obzenflow-jetstream runs`,
@@ -23,11 +31,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_nats::jetstream::kv::CreateErrorKind;
 use bytes::Bytes;
 use obzenflow_core::{JournalId, Lane, RunId, Timestamp};
+#[cfg(doc)]
+use obzenflow_runtime::journal::RunStore;
 use obzenflow_runtime::journal::{BackendError, RunManifest, RunStatus};
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowError, FlowReport, WorkerSpec};
 use serde::{Deserialize, Serialize};
 
 use super::journals::{retry_until, subject, RunShared};
+use super::positions::{position_key, KvPositions, PositionReport};
 use super::{JetStreamConfig, JetStreamError, JetStreamJournals, JetStreamReader};
 
 /// A worker's part of a run: its stages, and the incarnation its message ids name.
@@ -332,15 +343,46 @@ impl JetStreamJournals {
             &journal.name,
             journal.lane,
         );
+        let report = PositionReport {
+            store: self.shared.manifests.clone(),
+            key: position_key(run.manifest.run_id, &name),
+            deadline: self.shared.config.store_deadline,
+        };
         let reader = JetStreamReader::open(
             &self.shared.context,
             &run.stream,
             subject,
             &name,
             journal.clone(),
+            Some(report),
         )
         .await?;
         Ok(reader)
+    }
+
+    /// The positions `reading_stage` (of another worker) reports reading `journal`, which a
+    /// stage of this worker writes from its first record again (see `positions.rs`).
+    pub(super) async fn follow_positions(
+        &self,
+        run: &RunShared,
+        journal: &JournalId,
+        reading_stage: &str,
+    ) -> Result<KvPositions, BackendError> {
+        let run_id = run.manifest.run_id;
+        let outcome_key = run
+            .manifest
+            .stages
+            .iter()
+            .position(|stage| stage.name == reading_stage)
+            .map(|index| outcome_key(run_id, index));
+        KvPositions::follow(
+            self.shared.manifests.clone(),
+            run_id,
+            position_key(run_id, &consumer_name(reading_stage, journal)),
+            outcome_key,
+            self.shared.config.store_deadline,
+        )
+        .await
     }
 }
 
