@@ -108,8 +108,10 @@ uuid_id!(
 ///
 /// The first id is a fresh UUID v7 with part of its random bits cleared; the next ones count
 /// up from it, and every [`REFRESH`](Self::REFRESH) ids the mint starts again from a fresh
-/// UUID v7. Ids stay unique (a fresh start has 44 random bits) and time-ordered per writer,
-/// and consecutive records get consecutive ids, which journals store in a byte or two.
+/// UUID v7. Ids stay unique (a fresh start draws 44 random bits above the count, so the ranges
+/// of two mints that start in the same millisecond overlap with odds of about 2^-27) and
+/// time-ordered per writer, and consecutive records get consecutive ids, which journals store
+/// in a byte or two.
 ///
 /// ```
 /// use obzenflow_core::id::EventIdMint;
@@ -144,7 +146,11 @@ impl EventIdMint {
         if self.left == 0 {
             // Never below an id already handed out, even if the clock went back: the ids of
             // one mint only ever increase, which journal checks rely on.
-            self.next = self.next.max(Uuid::now_v7().as_u128() & !Self::HEADROOM);
+            // A start with every random bit drawn: `Uuid::now_v7` would fill the headroom's
+            // bits and more with a counter the whole process shares, leaving two mints that
+            // start in the same millisecond only 32 random bits apart.
+            let fresh = Uuid::new_v7(uuid::Timestamp::now(uuid::NoContext));
+            self.next = self.next.max(fresh.as_u128() & !Self::HEADROOM);
             self.left = Self::REFRESH;
         }
         let id = EventId::from_uuid(Uuid::from_u128(self.next));
@@ -325,6 +331,17 @@ mod tests {
             assert!(id > previous, "{id} after {previous}");
             previous = id;
         }
+    }
+
+    #[test]
+    fn mints_started_in_the_same_millisecond_draw_their_random_bits_apart() {
+        // `rand_a` (bits 64 to 75) is random in a fresh start, not a counter the process
+        // shares: 200 mints started at once mostly differ there, not only in the low 32 bits.
+        let rand_a = |id: EventId| (id.as_uuid().as_u128() >> 64) & 0xfff;
+        let starts: std::collections::HashSet<u128> = (0..200)
+            .map(|_| rand_a(EventIdMint::new().next_id()))
+            .collect();
+        assert!(starts.len() > 150, "{} distinct of 200", starts.len());
     }
 
     #[test]
