@@ -8,7 +8,7 @@
 //! - **Starting over.** A worker's stages start over each time it starts: joining purges
 //!   their journals' subjects (what a killed process of theirs left), and each edge into them
 //!   from another process is read by a fresh durable consumer named after the reading stage
-//!   and the journal (`<stage>__<upstream>_<lane>`; an old one of that name is deleted), from
+//!   and the journal (`<stage>__<upstream>__<lane>`, names escaped; an old one of that name is deleted), from
 //!   the journal's first frame. Frames carry the worker's incarnation in their message ids,
 //!   so the server's duplicate window never drops a frame of a restarted worker.
 //! - **Backpressure across processes.** A worker's reader of another worker's journal puts
@@ -97,16 +97,28 @@ pub(super) fn fold_outcomes(mut manifest: RunManifest, outcomes: &[StageOutcome]
     manifest
 }
 
-/// A durable consumer name for `reading_stage` reading `journal`: NATS names allow no `.`,
-/// `*`, `>` or whitespace, which are replaced by `_`.
+/// A durable consumer name for `reading_stage` reading `journal`:
+/// `<reading stage>__<upstream>__<lane>`. NATS names allow no `.`, `*`, `>` or whitespace, so
+/// each byte of a name that is not an ASCII letter or digit is written `_` and two hex digits
+/// (`_` itself too): the separator `__` cannot occur inside a name, and two edges never share
+/// a consumer (nor a reported position).
 fn consumer_name(reading_stage: &str, journal: &JournalId) -> String {
-    format!("{reading_stage}__{}_{}", journal.name, journal.lane)
-        .chars()
-        .map(|c| match c {
-            'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '-' => c,
-            _ => '_',
-        })
-        .collect()
+    fn escaped(name: &str, out: &mut String) {
+        for byte in name.bytes() {
+            if byte.is_ascii_alphanumeric() {
+                out.push(char::from(byte));
+            } else {
+                out.push_str(&format!("_{byte:02x}"));
+            }
+        }
+    }
+    let mut name = String::new();
+    escaped(reading_stage, &mut name);
+    name.push_str("__");
+    escaped(&journal.name, &mut name);
+    name.push_str("__");
+    escaped(&journal.lane.to_string(), &mut name);
+    name
 }
 
 fn outcome_key(run_id: RunId, index: usize) -> String {
@@ -528,15 +540,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn consumer_names_hold_no_character_nats_refuses() {
-        let journal = JournalId::new(
-            obzenflow_core::WriterId::Unassigned,
-            "my.stage *>",
-            Lane::Data,
-        );
+    fn consumer_names_hold_no_character_nats_refuses_and_never_collide() {
+        let journal =
+            |name: &str| JournalId::new(obzenflow_core::WriterId::Unassigned, name, Lane::Data);
         assert_eq!(
-            consumer_name("sink 1", &journal),
-            "sink_1__my_stage____data"
+            consumer_name("sink 1", &journal("my.stage *>")),
+            "sink_201__my_2estage_20_2a_3e__data"
+        );
+        // Names that a plain replacement by `_` would make equal stay apart.
+        let pairs = [
+            (("out", "my.stage"), ("out", "my_stage")),
+            (("a__b", "c"), ("a", "b__c")),
+            (("a", "b_5f"), ("a", "b_")),
+        ];
+        for ((reader, upstream), (other_reader, other_upstream)) in pairs {
+            assert_ne!(
+                consumer_name(reader, &journal(upstream)),
+                consumer_name(other_reader, &journal(other_upstream))
+            );
+        }
+        let error = JournalId::new(obzenflow_core::WriterId::Unassigned, "x", Lane::Error);
+        assert_ne!(
+            consumer_name("out", &error),
+            consumer_name("out", &journal("x"))
         );
     }
 
