@@ -211,7 +211,18 @@ mod tests {
         // A reader started over reports lower positions: they do not take back the window.
         positions.send(Ok(1)).await.unwrap();
         committed(&journal, 7).await;
-        assert!(!append.is_finished(), "the writer passed the window");
+        // Let the writer run: were the window broken, it would commit past 7.
+        for _ in 0..16 {
+            tokio::task::yield_now().await;
+        }
+        let mut held = Vec::new();
+        journal
+            .reader(0, None)
+            .unwrap()
+            .read(16, &mut held)
+            .unwrap();
+        assert_eq!(held.len(), 7, "the writer passed the window");
+        assert!(!append.is_finished());
         positions.send(Ok(6)).await.unwrap();
         let range = append.await.unwrap().unwrap();
         assert_eq!((range.start, range.end), (0, 10));
