@@ -1082,3 +1082,71 @@ async fn a_writer_held_by_a_killed_reader_worker_goes_on_once_the_reader_restart
         "{manifest:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_stage_sealed_its_journal_but_died_before_recording_it_is_not_started_over()
+{
+    use obzenflow_runtime::pipeline::WorkerSpec;
+    let nats = LocalNats::start(LocalNatsConfig::nodes(1)).await.unwrap();
+    let config = JetStreamConfig::new(nats.url_list());
+    let bucket = config.bucket.clone();
+    let journals = JetStreamJournals::connect(config).await.unwrap();
+    let run_id = obzenflow_core::RunId::new();
+    let flow = || {
+        FlowBuilder::new("sealed")
+            .async_source("numbers", PausingSource::new(100, 10))
+            .sink("out", CollectSink::new())
+            .edge("numbers", "out")
+            .journals(journals.journals())
+            .build()
+            .unwrap()
+    };
+    let upstream = flow()
+        .start_worker(WorkerSpec::new(run_id, ["numbers"]))
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    assert!(upstream.is_success(), "{upstream}");
+    // As if the process that sealed `numbers` had died before recording its outcome.
+    let client = async_nats::connect(nats.urls()[0].as_str()).await.unwrap();
+    let outcomes = async_nats::jetstream::new(client)
+        .get_key_value(&bucket)
+        .await
+        .unwrap();
+    let key = format!("{run_id}.stage.0");
+    let recorded = outcomes.get(&key).await.unwrap().expect("an outcome");
+    let mut outcome: serde_json::Value = serde_json::from_slice(&recorded).unwrap();
+    assert_eq!(outcome["stage"], "numbers");
+    outcome["status"] = json!("running");
+    outcomes
+        .put(&key, serde_json::to_vec(&outcome).unwrap().into())
+        .await
+        .unwrap();
+
+    // Its readers may have read the sealed journal: it is not purged and written again.
+    let Err(error) = flow()
+        .start_worker(WorkerSpec::new(run_id, ["numbers"]))
+        .await
+    else {
+        panic!("the worker started over a sealed stage");
+    };
+    let text = obzenflow_core::ErrorChain::new(&error).to_string();
+    assert!(
+        text.contains(&format!(
+            "stage `numbers` of run {run_id} sealed its journals in an earlier process"
+        )),
+        "{text}"
+    );
+    let mut reader = journals
+        .reader(run_id, "numbers", Lane::Data, "after-refusal")
+        .await
+        .unwrap();
+    let records = read_to_the_seal(&mut reader).await;
+    assert_eq!(
+        records.iter().filter(|record| record.is_data()).count(),
+        100,
+        "the sealed journal is as it was"
+    );
+}

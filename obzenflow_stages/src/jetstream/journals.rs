@@ -149,6 +149,21 @@ pub enum JetStreamError {
         /// The stage.
         stage: String,
     },
+    /// A worker cannot start over a stage whose data journal an earlier process sealed: that
+    /// process died before it recorded the stage's outcome, and stages of other processes may
+    /// have read the sealed journal to its end, so purging it would leave them descended from
+    /// records the run no longer holds.
+    #[error(
+        "stage `{stage}` of run {run_id} sealed its journals in an earlier process, which died \
+         before recording its outcome; its readers may have read them, so it is not started \
+         over: run the flow again as a new run"
+    )]
+    StageSealed {
+        /// The run.
+        run_id: String,
+        /// The stage.
+        stage: String,
+    },
     /// A message of a run's stream is not on a subject of one of the run's journals.
     #[error("message {sequence} of stream {stream} is on subject {subject}, which names no journal of the run")]
     StrayMessage {

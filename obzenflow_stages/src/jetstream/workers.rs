@@ -29,8 +29,10 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::kv::CreateErrorKind;
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use bytes::Bytes;
 use obzenflow_core::{JournalId, Lane, RunId, Timestamp};
+use obzenflow_runtime::journal::frame::decode_batch_frame;
 #[cfg(doc)]
 use obzenflow_runtime::journal::RunStore;
 use obzenflow_runtime::journal::{BackendError, RunManifest, RunStatus};
@@ -263,6 +265,15 @@ impl JetStreamJournals {
                 stage: done.stage.clone(),
             }));
         }
+        for stage in stages {
+            let sealed = retry_until(deadline, || self.sealed(run_id, stage)).await?;
+            if sealed {
+                return Err(boxed(JetStreamError::StageSealed {
+                    run_id: run_id.to_string(),
+                    stage: stage.clone(),
+                }));
+            }
+        }
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_nanos());
@@ -272,6 +283,23 @@ impl JetStreamJournals {
         };
         retry_until(deadline, || self.start_over(&recorded, &worker)).await?;
         Ok((recorded, worker))
+    }
+
+    /// Whether `stage`'s data journal in run `run_id` ends with its seal.
+    async fn sealed(&self, run_id: RunId, stage: &str) -> Result<bool, BackendError> {
+        let stream = self
+            .shared
+            .context
+            .get_stream_no_info(Self::stream_name(run_id))
+            .await?;
+        let subject = subject(&self.shared.config, run_id, stage, Lane::Data);
+        match stream.get_last_raw_message_by_subject(&subject).await {
+            Ok(last) => Ok(
+                decode_batch_frame(&last.payload).is_ok_and(|((header, _), _)| header.is_seal())
+            ),
+            Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(false),
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Drops what earlier processes of the worker's stages left in their journals and records
