@@ -627,6 +627,10 @@ fn a_joined_record_leads_back_to_both_input_records() {
     flow.add_sink("rates_seen", rates_seen.clone(), &rate_source);
     flow.add_sink("items_seen", items_seen.clone(), &item_source);
     flow.add_sink("out", lookup_out.clone(), &join);
+    // A record made from a joined one keeps naming both inputs.
+    let after_out = CollectSink::new();
+    let after = flow.add_transform("after", typed::map(|joined: Joined| joined), &join);
+    flow.add_sink("after_out", after_out.clone(), &after);
     let report = runtime()
         .block_on(flow.journals(Journals::memory()).build().unwrap().run())
         .unwrap();
@@ -642,6 +646,16 @@ fn a_joined_record_leads_back_to_both_input_records() {
             event.causality.joined_correlation_id,
             Some(rate_of[&u32::from(joined.key)]),
             "{joined:?}"
+        );
+    }
+    let after = after_out.events();
+    assert_eq!(after.len(), out.len());
+    for (derived, joined) in after.iter().zip(&out) {
+        assert_ne!(derived.id, joined.id, "a record of its own");
+        assert_eq!(derived.correlation_id(), joined.correlation_id());
+        assert_eq!(
+            derived.causality.joined_correlation_id,
+            joined.causality.joined_correlation_id
         );
     }
 
