@@ -633,6 +633,17 @@ impl WorkerChild {
         got
     }
 
+    /// Reads until the worker delivered the first half of the records and stopped (`HALF`),
+    /// then kills it with `SIGKILL` and waits for it to exit; returns what it delivered.
+    async fn kill_after_the_first_half(&mut self) -> Vec<u64> {
+        let (first, line) = self.read_until_done_or_half().await;
+        assert_eq!(line, "HALF");
+        assert_eq!(first, (0..WORKER_RECORDS / 2).collect::<Vec<_>>());
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+        first
+    }
+
     /// Reads lines until one starts `DONE ` or is `HALF`; returns the `n` of every `GOT <n>`
     /// line before it and that line.
     async fn read_until_done_or_half(&mut self) -> (Vec<u64>, String) {
@@ -669,11 +680,7 @@ async fn a_worker_killed_mid_run_leaves_the_run_incomplete_and_its_restart_compl
 
     // The downstream worker delivered half the records, read from the upstream's journal in
     // another process, and is stopped mid-run: it is killed there.
-    let (first_delivery, line) = downstream.read_until_done_or_half().await;
-    assert_eq!(line, "HALF");
-    assert_eq!(first_delivery, (0..WORKER_RECORDS / 2).collect::<Vec<_>>());
-    downstream.child.start_kill().unwrap();
-    downstream.child.wait().await.unwrap();
+    let first_delivery = downstream.kill_after_the_first_half().await;
     let (_, line) = upstream.read_until_done_or_half().await;
     assert_eq!(
         line, "DONE true",
@@ -1059,11 +1066,7 @@ async fn a_writer_held_by_a_killed_reader_worker_goes_on_once_the_reader_restart
     // them. The downstream is killed, and its restart reads from the journal's start: the
     // writer, following the highest position reported, does not wait for it to catch up
     // with its killed incarnation, and goes on once it passes it.
-    let (first, line) = downstream.read_until_done_or_half().await;
-    assert_eq!(line, "HALF");
-    assert_eq!(first, (0..WORKER_RECORDS / 2).collect::<Vec<_>>());
-    downstream.child.start_kill().unwrap();
-    downstream.child.wait().await.unwrap();
+    downstream.kill_after_the_first_half().await;
     let mut again = WorkerChild::spawn("downstream-again-windowed", &servers, run_id);
     let (second, line) = again.read_until_done_or_half().await;
     assert_eq!(line, "DONE true");

@@ -432,13 +432,7 @@ fn journal_factory(
             let run = backend
                 .begin_run(&manifest)
                 .map_err(|source| external_run_error("begin", &manifest, source))?;
-            let window = usize::try_from(largest_window).unwrap_or(usize::MAX);
-            let factory = JournalFactory::new(JournalStorage::External {
-                run,
-                description,
-                retain_records: Journals::DEFAULT_MEMORY_RETENTION.max(window),
-            })?;
-            Ok((factory, None, Some(manifest), Vec::new()))
+            external_storage(run, description, largest_window, manifest)
         }
     }
 }
@@ -446,18 +440,33 @@ fn journal_factory(
 /// The journal factory of a worker: its journals in the store of the run it joined, the
 /// manifest as the service recorded it.
 fn worker_factory(worker: &WorkerRun, largest_window: u64) -> Result<RunStorage, FlowError> {
+    external_storage(
+        worker.store.clone(),
+        worker.description.clone(),
+        largest_window,
+        worker.manifest.clone(),
+    )
+}
+
+/// Journals in a journal service's run store, keeping at least the largest window in memory.
+fn external_storage(
+    run: Arc<dyn RunStore>,
+    description: String,
+    largest_window: u64,
+    manifest: RunManifest,
+) -> Result<RunStorage, FlowError> {
     let window = usize::try_from(largest_window).unwrap_or(usize::MAX);
     let factory = JournalFactory::new(JournalStorage::External {
-        run: worker.store.clone(),
-        description: worker.description.clone(),
+        run,
+        description,
         retain_records: Journals::DEFAULT_MEMORY_RETENTION.max(window),
     })?;
-    Ok((factory, None, Some(worker.manifest.clone()), Vec::new()))
+    Ok((factory, None, Some(manifest), Vec::new()))
 }
 
 /// The id the manifest records for stage `name`; `start_worker` checked that it names every
 /// stage of the flow, so the fallback is never taken.
-fn recorded_stage_id(manifest: &RunManifest, name: &str) -> StageId {
+pub(crate) fn recorded_stage_id(manifest: &RunManifest, name: &str) -> StageId {
     manifest
         .stages
         .iter()

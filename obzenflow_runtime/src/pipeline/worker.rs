@@ -32,7 +32,7 @@ use super::config::Journals;
 use super::error::FlowError;
 use super::graph::Graph;
 use super::handle::FlowHandle;
-use super::materialize::{initial_manifest, WorkerRun};
+use super::materialize::{initial_manifest, recorded_stage_id, WorkerRun};
 use super::remote_window::RemoteOutput;
 use super::report::FlowReport;
 use crate::journal::{JournalBackend, RunManifest, SyncPolicy};
@@ -257,11 +257,7 @@ fn manifest_problem(proposal: &RunManifest, recorded: &RunManifest) -> Option<St
 
 /// The id of the `lane` journal of stage `name` in the recorded manifest.
 fn recorded_journal(manifest: &RunManifest, name: &str, lane: Lane) -> JournalId {
-    let stage_id = manifest
-        .stages
-        .iter()
-        .find(|stage| stage.name == name)
-        .map_or_else(StageId::new, |stage| stage.stage_id);
+    let stage_id = recorded_stage_id(manifest, name);
     JournalId::new(WriterId::Stage(stage_id), name, lane)
 }
 

@@ -265,14 +265,11 @@ impl JetStreamJournals {
                 stage: done.stage.clone(),
             }));
         }
-        for stage in stages {
-            let sealed = retry_until(deadline, || self.sealed(run_id, stage)).await?;
-            if sealed {
-                return Err(boxed(JetStreamError::StageSealed {
-                    run_id: run_id.to_string(),
-                    stage: stage.clone(),
-                }));
-            }
+        if let Some(stage) = retry_until(deadline, || self.first_sealed(run_id, stages)).await? {
+            return Err(boxed(JetStreamError::StageSealed {
+                run_id: run_id.to_string(),
+                stage,
+            }));
         }
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -285,21 +282,31 @@ impl JetStreamJournals {
         Ok((recorded, worker))
     }
 
-    /// Whether `stage`'s data journal in run `run_id` ends with its seal.
-    async fn sealed(&self, run_id: RunId, stage: &str) -> Result<bool, BackendError> {
+    /// The first of `stages` whose data journal in run `run_id` ends with its seal, if any.
+    async fn first_sealed(
+        &self,
+        run_id: RunId,
+        stages: &[String],
+    ) -> Result<Option<String>, BackendError> {
         let stream = self
             .shared
             .context
             .get_stream_no_info(Self::stream_name(run_id))
             .await?;
-        let subject = subject(&self.shared.config, run_id, stage, Lane::Data);
-        match stream.get_last_raw_message_by_subject(&subject).await {
-            Ok(last) => Ok(
-                decode_batch_frame(&last.payload).is_ok_and(|((header, _), _)| header.is_seal())
-            ),
-            Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(false),
-            Err(error) => Err(error.into()),
+        for stage in stages {
+            let subject = subject(&self.shared.config, run_id, stage, Lane::Data);
+            let sealed = match stream.get_last_raw_message_by_subject(&subject).await {
+                Ok(last) => {
+                    decode_batch_frame(&last.payload).is_ok_and(|((header, _), _)| header.is_seal())
+                }
+                Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => false,
+                Err(error) => return Err(error.into()),
+            };
+            if sealed {
+                return Ok(Some(stage.clone()));
+            }
         }
+        Ok(None)
     }
 
     /// Drops what earlier processes of the worker's stages left in their journals and records
