@@ -353,6 +353,17 @@ async fn a_reader_on_another_connection_follows_a_live_journal_on_its_own_durabl
     let records = read_to_the_seal(&mut reader).await;
     let report = handle.wait().await.unwrap();
     assert!(report.is_success(), "{report}");
+    // The consumer delivers a bounded number of frames ahead of what the reader acked.
+    let client = async_nats::connect(nats.urls()[0].as_str()).await.unwrap();
+    let mut stream = async_nats::jetstream::new(client)
+        .get_stream(JetStreamJournals::stream_name(run_id))
+        .await
+        .unwrap();
+    let info = stream.consumer_info("follower").await.unwrap();
+    assert_eq!(
+        info.config.max_ack_pending,
+        obzenflow_stages::jetstream::JetStreamReader::READ_AHEAD_FRAMES
+    );
 
     let data: Vec<u64> = records
         .iter()

@@ -2,8 +2,8 @@
 //! writers within their edges' backpressure windows (`RunStore::remote_position`).
 //!
 //! The reader's side: a task of the reader's puts the records of the frames it acked under
-//! `<run id>.position.<consumer>` of the manifest bucket, the latest one (a slow put never
-//! holds up reading; positions that came while one was put are folded into the next). The
+//! `<run id>.position.<consumer>` of the manifest bucket, the latest one (reading does not
+//! wait for a put; positions that came while one was put are folded into the next). The
 //! writer's side: [`KvPositions`] resets the key to 0 as the writer's worker starts and
 //! follows it on a watch of the run's keys, which delivers each key's latest value first.
 

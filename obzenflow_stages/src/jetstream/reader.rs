@@ -83,6 +83,11 @@ impl Drop for JetStreamReader {
 }
 
 impl JetStreamReader {
+    /// How many frames the consumer delivers ahead of the reader, not yet read through and
+    /// acked (its `max_ack_pending`): what the reader's process buffers at most, 64 frames
+    /// of up to 1,024 records each.
+    pub const READ_AHEAD_FRAMES: i64 = 64;
+
     /// Opens (or resumes) the durable consumer `consumer_name` on `subject` of `stream` and
     /// starts pulling.
     pub(crate) async fn open(
@@ -108,6 +113,7 @@ impl JetStreamReader {
             filter_subject: subject.clone(),
             ack_policy: consumer::AckPolicy::Explicit,
             deliver_policy: consumer::DeliverPolicy::All,
+            max_ack_pending: Self::READ_AHEAD_FRAMES,
             ..Default::default()
         };
         let mut consumer = stream
