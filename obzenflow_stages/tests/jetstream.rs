@@ -355,7 +355,7 @@ async fn a_reader_on_another_connection_follows_a_live_journal_on_its_own_durabl
     assert!(report.is_success(), "{report}");
     // The consumer delivers a bounded number of frames ahead of what the reader acked.
     let client = async_nats::connect(nats.urls()[0].as_str()).await.unwrap();
-    let mut stream = async_nats::jetstream::new(client)
+    let stream = async_nats::jetstream::new(client)
         .get_stream(JetStreamJournals::stream_name(run_id))
         .await
         .unwrap();
