@@ -71,6 +71,15 @@ pub trait TypedPayload: Serialize + DeserializeOwned + Clone + Send + Sync + 'st
         Self::decode_payload(payload).map(|value| read(&value))
     }
 
+    /// The payload of `event` by reference when it carries a value of this type as it is (as
+    /// records passed between stages in one process do), with no decoding and no copy; `None`
+    /// for anything else: another event type or version, a control event, or a payload that
+    /// would need decoding (a record read back from disk), which [`with_event`](Self::with_event)
+    /// decodes or names the error of.
+    fn shared(event: &ChainEvent) -> Option<&Self> {
+        Self::check_header(event).ok()?.downcast_ref::<Self>()
+    }
+
     /// Decodes the payload of `event`, checking its event type and schema version first. A
     /// typed payload of this type is cloned; a JSON payload is deserialized.
     fn from_event(event: &ChainEvent) -> Result<Self, PayloadError> {
@@ -199,6 +208,21 @@ mod tests {
         let event = order.to_event().unwrap();
         assert_eq!(event.event_type().unwrap(), "order");
         assert_eq!(Order::from_event(&event).unwrap(), order);
+    }
+
+    #[test]
+    fn only_a_value_carried_as_it_is_is_shared_by_reference() {
+        let order = Order {
+            id: 3,
+            customer: "c1".into(),
+        };
+        let event = order.clone().into_event();
+        assert_eq!(Order::shared(&event), Some(&order));
+        let mut as_json = order.clone().into_event();
+        *as_json.payload_mut().unwrap() = json!({"id": 3, "customer": "c1"});
+        assert_eq!(Order::shared(&as_json), None);
+        assert_eq!(Order::from_event(&as_json).unwrap(), order);
+        assert_eq!(Order::shared(&ChainEvent::data("refund", json!({}))), None);
     }
 
     #[test]

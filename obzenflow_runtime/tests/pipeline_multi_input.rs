@@ -1,15 +1,17 @@
 //! Multi-input stages: which input each record came from, per-input order, each input's end
 //! after its records, "hydrate first" read policies, wiring checks naming the stage and input,
-//! the filtered count per input role, and the state gauge in the report.
+//! the filtered count per input role, the state gauge in the report, and handlers that work a
+//! run of records at a time.
 
 mod support;
 
 use std::sync::{Arc, Mutex};
 
-use obzenflow_core::ChainEvent;
+use obzenflow_core::{ChainEvent, Record};
 use obzenflow_runtime::pipeline::{FlowBuilder, FlowError, GraphError, Journals};
 use obzenflow_runtime::stages::{
-    HandlerFailure, InputSpec, MultiInputHandler, ReadPolicy, RecordError, StageConfig, StateSize,
+    HandlerFailure, InputSpec, MultiInputHandler, ReadPolicy, RecordError, RunOutputs, StageConfig,
+    StateSize,
 };
 use support::{Collect, Numbers};
 
@@ -293,4 +295,114 @@ fn hydrating_an_input_that_shares_an_upstream_with_a_held_back_one_is_refused() 
         .journals(Journals::memory())
         .build();
     assert!(built.is_ok());
+}
+
+/// Works a run at a time: each stream record pushed twice, records whose `n` is a multiple of
+/// three ended with an error, a stray output after each run's last record; `ends_too_few`
+/// leaves the last record of each run without an end.
+struct Runs {
+    ends_too_few: bool,
+}
+
+impl MultiInputHandler for Runs {
+    fn inputs(&self) -> Vec<InputSpec> {
+        vec![InputSpec::state("table"), InputSpec::stream("stream")]
+    }
+
+    fn process_into(
+        &mut self,
+        _input: usize,
+        _event: &ChainEvent,
+        _out: &mut Vec<ChainEvent>,
+    ) -> Result<(), RecordError> {
+        unreachable!("every record goes through process_run")
+    }
+
+    fn process_run(&mut self, input: usize, events: &[Record], out: &mut RunOutputs<'_>) {
+        let ended = events.len() - usize::from(self.ends_too_few);
+        for event in &events[..ended] {
+            if input == 0 {
+                out.finish(Ok(()));
+                continue;
+            }
+            out.push(event.event().clone());
+            out.push(event.event().clone());
+            let n = event.field("n").and_then(|n| n.as_u64()).unwrap();
+            out.finish(if n % 3 == 0 {
+                Err(RecordError::validation(format!(
+                    "{n} is a multiple of three"
+                )))
+            } else {
+                Ok(())
+            });
+        }
+        out.push(events[0].event().clone());
+    }
+}
+
+#[tokio::test]
+async fn a_handler_working_a_run_at_a_time_emits_each_records_outputs_and_drops_the_rest() {
+    let sink = Collect::default();
+    let report = FlowBuilder::new("runs")
+        .source("table", Numbers::new("table", 20))
+        .source("stream", Numbers::new("stream", 30))
+        .join(
+            "join",
+            Runs {
+                ends_too_few: false,
+            },
+            "table",
+            "stream",
+        )
+        .sink("out", sink.clone())
+        .edge("join", "out")
+        .configure(
+            "join",
+            StageConfig {
+                batch_limit: 7,
+                ..StageConfig::default()
+            },
+        )
+        .journals(Journals::memory())
+        .build()
+        .unwrap()
+        .run()
+        .await
+        .unwrap();
+    let join = report.stage("join").unwrap();
+    // 0, 3, ..., 27: ten records on the error lane, their outputs dropped; the other twenty
+    // twice each; nothing pushed after a run's last record.
+    assert_eq!(join.records_errored, 10, "{report}");
+    assert_eq!(join.records_out, 40, "{report}");
+    let mut numbers: Vec<u64> = sink.numbers().into_iter().map(|(_, n)| n).collect();
+    numbers.sort_unstable();
+    let expected: Vec<u64> = (0..30)
+        .filter(|n| n % 3 != 0)
+        .flat_map(|n| [n, n])
+        .collect();
+    assert_eq!(numbers, expected);
+}
+
+#[tokio::test]
+async fn a_run_whose_records_are_not_each_ended_fails_the_stage_naming_the_count() {
+    let report = FlowBuilder::new("runs")
+        .source("table", Numbers::new("table", 0))
+        .source("stream", Numbers::new("stream", 5))
+        .join("join", Runs { ends_too_few: true }, "table", "stream")
+        .sink("out", Collect::default())
+        .edge("join", "out")
+        .journals(Journals::memory())
+        .build()
+        .unwrap()
+        .run()
+        .await
+        .unwrap();
+    let failure = report.failure().expect("the miscount fails the flow");
+    let stage = failure.stage_failure().expect("a stage failed");
+    assert_eq!(stage.stage(), "join");
+    let message = stage.cause().to_string();
+    assert!(
+        message.contains("handler ended 4 records of a run of 5 records of input 1"),
+        "{message}"
+    );
 }

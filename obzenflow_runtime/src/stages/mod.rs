@@ -35,7 +35,7 @@ pub use environment::{ReplayOf, RunEnvironment};
 pub use error::{FailureKind, HandlerFailure, RecordError, StageError, StageFailure};
 pub use handle::{StageCommand, StageHandle};
 pub use lifecycle::StageState;
-pub use multi_input::{InputRole, InputSpec, MultiInputHandler, ReadPolicy};
+pub use multi_input::{InputRole, InputSpec, MultiInputHandler, ReadPolicy, RunOutputs};
 pub use record_type::RecordType;
 pub use sink::{AsyncSinkHandler, SinkHandler};
 pub use source::{AsyncSourceHandler, SourceHandler, SourcePoll};

@@ -213,6 +213,21 @@ pub trait MultiInputHandler: Send + 'static {
         out: &mut Vec<ChainEvent>,
     ) -> Result<(), RecordError>;
 
+    /// Processes `events`, consecutive records of input `input` in journal order, as
+    /// [`process_into`](Self::process_into) would one at a time, which is what the default
+    /// does. Override it to work a run at a time: a lookup join, say, looks up every key of
+    /// the run before it combines any, so the table's cache misses overlap instead of waiting
+    /// one after another. For each record, in order, push its outputs with
+    /// [`RunOutputs::push`] and end it with [`RunOutputs::finish`] (or do both with
+    /// [`RunOutputs::record`]); a record ended with `Err` loses what was pushed for it, and so
+    /// does anything pushed after the last record ended. A run whose records are not each
+    /// ended once fails the stage, naming the count.
+    fn process_run(&mut self, input: usize, events: &[Record], out: &mut RunOutputs<'_>) {
+        for event in events {
+            out.record(|scratch| self.process_into(input, event, scratch));
+        }
+    }
+
     /// Called once per input, after all its records, when its end-of-stream is read; what it
     /// pushes to `out` is emitted without a parent. An error fails the stage.
     fn input_ended(
@@ -238,6 +253,51 @@ pub trait MultiInputHandler: Send + 'static {
     /// gauge; `None` (the default) for none.
     fn state_size(&self) -> Option<StateSize> {
         None
+    }
+}
+
+/// Where [`MultiInputHandler::process_run`] puts each record's outputs and outcome.
+pub struct RunOutputs<'a> {
+    processed: &'a mut Processed,
+    /// Where the outputs of the record in hand begin in `processed.outputs`.
+    record_start: usize,
+    /// The outputs of the record in hand under [`record`](Self::record).
+    scratch: &'a mut Vec<ChainEvent>,
+}
+
+impl RunOutputs<'_> {
+    /// Pushes an output of the record in hand.
+    pub fn push(&mut self, event: ChainEvent) {
+        self.processed.outputs.push(event);
+    }
+
+    /// Ends the record in hand: `Ok` emits what was pushed for it (nothing counts it as
+    /// filtered, for a stream input), `Err` drops that and puts the record on the error lane.
+    pub fn finish(&mut self, result: Result<(), RecordError>) {
+        let outputs = &mut self.processed.outputs;
+        let outcome = match result {
+            Ok(()) => Ok(outputs.len() - self.record_start),
+            Err(error) => {
+                outputs.truncate(self.record_start);
+                Err(error)
+            }
+        };
+        self.processed.outcomes.push((outcome, 0));
+        self.record_start = outputs.len();
+    }
+
+    /// Processes one record as `process_into` does: `process` pushes its outputs to the
+    /// vector it is given (empty when called), then the record is ended with its result.
+    pub fn record(
+        &mut self,
+        process: impl FnOnce(&mut Vec<ChainEvent>) -> Result<(), RecordError>,
+    ) {
+        self.scratch.clear();
+        let result = process(self.scratch);
+        if result.is_ok() {
+            self.processed.outputs.append(self.scratch);
+        }
+        self.finish(result);
     }
 }
 
@@ -269,17 +329,37 @@ impl<H: MultiInputHandler> TimedProcessor for SyncMultiInput<H> {
     ) {
         let start = Instant::now();
         let first = processed.outcomes.len();
-        for (event, at) in events.iter().zip(at) {
-            self.scratch.clear();
-            let outcome = self
-                .handler
-                .process_into(at.journal as usize, event, &mut self.scratch)
-                .map(|()| {
-                    let count = self.scratch.len();
-                    processed.outputs.append(&mut self.scratch);
-                    count
-                });
-            processed.outcomes.push((outcome, 0));
+        let mut rest = (events, at);
+        while let Some(head) = rest.1.first() {
+            // A run: the records up to the next one of another input.
+            let length = rest
+                .1
+                .iter()
+                .position(|at| at.journal != head.journal)
+                .unwrap_or(rest.1.len());
+            let (run, later) = rest.0.split_at(length);
+            rest = (later, &rest.1[length..]);
+            let (record_start, results_before) =
+                (processed.outputs.len(), processed.outcomes.len());
+            let mut out = RunOutputs {
+                processed,
+                record_start,
+                scratch: &mut self.scratch,
+            };
+            self.handler
+                .process_run(head.journal as usize, run, &mut out);
+            // Outputs pushed after the run's last record ended belong to no record.
+            let ended_at = out.record_start;
+            processed.outputs.truncate(ended_at);
+            let results = processed.outcomes.len() - results_before;
+            if results != run.len() {
+                processed.miscounted = Some(format!(
+                    "handler ended {results} records of a run of {} records of input {}",
+                    run.len(),
+                    head.journal
+                ));
+                return;
+            }
         }
         let share = elapsed_ns(start) / events.len().max(1) as u64;
         for (_, elapsed) in &mut processed.outcomes[first..] {

@@ -226,6 +226,9 @@ pub trait AsyncTransformHandler: Send + 'static {
 pub(crate) struct Processed {
     pub(super) outcomes: Vec<(Result<usize, RecordError>, u64)>,
     pub(super) outputs: Vec<ChainEvent>,
+    /// Set when a handler ended a run of records with the wrong number of results: what it
+    /// did, for the stage's error.
+    pub(super) miscounted: Option<String>,
 }
 
 impl Processed {
@@ -413,13 +416,18 @@ impl<P: TimedProcessor> TransformLogic<P> {
         let Processed {
             outcomes,
             outputs: produced,
+            miscounted,
         } = &mut self.processed;
-        if outcomes.len() != self.to_process.len() {
-            let message = format!(
-                "handler returned {} results for a batch of {} records",
-                outcomes.len(),
-                self.to_process.len()
-            );
+        let miscounted = miscounted.take().or_else(|| {
+            (outcomes.len() != self.to_process.len()).then(|| {
+                format!(
+                    "handler returned {} results for a batch of {} records",
+                    outcomes.len(),
+                    self.to_process.len()
+                )
+            })
+        });
+        if let Some(message) = miscounted {
             outcomes.clear();
             produced.clear();
             self.to_process.clear();

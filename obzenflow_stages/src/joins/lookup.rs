@@ -5,9 +5,9 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use std::marker::PhantomData;
 
-use obzenflow_core::{ChainEvent, CorrelationId, TypedPayload};
+use obzenflow_core::{ChainEvent, CorrelationId, Record, TypedPayload};
 use obzenflow_runtime::stages::{
-    InputSpec, MultiInputHandler, ReadPolicy, RecordError, RecordType, StateSize,
+    InputSpec, MultiInputHandler, ReadPolicy, RecordError, RecordType, RunOutputs, StateSize,
 };
 
 /// What a lookup join does with a stream record whose key has no reference record.
@@ -155,27 +155,121 @@ where
             strategy,
             ..
         } = self;
-        let joined = S::with_event(event, |record| {
-            let key = stream_key(record);
-            match (table.get(&key), *strategy) {
-                (Some((reference, from)), _) => {
-                    Ok(Some((combine(record, Some(reference)), Some(*from))))
+        enrich(stream_key, combine, *strategy, table, event, out)
+    }
+
+    /// Enriches a run of stream records: every record of the run is looked up before any is
+    /// combined. The lookups do not depend on one another, so when the table is larger than
+    /// the cache their misses overlap instead of waiting one after another, as they would
+    /// between combine calls. A record that needs decoding (read back from disk) or does not
+    /// decode takes the one-at-a-time path, which decodes it or names the error.
+    fn enrich_run(&mut self, events: &[Record], out: &mut RunOutputs<'_>) {
+        let Self {
+            stream_key,
+            combine,
+            table,
+            strategy,
+            ..
+        } = self;
+        let looked_up: Vec<_> = events
+            .iter()
+            .map(|event| {
+                S::shared(event).map(|record| {
+                    let key = stream_key(record);
+                    let found = table.get(&key);
+                    (record, key, found)
+                })
+            })
+            .collect();
+        // Then every match is combined before any becomes an event, for the same reason: the
+        // combine function's reads of the reference records overlap too.
+        let joined: Vec<_> = looked_up
+            .into_iter()
+            .map(|looked_up| {
+                looked_up
+                    .map(|(record, key, found)| join_one(combine, *strategy, record, &key, found))
+            })
+            .collect();
+        for (event, joined) in events.iter().zip(joined) {
+            let Some(joined) = joined else {
+                out.record(|scratch| enrich(stream_key, combine, *strategy, table, event, scratch));
+                continue;
+            };
+            let result = joined.map(|joined| {
+                if let Some(joined) = joined {
+                    out.push(joined.into_event(event));
                 }
-                (None, JoinStrategy::Left) => Ok(Some((combine(record, None), None))),
-                (None, JoinStrategy::Inner) => Ok(None),
-                (None, JoinStrategy::Strict) => Err(RecordError::validation(format!(
-                    "no reference record for key {key:?}"
-                ))),
-            }
-        })??;
-        if let Some((joined, reference)) = joined {
-            let mut output = joined.into_event();
-            output.event_time = event.event_time;
-            // The stream record is the parent; the reference record's source is named too.
-            output.causality.joined_correlation_id = reference;
-            out.push(output);
+            });
+            out.finish(result);
         }
-        Ok(())
+    }
+}
+
+/// Enriches one stream record, decoding it if it needs to be.
+fn enrich<R, S, K, O>(
+    stream_key: &mut impl FnMut(&S) -> K,
+    combine: &mut impl FnMut(&S, Option<&R>) -> O,
+    strategy: JoinStrategy,
+    table: &HashMap<K, (R, CorrelationId)>,
+    event: &ChainEvent,
+    out: &mut Vec<ChainEvent>,
+) -> Result<(), RecordError>
+where
+    S: TypedPayload,
+    O: TypedPayload,
+    K: Hash + Eq + Debug,
+{
+    let joined = S::with_event(event, |record| {
+        let key = stream_key(record);
+        join_one(combine, strategy, record, &key, table.get(&key))
+    })??;
+    if let Some(joined) = joined {
+        out.push(joined.into_event(event));
+    }
+    Ok(())
+}
+
+/// Joins stream record `record`, whose key is `key`, with what the table holds for the key.
+fn join_one<R, S, K: Debug, O>(
+    combine: &mut impl FnMut(&S, Option<&R>) -> O,
+    strategy: JoinStrategy,
+    record: &S,
+    key: &K,
+    found: Option<&(R, CorrelationId)>,
+) -> Result<Option<Joined<O>>, RecordError> {
+    Ok(match (found, strategy) {
+        (Some((reference, from)), _) => Some(Joined {
+            record: combine(record, Some(reference)),
+            reference: Some(*from),
+        }),
+        (None, JoinStrategy::Left) => Some(Joined {
+            record: combine(record, None),
+            reference: None,
+        }),
+        (None, JoinStrategy::Inner) => None,
+        (None, JoinStrategy::Strict) => {
+            return Err(RecordError::validation(format!(
+                "no reference record for key {key:?}"
+            )))
+        }
+    })
+}
+
+/// A joined record before it becomes an event.
+struct Joined<O> {
+    record: O,
+    /// The source record the reference record descends from, if one matched.
+    reference: Option<CorrelationId>,
+}
+
+impl<O: TypedPayload> Joined<O> {
+    /// The output event of stream record `event`: its event time, and lineage to both inputs
+    /// (the stream record is the parent; the reference record's source is named too).
+    fn into_event(self, event: &ChainEvent) -> ChainEvent {
+        let mut output = self.record.into_event();
+        output.event_time = event.event_time;
+        output.causality.joined_correlation_id = self.reference;
+        output
     }
 }
 
@@ -213,6 +307,16 @@ where
             self.absorb(event)
         } else {
             self.enrich(event, out)
+        }
+    }
+
+    fn process_run(&mut self, input: usize, events: &[Record], out: &mut RunOutputs<'_>) {
+        if input == 0 {
+            for event in events {
+                out.finish(self.absorb(event));
+            }
+        } else {
+            self.enrich_run(events, out);
         }
     }
 
