@@ -385,54 +385,54 @@ fn run(arguments: &Arguments) -> Result<Value, BenchError> {
     });
     let started = Instant::now();
     let cpu_before = measure::cpu_seconds()?;
-    let mut finished = None;
-    let (emitted, checksum, peak_state, journal_bytes) = if arguments.engine == "single" {
-        let (emitted, checksum) = match arguments.join {
-            "lookup" => single_lookup(records),
-            _ => single_window(records),
-        };
-        (emitted, checksum, None, None)
-    } else {
-        let journals = match arguments.engine {
-            "memory" => Journals::memory(),
-            _ => {
-                std::fs::create_dir_all(&arguments.journal_dir)?;
-                Journals::disk(&arguments.journal_dir)
-            }
-        };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?;
-        let outcome = runtime.block_on(async {
-            match arguments.join {
-                "lookup" => run_flow(lookup_flow(records, journals), enriched_sum).await,
-                _ => run_flow(window_flow(records, journals), pair_sum).await,
-            }
-        })?;
-        drop(runtime);
-        // The run ends here: measuring and removing its journals is not the flow's work.
-        finished = Some((started.elapsed(), measure::cpu_seconds()?));
-        let journal_bytes = match &outcome.run_dir {
-            Some(run_dir) => {
-                let bytes = measure::segment_bytes(run_dir)?;
-                std::fs::remove_dir_all(run_dir)?;
-                Some(bytes)
-            }
-            None => None,
-        };
-        (
-            outcome.emitted,
-            outcome.checksum,
-            outcome.peak_state_records,
-            journal_bytes,
-        )
+    // The wall and CPU time since the start, read where each engine's work ends.
+    let finished = || -> Result<(Duration, f64), BenchError> {
+        Ok((started.elapsed(), measure::cpu_seconds()? - cpu_before))
     };
-    let (elapsed, cpu_after) = match finished {
-        Some(finished) => finished,
-        None => (started.elapsed(), measure::cpu_seconds()?),
-    };
+    let (emitted, checksum, peak_state, journal_bytes, (elapsed, cpu_seconds)) =
+        if arguments.engine == "single" {
+            let (emitted, checksum) = match arguments.join {
+                "lookup" => single_lookup(records),
+                _ => single_window(records),
+            };
+            (emitted, checksum, None, None, finished()?)
+        } else {
+            let journals = match arguments.engine {
+                "memory" => Journals::memory(),
+                _ => {
+                    std::fs::create_dir_all(&arguments.journal_dir)?;
+                    Journals::disk(&arguments.journal_dir)
+                }
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let outcome = runtime.block_on(async {
+                match arguments.join {
+                    "lookup" => run_flow(lookup_flow(records, journals), enriched_sum).await,
+                    _ => run_flow(window_flow(records, journals), pair_sum).await,
+                }
+            })?;
+            drop(runtime);
+            // The run ends here: measuring and removing its journals is not the flow's work.
+            let finished = finished()?;
+            let journal_bytes = match &outcome.run_dir {
+                Some(run_dir) => {
+                    let bytes = measure::segment_bytes(run_dir)?;
+                    std::fs::remove_dir_all(run_dir)?;
+                    Some(bytes)
+                }
+                None => None,
+            };
+            (
+                outcome.emitted,
+                outcome.checksum,
+                outcome.peak_state_records,
+                journal_bytes,
+                finished,
+            )
+        };
     let seconds = elapsed.as_secs_f64();
-    let cpu_seconds = cpu_after - cpu_before;
     // Stream records per second: the lookup join's stream, both streams of the window join.
     let stream_records = match arguments.join {
         "lookup" => records,
